@@ -1,0 +1,146 @@
+"""The contract every promotion step activity follows.
+
+A step is one Temporal activity whose activity type is the step's Kargo name
+(``git-clone``, ``git-push``...), so Temporal Web shows one row per step. The
+workflow renders ``${{ }}`` expressions before it calls the step: a step only
+ever sees plain, final config values, and never credentials (those are looked
+up inside the activity, see ``activities.credentials``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StepRef(BaseModel):
+    """An earlier (or later) step of the same promotion, for cross-step lookups."""
+
+    alias: str
+    uses: str
+
+
+class StepInput(BaseModel):
+    """What the workflow hands to a step activity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    promotion: str = Field(description="promotion id, also the name of the working directory")
+    project: str
+    stage: str
+    alias: str = Field(description="the step's alias (`as`, else step-N)")
+    uses: str
+    config: dict[str, Any] = Field(default_factory=dict, description="rendered step config")
+    freight: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Freight being promoted, as Kargo Freight documents flattened to "
+        "{name, alias, origin{kind,name}, images[], commits[], charts[]}",
+    )
+    outputs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="outputs of the steps that ran before, by alias"
+    )
+    steps: list[StepRef] = Field(default_factory=list, description="every step of the promotion, in order")
+
+
+StepStatus = Literal["Succeeded", "Skipped", "Failed", "Errored", "Running"]
+
+
+class StepResult(BaseModel):
+    """What a step returns. `outputs` become `outputs['<alias>']` for later steps."""
+
+    status: StepStatus = "Succeeded"
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    message: str = ""
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the step modules.
+# ---------------------------------------------------------------------------
+
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TypeVar  # noqa: E402
+
+from temporalio import activity  # noqa: E402
+from temporalio.exceptions import ApplicationError  # noqa: E402
+
+T = TypeVar("T")
+
+#: Error type of a failure that retrying cannot fix (bad config, missing file...).
+STEP_FAILED = "StepFailed"
+#: Error type raised when the working directory of a promotion is not on this worker.
+WORKDIR_LOST = "WorkdirLost"
+
+HEARTBEAT_EVERY = 2.0
+
+
+def step_failed(message: str) -> ApplicationError:
+    """A terminal step failure: the promotion fails without retrying the step."""
+    return ApplicationError(message, type=STEP_FAILED, non_retryable=True)
+
+
+def work_root() -> Path:
+    """Where promotions keep their working directories on this worker."""
+    root = os.environ.get("GANTRY_WORK_DIR")
+    if root:
+        return Path(root)
+    data = os.environ.get("GANTRY_DATA_DIR") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "gantry"
+    )
+    return Path(data) / "work"
+
+
+def workdir(promotion: str) -> Path:
+    """The working directory shared by every step of one promotion."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", promotion).strip("_") or "promotion"
+    return work_root() / safe
+
+
+def resolve_path(base: Path, relative: str, field: str = "path") -> Path:
+    """Resolve a step's relative path inside the working directory, refusing escapes."""
+    if not isinstance(relative, str) or not relative:
+        raise step_failed(f"config field {field!r} must be a non-empty relative path")
+    if os.path.isabs(relative):
+        raise step_failed(f"config field {field!r} must be relative to the working directory: {relative!r}")
+    target = (base / relative).resolve()
+    root = base.resolve()
+    if target != root and root not in target.parents:
+        raise step_failed(f"config field {field!r} leaves the working directory: {relative!r}")
+    return target
+
+
+async def run_blocking(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Run blocking work (git, files) in a thread while heartbeating, so a worker that
+    dies mid-step is noticed by its heartbeat timeout and the step is retried."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+        if done:
+            return task.result()
+        if activity.in_activity():
+            activity.heartbeat()
+
+
+MARKER = ".gantry-promotion"
+
+
+def workdir_lost(promotion: str) -> ApplicationError:
+    return ApplicationError(
+        f"working directory of promotion {promotion} is not on this worker", type=WORKDIR_LOST, non_retryable=True
+    )
+
+
+def require_workdir(promotion: str) -> Path:
+    """The promotion's working directory, which `prepare_workdir` made on this worker.
+
+    If it is missing the promotion moved to another worker after its first one was lost:
+    the workflow then starts its steps again from the first one.
+    """
+    path = workdir(promotion)
+    if not (path / MARKER).is_file():
+        raise workdir_lost(promotion)
+    return path
