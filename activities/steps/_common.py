@@ -1,0 +1,76 @@
+"""Small helpers the step modules share: reading config fields, mapping git errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from activities.git_ops import Git, GitError
+from activities.steps.base import resolve_path, step_failed
+
+
+def get_str(config: dict[str, Any], field: str, *, required: bool = False, where: str = "") -> str:
+    """A string config field; a missing required one or a non-string is a terminal failure."""
+    name = f"{where}{field}"
+    value = config.get(field)
+    if value is None or value == "":
+        if required:
+            raise step_failed(f"config field {name!r} is required")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise step_failed(f"config field {name!r} must be a string, got {type(value).__name__}")
+    return str(value)
+
+
+def get_bool(config: dict[str, Any], field: str, default: bool = False, where: str = "") -> bool:
+    value = config.get(field, default)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise step_failed(f"config field {where}{field!r} must be true or false, got {value!r}")
+
+
+def get_list(config: dict[str, Any], field: str, *, required: bool = False) -> list[Any]:
+    value = config.get(field)
+    if value is None:
+        if required:
+            raise step_failed(f"config field {field!r} is required")
+        return []
+    if not isinstance(value, list):
+        raise step_failed(f"config field {field!r} must be a list")
+    if required and not value:
+        raise step_failed(f"config field {field!r} must not be empty")
+    return value
+
+
+def git_failure(e: GitError, what: str) -> Exception:
+    """A terminal GitError becomes a step failure; anything else stays retryable."""
+    if e.terminal:
+        hint = {
+            "auth": " (authentication failed: check the credentials for this URL)",
+            "not_found": " (repository, branch or ref not found)",
+            "conflict": " (merge conflict: needs a manual resolution)",
+            "remote_rejected": " (the remote refused the update)",
+        }.get(e.kind, "")
+        return step_failed(f"{what}{hint}: {e}")
+    return ApplicationError(f"{what}: {e}", type="GitError")
+
+
+def open_repo(base: Path, path: str, field: str = "path") -> Git:
+    """The git working tree at config field ``path`` (made by git-clone)."""
+    target = resolve_path(base, path, field)
+    if not target.is_dir():
+        raise step_failed(f"config field {field!r}: {path!r} does not exist in the working directory")
+    g = Git(cwd=target)
+    top = g.run("rev-parse", "--show-toplevel", check=False)
+    root = base.resolve()
+    top_path = Path(top.stdout.strip()).resolve() if top.returncode == 0 else None
+    if top_path is None or (top_path != root and root not in top_path.parents):
+        raise step_failed(f"config field {field!r}: {path!r} is not a git working tree (run git-clone first)")
+    url = g.run("remote", "get-url", "origin", check=False).stdout.strip()
+    return Git(cwd=target, url=url or None)

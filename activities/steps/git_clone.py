@@ -1,0 +1,168 @@
+"""`git-clone`: check out one or more refs of a repository into the working directory.
+
+Each checkout is cloned into a temporary sibling directory and renamed into place, so a
+retry after a crash (half-made clone, or a previous attempt's checkout with edits in
+it) always ends with a fresh checkout of the same ref: the step is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from activities.git_ops import Git, GitError, remote_branch_sha, resolve_author
+from activities.steps._common import get_bool, get_list, get_str, git_failure
+from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+
+
+@dataclass
+class Checkout:
+    index: int
+    path: str
+    dest: Path
+    branch: str
+    create: bool
+    commit: str
+    tag: str
+    key: str
+
+    def field(self, name: str) -> str:
+        return f"checkout[{self.index}].{name}"
+
+
+def _plan(base: Path, config: dict[str, Any]) -> tuple[str, list[Checkout], tuple[str, str] | None]:
+    url = get_str(config, "repoURL", required=True)
+    items = get_list(config, "checkout", required=True)
+    author = config.get("author")
+    if author is not None and not isinstance(author, dict):
+        raise step_failed("config field 'author' must be a mapping {name, email}")
+    plans: list[Checkout] = []
+    keys: set[str] = set()
+    dests: set[Path] = set()
+    root = base.resolve()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise step_failed(f"config field 'checkout[{i}]' must be a mapping")
+        where = f"checkout[{i}]."
+        path = get_str(item, "path", required=True, where=where)
+        dest = resolve_path(base, path, f"checkout[{i}].path")
+        if dest == root:
+            raise step_failed(f"config field 'checkout[{i}].path' must name a subdirectory, not the working directory itself")
+        if dest in dests:
+            raise step_failed(f"config field 'checkout[{i}].path': {path!r} is used by another checkout")
+        dests.add(dest)
+        branch = get_str(item, "branch", where=where)
+        commit = get_str(item, "commit", where=where)
+        tag = get_str(item, "tag", where=where)
+        if sum(bool(x) for x in (branch, commit, tag)) > 1:
+            raise step_failed(f"config field 'checkout[{i}]': set at most one of branch, commit and tag")
+        create = get_bool(item, "create", where=where)
+        if create and not branch:
+            raise step_failed(f"config field 'checkout[{i}].create' needs 'checkout[{i}].branch'")
+        key = get_str(item, "as", where=where) or path
+        if key in keys:
+            raise step_failed(f"config field 'checkout[{i}].as': duplicate checkout alias {key!r}")
+        keys.add(key)
+        plans.append(Checkout(i, path, dest, branch, create, commit, tag, key))
+    explicit = (str(author.get("name") or ""), str(author.get("email") or "")) if isinstance(author, dict) else None
+    return url, plans, explicit
+
+
+def _rmtree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def _create_branch(g: Git, co: Checkout, author: tuple[str, str]) -> None:
+    """Push an empty orphan branch, as Kargo does, so later steps work on a real remote branch."""
+    from activities.git_ops import author_env
+
+    g.run("checkout", "--orphan", co.branch)
+    g.run("rm", "-r", "-f", "--quiet", "--ignore-unmatch", "--cached", ".")
+    g.run("clean", "-f", "-d", "-x", "--quiet")
+    g.run("commit", "--allow-empty", "--quiet", "-m", "Initial commit", extra_env=author_env(*author))
+    try:
+        g.run("push", "origin", f"HEAD:refs/heads/{co.branch}")
+    except GitError as e:
+        # Someone (maybe our own earlier attempt) created it meanwhile: use theirs.
+        if e.kind not in ("non_fast_forward", "remote_rejected"):
+            raise
+
+
+def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author: tuple[str, str] | None) -> str:
+    tmp = co.dest.parent / f".{co.dest.name}.gantry-clone"
+    _rmtree(tmp)
+    co.dest.parent.mkdir(parents=True, exist_ok=True)
+    remote = Git(url=url)
+    if co.branch and remote_branch_sha(remote, url, co.branch) is None and not co.create:
+        raise step_failed(
+            f"config field {co.field('branch')!r}: branch {co.branch!r} does not exist in {url}; "
+            f"set {co.field('create')!r}: true to create it"
+        )
+    remote.run("clone", "--no-checkout", "--quiet", "--", url, str(tmp))
+    g = Git(cwd=tmp, url=url, creds=remote.creds)
+    if explicit_author:
+        # Recorded in the clone so git-commit uses it, as Kargo's clone author is.
+        if explicit_author[0]:
+            g.run("config", "--local", "user.name", explicit_author[0])
+        if explicit_author[1]:
+            g.run("config", "--local", "user.email", explicit_author[1])
+    if co.branch:
+        if remote_branch_sha(g, "origin", co.branch) is None:
+            _create_branch(g, co, author)
+        g.run("fetch", "--quiet", "origin", f"+refs/heads/{co.branch}:refs/remotes/origin/{co.branch}")
+        g.run("checkout", "--quiet", "-f", "-B", co.branch, f"refs/remotes/origin/{co.branch}")
+        g.run("branch", "--quiet", f"--set-upstream-to=origin/{co.branch}")
+    elif co.commit:
+        if not g.ok("cat-file", "-e", f"{co.commit}^{{commit}}"):
+            try:
+                g.run("fetch", "--quiet", "origin", co.commit)
+            except GitError as e:
+                if e.kind == "transient" and "not our ref" not in e.output and "couldn't find" not in e.output:
+                    raise
+                raise step_failed(f"config field {co.field('commit')!r}: commit {co.commit} not found in {url}") from None
+        g.run("checkout", "--quiet", "-f", "--detach", co.commit)
+    elif co.tag:
+        if not g.ok("rev-parse", "--verify", "--quiet", f"refs/tags/{co.tag}^{{commit}}"):
+            raise step_failed(f"config field {co.field('tag')!r}: tag {co.tag!r} not found in {url}")
+        g.run("checkout", "--quiet", "-f", "--detach", f"refs/tags/{co.tag}")
+    else:
+        if not g.ok("rev-parse", "--verify", "--quiet", "HEAD"):
+            raise step_failed(
+                f"config field {co.field('branch')!r}: {url} is empty; name a branch and set create: true"
+            )
+        g.run("reset", "--quiet", "--hard", "HEAD")
+    sha = g.out("rev-parse", "HEAD")
+    _rmtree(co.dest)
+    os.replace(tmp, co.dest)
+    return sha
+
+
+def _clone_all(base: Path, config: dict[str, Any]) -> dict[str, str]:
+    url, plans, explicit = _plan(base, config)
+    author = resolve_author({"name": explicit[0], "email": explicit[1]} if explicit else None)
+    commits: dict[str, str] = {}
+    for co in plans:
+        try:
+            commits[co.key] = _clone_one(url, co, author, explicit)
+        except GitError as e:
+            raise git_failure(e, f"git-clone of {url} into {co.path!r} (config field 'repoURL')") from None
+    return commits
+
+
+@activity.defn(name="git-clone")
+async def git_clone(input: StepInput) -> StepResult:
+    """Clone ``repoURL`` once per ``checkout`` entry; output ``commits`` by alias or path."""
+    base = require_workdir(input.promotion)
+    activity.logger.info("git-clone %s (%d checkouts)", input.config.get("repoURL"), len(input.config.get("checkout") or []))
+    commits = await run_blocking(_clone_all, base, input.config)
+    for key, sha in commits.items():
+        activity.logger.info("git-clone: %s at %s", key, sha)
+    return StepResult(outputs={"commits": commits})

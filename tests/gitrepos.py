@@ -1,0 +1,147 @@
+"""Real git repositories for step tests: a bare "remote" seeded with a GitOps layout.
+
+Import the fixtures into a test module (``from tests.gitrepos import remote, promo``);
+pytest then uses them like conftest fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from activities.steps.base import MARKER, StepInput, workdir
+
+KUSTOMIZATION = """\
+# Kustomization for the uat environment
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- ../../base  # shared manifests
+images:
+- name: my-registry/other  # pinned by hand
+  newTag: 0.9.0
+"""
+
+VALUES = """\
+# Helm values for my-app
+image:
+  repository: my-registry/my-app  # the app image
+  tag: 1.0.0
+replicas: 2
+example.com/version: v1
+containers:
+- name: app
+  image: my-app:v1.0
+"""
+
+ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    env = {**os.environ, **ENV}
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+
+
+@dataclass
+class Remote:
+    """A bare repository plus a scratch clone for playing "someone else"."""
+
+    bare: Path
+    tmp: Path
+
+    @property
+    def url(self) -> str:
+        return self.bare.as_uri()
+
+    def sha(self, ref: str = "main") -> str:
+        return git("rev-parse", ref, cwd=self.bare)
+
+    def count(self, ref: str = "main") -> int:
+        return int(git("rev-list", "--count", ref, cwd=self.bare))
+
+    def show(self, path: str, ref: str = "main") -> str:
+        return git("show", f"{ref}:{path}", cwd=self.bare)
+
+    def log(self, ref: str = "main") -> list[str]:
+        return git("log", "--format=%s", ref, cwd=self.bare).splitlines()
+
+    def push_change(self, path: str, content: str, message: str, branch: str = "main") -> str:
+        """Commit and push a change as another user would, from a separate clone."""
+        d = self.tmp / f"other-{uuid.uuid4().hex[:8]}"
+        git("clone", "--quiet", "--branch", branch, self.url, str(d))
+        (d / path).parent.mkdir(parents=True, exist_ok=True)
+        (d / path).write_text(content)
+        git("add", "-A", cwd=d)
+        git("commit", "--quiet", "-m", message, cwd=d)
+        git("push", "--quiet", "origin", f"HEAD:{branch}", cwd=d)
+        return git("rev-parse", "HEAD", cwd=d)
+
+
+def make_remote(tmp: Path, files: dict[str, str] | None = None) -> Remote:
+    """A bare repo with branch main (kustomization + values), a tag v1 and a branch dev."""
+    files = files or {
+        "environments/uat/kustomization.yaml": KUSTOMIZATION,
+        "charts/my-app/values.yaml": VALUES,
+        "base/README.md": "base\n",
+    }
+    bare = tmp / "remote.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    seed = tmp / "seed"
+    git("init", "--quiet", "--initial-branch=main", str(seed))
+    for rel, content in files.items():
+        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
+        (seed / rel).write_text(content)
+    git("add", "-A", cwd=seed)
+    git("commit", "--quiet", "-m", "initial layout", cwd=seed)
+    git("tag", "v1", cwd=seed)
+    (seed / "base" / "README.md").write_text("base v2\n")
+    git("commit", "--quiet", "-am", "second commit", cwd=seed)
+    git("branch", "dev", "HEAD~1", cwd=seed)
+    git("push", "--quiet", str(bare), "main", "dev", "v1", cwd=seed)
+    return Remote(bare=bare, tmp=tmp)
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Remote:
+    return make_remote(tmp_path / "git")
+
+
+@pytest.fixture
+def work_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "work"
+    monkeypatch.setenv("GANTRY_WORK_DIR", str(root))
+    for var in ("GANTRY_GIT_AUTHOR_NAME", "GANTRY_GIT_AUTHOR_EMAIL", "GANTRY_CREDENTIALS_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    return root
+
+
+def new_promotion(promotion: str | None = None) -> str:
+    """Make a promotion's working directory and marker, as the workflow does."""
+    promotion = promotion or f"p-{uuid.uuid4().hex[:8]}"
+    workdir(promotion).mkdir(parents=True)
+    (workdir(promotion) / MARKER).write_text(promotion)
+    return promotion
+
+
+@pytest.fixture
+def promo(work_root: Path) -> str:
+    return new_promotion()
+
+
+def step(promotion: str, uses: str, config: dict, *, alias: str | None = None, **kw: object) -> StepInput:
+    return StepInput(
+        promotion=promotion, project="my-project", stage="uat", alias=alias or uses, uses=uses, config=config, **kw
+    )
