@@ -1,0 +1,35 @@
+"""Promotion steps: one Temporal activity per Kargo step, named as in Kargo.
+
+The step modules are imported lazily (on first use of ``STEP_ACTIVITIES`` or a step
+function), so workflow code can import ``activities.steps.base`` for the contract
+without pulling subprocess/git/YAML code into the workflow sandbox.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: The Kargo step names (``uses:``) this worker can run, with the module of each.
+_MODULES: dict[str, tuple[str, str]] = {
+    "git-clone": ("activities.steps.git_clone", "git_clone"),
+    "kustomize-set-image": ("activities.steps.kustomize_set_image", "kustomize_set_image"),
+    "yaml-update": ("activities.steps.yaml_update", "yaml_update"),
+    "git-commit": ("activities.steps.git_commit", "git_commit"),
+    "git-push": ("activities.steps.git_push", "git_push"),
+}
+
+STEP_NAMES: set[str] = set(_MODULES)
+
+# The step functions share their modules' names (git_push.git_push), so import them
+# from their modules; the package itself exports only these two.
+__all__ = ["STEP_ACTIVITIES", "STEP_NAMES"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "STEP_ACTIVITIES":
+        #: Every step activity, for ``Worker(activities=...)``.
+        value = [getattr(importlib.import_module(m), fn) for m, fn in _MODULES.values()]
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

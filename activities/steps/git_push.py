@@ -1,0 +1,134 @@
+"""`git-push`: push a checkout's HEAD to its remote branch (or a tag).
+
+Safe to retry: pushing a commit the remote already has is a no-op, and when someone
+else pushed first the commits are rebased onto the remote branch and pushed again,
+up to ``maxAttempts`` times, as Kargo does.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.git_ops import Git, GitError, classify, commit_url, is_ancestor, resolve_author, sanitize_ref_component
+from activities.steps._common import get_bool, get_str, git_failure, open_repo
+from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+
+
+def generated_branch(promotion: str) -> str:
+    """Kargo's name for a promotion's own branch: ``kargo/promotion/<promotion>``."""
+    return f"kargo/promotion/{sanitize_ref_component(promotion)}"
+
+
+def _max_attempts(config: dict[str, Any]) -> int:
+    value = config.get("maxAttempts", 10)
+    if value is None:
+        return 10
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise step_failed(f"config field 'maxAttempts' must be a positive integer, got {value!r}") from None
+    if isinstance(value, bool) or n < 1 or str(n) != str(value).strip():
+        raise step_failed(f"config field 'maxAttempts' must be a positive integer, got {value!r}")
+    return n
+
+
+def _push_tag(g: Git, tag: str, force: bool) -> str:
+    if not g.ok("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"):
+        g.run("tag", tag)  # lightweight, at HEAD (git-tag would have made an annotated one)
+    sha = g.out("rev-parse", f"refs/tags/{tag}^{{commit}}")
+    args = ["push", "origin", f"refs/tags/{tag}:refs/tags/{tag}"] + (["--force"] if force else [])
+    r = g.run(*args, check=False)
+    if r.returncode != 0:
+        out = r.stdout + r.stderr
+        if classify(out) in ("non_fast_forward", "remote_rejected"):
+            remote = g.out("ls-remote", "--tags", "origin", f"refs/tags/{tag}", f"refs/tags/{tag}^{{}}")
+            shas = [line.split("\t")[0] for line in remote.splitlines()]
+            if sha in shas:
+                return sha  # our earlier attempt pushed it
+            raise step_failed(f"config field 'tag': tag {tag!r} already exists on the remote at another commit")
+        g.run(*args)  # raise with git's output
+    return sha
+
+
+def _push_branch(g: Git, branch: str, force: bool, attempts: int) -> str:
+    committer = resolve_author(None, g)
+    env = {"GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]}
+    tracking = f"refs/remotes/origin/{branch}"
+    for attempt in range(1, attempts + 1):
+        args = ["push", "origin", f"HEAD:refs/heads/{branch}"] + (["--force"] if force else [])
+        r = g.run(*args, check=False)
+        if r.returncode == 0:
+            break
+        out = (r.stdout + r.stderr).strip()
+        if force or classify(out) != "non_fast_forward":
+            g.run(*args)  # raise GitError with the output and its kind
+        activity.logger.info("git-push: %s moved on the remote, integrating (attempt %d/%d)", branch, attempt, attempts)
+        g.run("fetch", "--quiet", "origin", f"+refs/heads/{branch}:{tracking}")
+        if is_ancestor(g, "HEAD", tracking):
+            break  # the remote already has our commit: a retry after a successful push
+        r = g.run("rebase", "--quiet", tracking, extra_env=env, check=False)
+        if r.returncode != 0:
+            g.run("rebase", "--abort", check=False)
+            raise step_failed(
+                f"git-push to branch {branch!r}: rebasing onto the remote branch conflicts, "
+                f"it needs a manual resolution\n{(r.stdout + r.stderr).strip()}"
+            )
+        if attempt == attempts:
+            raise ApplicationError(
+                f"git-push to branch {branch!r}: still rejected after {attempts} attempts (config field 'maxAttempts')",
+                type="GitError",
+            )
+        time.sleep(min(30.0, 0.5 * 1.5 ** (attempt - 1)) * (0.5 + random.random()))
+    return g.out("rev-parse", "HEAD")
+
+
+def _push(base: Path, config: dict[str, Any], promotion: str) -> dict[str, str]:
+    path = get_str(config, "path", required=True)
+    target = get_str(config, "targetBranch")
+    generate = get_bool(config, "generateTargetBranch")
+    tag = get_str(config, "tag")
+    if sum((bool(target), generate, bool(tag))) > 1:
+        raise step_failed("config fields 'targetBranch', 'generateTargetBranch' and 'tag': set at most one")
+    attempts = _max_attempts(config)
+    force = get_bool(config, "force")
+    g = open_repo(base, path)
+    if not g.url:
+        raise step_failed(f"config field 'path': {path!r} has no remote named origin")
+    try:
+        if not g.ok("rev-parse", "--verify", "--quiet", "HEAD"):
+            raise step_failed(f"config field 'path': {path!r} has no commit to push")
+        if tag:
+            sha = _push_tag(g, tag, force)
+            return {"branch": "", "tag": tag, "commit": sha, "commitURL": commit_url(g.url, sha)}
+        if generate:
+            # Promotion-specific, so overwriting it on a retried promotion is safe (as in Kargo).
+            branch, force = generated_branch(promotion), True
+        elif target:
+            branch = target
+        else:
+            branch = g.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False).stdout.strip()
+            if not branch:
+                raise step_failed(
+                    f"config field 'targetBranch' is required: {path!r} is not on a branch (checked out by commit or tag)"
+                )
+        if g.run("check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
+            raise step_failed(f"config field 'targetBranch': {branch!r} is not a valid branch name")
+        sha = _push_branch(g, branch, force, attempts)
+    except GitError as e:
+        raise git_failure(e, f"git-push from config field 'path' {path!r}") from None
+    return {"branch": branch, "commit": sha, "commitURL": commit_url(g.url, sha)}
+
+
+@activity.defn(name="git-push")
+async def git_push(input: StepInput) -> StepResult:
+    """Push HEAD of ``path``; output ``branch``, ``commit`` and ``commitURL``."""
+    base = require_workdir(input.promotion)
+    outputs = await run_blocking(_push, base, input.config, input.promotion)
+    activity.logger.info("git-push: %s is at %s", outputs.get("branch") or outputs.get("tag"), outputs["commit"])
+    return StepResult(outputs=outputs)
