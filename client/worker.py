@@ -1,0 +1,75 @@
+"""Builds and runs Gantry's Temporal workers.
+
+One process runs two workers: one on the shared task queue (all workflows and the
+catalog activities) and one on its own queue (the promotion steps), named after the
+host and the work directory so that a restarted worker takes back the steps of the
+promotions whose working directories it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.catalog import CatalogActivities
+from activities.steps import STEP_ACTIVITIES
+from activities.steps.base import work_root
+from activities.workdir import WorkdirActivities
+from workflows.project import ProjectWorkflow
+from workflows.promotion import PromotionWorkflow
+from workflows.task_queues import DEFAULT_TASK_QUEUE, default_worker_id, worker_queue
+
+log = structlog.get_logger("gantry.worker")
+
+PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", "structlog")
+WORKFLOWS = [ProjectWorkflow, PromotionWorkflow]
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+
+
+def resolve_worker_id(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("GANTRY_WORKER_ID") or default_worker_id(socket.gethostname(), str(work_root()))
+
+
+def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worker_id: str | None = None) -> list[Worker]:
+    """The shared-queue worker and this host's step worker."""
+    own_queue = worker_queue(resolve_worker_id(worker_id))
+    workdirs = WorkdirActivities(own_queue)
+    catalog = CatalogActivities(client)
+    shared = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[workdirs.claim_worker, catalog.load_promotion_context],
+        workflow_runner=sandbox_runner(),
+    )
+    steps = Worker(
+        client,
+        task_queue=own_queue,
+        activities=[workdirs.prepare_workdir, workdirs.cleanup_workdir, *STEP_ACTIVITIES],
+        activity_executor=ThreadPoolExecutor(max_workers=16),
+    )
+    return [shared, steps]
+
+
+async def run_workers(client: Client, *, stop: asyncio.Event | None = None, **kwargs: object) -> None:
+    """Run until `stop` is set (or forever), then shut down gracefully."""
+    workers = build_workers(client, **kwargs)  # type: ignore[arg-type]
+    log.info("worker started", task_queues=[w.task_queue for w in workers], work_dir=str(work_root()))
+    stop = stop or asyncio.Event()
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*runs, waiter], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    for task in runs:
+        if task in done and task.exception():
+            raise task.exception()  # type: ignore[misc]

@@ -1,0 +1,168 @@
+"""Freight identity and the project's Freight catalog (pure: it lives in workflow state).
+
+A Freight's name is the SHA-1 of its origin and artifacts, as in Kargo, so the same
+combination of artifacts is never created twice, however many times it is discovered.
+Aliases are friendly names derived from the name, unique within a project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+_ADJECTIVES = (
+    "amber azure bold brave brisk calm clever cosmic crisp dapper eager early fancy fast fierce "
+    "gentle giddy golden grand happy hasty honest jolly keen kind lively lucky merry mighty misty "
+    "modest nimble noble plucky polite proud quick quiet rapid royal rustic shiny silent sleek "
+    "smart snappy solid spry steady sturdy sunny swift tidy upbeat vivid witty zesty"
+).split()
+_NOUNS = (
+    "badger beacon bison cedar comet condor coral cougar crane delta dingo eagle ember falcon "
+    "ferret fjord galaxy gecko glacier harbor hawk heron ibis jaguar kestrel koala lagoon lemur "
+    "lynx magpie maple marmot meadow meteor mole nebula newt ocelot orca otter panda pelican "
+    "pike quail raven river robin salmon sparrow summit tiger tundra walrus willow wombat yak"
+).split()
+
+
+def _normalize_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    return url[:-4] if url.endswith(".git") else url
+
+
+def freight_name(origin: dict[str, Any], images: list[dict], commits: list[dict], charts: list[dict]) -> str:
+    """SHA-1 over the origin and the sorted artifact keys (image by digest, else tag)."""
+    keys = [f"{_normalize_url(c.get('repoURL', ''))}:{c.get('id') or c.get('tag') or ''}" for c in commits]
+    keys += [f"{i.get('repoURL', '')}:{i.get('digest') or i.get('tag') or ''}" for i in images]
+    keys += [f"{c.get('repoURL', '').rstrip('/')}/{c.get('name') or ''}:{c.get('version') or ''}" for c in charts]
+    text = f"{origin.get('kind', 'Warehouse')}/{origin.get('name', '')}:" + "|".join(sorted(keys))
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def alias_for(name: str, taken: set[str]) -> str:
+    """A friendly alias from the name's hash; a counter suffix settles the rare clash."""
+    number = int(name[:12], 16) if name[:12].strip("0123456789abcdef") == "" and name else 0
+    base = f"{_ADJECTIVES[number % len(_ADJECTIVES)]}-{_NOUNS[(number // len(_ADJECTIVES)) % len(_NOUNS)]}"
+    alias, n = base, 1
+    while alias in taken:
+        n += 1
+        alias = f"{base}-{n}"
+    return alias
+
+
+class StageCurrent(BaseModel):
+    """Which Freight a Stage has now, since when, and which promotion put it there."""
+
+    freight: str
+    since: datetime
+    promotion: str
+
+
+class FreightCatalog(BaseModel):
+    """All Freight of a project, with Kargo's status maps kept inside each document."""
+
+    freight: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    stages: dict[str, StageCurrent] = Field(default_factory=dict)
+
+    def find(self, name_or_alias: str) -> dict[str, Any] | None:
+        name = self.aliases.get(name_or_alias, name_or_alias)
+        found = self.freight.get(name)
+        if found is None and len(name_or_alias) >= 7:
+            matches = [n for n in self.freight if n.startswith(name_or_alias)]
+            if len(matches) == 1:
+                found = self.freight[matches[0]]
+        return found
+
+    def add(self, freight: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
+        """Add Freight (named and aliased here when it comes without); False if it existed."""
+        name = freight.get("name") or freight_name(
+            freight.get("origin") or {},
+            freight.get("images") or [],
+            freight.get("commits") or [],
+            freight.get("charts") or [],
+        )
+        if name in self.freight:
+            return self.freight[name], False
+        alias = freight.get("alias") or alias_for(name, set(self.aliases))
+        if alias in self.aliases:
+            raise ValueError(f"alias {alias!r} is already used by freight {self.aliases[alias]}")
+        record = dict(freight)
+        record.update(name=name, alias=alias)
+        record.setdefault("discoveredAt", now.isoformat())
+        record.setdefault("status", {})
+        self.freight[name] = record
+        self.aliases[alias] = name
+        return record, True
+
+    def record_promotion(self, stage: str, freight: str, promotion: str, at: datetime) -> None:
+        """A successful promotion: the Freight is now current in the Stage; the previous one left."""
+        previous = self.stages.get(stage)
+        if previous and previous.freight in self.freight and previous.freight != freight:
+            self.freight[previous.freight].setdefault("status", {}).setdefault("currentlyIn", {}).pop(stage, None)
+        self.stages[stage] = StageCurrent(freight=freight, since=at, promotion=promotion)
+        if freight in self.freight:
+            status = self.freight[freight].setdefault("status", {})
+            status.setdefault("currentlyIn", {})[stage] = {"since": at.isoformat()}
+
+
+def parse_image_ref(text: str) -> dict[str, str]:
+    """`repo:tag`, `repo@sha256:...` or `repo:tag@sha256:...` (a registry port is not a tag)."""
+    ref = text.strip()
+    digest = None
+    if "@" in ref:
+        ref, digest = ref.split("@", 1)
+    repo, tag = ref, None
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        repo, tag = ref[:colon], ref[colon + 1 :]
+    if not repo or not (tag or digest):
+        raise ValueError(f"image {text!r}: write REPO:TAG or REPO@DIGEST")
+    image = {"repoURL": repo}
+    if tag:
+        image["tag"] = tag
+    if digest:
+        image["digest"] = digest
+    return image
+
+
+def parse_commit_ref(text: str) -> dict[str, str]:
+    """`URL@SHA`: the last `@` separates the id (URLs may contain `user@host`)."""
+    url, sep, sha = text.rpartition("@")
+    if not sep or not url or not sha or "/" in sha:
+        raise ValueError(f"commit {text!r}: write REPO_URL@COMMIT_SHA")
+    return {"repoURL": url, "id": sha}
+
+
+def parse_chart_ref(text: str) -> dict[str, str]:
+    """`REPO_URL/NAME:VERSION` (for OCI: `oci://host/path/name:version`)."""
+    ref, sep, version = text.rpartition(":")
+    if not sep or "/" not in ref or not version or "/" in version:
+        raise ValueError(f"chart {text!r}: write REPO_URL/NAME:VERSION")
+    repo, _, name = ref.rpartition("/")
+    if ref.startswith("oci://"):
+        return {"repoURL": ref, "version": version}
+    return {"repoURL": repo, "name": name, "version": version}
+
+
+def artifact_summary(freight: dict[str, Any]) -> str:
+    """`repo:tag, repo@abc1234` for tables."""
+    parts = [f"{i.get('repoURL')}:{i.get('tag') or (i.get('digest') or '')[:19]}" for i in freight.get("images") or []]
+    parts += [f"{c.get('repoURL')}@{(c.get('id') or c.get('tag') or '')[:7]}" for c in freight.get("commits") or []]
+    parts += [f"{c.get('name') or c.get('repoURL')}:{c.get('version')}" for c in freight.get("charts") or []]
+    return ", ".join(parts)
+
+
+def freight_document(freight: dict[str, Any], project: str) -> dict[str, Any]:
+    """The flattened catalog entry as the Kargo Freight document users know."""
+    body = {k: v for k, v in freight.items() if k not in ("name", "status")}
+    return {
+        "apiVersion": "kargo.akuity.io/v1alpha1",
+        "kind": "Freight",
+        "metadata": {"name": freight.get("name"), "namespace": project},
+        **body,
+        "status": freight.get("status") or {},
+    }

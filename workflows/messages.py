@@ -1,0 +1,137 @@
+"""Inputs and results of Gantry's workflows: plain pydantic models, so JSON typed into
+`temporal workflow start --input '...'` validates exactly like a call from our CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PromotionPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Errored", "Aborted"]
+StepPhase = Literal["Pending", "Running", "Succeeded", "Skipped", "Failed", "Errored", "Aborted"]
+
+
+class PromotionOptions(BaseModel):
+    """Operational knobs; the defaults suit production, tests shorten them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_heartbeat_timeout: timedelta = Field(
+        default=timedelta(seconds=30), description="how soon a step on a dead worker is noticed"
+    )
+    worker_wait_timeout: timedelta = Field(
+        default=timedelta(minutes=2),
+        description="how long a step waits for the worker holding the working directory before "
+        "the promotion moves to another worker and starts its steps again",
+    )
+    step_timeout: timedelta = Field(default=timedelta(hours=1), description="longest a single step may run")
+    max_restarts: int = Field(default=5, description="how often the steps may start again on another worker")
+
+
+class PromotionRequest(BaseModel):
+    """Promote one Freight to one Stage. `freight` is a Freight name or alias."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str
+    stage: str
+    freight: str
+    actor: str | None = None
+    options: PromotionOptions = Field(default_factory=PromotionOptions)
+
+
+class StepExecution(BaseModel):
+    """What happened to one step, as Kargo's stepExecutionMetadata records it."""
+
+    alias: str
+    uses: str
+    status: StepPhase = "Pending"
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error_count: int = 0
+    message: str = ""
+    summary: str = ""
+
+
+class PromotionStatus(BaseModel):
+    """The live and final state of a promotion (query `status`, and the workflow result)."""
+
+    name: str
+    project: str
+    stage: str
+    freight: str
+    freight_alias: str = ""
+    actor: str | None = None
+    phase: PromotionPhase = "Pending"
+    message: str = ""
+    current_step: int | None = None
+    steps: list[StepExecution] = Field(default_factory=list)
+    state: dict[str, dict[str, Any]] = Field(default_factory=dict, description="step outputs by alias")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker_queue: str | None = None
+    restarts: int = 0
+
+
+class PromotionContext(BaseModel):
+    """Everything a promotion needs from the project catalog, read once at its start."""
+
+    freight: dict[str, Any]
+    stage_vars: list[dict[str, Any]] = Field(default_factory=list)
+    template_vars: list[dict[str, Any]] = Field(default_factory=list)
+    steps: list[dict[str, Any]] = Field(default_factory=list, description="Kargo PromotionStep documents")
+
+
+class PromotionContextRequest(BaseModel):
+    project: str
+    stage: str
+    freight: str
+
+
+class PromotionFinished(BaseModel):
+    """Signal from a promotion to its project: where Freight now is."""
+
+    promotion: str
+    stage: str
+    freight: str
+    phase: PromotionPhase
+    finished_at: datetime
+
+
+class ApplyRequest(BaseModel):
+    """Manifests for one project (or for the cluster scope), as parsed documents.
+
+    The workflow validates them again, merged with what it already holds, so that the
+    same rules hold whoever calls the update.
+    """
+
+    documents: list[dict[str, Any]] = Field(description="SourceDocument objects: file, index, line, data")
+    default_project: str | None = None
+    cluster: dict[str, Any] | None = Field(
+        default=None, description="the cluster-scoped manifests (a ManifestSet) that references may use"
+    )
+
+
+class ApplyResult(BaseModel):
+    results: list[str] = Field(default_factory=list, description='e.g. "stage/uat created"')
+
+
+class FreightCreate(BaseModel):
+    """New Freight, flattened: origin, images, commits, charts and optionally alias/name."""
+
+    freight: dict[str, Any]
+
+
+class StageView(BaseModel):
+    """A Stage as `gantry get stages` shows it."""
+
+    name: str
+    freight: str | None = None
+    freight_alias: str | None = None
+    since: datetime | None = None
+    promotion: str | None = None
+    upstream: list[str] = Field(default_factory=list)
+    direct: bool = False
+    steps: int = 0
+    verification: bool = False

@@ -1,0 +1,218 @@
+"""ProjectWorkflow: a project's applied manifests and its Freight catalog.
+
+One long-lived workflow per project (id `project/<name>`); the cluster-scoped kinds
+(ClusterPromotionTask, ClusterAnalysisTemplate) live in the same kind of workflow under
+the reserved id `cluster`. Apply is an update with a validator: a set that does not
+validate is rejected before it touches the state, so a bad apply changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pipeline.freight import FreightCatalog
+    from pipeline.manifests import ManifestError, ManifestIssue, ManifestSet, SourceDocument, load_sourced, validate_set
+    from workflows.messages import (
+        ApplyRequest,
+        ApplyResult,
+        FreightCreate,
+        PromotionContext,
+        PromotionContextRequest,
+        PromotionFinished,
+        StageView,
+    )
+
+#: Continue-as-new well before Temporal's own history limits.
+DEFAULT_MAX_HISTORY = 5_000
+
+
+class ProjectState(BaseModel):
+    manifests: ManifestSet = Field(default_factory=ManifestSet)
+    catalog: FreightCatalog = Field(default_factory=FreightCatalog)
+    promotions: list[PromotionFinished] = Field(default_factory=list, description="the latest, newest last")
+
+
+class ProjectInput(BaseModel):
+    name: str
+    state: ProjectState | None = None
+    max_history: int = DEFAULT_MAX_HISTORY
+
+
+KEEP_PROMOTIONS = 200
+
+
+@workflow.defn(name="ProjectWorkflow")
+class ProjectWorkflow:
+    @workflow.init
+    def __init__(self, input: ProjectInput) -> None:
+        self._name = input.name
+        self._state = input.state or ProjectState()
+        self._max_history = input.max_history
+
+    @workflow.run
+    async def run(self, input: ProjectInput) -> None:
+        await workflow.wait_condition(self._should_continue_as_new)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(ProjectInput(name=self._name, state=self._state, max_history=self._max_history))
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._max_history
+
+    # -- apply -----------------------------------------------------------------------
+
+    def _merged(self, request: ApplyRequest) -> tuple[ManifestSet, list[str]]:
+        """The state after the apply, and what changed; raises ManifestError."""
+        documents = [SourceDocument.model_validate(d) for d in request.documents]
+        issues = []
+        sourced = []
+        for doc in documents:
+            try:
+                sourced.append(load_sourced(doc, request.default_project))
+            except ManifestError as err:
+                issues.extend(err.issues)
+        if issues:
+            raise ManifestError(issues)
+        for item in sourced:
+            if self._name != "cluster" and item.project not in (None, self._name):
+                raise ManifestError(
+                    [
+                        ManifestIssue(
+                            file=item.source.file,
+                            line=item.source.line,
+                            document=item.source.document,
+                            path="metadata.namespace",
+                            message=f"belongs to project {item.project!r}, not {self._name!r}",
+                        )
+                    ]
+                )
+        current = self._state.manifests
+        if request.cluster is not None and self._name != "cluster":
+            current = current.with_cluster(ManifestSet.model_validate(request.cluster))
+        merged, changes = current.merge_with_changes(sourced)
+        validate_set(merged)
+        return merged, changes
+
+    @workflow.update(name="apply", description="Create or replace manifests; the whole set must validate")
+    def apply(self, request: ApplyRequest) -> ApplyResult:
+        merged, changes = self._merged(request)
+        self._state.manifests = merged
+        return ApplyResult(results=changes)
+
+    @apply.validator
+    def validate_apply(self, request: ApplyRequest) -> None:
+        try:
+            self._merged(request)
+        except ManifestError as err:
+            raise ValueError(str(err)) from None
+
+    # -- freight ---------------------------------------------------------------------
+
+    @workflow.update(name="create_freight", description="Add Freight to the catalog (idempotent by content)")
+    def create_freight(self, request: FreightCreate) -> dict[str, Any]:
+        freight, _created = self._state.catalog.add(request.freight, workflow.now())
+        return freight
+
+    @create_freight.validator
+    def validate_create_freight(self, request: FreightCreate) -> None:
+        origin = request.freight.get("origin") or {}
+        name = origin.get("name")
+        project = self._state.manifests.projects.get(self._name)
+        if not name or project is None or name not in project.warehouses:
+            known = sorted(project.warehouses) if project else []
+            raise ValueError(
+                f"freight origin Warehouse {name!r} does not exist in project {self._name}"
+                + (f" (warehouses: {', '.join(known)})" if known else " (apply a Warehouse first)")
+            )
+        if not (request.freight.get("images") or request.freight.get("commits") or request.freight.get("charts")):
+            raise ValueError("freight needs at least one image, commit or chart")
+        alias = request.freight.get("alias")
+        if alias and alias in self._state.catalog.aliases:
+            existing = self._state.catalog.aliases[alias]
+            raise ValueError(f"alias {alias!r} is already used by freight {existing}")
+
+    @workflow.signal(name="promotion_finished", description="A promotion of this project ended")
+    def promotion_finished(self, event: PromotionFinished) -> None:
+        if event.phase == "Succeeded":
+            self._state.catalog.record_promotion(event.stage, event.freight, event.promotion, event.finished_at)
+        self._state.promotions.append(event)
+        del self._state.promotions[:-KEEP_PROMOTIONS]
+
+    # -- queries ---------------------------------------------------------------------
+
+    @workflow.query(name="manifests", description="Every applied manifest of this project")
+    def manifests(self) -> ManifestSet:
+        return self._state.manifests
+
+    @workflow.query(name="freight", description="Every Freight of the project, newest first")
+    def freight(self) -> list[dict[str, Any]]:
+        items = list(self._state.catalog.freight.values())
+        return sorted(items, key=lambda f: f.get("discoveredAt") or "", reverse=True)
+
+    @workflow.query(name="get_freight", description="One Freight by name, alias or name prefix")
+    def get_freight(self, name_or_alias: str) -> dict[str, Any] | None:
+        return self._state.catalog.find(name_or_alias)
+
+    @workflow.query(name="stages", description="Stages with their current Freight")
+    def stages(self) -> list[StageView]:
+        project = self._state.manifests.projects.get(self._name)
+        if project is None:
+            return []
+        views = []
+        for name, stage in sorted(project.stages.items()):
+            current = self._state.catalog.stages.get(name)
+            freight = self._state.catalog.freight.get(current.freight) if current else None
+            upstream: list[str] = []
+            direct = False
+            for request in stage.spec.requested_freight:
+                upstream.extend(request.sources.stages or [])
+                direct = direct or bool(request.sources.direct)
+            template = stage.spec.promotion_template
+            views.append(
+                StageView(
+                    name=name,
+                    freight=current.freight if current else None,
+                    freight_alias=(freight or {}).get("alias"),
+                    since=current.since if current else None,
+                    promotion=current.promotion if current else None,
+                    upstream=upstream,
+                    direct=direct,
+                    steps=len(template.spec.steps) if template else 0,
+                    verification=stage.spec.verification is not None,
+                )
+            )
+        return views
+
+    @workflow.query(name="promotion_context", description="What a promotion reads at its start")
+    def promotion_context(self, request: PromotionContextRequest) -> PromotionContext:
+        project = self._state.manifests.projects.get(self._name)
+        stage = project.stages.get(request.stage) if project else None
+        if stage is None:
+            raise ApplicationError(f"stage {request.stage!r} does not exist in project {self._name}", type="NotFound")
+        freight = self._state.catalog.find(request.freight)
+        if freight is None:
+            raise ApplicationError(
+                f"freight {request.freight!r} does not exist in project {self._name}", type="NotFound"
+            )
+        origins = {(r.origin.kind, r.origin.name) for r in stage.spec.requested_freight}
+        origin = freight.get("origin") or {}
+        if (origin.get("kind", "Warehouse"), origin.get("name")) not in origins:
+            raise ApplicationError(
+                f"stage {request.stage} does not request freight from Warehouse {origin.get('name')!r}",
+                type="NotFound",
+            )
+        template = stage.spec.promotion_template
+        return PromotionContext(
+            freight=freight,
+            stage_vars=[v.model_dump(by_alias=True, exclude_none=True) for v in stage.spec.vars],
+            template_vars=[v.model_dump(by_alias=True, exclude_none=True) for v in template.spec.vars]
+            if template
+            else [],
+            steps=[s.model_dump(by_alias=True, exclude_none=True) for s in template.spec.steps] if template else [],
+        )
+
