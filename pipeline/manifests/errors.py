@@ -50,6 +50,22 @@ class ManifestError(Exception):
     def __str__(self) -> str:
         return "\n".join(str(i) for i in self.issues)
 
+    @classmethod
+    def single(cls, source: Any, message: str, path: str = "", project: str | None = None) -> ManifestError:
+        """One issue at an object's source (a SourceRef, or anything with file/line/document)."""
+        return cls(
+            [
+                ManifestIssue(
+                    file=getattr(source, "file", "") or "",
+                    line=getattr(source, "line", None),
+                    document=getattr(source, "document", "") or "",
+                    project=project,
+                    path=path,
+                    message=message,
+                )
+            ]
+        )
+
     def __reduce__(self):  # keep `issues` across pickling (Temporal failure conversion, tests)
         return (ManifestError, (self.issues,))
 

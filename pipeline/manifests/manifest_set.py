@@ -66,14 +66,28 @@ class ManifestSet(BaseModel):
         """Apply documents: create or replace by kind/namespace/name, never delete.
 
         Returns a new set (this one is not changed). The same kind/namespace/name twice in
-        one apply is an error naming both places. Freight documents are refused: they
-        belong to the freight catalog.
+        one apply is an error naming both places. Freight documents are refused (an issue):
+        they belong to the freight catalog.
         """
+        return self.merge_with_changes(documents)[0]
+
+    def merge_with_changes(self, documents: list[SourcedManifest]) -> tuple[ManifestSet, list[str]]:
+        """merge(), plus what happened to each document, kubectl style:
+        "stage/uat created", "stage/uat configured", "stage/uat unchanged"."""
         seen: dict[str, SourceRef] = {}
         issues: list[ManifestIssue] = []
         for doc in documents:
             if doc.kind == "Freight":
-                raise TypeError("Freight is not part of a ManifestSet; hand it to the freight catalog")
+                issues.append(
+                    ManifestIssue(
+                        file=doc.source.file,
+                        line=doc.source.line,
+                        document=doc.source.document,
+                        project=doc.project,
+                        message="Freight is not a manifest of the set: it goes to the freight catalog",
+                    )
+                )
+                continue
             key = source_key(doc.kind, doc.name, self._scope(doc))
             if key in seen:
                 first = seen[key]
@@ -95,10 +109,19 @@ class ManifestSet(BaseModel):
             raise ManifestError(issues)
 
         new = self.model_copy(deep=True)
+        changes: list[str] = []
         for doc in documents:
             m = doc.manifest
             name = doc.name
             scope = self._scope(doc)
+            before = new._get(m.kind, name, scope)
+            if before is None:
+                verdict = "created"
+            elif before.model_dump(mode="json") == m.model_dump(mode="json"):
+                verdict = "unchanged"
+            else:
+                verdict = "configured"
+            changes.append(f"{m.kind.lower()}/{name} {verdict}")
             if m.kind == "ClusterPromotionTask":
                 new.cluster_promotion_tasks[name] = m
             elif m.kind == "ClusterAnalysisTemplate":
@@ -113,6 +136,33 @@ class ManifestSet(BaseModel):
                 else:
                     getattr(pm, _PROJECT_FIELDS[m.kind])[name] = m
             new.sources[source_key(m.kind, name, scope)] = doc.source
+        return new, changes
+
+    def _get(self, kind: str, name: str, project: str | None):
+        if kind == "ClusterPromotionTask":
+            return self.cluster_promotion_tasks.get(name)
+        if kind == "ClusterAnalysisTemplate":
+            return self.cluster_analysis_templates.get(name)
+        pm = self.projects.get(project or "")
+        if pm is None:
+            return None
+        if kind == "Project":
+            return pm.project
+        if kind == "ProjectConfig":
+            return pm.project_config
+        return getattr(pm, _PROJECT_FIELDS[kind]).get(name)
+
+    def with_cluster(self, other: ManifestSet) -> ManifestSet:
+        """A copy of this set whose cluster-scoped tasks and templates are `other`'s
+        (ProjectWorkflows get them from the `cluster` workflow to resolve references)."""
+        new = self.model_copy(deep=True)
+        new.cluster_promotion_tasks = dict(other.cluster_promotion_tasks)
+        new.cluster_analysis_templates = dict(other.cluster_analysis_templates)
+        for key in [k for k in new.sources if k.startswith("Cluster")]:
+            del new.sources[key]
+        for key, src in other.sources.items():
+            if key.startswith("Cluster"):
+                new.sources[key] = src
         return new
 
     @staticmethod
