@@ -130,23 +130,31 @@ def _fields_of(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _models_below(model: type[BaseModel], depth: int = 3) -> list[type[BaseModel]]:
-    out: list[type[BaseModel]] = []
-
-    def walk(tp: Any, d: int) -> None:
-        for t in _unwrap(tp):
-            origin = typing.get_origin(t)
-            if origin in (list, dict):
-                walk(typing.get_args(t)[-1], d)
-            elif isinstance(t, type) and issubclass(t, BaseModel) and t not in out:
-                out.append(t)
-                if d > 0:
-                    for f in t.model_fields.values():
-                        walk(f.annotation, d - 1)
-
-    for f in model.model_fields.values():
-        walk(f.annotation, depth)
-    return out
+def _nested_path(model: type[BaseModel], key: str, depth: int = 4) -> str | None:
+    """Where below `model` a field called `key` exists, as 'steps[]' or 'provider.job'."""
+    queue: list[tuple[type[BaseModel], str, int]] = [(model, "", 0)]
+    seen: set[type[BaseModel]] = set()
+    while queue:
+        current, prefix, d = queue.pop(0)
+        if current in seen or d > depth:
+            continue
+        seen.add(current)
+        for name, f in current.model_fields.items():
+            alias = f.alias or name
+            for t in _unwrap(f.annotation):
+                suffix = ""
+                origin = typing.get_origin(t)
+                if origin is list:
+                    t, suffix = typing.get_args(t)[0], "[]"
+                elif origin is dict:
+                    t, suffix = typing.get_args(t)[1], ".<name>"
+                for inner in _unwrap(t):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        here = f"{prefix}.{alias}{suffix}" if prefix else f"{alias}{suffix}"
+                        if key in _fields_of(inner):
+                            return here
+                        queue.append((inner, here, d + 1))
+    return None
 
 
 def _unknown_field_message(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
@@ -156,23 +164,24 @@ def _unknown_field_message(root: type[BaseModel] | None, loc: tuple[Any, ...]) -
     if parent is None:
         return f"unknown field '{key}' (check the indentation)"
     allowed = _fields_of(parent)
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
-    if close:
-        return f"unknown field '{key}'; did you mean '{close[0]}'? (check the indentation)"
-    # Is it a real field one level up or down? Then it is almost surely mis-indented.
-    elsewhere: list[str] = []
+    # A real field one level down or up: almost surely mis-indented.
+    below = _nested_path(parent, key)
+    if below is not None:
+        return (
+            f"unknown field '{key}' here: it belongs inside '{below}', "
+            "so check the indentation"
+        )
     for i in range(len(parent_loc) - 1, -1, -1):
         anc = _model_at(root, parent_loc[:i]) if root is not None else None
         if anc is not None and key in _fields_of(anc):
-            elsewhere.append(format_path(parent_loc[:i]) or "the top level")
-            break
-    if not elsewhere and any(key in _fields_of(m) for m in _models_below(parent)):
-        elsewhere.append("a nested block")
-    if elsewhere:
-        return (
-            f"unknown field '{key}' here; '{key}' belongs in {elsewhere[0]}: "
-            "check the indentation"
-        )
+            where = format_path(parent_loc[:i]) or "the top level of the document"
+            return (
+                f"unknown field '{key}' here: it belongs in {where}, "
+                "so check the indentation"
+            )
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
+    if close:
+        return f"unknown field '{key}'; did you mean '{close[0]}'? (check the indentation)"
     return f"unknown field '{key}' (allowed here: {', '.join(allowed)}; check the indentation)"
 
 

@@ -7,6 +7,7 @@ Parsing a string is pure, so this module is safe in the workflow sandbox; readin
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 from typing import Any
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -306,7 +307,9 @@ def load_document(doc: SourceDocument) -> Manifest:
     if not isinstance(kind, str) or kind not in MODELS:
         hint = ""
         if isinstance(kind, str):
-            close = [k for k in MODELS if k.lower() == kind.lower()]
+            close = [k for k in MODELS if k.lower() == kind.lower()] or difflib.get_close_matches(
+                kind, list(MODELS), n=1, cutoff=0.7
+            )
             if close:
                 hint = f"; did you mean '{close[0]}'?"
         raise issue("kind", f"unknown kind {kind!r}{hint} (Gantry knows: {known})")
