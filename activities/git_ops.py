@@ -15,7 +15,6 @@ import stat
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -259,6 +258,3 @@ def commit_url(remote_url: str, sha: str) -> str:
 def is_ancestor(git: Git, older: str, newer: str) -> bool:
     return git.ok("merge-base", "--is-ancestor", older, newer)
 
-
-def quote_args(args: Sequence[str]) -> str:
-    return " ".join(args)

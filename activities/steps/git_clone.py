@@ -15,7 +15,8 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.git_ops import Git, GitError, remote_branch_sha, resolve_author
+from activities.credentials import redact_url
+from activities.git_ops import Git, GitError, author_env, remote_branch_sha, resolve_author
 from activities.steps._common import get_bool, get_list, get_str, git_failure
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 
@@ -82,8 +83,6 @@ def _rmtree(path: Path) -> None:
 
 def _create_branch(g: Git, co: Checkout, author: tuple[str, str]) -> None:
     """Push an empty orphan branch, as Kargo does, so later steps work on a real remote branch."""
-    from activities.git_ops import author_env
-
     g.run("checkout", "--orphan", co.branch)
     g.run("rm", "-r", "-f", "--quiet", "--ignore-unmatch", "--cached", ".")
     g.run("clean", "-f", "-d", "-x", "--quiet")
@@ -161,7 +160,9 @@ def _clone_all(base: Path, config: dict[str, Any]) -> dict[str, str]:
 async def git_clone(input: StepInput) -> StepResult:
     """Clone ``repoURL`` once per ``checkout`` entry; output ``commits`` by alias or path."""
     base = require_workdir(input.promotion)
-    activity.logger.info("git-clone %s (%d checkouts)", input.config.get("repoURL"), len(input.config.get("checkout") or []))
+    activity.logger.info(
+        "git-clone %s (%d checkouts)", redact_url(str(input.config.get("repoURL"))), len(input.config.get("checkout") or [])
+    )
     commits = await run_blocking(_clone_all, base, input.config)
     for key, sha in commits.items():
         activity.logger.info("git-clone: %s at %s", key, sha)
