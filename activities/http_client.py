@@ -1,0 +1,210 @@
+"""Shared HTTP plumbing for the steps that talk to web servers (http, http-download,
+oci-download, argocd-update): credential headers, clients, request fields, heartbeats,
+and atomic file writes.
+
+Secrets come from the credential store (``activities.credentials``) by URL inside the
+activity; they are put into request headers only, never into messages or outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import tempfile
+import time
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from temporalio import activity
+
+from activities import credentials
+from activities.credentials import CredentialsError, redact_url
+from activities.steps.base import HEARTBEAT_EVERY, step_failed
+
+T = TypeVar("T")
+
+#: Methods the http step accepts (Kargo's schema).
+METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def auth_header(creds: credentials.Credentials | None) -> dict[str, str]:
+    """``Authorization`` for matched credentials: username and password as basic auth,
+    a password (token) without a username as a bearer token."""
+    if creds is None or not creds.password:
+        return {}
+    if creds.username:
+        raw = f"{creds.username}:{creds.password}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+    return {"Authorization": f"Bearer {creds.password}"}
+
+
+def lookup_auth(url: str, type: credentials.CredentialType) -> dict[str, str]:
+    """The ``Authorization`` header the credential store holds for ``url``, if any.
+    A broken credential configuration is a terminal failure (retrying cannot fix it)."""
+    try:
+        return auth_header(credentials.lookup(url, type))
+    except CredentialsError as e:
+        raise step_failed(f"credential configuration: {e}") from None
+
+
+def name_value_pairs(config: dict[str, Any], field: str) -> list[tuple[str, str]]:
+    """Kargo's ``headers`` / ``queryParams`` lists of ``{name, value}``."""
+    value = config.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise step_failed(f"config field {field!r} must be a list of {{name, value}}")
+    pairs = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) - {"name", "value"}:
+            raise step_failed(f"config field '{field}[{i}]' must be a mapping {{name, value}}")
+        name, val = item.get("name"), item.get("value")
+        if not isinstance(name, str) or not name:
+            raise step_failed(f"config field '{field}[{i}].name' must be a non-empty string")
+        if isinstance(val, bool) or not isinstance(val, (str, int, float)) or val == "":
+            raise step_failed(f"config field '{field}[{i}].value' must be a non-empty string")
+        pairs.append((name, str(val)))
+    return pairs
+
+
+def get_timeout(config: dict[str, Any], default: float, field: str = "timeout") -> float:
+    """A Go duration config field, in seconds."""
+    from pipeline.durations import parse_duration
+
+    raw = config.get(field)
+    if raw is None or raw == "":
+        return default
+    try:
+        seconds = parse_duration(str(raw)).total_seconds()
+    except ValueError as e:
+        raise step_failed(f"config field {field!r}: {e}") from None
+    if seconds <= 0:
+        raise step_failed(f"config field {field!r} must be a positive duration, got {raw!r}")
+    return seconds
+
+
+def check_url(url: str, field: str = "url") -> str:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise step_failed(f"config field {field!r} is not a valid URL: {redact_url(str(url))!r}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise step_failed(f"config field {field!r} must be an http:// or https:// URL: {redact_url(url)!r}")
+    return url
+
+
+def client(*, timeout: float, verify: bool = True, follow_redirects: bool = True) -> httpx.AsyncClient:
+    """A client that ignores proxy/netrc settings from the environment except the
+    standard proxy variables (httpx's ``trust_env``), with one overall timeout."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify, follow_redirects=follow_redirects)
+
+
+async def heartbeating(awaitable: Awaitable[T]) -> T:
+    """Await while heartbeating every few seconds, so a stuck worker is noticed."""
+    task = asyncio.ensure_future(awaitable)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+        if done:
+            return task.result()
+        if activity.in_activity():
+            activity.heartbeat()
+
+
+class Heartbeat:
+    """Rate-limited heartbeats for streaming loops: call ``tick()`` per chunk."""
+
+    def __init__(self, every: float = HEARTBEAT_EVERY) -> None:
+        self.every = every
+        self.last = time.monotonic()
+
+    def tick(self, details: Any = None) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            if activity.in_activity():
+                if details is None:
+                    activity.heartbeat()
+                else:
+                    activity.heartbeat(details)
+
+
+def transport_error(what: str, e: httpx.HTTPError) -> Exception:
+    """A retryable error for a failed connection or timeout, with any URL redacted."""
+    from temporalio.exceptions import ApplicationError
+
+    return ApplicationError(f"{what}: {type(e).__name__}: {redact_url(str(e))}", type="HTTPError")
+
+
+class AtomicFile:
+    """A temporary file beside ``target`` that replaces it only on ``commit()``.
+
+    Used by the download steps so a crash never leaves a half-written file at
+    ``outPath``. Blocking calls; use them through ``run_blocking`` or a thread.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        self.path = Path(name)
+        self.file = os.fdopen(fd, "wb")
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.chmod(self.path, 0o644)
+        os.replace(self.path, self.target)
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+# Idempotent downloads: a download step that ran to the end but whose completion was
+# lost (worker restart, heartbeat timeout) runs again and finds its own file in place.
+# Without allowOverwrite that must not fail, so each finished download leaves a small
+# record naming the step and the source; a file with a matching record counts as done.
+
+_RECORDS = ".gantry/downloads"
+
+
+def _record_path(base: Path, target: Path) -> Path:
+    import hashlib
+
+    rel = os.path.relpath(target, base.resolve())
+    return base / _RECORDS / (hashlib.sha256(rel.encode()).hexdigest()[:32] + ".json")
+
+
+def already_downloaded(base: Path, target: Path, alias: str, source: str) -> bool:
+    """True when ``target`` exists and this same step already wrote it from ``source``."""
+    import json
+
+    record = _record_path(base, target)
+    if not target.is_file() or not record.is_file():
+        return False
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("alias") == alias and data.get("source") == source and data.get("size") == target.stat().st_size
+
+
+def record_download(base: Path, target: Path, alias: str, source: str) -> None:
+    import json
+
+    record = _record_path(base, target)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"alias": alias, "source": source, "size": target.stat().st_size}))

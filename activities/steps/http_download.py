@@ -1,0 +1,106 @@
+"""`http-download`: GET a URL into a file of the working directory.
+
+The body is streamed into a temporary file beside ``outPath`` and renamed into place
+only when complete, so a crash never leaves half a file. Without ``allowOverwrite`` an
+existing file fails the step, except a file this same step already downloaded from the
+same URL (a retry after a lost completion), which counts as done.
+
+Kargo's limits: 100 MiB at most; ``timeout`` defaults to 5 minutes. A non-2xx status is
+retried (Temporal), as in Kargo. An ``Authorization`` header comes from the credential
+store (type ``http``) by URL, unless the config sets its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import http_client
+from activities.credentials import redact_url
+from activities.steps._common import get_bool, get_str
+from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+
+MAX_DOWNLOAD = 100 << 20
+DEFAULT_TIMEOUT = 300.0
+_FIELDS = {"url", "outPath", "allowOverwrite", "headers", "queryParams", "insecureSkipTLSVerify", "timeout"}
+
+
+def _prepare(base: Path, out_path: str, allow_overwrite: bool, alias: str, source: str) -> tuple[Path, bool]:
+    """The absolute target, and whether this step already downloaded it."""
+    target = resolve_path(base, out_path, "outPath")
+    if target.is_dir():
+        raise step_failed(f"config field 'outPath': {out_path!r} is a directory")
+    if target.exists() and not allow_overwrite:
+        if http_client.already_downloaded(base, target, alias, source):
+            return target, True
+        raise step_failed(f"config field 'outPath': file already exists at {out_path!r} and allowOverwrite is false")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target, False
+
+
+async def download(
+    url: str,
+    target: Path,
+    *,
+    headers: httpx.Headers,
+    params: list[tuple[str, str]] | None = None,
+    timeout: float,
+    verify: bool,
+    limit: int = MAX_DOWNLOAD,
+) -> int:
+    """Stream ``url`` into ``target`` atomically, heartbeating; return the size."""
+    shown = redact_url(url)
+    beat = http_client.Heartbeat()
+    tmp = await asyncio.to_thread(http_client.AtomicFile, target)
+    try:
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify, follow_redirects=True) as client:
+                async with client.stream("GET", url, headers=headers, params=params) as resp:
+                    if not 200 <= resp.status_code < 300:
+                        raise ApplicationError(f"GET {shown} returned HTTP {resp.status_code}", type="HTTPStatus")
+                    declared = resp.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > limit:
+                        raise step_failed(f"download of {shown} exceeds the limit of {limit} bytes")
+                    async for chunk in resp.aiter_bytes(64 * 1024):
+                        if tmp.size + len(chunk) > limit:
+                            raise step_failed(f"download of {shown} exceeds the limit of {limit} bytes")
+                        await asyncio.to_thread(tmp.write, chunk)
+                        beat.tick()
+        except httpx.HTTPError as e:
+            raise http_client.transport_error(f"GET {shown}", e) from None
+        await asyncio.to_thread(tmp.commit)
+        return tmp.size
+    finally:
+        await asyncio.to_thread(tmp.discard)
+
+
+@activity.defn(name="http-download")
+async def http_download(input: StepInput) -> StepResult:
+    """Download ``url`` to ``outPath``."""
+    config: dict[str, Any] = input.config
+    unknown = sorted(set(config) - _FIELDS)
+    if unknown:
+        raise step_failed(f"config field {unknown[0]!r} is not a field of the http-download step")
+    url = http_client.check_url(get_str(config, "url", required=True))
+    out_path = get_str(config, "outPath", required=True)
+    allow = get_bool(config, "allowOverwrite")
+    headers = httpx.Headers(http_client.name_value_pairs(config, "headers"))
+    params = http_client.name_value_pairs(config, "queryParams")
+    timeout = http_client.get_timeout(config, DEFAULT_TIMEOUT)
+    verify = not get_bool(config, "insecureSkipTLSVerify")
+    base = require_workdir(input.promotion)
+    source = str(httpx.URL(redact_url(url), params=params or None))
+    target, done = await run_blocking(_prepare, base, out_path, allow, input.alias, source)
+    if done:
+        return StepResult(message=f"{out_path} was already downloaded from {source}")
+    if "authorization" not in headers:
+        headers.update(http_client.lookup_auth(url, "http"))
+    size = await download(url, target, headers=headers, params=params, timeout=timeout, verify=verify)
+    await run_blocking(http_client.record_download, base, target, input.alias, source)
+    activity.logger.info("http-download: %s -> %s (%d bytes)", source, out_path, size)
+    return StepResult(message=f"downloaded {size} bytes from {source} to {out_path}")
