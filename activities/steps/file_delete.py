@@ -1,0 +1,107 @@
+"""`delete`: remove files or directories from the working directory.
+
+Config as in Kargo: ``path`` or ``paths`` (one of them), ``pathsAreGlobs`` (``**``
+matches across directories, hidden files included) and ``strict`` (fail when a path is
+missing or a pattern matches nothing). A symbolic link is removed itself, never what it
+points at, and nothing outside the working directory can be named.
+
+Idempotent: with ``strict: false`` (the default) deleting again finds nothing and
+succeeds. With ``strict: true`` a retry after a successful first attempt fails like
+Kargo does, since the path is gone.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from activities.steps._common import get_bool, get_list, get_str
+from activities.steps.base import MARKER, StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+
+
+def _literal(base: Path, rel: str, field: str) -> Path | None:
+    """The path to remove (a final symlink is not followed), or None if it is missing."""
+    if rel.rstrip("/") in ("", ".", "./"):
+        raise step_failed(f"config field {field!r}: deleting the whole working directory is not allowed")
+    head, tail = os.path.split(rel.rstrip("/"))
+    parent = resolve_path(base, head or ".", field)
+    if tail in (".", ".."):
+        target = resolve_path(base, rel, field)
+    else:
+        target = parent / tail
+    if target == base.resolve() or target.name == MARKER and target.parent == base.resolve():
+        raise step_failed(f"config field {field!r}: {rel!r} cannot be deleted")
+    if not os.path.lexists(target):
+        return None
+    return target
+
+
+def _globbed(base: Path, pattern: str, field: str) -> list[Path]:
+    root = base.resolve()
+    if os.path.isabs(pattern):
+        raise step_failed(f"config field {field!r} must be relative to the working directory: {pattern!r}")
+    pat = pattern[2:] if pattern.startswith("./") else pattern
+    found = []
+    for match in sorted(glob.glob(pat, root_dir=root, recursive=True, include_hidden=True)):
+        match = match.rstrip("/")
+        if match in ("", ".", MARKER):
+            continue
+        target = _literal(base, match, field)
+        if target is not None:
+            found.append(target)
+    return found
+
+
+def _remove(target: Path) -> None:
+    if target.is_symlink() or not target.is_dir():
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            pass
+    else:
+        shutil.rmtree(target, ignore_errors=False)
+
+
+def _run(base: Path, config: dict[str, Any]) -> int:
+    path = get_str(config, "path")
+    paths = get_list(config, "paths")
+    if path and paths:
+        raise step_failed("config fields 'path' and 'paths': set one, not both")
+    if not path and not paths:
+        raise step_failed("config field 'path' (or 'paths') is required")
+    globs = get_bool(config, "pathsAreGlobs", False)
+    strict = get_bool(config, "strict", False)
+    entries = [("path", path)] if path else []
+    for i, p in enumerate(paths):
+        if not isinstance(p, str) or not p:
+            raise step_failed(f"config field 'paths[{i}]' must be a non-empty string")
+        entries.append((f"paths[{i}]", p))
+    targets: list[Path] = []
+    for field, rel in entries:
+        found = _globbed(base, rel, field) if globs else [t for t in [_literal(base, rel, field)] if t is not None]
+        if not found and strict:
+            what = "no path matches pattern" if globs else "path does not exist:"
+            raise step_failed(f"config field {field!r}: {what} {rel!r} (strict is set)")
+        for t in found:
+            if t not in targets:
+                targets.append(t)
+    removed = 0
+    for t in targets:
+        if os.path.lexists(t):
+            _remove(t)
+            removed += 1
+    return removed
+
+
+@activity.defn(name="delete")
+async def delete(input: StepInput) -> StepResult:
+    """Delete ``path`` or ``paths``."""
+    base = require_workdir(input.promotion)
+    removed = await run_blocking(_run, base, input.config)
+    activity.logger.info("delete: removed %d path(s)", removed)
+    return StepResult()

@@ -1,0 +1,83 @@
+"""`file-write`: write ``contents`` to a file in the working directory.
+
+As in Kargo an existing file is replaced only with ``overwrite: true``, the file's mode
+is ``permissions`` (octal, default ``0600``; no executable, special or world-writable
+bits) and nothing may be written into a ``.git`` directory. A missing parent directory
+is created.
+
+Idempotent under retry: a file that already holds exactly ``contents`` counts as
+written, even without ``overwrite`` (the first attempt made it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from temporalio import activity
+
+from activities.steps._common import get_bool, get_str
+from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+
+DEFAULT_MODE = 0o600
+
+
+def parse_permissions(value: Any) -> int:
+    if value is None or value == "":
+        return DEFAULT_MODE
+    if not isinstance(value, str) or not re.fullmatch(r"0[0-7]{3}", value):
+        raise step_failed(f"config field 'permissions' must be an octal file mode like \"0644\", got {value!r}")
+    mode = int(value, 8)
+    if mode & 0o111:
+        raise step_failed(f"config field 'permissions': {value} must not include executable bits")
+    if mode & 0o002:
+        raise step_failed(f"config field 'permissions': {value} must not be world-writable")
+    return mode
+
+
+def _run(base: Path, config: dict[str, Any]) -> bool:
+    path = get_str(config, "path", required=True)
+    if "contents" not in config or config["contents"] is None:
+        raise step_failed("config field 'contents' is required (it may be an empty string)")
+    contents = config["contents"]
+    if not isinstance(contents, str):
+        raise step_failed(f"config field 'contents' must be a string, got {type(contents).__name__}")
+    overwrite = get_bool(config, "overwrite", False)
+    mode = parse_permissions(config.get("permissions"))
+    if ".git" in PurePosixPath(path.replace("\\", "/")).parts:
+        raise step_failed(f"config field 'path': writing into a .git directory is forbidden: {path!r}")
+    target = resolve_path(base, path)
+    lexical = Path(os.path.normpath(base.resolve() / path))
+    if target != lexical:
+        raise step_failed(f"config field 'path': {path!r} goes through a symbolic link, which file-write refuses")
+    if target.is_dir():
+        raise step_failed(f"config field 'path': {path!r} is a directory")
+    data = contents.encode()
+    if target.exists():
+        if target.read_bytes() == data and (target.stat().st_mode & 0o777) == mode:
+            return False
+        if not overwrite:
+            raise step_failed(f"config field 'path': file {path!r} already exists; set 'overwrite: true' to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.gantry-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return True
+
+
+@activity.defn(name="file-write")
+async def file_write(input: StepInput) -> StepResult:
+    """Write ``contents`` to ``path``."""
+    base = require_workdir(input.promotion)
+    written = await run_blocking(_run, base, input.config)
+    activity.logger.info("file-write: %s %s", "wrote" if written else "unchanged", input.config.get("path"))
+    return StepResult(message="" if written else "file already had these contents")

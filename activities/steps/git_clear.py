@@ -1,0 +1,51 @@
+"""`git-clear`: empty the working tree of a checkout, keeping ``.git``.
+
+As in Kargo the removals go through git (``git add --all`` then ``git rm -r -f .``), so
+they are staged for the next ``git-commit``. Unlike Kargo, files git ignores are removed
+too: after this step nothing but ``.git`` is left under ``path``.
+
+Idempotent: clearing an empty tree again changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from activities.git_ops import GitError
+from activities.steps._common import get_str, git_failure, open_repo
+from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking
+
+
+def _run(base: Path, config: dict[str, Any]) -> int:
+    path = get_str(config, "path", required=True)
+    g = open_repo(base, path)
+    assert g.cwd is not None
+    try:
+        g.run("add", "--all", ".")
+        g.run("rm", "-r", "-f", "-q", "--ignore-unmatch", ".")
+    except GitError as e:
+        raise git_failure(e, f"git-clear in config field 'path' {path!r}") from None
+    left = 0
+    for entry in os.scandir(g.cwd):
+        if entry.name == ".git":
+            continue
+        left += 1
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+    return left
+
+
+@activity.defn(name="git-clear")
+async def git_clear(input: StepInput) -> StepResult:
+    """Remove everything but ``.git`` from the checkout at ``path``."""
+    base = require_workdir(input.promotion)
+    await run_blocking(_run, base, input.config)
+    activity.logger.info("git-clear: cleared %s", input.config.get("path"))
+    return StepResult()

@@ -1,0 +1,56 @@
+"""`git-tag`: make an annotated tag at HEAD of a checkout.
+
+Config as in Kargo: ``path``, ``tag``, ``message`` (all required) and ``force`` (move a
+tag that exists at another commit). Output: ``commit``, the commit tagged (HEAD).
+``git-push`` with ``tag`` pushes it.
+
+Idempotent: a tag that already points at HEAD is left alone and the step succeeds, so a
+retry after a successful attempt does not fail on "tag already exists".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from activities.git_ops import GitError, author_env, resolve_author
+from activities.steps._common import get_bool, get_str, git_failure, open_repo
+from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+
+
+def _run(base: Path, config: dict[str, Any]) -> tuple[str, bool]:
+    path = get_str(config, "path", required=True)
+    tag = get_str(config, "tag", required=True)
+    message = get_str(config, "message", required=True)
+    force = get_bool(config, "force", False)
+    g = open_repo(base, path)
+    if not g.ok("check-ref-format", f"refs/tags/{tag}"):
+        raise step_failed(f"config field 'tag': {tag!r} is not a valid tag name")
+    try:
+        head = g.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
+        if not head:
+            raise step_failed(f"config field 'path': {path!r} has no commit to tag")
+        existing = g.run("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}^{{commit}}", check=False).stdout.strip()
+        if existing == head:
+            return head, False
+        if existing and not force:
+            raise step_failed(
+                f"config field 'tag': tag {tag!r} already exists at {existing[:12]}, not at HEAD {head[:12]} "
+                "(set 'force: true' to move it)"
+            )
+        args = ["tag", "-a", tag, "-m", message] + (["--force"] if force else [])
+        g.run(*args, extra_env=author_env(*resolve_author(None, g)))
+        return head, True
+    except GitError as e:
+        raise git_failure(e, f"git-tag {tag!r} in config field 'path' {path!r}") from None
+
+
+@activity.defn(name="git-tag")
+async def git_tag(input: StepInput) -> StepResult:
+    """Tag HEAD of ``path`` with ``tag``; output ``commit``."""
+    base = require_workdir(input.promotion)
+    sha, made = await run_blocking(_run, base, input.config)
+    activity.logger.info("git-tag: %s %s at %s", "created" if made else "kept", input.config.get("tag"), sha)
+    return StepResult(outputs={"commit": sha}, message="" if made else "tag already at HEAD")
