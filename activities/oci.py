@@ -1,0 +1,230 @@
+"""A small client for the OCI Distribution API (pulling manifests and blobs) over httpx.
+
+Authentication follows the registry's challenge: an anonymous request that gets a 401
+with ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` fetches a token from
+the realm (with basic auth when the credential store holds credentials for the
+repository) and retries with it; ``WWW-Authenticate: Basic`` retries with basic auth.
+
+Credentials are looked up by repository (type ``image``, or ``helm`` for ``oci://``
+references). The keys tried, first match wins: ``<registry>/<repository>``,
+``oci://<registry>/<repository>``, ``https://<registry>/<repository>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from temporalio.exceptions import ApplicationError
+
+from activities import credentials
+from activities.credentials import CredentialsError
+from activities.steps.base import step_failed
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+ACCEPT = ", ".join(MANIFEST_TYPES + INDEX_TYPES)
+
+_REF = re.compile(
+    r"^(?P<name>[a-zA-Z0-9._-]+(?::\d+)?(?:/[a-zA-Z0-9._-]+)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Fa-f0-9]{32,}))?$"
+)
+_INSECURE_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+class OCIError(Exception):
+    """A registry answer that retrying cannot change (not found, denied, bad content)."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str  # host[:port] as written ("docker.io" for Docker Hub)
+    repository: str
+    tag: str = ""
+    digest: str = ""
+    cred_type: credentials.CredentialType = "image"
+
+    @property
+    def api_host(self) -> str:
+        return "registry-1.docker.io" if self.registry in ("docker.io", "index.docker.io") else self.registry
+
+    @property
+    def scheme(self) -> str:
+        """Plain HTTP for loopback registries (as go-containerregistry does), else HTTPS."""
+        host = self.registry.rsplit(":", 1)[0] if not self.registry.startswith("[") else self.registry.split("]")[0] + "]"
+        return "http" if host in _INSECURE_HOSTS or host.endswith(".localhost") or host.endswith(".local") else "https"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.api_host}/v2/{self.repository}"
+
+    @property
+    def reference(self) -> str:
+        return self.digest or self.tag
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.repository}" + (f":{self.tag}" if self.tag else "") + (
+            f"@{self.digest}" if self.digest else ""
+        )
+
+
+def parse_reference(ref: str, field: str = "imageRef") -> Reference:
+    """``[oci://]registry[:port]/repo[:tag][@digest]``; Docker Hub short names too.
+    A tag or a digest is required (as in Kargo's schema)."""
+    cred_type: credentials.CredentialType = "image"
+    raw = ref.strip()
+    if raw.startswith("oci://"):
+        raw, cred_type = raw[len("oci://"):], "helm"
+    m = _REF.match(raw)
+    if not m or not (m.group("tag") or m.group("digest")):
+        raise step_failed(
+            f"config field {field!r}: {ref!r} is not an image reference with a tag or digest "
+            "(registry/repository:tag or registry/repository@sha256:...)"
+        )
+    name = m.group("name")
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, repository = first, rest
+    else:
+        registry, repository = "docker.io", name
+        if "/" not in repository:
+            repository = "library/" + repository
+    if repository != repository.lower():
+        raise step_failed(f"config field {field!r}: repository names must be lower case: {ref!r}")
+    return Reference(registry, repository, m.group("tag") or "", m.group("digest") or "", cred_type)
+
+
+def lookup_credentials(ref: Reference) -> credentials.Credentials | None:
+    path = f"{ref.registry}/{ref.repository}"
+    try:
+        for key in (path, f"oci://{path}", f"https://{path}"):
+            found = credentials.lookup(key, ref.cred_type)
+            if found is not None:
+                return found
+    except CredentialsError as e:
+        raise step_failed(f"credential configuration: {e}") from None
+    return None
+
+
+def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    params = {k.lower(): v for k, v in re.findall(r'([A-Za-z]+)="([^"]*)"', rest)}
+    return scheme.lower(), params
+
+
+@dataclass
+class Registry:
+    """An authenticated session with one repository of one registry."""
+
+    ref: Reference
+    client: httpx.AsyncClient
+    creds: credentials.Credentials | None = None
+    _auth: dict[str, str] = field(default_factory=dict)
+
+    async def _authenticate(self, response: httpx.Response) -> bool:
+        """Answer a 401 challenge; False when there is nothing more to try."""
+        if self._auth:
+            return False
+        scheme, params = _parse_challenge(response.headers.get("www-authenticate", ""))
+        basic = (self.creds.username, self.creds.password) if self.creds and self.creds.password else None
+        if scheme == "basic":
+            if basic is None:
+                return False
+            self._auth = {"Authorization": "Basic " + _b64(f"{basic[0]}:{basic[1]}")}
+            return True
+        if scheme != "bearer" or "realm" not in params:
+            return False
+        query = {"scope": params.get("scope") or f"repository:{self.ref.repository}:pull"}
+        if params.get("service"):
+            query["service"] = params["service"]
+        token_resp = await self.client.get(params["realm"], params=query, auth=basic)
+        if token_resp.status_code in (401, 403):
+            raise OCIError(f"the registry's token service refused the credentials for {self.ref.registry}/{self.ref.repository}")
+        if token_resp.status_code != 200:
+            raise ApplicationError(f"token service of {self.ref.registry} returned HTTP {token_resp.status_code}", type="OCIError")
+        body = token_resp.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise OCIError(f"the token service of {self.ref.registry} returned no token")
+        self._auth = {"Authorization": f"Bearer {token}"}
+        return True
+
+    async def request(self, method: str, url: str, *, stream: bool = False, headers: dict[str, str] | None = None) -> httpx.Response:
+        """Send with the current authorisation, answering one 401 challenge."""
+        for _ in range(2):
+            req = self.client.build_request(method, url, headers={**(headers or {}), **self._auth})
+            resp = await self.client.send(req, stream=stream)
+            if resp.status_code != 401:
+                return resp
+            await resp.aclose()
+            if not await self._authenticate(resp):
+                break
+        who = "with the configured credentials" if self.creds else "anonymously (no credentials configured)"
+        raise OCIError(f"access to {self.ref.registry}/{self.ref.repository} denied {who}")
+
+    async def manifest(self, reference: str) -> tuple[dict[str, Any], str, str]:
+        """The manifest (parsed), its media type and its digest."""
+        url = f"{self.ref.base_url}/manifests/{reference}"
+        resp = await self.request("GET", url, headers={"Accept": ACCEPT})
+        if resp.status_code == 404:
+            raise OCIError(f"{self.ref.registry}/{self.ref.repository}:{reference} not found")
+        if resp.status_code == 403:
+            raise OCIError(f"access to {self.ref.registry}/{self.ref.repository} forbidden")
+        if resp.status_code != 200:
+            raise ApplicationError(f"GET manifest {reference} returned HTTP {resp.status_code}", type="OCIError")
+        data = resp.content
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if reference.startswith("sha256:") and reference != digest:
+            raise OCIError(f"manifest digest mismatch: asked for {reference}, got {digest}")
+        try:
+            doc = resp.json()
+        except ValueError:
+            raise OCIError(f"manifest {reference} is not JSON") from None
+        media = resp.headers.get("content-type", "").split(";")[0].strip() or doc.get("mediaType", "")
+        if doc.get("mediaType"):
+            media = doc["mediaType"]
+        return doc, media, digest
+
+    async def image_manifest(self, reference: str) -> dict[str, Any]:
+        """The image manifest, resolving an index to its linux/amd64 entry (or its first)."""
+        doc, media, _ = await self.manifest(reference)
+        if media in INDEX_TYPES or "manifests" in doc:
+            entries = doc.get("manifests") or []
+            if not entries:
+                raise OCIError(f"index {reference} lists no manifests")
+            pick = next(
+                (
+                    e for e in entries
+                    if (e.get("platform") or {}).get("os") == "linux" and (e.get("platform") or {}).get("architecture") == "amd64"
+                ),
+                entries[0],
+            )
+            doc, media, _ = await self.manifest(pick["digest"])
+        if "layers" not in doc:
+            raise OCIError(f"{self.ref} has an unsupported manifest type {media!r}")
+        return doc
+
+    async def blob(self, digest: str) -> httpx.Response:
+        """A streaming response for a blob; the caller closes it."""
+        resp = await self.request("GET", f"{self.ref.base_url}/blobs/{digest}", stream=True)
+        if resp.status_code == 200:
+            return resp
+        await resp.aclose()
+        if resp.status_code == 404:
+            raise OCIError(f"blob {digest} not found in {self.ref.registry}/{self.ref.repository}")
+        raise ApplicationError(f"GET blob {digest} returned HTTP {resp.status_code}", type="OCIError")
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()

@@ -1,0 +1,314 @@
+"""A real OCI registry for tests: the Debian package ``docker-registry`` (distribution 2.x).
+
+Two session-scoped fixtures, each a ``docker-registry serve`` on a loopback port with
+filesystem storage in a temporary directory:
+
+* ``registry``: token authentication, like Docker Hub or GHCR. A small token service
+  (stdlib HTTP server, this module) signs JWTs with a throwaway RSA key made by
+  ``openssl``; it gives anonymous pull access to repositories under ``public/`` and
+  pull+push to everything for ``USER``/``PASSWORD``.
+* ``basic_registry``: htpasswd (``WWW-Authenticate: Basic``) for ``USER``/``PASSWORD``.
+
+Both skip (with the reason) when the binary is missing, so a machine without the
+package still passes. ``push_artifact`` uploads an artifact through the API with httpx
+(monolithic blob upload POST + PUT, config blob, manifest PUT).
+
+Import the fixtures into a test module: ``from tests.registry import registry, Registry``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+BINARIES = ("docker-registry", "registry")
+USER, PASSWORD = "ci-bot", "s3cret-registry-pw"
+SERVICE, ISSUER = "gantry-test-registry", "gantry-test-token-issuer"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _binary() -> str | None:
+    for name in BINARIES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@dataclass
+class Registry:
+    host: str  # 127.0.0.1:PORT
+    token_url: str = ""  # the token service (token-auth registries only)
+    basic: bool = False
+
+    def auth_for_push(self, repository: str) -> dict[str, str]:
+        if self.token_url:
+            r = httpx.get(
+                self.token_url,
+                params={"service": SERVICE, "scope": f"repository:{repository}:pull,push"},
+                auth=(USER, PASSWORD),
+            )
+            r.raise_for_status()
+            return {"Authorization": f"Bearer {r.json()['token']}"}
+        if self.basic:
+            return {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
+        return {}
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _TokenService:
+    """Signs registry JWTs (RS256 with an x5c header) using the openssl binary."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.key = tmp / "token.key"
+        self.cert = tmp / "token.crt"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(self.key), "-out", str(self.cert),
+             "-days", "2", "-subj", "/CN=gantry-test-token"],
+            check=True, capture_output=True,
+        )
+        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"], check=True, capture_output=True).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.requests: list[dict] = []
+
+    def sign(self, subject: str, access: list[dict]) -> str:
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        claims = {"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 600, "nbf": now - 10, "iat": now,
+                  "jti": uuid.uuid4().hex, "access": access}
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        sig = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-sign", str(self.key)], input=signing_input.encode(), check=True, capture_output=True
+        ).stdout
+        return f"{signing_input}.{_b64url(sig)}"
+
+    def grant(self, scope: str, authenticated: bool) -> list[dict]:
+        access = []
+        for item in scope.split(" "):
+            parts = item.split(":")
+            if len(parts) != 3 or parts[0] != "repository":
+                continue
+            name, actions = parts[1], parts[2].split(",")
+            allowed = actions if authenticated else [a for a in actions if a == "pull" and name.startswith("public/")]
+            if allowed:
+                access.append({"type": "repository", "name": name, "actions": allowed})
+        return access
+
+    def serve(self) -> tuple[ThreadingHTTPServer, str]:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                q = parse_qs(urlsplit(self.path).query)
+                auth = self.headers.get("Authorization", "")
+                authenticated = False
+                if auth.startswith("Basic "):
+                    user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+                    if (user, pw) != (USER, PASSWORD):
+                        self.send_response(401)
+                        self.end_headers()
+                        return
+                    authenticated = True
+                scope = q.get("scope", [""])[0]
+                service.requests.append({"scope": scope, "service": q.get("service", [""])[0], "authenticated": authenticated})
+                token = service.sign(USER if authenticated else "", service.grant(scope, authenticated))
+                body = json.dumps({"token": token, "expires_in": 600}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server, f"http://127.0.0.1:{server.server_address[1]}/token"
+
+
+def _start(binary: str, tmp: Path, auth: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    config = tmp / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: gantry-test-secret\n"
+        + auth
+    )
+    log = open(tmp / "registry.log", "wb")
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {(tmp / 'registry.log').read_text()[-2000:]}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
+            return proc, f"127.0.0.1:{port}"
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"docker-registry did not answer on port {port}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def registry():
+    binary = _binary()
+    if binary is None:
+        pytest.skip("docker-registry binary not found (install the Debian package 'docker-registry')")
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not found (needed to sign registry tokens)")
+    tmp = Path(tempfile.mkdtemp(prefix="gantry-registry-"))
+    tokens = _TokenService(tmp)
+    server, token_url = tokens.serve()
+    auth = (
+        "auth:\n  token:\n"
+        f"    realm: {token_url}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {tokens.cert}\n"
+    )
+    proc, host = _start(binary, tmp, auth)
+    reg = Registry(host=host, token_url=token_url)
+    reg.tokens = tokens  # type: ignore[attr-defined]
+    yield reg
+    _stop(proc)
+    server.shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def basic_registry():
+    binary = _binary()
+    if binary is None:
+        pytest.skip("docker-registry binary not found (install the Debian package 'docker-registry')")
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt  # bcrypt for htpasswd; the module is gone in Python 3.13
+        hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    except (ImportError, AttributeError, ValueError):
+        pytest.skip("no bcrypt implementation (Python's crypt module) to write an htpasswd file")
+    if not hashed or not hashed.startswith("$2"):
+        pytest.skip("the C library's crypt() has no bcrypt")
+    tmp = Path(tempfile.mkdtemp(prefix="gantry-registry-basic-"))
+    (tmp / "htpasswd").write_text(f"{USER}:{hashed}\n")
+    auth = f"auth:\n  htpasswd:\n    realm: gantry-test\n    path: {tmp / 'htpasswd'}\n"
+    proc, host = _start(binary, tmp, auth)
+    yield Registry(host=host, basic=True)
+    _stop(proc)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass
+class Pushed:
+    digest: str
+    size: int
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_blob(reg: Registry, repository: str, data: bytes, headers: dict[str, str]) -> str:
+    """Monolithic upload: POST to open an upload session, PUT the content with its digest."""
+    digest = _digest(data)
+    base = f"http://{reg.host}/v2/{repository}"
+    r = httpx.post(f"{base}/blobs/uploads/", headers=headers)
+    assert r.status_code == 202, (r.status_code, r.text)
+    location = r.headers["Location"]
+    if location.startswith("/"):
+        location = f"http://{reg.host}{location}"
+    location += ("&" if "?" in location else "?") + "digest=" + digest
+    put = httpx.put(
+        location,
+        content=data,
+        headers={**headers, "Content-Type": "application/octet-stream"},
+    )
+    assert put.status_code == 201, (put.status_code, put.text)
+    return digest
+
+
+def push_artifact(
+    reg: Registry,
+    repository: str,
+    tag: str,
+    layers: list[tuple[bytes, str]],
+    *,
+    artifact_type: str = "",
+) -> Pushed:
+    """Push an OCI artifact with the given (content, mediaType) layers; return the
+    manifest's digest and size."""
+    headers = reg.auth_for_push(repository)
+    config = b"{}"
+    config_digest = push_blob(reg, repository, config, headers)
+    descriptors = []
+    for data, media_type in layers:
+        descriptors.append({"mediaType": media_type, "digest": push_blob(reg, repository, data, headers), "size": len(data)})
+    manifest: dict = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_EMPTY_CONFIG, "digest": config_digest, "size": len(config)},
+        "layers": descriptors,
+    }
+    if artifact_type:
+        manifest["artifactType"] = artifact_type
+    body = json.dumps(manifest).encode()
+    r = httpx.put(
+        f"http://{reg.host}/v2/{repository}/manifests/{tag}",
+        content=body,
+        headers={**headers, "Content-Type": OCI_MANIFEST},
+    )
+    assert r.status_code == 201, (r.status_code, r.text)
+    return Pushed(_digest(body), len(body))
+
+
+def push_index(reg: Registry, repository: str, tag: str, manifests: list[tuple[str, int, dict]]) -> str:
+    """Push an OCI image index over already pushed manifests ``(digest, size, platform)``."""
+    headers = reg.auth_for_push(repository)
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": d, "size": s, "platform": p} for d, s, p in manifests],
+    }
+    body = json.dumps(index).encode()
+    r = httpx.put(
+        f"http://{reg.host}/v2/{repository}/manifests/{tag}",
+        content=body,
+        headers={**headers, "Content-Type": "application/vnd.oci.image.index.v1+json"},
+    )
+    assert r.status_code == 201, (r.status_code, r.text)
+    return _digest(body)
