@@ -1,0 +1,77 @@
+"""`json-update`: set values in a JSON file, keeping the rest of the text as it was.
+
+Keys use Kargo's (sjson) path syntax: ``image.tag``, ``items.0.name``, ``items.-1`` to
+append, ``example\\.com/version`` for a literal dot. As in Kargo (and unlike
+``yaml-update``) a missing key is created, and values must be strings, numbers or
+booleans. Only the edited values change in the file: spacing, key order and indentation
+stay.
+
+Idempotent: setting the same values again leaves the file as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from activities.steps._common import get_list, get_str
+from activities.steps._json_edit import JSONEditError, parse_document, set_value
+from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+
+
+def _shown(value: Any) -> str:
+    """A value as Kargo's commit message shows it: strings quoted, others as they are."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return str(value)
+
+
+def _run(base: Path, config: dict[str, Any]) -> str:
+    path = get_str(config, "path", required=True)
+    updates = get_list(config, "updates", required=True)
+    target = resolve_path(base, path)
+    if not target.is_file():
+        raise step_failed(f"config field 'path': file {path!r} does not exist")
+    try:
+        original = target.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise step_failed(f"config field 'path': cannot read {path!r}: {e}") from None
+    try:
+        parse_document(original)
+    except JSONEditError as e:
+        raise step_failed(f"config field 'path': {path!r} is not valid JSON: {e}") from None
+    text = original
+    lines = []
+    for i, u in enumerate(updates):
+        if not isinstance(u, dict):
+            raise step_failed(f"config field 'updates[{i}]' must be a mapping {{key, value}}")
+        key = get_str(u, "key", required=True, where=f"updates[{i}].")
+        if "value" not in u:
+            raise step_failed(f"config field 'updates[{i}].value' is required")
+        value = u["value"]
+        if value is None or isinstance(value, (dict, list)):
+            raise step_failed(f"config field 'updates[{i}].value' must be a string, number or boolean")
+        try:
+            text = set_value(text, key, value)
+        except JSONEditError as e:
+            raise step_failed(f"config field 'updates[{i}].key': cannot set {key!r}: {e}") from None
+        lines.append(f"- {key}: {_shown(value)}")
+    if text != original:
+        target.write_text(text)
+    return f"Updated {path}\n\n" + "\n".join(lines)
+
+
+@activity.defn(name="json-update")
+async def json_update(input: StepInput) -> StepResult:
+    """Apply ``updates`` to the JSON file at ``path``; output ``commitMessage``."""
+    base = require_workdir(input.promotion)
+    message = await run_blocking(_run, base, input.config)
+    activity.logger.info("json-update: updated %s", input.config.get("path"))
+    return StepResult(outputs={"commitMessage": message})

@@ -1,0 +1,103 @@
+"""`yaml-parse`: read values out of a YAML file with expressions.
+
+Each ``outputs[i].fromExpression`` is an expr-lang expression (no ``${{ }}``) evaluated
+with the parsed document as its environment, exactly as Kargo's code does it: the
+document's top-level keys are the variables (``image.tag``, ``apps["uat"].replicas``).
+The document must therefore be a mapping. Each result becomes the output
+``outputs[i].name``.
+
+Values are read as JSON would hold them (Kargo converts YAML to JSON first): timestamps
+become strings and keys become strings.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from temporalio import activity
+
+from activities.steps._common import get_list, get_str
+from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+
+
+def jsonable(value: Any) -> Any:
+    """A parsed value as plain JSON types (what Temporal can carry and expr-lang sees)."""
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, bool) else ("true" if k else "false"): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, _dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def read_file(base: Path, config: dict[str, Any]) -> tuple[str, str]:
+    path = get_str(config, "path", required=True)
+    target = resolve_path(base, path)
+    if not target.is_file():
+        raise step_failed(f"config field 'path': file {path!r} does not exist")
+    try:
+        return path, target.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise step_failed(f"config field 'path': cannot read {path!r}: {e}") from None
+
+
+def extract(document: Any, config: dict[str, Any], path: str) -> dict[str, Any]:
+    """Evaluate every ``outputs[i].fromExpression`` over ``document``."""
+    outputs = get_list(config, "outputs", required=True)
+    rules = []
+    for i, o in enumerate(outputs):
+        if not isinstance(o, dict):
+            raise step_failed(f"config field 'outputs[{i}]' must be a mapping {{name, fromExpression}}")
+        name = get_str(o, "name", required=True, where=f"outputs[{i}].")
+        expression = get_str(o, "fromExpression", required=True, where=f"outputs[{i}].")
+        rules.append((i, name, expression))
+    if not isinstance(document, dict):
+        kind = "empty" if document is None else f"a {type(document).__name__}"
+        raise step_failed(
+            f"config field 'path': {path!r} must hold a mapping at the top level for 'outputs' expressions, it is {kind}"
+        )
+    from pipeline.expressions import ExpressionError, evaluate
+
+    results: dict[str, Any] = {}
+    for i, name, expression in rules:
+        try:
+            value = evaluate(expression, document)
+        except ExpressionError as e:
+            raise step_failed(f"config field 'outputs[{i}].fromExpression': {expression!r}: {e}") from None
+        except Exception as e:  # a deterministic evaluation failure: retrying cannot help
+            raise step_failed(f"config field 'outputs[{i}].fromExpression': {expression!r}: {e}") from None
+        results[name] = jsonable(value)
+    return results
+
+
+def _run(base: Path, config: dict[str, Any]) -> dict[str, Any]:
+    path, text = read_file(base, config)
+    if not text.strip():
+        raise step_failed(f"config field 'path': {path!r} is empty")
+    try:
+        docs = list(YAML(typ="safe", pure=True).load_all(io.StringIO(text)))
+    except YAMLError as e:
+        raise step_failed(f"config field 'path': {path!r} is not valid YAML: {e}") from None
+    document = jsonable(docs[0]) if docs else None
+    return extract(document, config, path)
+
+
+@activity.defn(name="yaml-parse")
+async def yaml_parse(input: StepInput) -> StepResult:
+    """Evaluate ``outputs`` over the YAML file at ``path``; the results are the outputs."""
+    base = require_workdir(input.promotion)
+    results = await run_blocking(_run, base, input.config)
+    activity.logger.info("yaml-parse: %d output(s) from %s", len(results), input.config.get("path"))
+    return StepResult(outputs=results)
