@@ -89,6 +89,16 @@ class Parser:
             raise self.error(f"expected `{value}`, found {self.cur.describe()}")
         return self.advance()
 
+    def expect_separator(self, closing: str, opened: Token) -> None:
+        """A `,` between items of a list, map or call; names the bracket left open."""
+        if self.is_op(","):
+            self.advance()
+            return
+        raise self.error(
+            f"expected `,` or `{closing}` to close `{opened.value}` at column {opened.pos + 1}, "
+            f"found {self.cur.describe()}"
+        )
+
     def expect_bracket(self, value: str, opened: Token | None = None) -> Token:
         if not self.is_bracket(value):
             hint = f" to close `{opened.value}` at column {opened.pos + 1}" if opened else ""
@@ -302,7 +312,7 @@ class Parser:
                     break
                 raise self.error(f"{name}() expects at least {required} arguments")
             if index > 0:
-                self.expect_op(",")
+                self.expect_separator(")", opened)
                 if self.is_bracket(")") and kind.endswith("?"):
                     break
             args.append(self.parse_predicate() if kind.startswith("p") else self.parse_expression(0))
@@ -316,7 +326,7 @@ class Parser:
         opened = self.expect_bracket("(")
         while not self.is_bracket(")"):
             if len(args) > offset:
-                self.expect_op(",")
+                self.expect_separator(")", opened)
                 if self.is_bracket(")"):
                     break
             if self.cur.kind == EOF:
@@ -346,7 +356,7 @@ class Parser:
         items: list[ast.Node] = []
         while not self.is_bracket("]"):
             if items:
-                self.expect_op(",")
+                self.expect_separator("]", opened)
                 if self.is_bracket("]"):
                     break
             if self.cur.kind == EOF:
@@ -360,7 +370,7 @@ class Parser:
         pairs: list[tuple[ast.Node, ast.Node]] = []
         while not self.is_bracket("}"):
             if pairs:
-                self.expect_op(",")
+                self.expect_separator("}", opened)
                 if self.is_bracket("}"):
                     break
             tok = self.cur
