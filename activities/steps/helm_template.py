@@ -1,0 +1,145 @@
+"""`helm-template`: render a local Helm chart with the ``helm`` binary.
+
+Config as in Kargo: ``path`` (the chart), ``outPath``, ``releaseName``, ``namespace``
+(default: the project), ``valuesFiles`` (``ignoreMissingValueFiles``), ``setValues``
+(``{key, value, literal}``), ``includeCRDs``, ``disableHooks``, ``skipTests``,
+``kubeVersion``, ``apiVersions``, ``buildDependencies``, ``outLayout`` (``helm`` or
+``flat``) and ``useReleaseName``.
+
+``outPath`` ending in ``.yaml``/``.yml`` gets everything in one file. Otherwise it is a
+directory: with ``outLayout: helm`` (default) helm's own ``--output-dir`` layout
+(``<chart or release name>/templates/...``); with ``flat`` one file per resource named
+``[group-]kind[-namespace]-name.yaml``.
+
+Gantry renders with the ``helm`` binary on the worker's PATH (Kargo links Helm's Go
+library in); without it the step fails, saying so.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from activities.steps._common import get_bool, get_list, get_str
+from activities.steps._tools import is_file_target, resource_meta, run_tool, safe_filename, split_documents, write_if_changed
+from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+
+NO_HELM = "helm-template needs the helm binary on the worker's PATH, and none was found"
+
+
+def _layout(config: dict[str, Any]) -> str:
+    layout = get_str(config, "outLayout") or "helm"
+    if layout not in ("helm", "flat"):
+        raise step_failed(f"config field 'outLayout' must be 'helm' or 'flat', got {layout!r}")
+    return layout
+
+
+def build_command(base: Path, config: dict[str, Any], project: str) -> tuple[list[str], Path, str]:
+    """The ``helm template`` command line for ``config``, the chart directory and its path."""
+    path = get_str(config, "path", required=True)
+    get_str(config, "outPath", required=True)
+    release = get_str(config, "releaseName", required=True)
+    _layout(config)
+    chart = resolve_path(base, path)
+    cmd = ["helm", "template", release, str(chart), "--namespace", get_str(config, "namespace") or project]
+    for i, rel in enumerate(get_list(config, "valuesFiles")):
+        field = f"valuesFiles[{i}]"
+        if not isinstance(rel, str) or not rel:
+            raise step_failed(f"config field {field!r} must be a non-empty path")
+        values = resolve_path(base, rel, field)
+        if not values.is_file():
+            if get_bool(config, "ignoreMissingValueFiles", False):
+                continue
+            raise step_failed(f"config field {field!r}: values file {rel!r} does not exist")
+        cmd += ["--values", str(values)]
+    for i, sv in enumerate(get_list(config, "setValues")):
+        if not isinstance(sv, dict):
+            raise step_failed(f"config field 'setValues[{i}]' must be a mapping {{key, value, literal}}")
+        key = get_str(sv, "key", required=True, where=f"setValues[{i}].")
+        if "value" not in sv or sv["value"] is None:
+            raise step_failed(f"config field 'setValues[{i}].value' is required")
+        value = sv["value"]
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if isinstance(value, (dict, list)):
+            raise step_failed(f"config field 'setValues[{i}].value' must be a string")
+        flag = "--set-literal" if get_bool(sv, "literal", False, where=f"setValues[{i}].") else "--set"
+        cmd += [flag, f"{key}={value}"]
+    if get_bool(config, "includeCRDs", False):
+        cmd.append("--include-crds")
+    if get_bool(config, "disableHooks", False):
+        cmd.append("--no-hooks")
+    if get_bool(config, "skipTests", False):
+        cmd.append("--skip-tests")
+    kube = get_str(config, "kubeVersion")
+    if kube:
+        cmd += ["--kube-version", kube]
+    for i, v in enumerate(get_list(config, "apiVersions")):
+        if not isinstance(v, str) or not v:
+            raise step_failed(f"config field 'apiVersions[{i}]' must be an API version string")
+        cmd += ["--api-versions", v]
+    get_bool(config, "buildDependencies", False)
+    get_bool(config, "useReleaseName", False)
+    return cmd, chart, path
+
+
+def flat_name(meta: dict[str, str]) -> str:
+    group = meta["apiVersion"].rpartition("/")[0]
+    if not meta["kind"] or not meta["name"]:
+        return ""
+    name = meta["kind"]
+    if group:
+        name = group.replace(".", "_") + "-" + name
+    if meta["namespace"]:
+        name += "-" + meta["namespace"]
+    return (name + "-" + meta["name"] + ".yaml").lower()
+
+
+def _run(base: Path, config: dict[str, Any], project: str) -> None:
+    cmd, chart, path = build_command(base, config, project)
+    out_path = get_str(config, "outPath", required=True)
+    target = resolve_path(base, out_path, "outPath")
+    if not (chart / "Chart.yaml").is_file():
+        raise step_failed(f"config field 'path': {path!r} is not a Helm chart (no Chart.yaml)")
+    if shutil.which("helm") is None:
+        raise step_failed(NO_HELM)
+    what = f"helm-template of config field 'path' {path!r}"
+    if get_bool(config, "buildDependencies", False):
+        run_tool(["helm", "dependency", "build", str(chart)], cwd=base, what=what)
+    if is_file_target(out_path, target):
+        rendered = run_tool(cmd, cwd=base, what=what)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_if_changed(target, rendered.strip() + "\n")
+        return
+    if target.exists() and not target.is_dir():
+        raise step_failed(f"config field 'outPath': {out_path!r} is a file; use a .yaml name or a directory")
+    target.mkdir(parents=True, exist_ok=True)
+    if _layout(config) == "flat":
+        rendered = run_tool(cmd, cwd=base, what=what)
+        for i, doc in enumerate(split_documents(rendered)):
+            name = flat_name(resource_meta(doc)) or f"resource-{i}.yaml"
+            write_if_changed(target / safe_filename(name, "outPath"), doc)
+        return
+    # helm's own layout; rendered into a scratch directory first, so that a retry
+    # replaces files instead of appending to them as `helm --output-dir` would
+    with tempfile.TemporaryDirectory(prefix=".gantry-helm-", dir=base) as scratch:
+        extra = ["--output-dir", scratch] + (["--release-name"] if get_bool(config, "useReleaseName", False) else [])
+        run_tool(cmd + extra, cwd=base, what=what)
+        for f in sorted(Path(scratch).rglob("*")):
+            if f.is_file():
+                dest = target / f.relative_to(scratch)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                write_if_changed(dest, f.read_text())
+
+
+@activity.defn(name="helm-template")
+async def helm_template(input: StepInput) -> StepResult:
+    """Render the chart at ``path`` into ``outPath``."""
+    base = require_workdir(input.promotion)
+    await run_blocking(_run, base, input.config, input.project)
+    activity.logger.info("helm-template: rendered %s", input.config.get("path"))
+    return StepResult()

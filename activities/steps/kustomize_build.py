@@ -1,0 +1,125 @@
+"""`kustomize-build`: render a kustomization into a file or a directory of files.
+
+Runs ``kustomize build`` when ``kustomize`` is on the worker's PATH, else
+``kubectl kustomize``, with Kargo's options: no load restrictions between the
+directories of the working directory, and the Helm chart inflator enabled
+(``plugin.helm.kubeVersion`` and ``plugin.helm.apiVersions`` are passed on; it needs
+``helm`` on the PATH only if the kustomization inflates a chart).
+
+``outPath`` ending in ``.yaml``/``.yml`` gets everything in one file. Any other
+``outPath`` is a directory with one file per resource, named as Kargo names them:
+``outputFormat: kargo`` (default) gives ``[namespace-]kind-name.yaml``, ``kustomize``
+gives kustomize's own ``[namespace_]group_version_kind_name.yaml``.
+
+Idempotent: a second build writes the same files.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from activities.steps._common import get_str
+from activities.steps._tools import is_file_target, resource_meta, run_tool, safe_filename, split_documents, write_if_changed
+from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+#: Kinds kustomize treats as cluster-scoped (no namespace), for the "several namespaces" rule.
+CLUSTER_SCOPED = {
+    "APIService", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", "ComponentStatus",
+    "CSIDriver", "CSINode", "CustomResourceDefinition", "FlowSchema", "IngressClass",
+    "MutatingWebhookConfiguration", "Namespace", "Node", "PersistentVolume", "PodSecurityPolicy",
+    "PriorityClass", "PriorityLevelConfiguration", "RuntimeClass", "StorageClass",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+}  # fmt: skip
+
+
+def kustomize_command(directory: Path, helm: dict[str, Any]) -> list[str]:
+    if shutil.which("kustomize"):
+        cmd = ["kustomize", "build", str(directory)]
+    elif shutil.which("kubectl"):
+        cmd = ["kubectl", "kustomize", str(directory)]
+    else:
+        raise step_failed(
+            "kustomize-build needs `kustomize` or `kubectl` on the worker's PATH, and neither was found"
+        )
+    cmd += ["--load-restrictor", "LoadRestrictionsNone", "--enable-helm"]
+    if helm.get("kubeVersion"):
+        cmd += ["--helm-kube-version", str(helm["kubeVersion"])]
+    for v in helm.get("apiVersions") or []:
+        cmd += ["--helm-api-versions", v]
+    return cmd
+
+
+def _helm_options(config: dict[str, Any]) -> dict[str, Any]:
+    plugin = config.get("plugin")
+    if plugin is None:
+        return {}
+    if not isinstance(plugin, dict) or set(plugin) - {"helm"}:
+        raise step_failed("config field 'plugin' must be a mapping with only 'helm'")
+    helm = plugin.get("helm") or {}
+    if not isinstance(helm, dict) or set(helm) - {"kubeVersion", "apiVersions"}:
+        raise step_failed("config field 'plugin.helm' takes only 'kubeVersion' and 'apiVersions'")
+    get_str(helm, "kubeVersion", where="plugin.helm.")
+    versions = helm.get("apiVersions") or []
+    if not isinstance(versions, list) or not all(isinstance(v, str) and v for v in versions):
+        raise step_failed("config field 'plugin.helm.apiVersions' must be a list of API versions")
+    return helm
+
+
+def file_name(meta: dict[str, str], fmt: str, several_namespaces: bool) -> str:
+    kind, ns, name = meta["kind"], meta["namespace"], meta["name"]
+    if fmt == "kargo":
+        return (f"{ns}-{kind}-{name}.yaml" if ns else f"{kind}-{name}.yaml").lower()
+    group, _, version = meta["apiVersion"].rpartition("/")
+    gvk = "_".join(p for p in (group, version, kind) if p)
+    base = f"{gvk}_{name}.yaml".lower()
+    return f"{ns.lower()}_{base}" if several_namespaces and ns else base
+
+
+def _run(base: Path, config: dict[str, Any]) -> int:
+    path = get_str(config, "path", required=True)
+    out_path = get_str(config, "outPath", required=True)
+    fmt = get_str(config, "outputFormat") or "kargo"
+    if fmt not in ("kargo", "kustomize"):
+        raise step_failed(f"config field 'outputFormat' must be 'kargo' or 'kustomize', got {fmt!r}")
+    helm = _helm_options(config)
+    directory = resolve_path(base, path)
+    if not directory.is_dir():
+        raise step_failed(f"config field 'path': directory {path!r} does not exist")
+    if not any((directory / f).is_file() for f in KUSTOMIZATION_FILES):
+        raise step_failed(f"config field 'path': {path!r} holds no kustomization.yaml")
+    target = resolve_path(base, out_path, "outPath")
+    if target == base.resolve():
+        raise step_failed("config field 'outPath' must name a file or a directory below the working directory")
+    rendered = run_tool(kustomize_command(directory, helm), cwd=base, what=f"kustomize-build of config field 'path' {path!r}")
+    if is_file_target(out_path, target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_if_changed(target, rendered)
+        return len(split_documents(rendered))
+    if target.exists() and not target.is_dir():
+        raise step_failed(f"config field 'outPath': {out_path!r} is a file; use a .yaml name or a directory")
+    docs = [(d, resource_meta(d)) for d in split_documents(rendered)]
+    namespaces = {m["namespace"] or "default" for _, m in docs if m["kind"] not in CLUSTER_SCOPED}
+    files: dict[str, str] = {}
+    for doc, meta in docs:
+        name = safe_filename(file_name(meta, fmt, len(namespaces) > 1), "outPath")
+        files[name] = doc
+    target.mkdir(parents=True, exist_ok=True)
+    for name, doc in files.items():
+        write_if_changed(target / name, doc)
+    return len(files)
+
+
+@activity.defn(name="kustomize-build")
+async def kustomize_build(input: StepInput) -> StepResult:
+    """Build the kustomization at ``path`` into ``outPath``."""
+    base = require_workdir(input.promotion)
+    count = await run_blocking(_run, base, input.config)
+    activity.logger.info("kustomize-build: %d resource(s) from %s", count, input.config.get("path"))
+    return StepResult()
