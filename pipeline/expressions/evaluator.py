@@ -16,7 +16,7 @@ from pipeline.expressions.errors import ExpressionError
 from pipeline.expressions.regex import matches
 from pipeline.expressions.values import Function, Record, type_name
 
-MAX_STEPS = 1_000_000  # predicate iterations and produced items per evaluation
+MAX_STEPS = 200_000  # predicate iterations and produced items per evaluation
 MAX_CHARS = 10_000_000  # characters of strings built per evaluation
 MAX_RANGE = 100_000
 
@@ -222,18 +222,16 @@ def call_function(fn: Function, args: list[Any], name: str) -> Any:
 
 
 def _call(node: ast.Call, ctx: Context) -> Any:
-    from pipeline.expressions import builtins, predicates
-
     name = node.name
-    if name in predicates.PREDICATE_BUILTINS:
-        return predicates.PREDICATE_BUILTINS[name](node, ctx)
+    if name in _predicates.PREDICATE_BUILTINS:
+        return _predicates.PREDICATE_BUILTINS[name](node, ctx)
     target = ctx.variables.get(name, ctx.env.get(name))
     if target is not None:
         if not isinstance(target, Function):
             raise ExpressionError(f"{name} is not a function (it is a {type_name(target)})")
         args = [evaluate_node(arg, ctx) for arg in node.args]
         return call_function(target, args, name)
-    builtin = builtins.BUILTINS.get(name)
+    builtin = _builtins.BUILTINS.get(name)
     if builtin is None:
         raise ExpressionError(f"unknown function {name}()")
     args = [evaluate_node(arg, ctx) for arg in node.args]
@@ -313,3 +311,9 @@ def run(root: ast.Node, env: dict[str, Any], text: str) -> Any:
         raise ExpressionError("expression or data is nested too deeply", expression=text) from None
     except MemoryError:
         raise ExpressionError("expression needs too much memory", expression=text) from None
+
+
+# Imported last because both import Context and evaluate_node from this module;
+# importing them here (not lazily inside _call) keeps file access out of evaluation.
+from pipeline.expressions import builtins as _builtins  # noqa: E402
+from pipeline.expressions import predicates as _predicates  # noqa: E402
