@@ -70,6 +70,17 @@ def name_value_pairs(config: dict[str, Any], field: str) -> list[tuple[str, str]
     return pairs
 
 
+def with_params(url: str, pairs: list[tuple[str, str]]) -> str:
+    """``url`` with ``pairs`` appended to its query (existing parameters are kept)."""
+    if not pairs:
+        return url
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode(pairs)) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
 def get_timeout(config: dict[str, Any], default: float, field: str = "timeout") -> float:
     """A Go duration config field, in seconds."""
     from pipeline.durations import parse_duration

@@ -48,7 +48,6 @@ async def download(
     target: Path,
     *,
     headers: httpx.Headers,
-    params: list[tuple[str, str]] | None = None,
     timeout: float,
     verify: bool,
     limit: int = MAX_DOWNLOAD,
@@ -60,7 +59,7 @@ async def download(
     try:
         try:
             async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify, follow_redirects=True) as client:
-                async with client.stream("GET", url, headers=headers, params=params) as resp:
+                async with client.stream("GET", url, headers=headers) as resp:
                     if not 200 <= resp.status_code < 300:
                         raise ApplicationError(f"GET {shown} returned HTTP {resp.status_code}", type="HTTPStatus")
                     declared = resp.headers.get("content-length", "")
@@ -94,13 +93,14 @@ async def http_download(input: StepInput) -> StepResult:
     timeout = http_client.get_timeout(config, DEFAULT_TIMEOUT)
     verify = not get_bool(config, "insecureSkipTLSVerify")
     base = require_workdir(input.promotion)
-    source = str(httpx.URL(redact_url(url), params=params or None))
+    url = http_client.with_params(url, params)
+    source = redact_url(url)
     target, done = await run_blocking(_prepare, base, out_path, allow, input.alias, source)
     if done:
         return StepResult(message=f"{out_path} was already downloaded from {source}")
     if "authorization" not in headers:
         headers.update(http_client.lookup_auth(url, "http"))
-    size = await download(url, target, headers=headers, params=params, timeout=timeout, verify=verify)
+    size = await download(url, target, headers=headers, timeout=timeout, verify=verify)
     await run_blocking(http_client.record_download, base, target, input.alias, source)
     activity.logger.info("http-download: %s -> %s (%d bytes)", source, out_path, size)
     return StepResult(message=f"downloaded {size} bytes from {source} to {out_path}")

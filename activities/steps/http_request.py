@@ -221,9 +221,8 @@ async def _send(req: dict[str, Any], content: bytes) -> tuple[httpx.Response, by
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(req["timeout"]), verify=req["verify"], proxy=req["proxy"], follow_redirects=True
     ) as client:
-        async with client.stream(
-            req["method"], req["url"], headers=headers, params=req["params"], content=content
-        ) as resp:
+        url = http_client.with_params(req["url"], req["params"])
+        async with client.stream(req["method"], url, headers=headers, content=content) as resp:
             declared = resp.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > MAX_BODY:
                 raise ApplicationError(f"response body size {declared} exceeds limit of {MAX_BODY} bytes", type="HTTPResponse")
