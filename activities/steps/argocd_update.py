@@ -230,7 +230,9 @@ class ArgoCD:
 
     async def call(self, method: str, path: str, *, params: dict[str, str] | None = None, json: Any = None) -> Any:
         try:
-            resp = await self.client.request(method, self.base + path, params=params, json=json, headers=self.headers)
+            resp = await http_client.heartbeating(
+                self.client.request(method, self.base + path, params=params, json=json, headers=self.headers)
+            )
         except httpx.HTTPError as e:
             raise http_client.transport_error(f"Argo CD {method} {path}", e) from None
         if resp.status_code < 300:
@@ -244,8 +246,6 @@ class ArgoCD:
                               "check the argocd credential for this URL")
         if resp.status_code in (403, 404):
             raise _NotFound(message)
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise ApplicationError(f"Argo CD {method} {path}: HTTP {resp.status_code}: {message}", type="ArgoCDError")
         raise ApplicationError(f"Argo CD {method} {path}: HTTP {resp.status_code}: {message}", type="ArgoCDError")
 
     async def get(self, name: str, namespace: str, refresh: bool = False) -> dict[str, Any]:
