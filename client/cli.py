@@ -133,6 +133,7 @@ def apply(
     project: Optional[str] = typer.Option(None, "--project", "-p", help="project for documents without a namespace"),
 ) -> None:
     """Validate manifests and apply them; a set that does not validate changes nothing."""
+    from client.applying import plan_apply
     from client.manifests import load_paths
     from pipeline.manifests import ManifestError
 
@@ -143,12 +144,14 @@ def apply(
             errors.print(f"[red]error:[/red] {issue}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
+    plan = plan_apply(loaded, project)
+
     async def go() -> None:
         gantry = await _connect()
-        for line in await gantry.apply(loaded.documents_by_scope()):
+        for line in await gantry.apply(plan.documents):
             print(line)
-        for freight in loaded.freight_documents():
-            created = await gantry.create_freight(freight["project"], freight["freight"])
+        for freight_project, freight in plan.freight:
+            created = await gantry.create_freight(freight_project, freight)
             print(f"freight/{created['name']} ({created.get('alias')}) applied")
 
     run(go())
@@ -375,6 +378,26 @@ _register_plugins()
 
 def main() -> None:
     app()
+
+
+
+def worker_main(argv: list[str]) -> None:
+    """`python worker.py ...`: the `worker` command, with connection flags in any order."""
+    root = typer.main.get_command(app)
+    root_flags = {opt for param in root.params for opt in param.opts}
+    takes_value = {opt for param in root.params if not getattr(param, "is_flag", False) for opt in param.opts}
+    before: list[str] = []
+    after: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag in root_flags:
+            before.append(arg)
+            if flag in takes_value and "=" not in arg:
+                before.append(next(args, ""))
+        else:
+            after.append(arg)
+    root.main(args=[*before, "worker", *after], prog_name="worker.py", standalone_mode=True)
 
 
 if __name__ == "__main__":

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, limit: int = 120) -> str:
     text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def summarize_step(uses: str, config: dict[str, Any]) -> str:
     """e.g. ``git-push ./src -> main`` or ``git-clone https://host/repo.git``."""
     parts = [uses]
     if "repoURL" in config and uses.startswith("git-clone"):
-        parts.append(_short(config["repoURL"]))
+        parts.append(_short(config["repoURL"], 300))
     elif "path" in config:
         parts.append(_short(config["path"]))
     if uses == "git-push":

@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         PromotionStatus,
         StepExecution,
     )
-    from workflows.task_queues import DEFAULT_TASK_QUEUE
 
 CATALOG_TIMEOUT = timedelta(seconds=30)
 
@@ -72,7 +71,7 @@ class PromotionWorkflow:
                 "load_promotion_context",
                 PromotionContextRequest(project=request.project, stage=request.stage, freight=request.freight),
                 result_type=PromotionContext,
-                task_queue=DEFAULT_TASK_QUEUE,
+                task_queue=workflow.info().task_queue,
                 start_to_close_timeout=CATALOG_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["NotFound"]),
                 summary=f"read stage {request.stage} and freight {request.freight}",
@@ -138,7 +137,7 @@ class PromotionWorkflow:
         queue = await workflow.execute_activity(
             "claim_worker",
             result_type=str,
-            task_queue=DEFAULT_TASK_QUEUE,
+            task_queue=workflow.info().task_queue,
             start_to_close_timeout=CATALOG_TIMEOUT,
             summary="choose the worker that will hold the working directory",
         )

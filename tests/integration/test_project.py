@@ -1,0 +1,119 @@
+"""ProjectWorkflow: apply as a validated update, the Freight catalog, continue-as-new."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from client.api import Gantry, GantryError
+from tests.conftest import WorkerHandle
+from tests.integration.test_promotion import apply_text
+from tests.pipelines import pipeline_manifests
+from workflows.messages import ApplyRequest, ApplyResult, FreightCreate
+from workflows.project import ProjectInput
+
+pytestmark = pytest.mark.integration
+
+CYCLE = """\
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata:
+  name: dev
+  namespace: {project}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: app}}
+    sources:
+      stages: [staging]
+"""
+
+
+async def test_apply_reports_changes_and_is_idempotent(worker: WorkerHandle, unique: str) -> None:
+    project = f"p-{unique}"
+    text = pipeline_manifests(project, "file:///nowhere.git")
+    first = await apply_text(worker.gantry, text)
+    assert "stage/dev created" in first and "warehouse/app created" in first
+    again = await apply_text(worker.gantry, text)
+    assert "stage/dev unchanged" in again
+    assert project in await worker.gantry.projects()
+    stages = {s.name: s for s in await worker.gantry.stages(project)}
+    assert stages["staging"].upstream == ["dev"] and stages["dev"].direct
+
+
+async def test_rejected_apply_changes_nothing(worker: WorkerHandle, unique: str) -> None:
+    project = f"p-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    before = await worker.gantry.manifests(project)
+
+    with pytest.raises(GantryError) as err:
+        await apply_text(worker.gantry, CYCLE.format(project=project), file="cycle.yaml")
+    message = str(err.value)
+    assert "cycle.yaml" in message and "Stage/dev" in message
+    assert "dev -> staging -> dev" in message or "staging -> dev -> staging" in message
+
+    assert await worker.gantry.manifests(project) == before
+    # and the rejection left no trace in the history: the update never got in
+    handle = worker.gantry.client.get_workflow_handle(f"project/{project}")
+    accepted = [e async for e in handle.fetch_history_events() if e.HasField("workflow_execution_update_accepted_event_attributes")]
+    assert len(accepted) == 1
+
+
+async def test_dangling_reference_names_what_is_missing(worker: WorkerHandle, unique: str) -> None:
+    project = f"p-{unique}"
+    text = CYCLE.format(project=project).replace("stages: [staging]", "direct: true")
+    with pytest.raises(GantryError, match='Warehouse "app" does not exist'):
+        await apply_text(worker.gantry, text, file="dangling.yaml")
+    assert not await worker.gantry.project_exists(project) or not await worker.gantry.stages(project)
+
+
+async def test_freight_is_named_by_content_and_found_by_alias(worker: WorkerHandle, unique: str) -> None:
+    project = f"p-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    spec = {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/app", "tag": "2.0.0"}]}
+    one = await worker.gantry.create_freight(project, spec)
+    two = await worker.gantry.create_freight(project, spec)
+    assert one["name"] == two["name"] and len(one["name"]) == 40
+    assert (await worker.gantry.get_freight(project, one["alias"]))["name"] == one["name"]
+    assert (await worker.gantry.get_freight(project, one["name"][:8]))["name"] == one["name"]
+    with pytest.raises(GantryError, match="Warehouse 'nope' does not exist"):
+        await worker.gantry.create_freight(project, {**spec, "origin": {"kind": "Warehouse", "name": "nope"}})
+
+
+async def test_continue_as_new_keeps_state_and_in_flight_updates(client: Client, worker: WorkerHandle, unique: str) -> None:
+    """A tiny history limit forces continue-as-new many times while updates keep coming."""
+    project = f"can-{unique}"
+    workflow_id = f"project/{project}"
+    start = WithStartWorkflowOperation(
+        "ProjectWorkflow",
+        ProjectInput(name=project, max_history=40),
+        id=workflow_id,
+        task_queue=worker.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    from client.applying import plan_apply
+    from client.manifests import LoadedManifests
+    from pipeline.manifests import parse_documents
+
+    documents = plan_apply(
+        LoadedManifests(documents=parse_documents(pipeline_manifests(project, "file:///x.git"), "p.yaml"))
+    ).documents[project]
+    await client.execute_update_with_start_workflow(
+        "apply", ApplyRequest(documents=documents, default_project=project), start_workflow_operation=start, result_type=ApplyResult
+    )
+    handle = client.get_workflow_handle(workflow_id)
+
+    async def add(i: int) -> str:
+        freight = {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/app", "tag": f"1.0.{i}"}]}
+        created = await handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict)
+        return created["name"]
+
+    names = await asyncio.gather(*(add(i) for i in range(60)))
+    gantry = Gantry(client, worker.task_queue)
+    catalog = await gantry.freight(project)
+    assert {f["name"] for f in catalog} == set(names)
+    assert len(await gantry.stages(project)) == 2
+    runs = [e async for e in client.list_workflows(f"WorkflowId='{workflow_id}'")]
+    assert len(runs) > 1, "the workflow should have continued as new"

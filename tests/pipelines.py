@@ -1,0 +1,113 @@
+"""Small real pipelines for integration tests: a bare GitOps repository and manifests
+that promote into it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.gitrepos import git
+
+OVERLAY = """\
+# the {env} overlay: Gantry edits the images below
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- ../../base
+"""
+
+
+@dataclass
+class GitOpsRepo:
+    bare: Path
+    url: str
+
+    def commits(self, branch: str = "main") -> list[str]:
+        return git("--git-dir", str(self.bare), "rev-list", branch).split()
+
+    def show(self, path: str, branch: str = "main") -> str:
+        return git("--git-dir", str(self.bare), "show", f"{branch}:{path}")
+
+    def message(self, branch: str = "main") -> str:
+        return git("--git-dir", str(self.bare), "log", "-1", "--format=%B", branch)
+
+
+def make_gitops_repo(root: Path, envs: tuple[str, ...] = ("dev", "staging", "prod")) -> GitOpsRepo:
+    bare = root / "gitops.git"
+    seed = root / "seed"
+    git("init", "-q", "--bare", "-b", "main", str(bare))
+    git("init", "-q", "-b", "main", str(seed))
+    (seed / "base").mkdir()
+    (seed / "base" / "kustomization.yaml").write_text("resources: []\n")
+    for env in envs:
+        (seed / "env" / env).mkdir(parents=True)
+        (seed / "env" / env / "kustomization.yaml").write_text(OVERLAY.format(env=env))
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "seed", cwd=seed)
+    git("push", "-q", str(bare), "main", cwd=seed)
+    return GitOpsRepo(bare=bare, url=f"file://{bare}")
+
+
+def pipeline_manifests(project: str, repo_url: str, image: str = "registry.test/app") -> str:
+    """Project, Warehouse and a dev -> staging chain that edit `env/<stage>`."""
+    stages = []
+    for name, upstream in (("dev", None), ("staging", "dev")):
+        sources = "      direct: true" if upstream is None else f"      stages: [{upstream}]"
+        stages.append(
+            f"""---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata:
+  name: {name}
+  namespace: {project}
+spec:
+  vars:
+  - name: repo
+    value: {repo_url}
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: app}}
+    sources:
+{sources}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: git-clone
+        config:
+          repoURL: ${{{{ vars.repo }}}}
+          checkout:
+          - branch: main
+            path: ./src
+      - uses: kustomize-set-image
+        as: set-image
+        config:
+          path: ./src/env/{name}
+          images:
+          - image: {image}
+      - uses: git-commit
+        config:
+          path: ./src
+          messageFromSteps: [set-image]
+      - uses: git-push
+        config:
+          path: ./src
+          targetBranch: main
+"""
+        )
+    return (
+        f"""apiVersion: kargo.akuity.io/v1alpha1
+kind: Project
+metadata:
+  name: {project}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata:
+  name: app
+  namespace: {project}
+spec:
+  subscriptions:
+  - image:
+      repoURL: {image}
+"""
+        + "".join(stages)
+    )
