@@ -16,6 +16,7 @@ quickstart: $(VENV)/.installed
 	bash examples/quickstart/run.sh
 
 test: $(VENV)/.installed
+	bash scripts/test-deps.sh
 	$(VENV)/bin/pytest -q
 
 clean:

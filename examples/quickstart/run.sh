@@ -47,7 +47,7 @@ step "gantry validate / apply"
 "$gantry" get stages -p quickstart
 
 step "gantry freight create (the image a Warehouse would discover)"
-tag="1.$(date +%s)"
+tag="1.0.$(date +%s)"
 "$gantry" freight create -p quickstart --image "quickstart.local/guestbook:$tag" --alias "guestbook-$tag" 
 "$gantry" get freight -p quickstart
 
@@ -57,8 +57,11 @@ step "gantry promote --stage dev --wait"
 step "The commit the promotion pushed"
 git --git-dir="$qs_dir/gitops.git" log -1 --stat main
 git --git-dir="$qs_dir/gitops.git" show main:env/dev/kustomization.yaml
-git --git-dir="$qs_dir/gitops.git" show main:env/dev/kustomization.yaml | grep -q "newTag: $tag" \
-  && echo "OK: dev now runs quickstart.local/guestbook:$tag"
+if git --git-dir="$qs_dir/gitops.git" show main:env/dev/kustomization.yaml | grep -q "newTag: \"\?$tag"; then
+  echo "OK: dev now runs quickstart.local/guestbook:$tag"
+else
+  echo "FAILED: env/dev/kustomization.yaml does not name tag $tag"; exit 1
+fi
 
 "$gantry" get promotions -p quickstart
 if [ "${KEEP_RUNNING:-0}" = 1 ]; then

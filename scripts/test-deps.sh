@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the tests start as real servers: docker-registry (an OCI registry).
+# Installed when missing and we are root (CI, fresh machines); otherwise the tests that
+# need them skip and say why.
+set -euo pipefail
+packages=()
+command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+command -v git >/dev/null 2>&1 || packages+=(git)
+[ ${#packages[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+else
+  echo "note: not installing ${packages[*]} (needs root and apt-get); tests that need them will skip" >&2
+fi
