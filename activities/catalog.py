@@ -1,36 +1,92 @@
-"""Reads from the project catalog (the ProjectWorkflow) for workflows that need it.
+"""Reads from and writes to the project catalog (the ProjectWorkflow) for workflows.
 
-A workflow cannot query another workflow, so a promotion reads its Stage, its Freight
-and the tasks it uses through this activity, once, at its start.
+A workflow can neither query another workflow nor wait for another workflow's update
+result, so a promotion goes through these activities: once at its start to read its
+Stage, Freight and tasks, and for the steps that change the catalog (set-freight-alias,
+set-metadata).
 """
 
 from __future__ import annotations
 
-from temporalio import activity
-from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from typing import Any
 
-from workflows.ids import project_workflow_id
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from pipeline.manifests import ClusterPromotionTask, PromotionStep, PromotionTask
+from pipeline.promotion_plan import PlanError, plan_steps
+from workflows.ids import CLUSTER_WORKFLOW_ID, project_workflow_id
 from workflows.messages import PromotionContext, PromotionContextRequest
+
+
+class CatalogChange(BaseModel):
+    """A change a step asks of the catalog: an alias, or metadata of Stages and Freight."""
+
+    project: str
+    kind: str  # "freight-alias" | "metadata"
+    data: dict[str, Any]
+
+
+def _not_found(message: str) -> ApplicationError:
+    return ApplicationError(message, type="NotFound", non_retryable=True)
 
 
 class CatalogActivities:
     def __init__(self, client: Client):
         self.client = client
 
+    async def _cluster_tasks(self) -> dict[str, Any]:
+        handle = self.client.get_workflow_handle(CLUSTER_WORKFLOW_ID)
+        try:
+            manifests = await handle.query("manifests")
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return {}
+            raise
+        return (manifests or {}).get("clusterPromotionTasks") or (manifests or {}).get("cluster_promotion_tasks") or {}
+
     @activity.defn(name="load_promotion_context")
     async def load_promotion_context(self, request: PromotionContextRequest) -> PromotionContext:
         handle = self.client.get_workflow_handle(project_workflow_id(request.project))
         try:
-            return await handle.query("promotion_context", request, result_type=PromotionContext)
+            context = await handle.query("promotion_context", request, result_type=PromotionContext)
         except WorkflowQueryFailedError as err:
-            raise ApplicationError(str(err), type="NotFound", non_retryable=True) from err
+            raise _not_found(str(err)) from err
         except RPCError as err:
-            if "not found" in str(err).lower():
-                raise ApplicationError(
-                    f"project {request.project!r} does not exist (apply its manifests first)",
-                    type="NotFound",
-                    non_retryable=True,
-                ) from err
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise _not_found(f"project {request.project!r} does not exist (apply its manifests first)") from err
             raise
+        steps = [PromotionStep.model_validate(s) for s in context.template_steps]
+        cluster: dict[str, Any] = {}
+        if any(s.task and s.task.kind == "ClusterPromotionTask" for s in steps):
+            cluster = await self._cluster_tasks()
+
+        def find_task(name: str, kind: str) -> PromotionTask | ClusterPromotionTask | None:
+            if kind == "ClusterPromotionTask":
+                doc = cluster.get(name)
+                return ClusterPromotionTask.model_validate(doc) if doc else None
+            doc = context.tasks.get(f"PromotionTask/{name}")
+            return PromotionTask.model_validate(doc) if doc else None
+
+        promotion_vars = {v.get("name") for v in context.stage_vars + context.template_vars}
+        try:
+            context.steps = plan_steps(steps, find_task, promotion_vars=promotion_vars)
+        except PlanError as err:
+            raise ApplicationError(str(err), type="PlanError", non_retryable=True) from err
+        return context
+
+    @activity.defn(name="change_catalog")
+    async def change_catalog(self, change: CatalogChange) -> dict[str, Any]:
+        """Apply a step's catalog change through the project's update (validated there)."""
+        handle = self.client.get_workflow_handle(project_workflow_id(change.project))
+        update = {"freight-alias": "set_freight_alias", "metadata": "set_metadata"}[change.kind]
+        try:
+            return await handle.execute_update(update, change.data, result_type=dict)
+        except WorkflowUpdateFailedError as err:
+            cause: BaseException = err
+            while getattr(cause, "cause", None) is not None:
+                cause = cause.cause  # type: ignore[assignment]
+            raise ApplicationError(str(cause), type="StepFailed", non_retryable=True) from err

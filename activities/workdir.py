@@ -7,6 +7,8 @@ its own queue; the promotion then sends `prepare_workdir` and every step there.
 from __future__ import annotations
 
 import shutil
+import subprocess
+from pathlib import Path
 
 from temporalio import activity
 
@@ -40,3 +42,32 @@ class WorkdirActivities:
     @activity.defn(name="cleanup_workdir")
     async def cleanup_workdir(self, promotion: str) -> None:
         await run_blocking(shutil.rmtree, workdir(promotion), ignore_errors=True)
+
+    @activity.defn(name="workdir_diff")
+    async def workdir_diff(self, promotion: str) -> str:
+        """`git diff` of every checkout in the working directory against its HEAD, for dry runs
+        (git-commit may already have committed: then the diff is against the cloned commit)."""
+        return await run_blocking(_diff_all, workdir(promotion))
+
+
+def _diff_all(root: Path) -> str:
+    chunks = []
+    for git_dir in sorted(root.rglob(".git")):
+        checkout = git_dir.parent
+        base = _starting_point(checkout)
+        _git(checkout, "add", "-A", "--intent-to-add")
+        diff = _git(checkout, "diff", base)
+        if diff:
+            chunks.append(f"# {checkout.relative_to(root)}\n{diff}")
+    return "\n".join(chunks)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return result.stdout if result.returncode == 0 else ""
+
+
+def _starting_point(checkout: Path) -> str:
+    """The commit the checkout started from: its upstream if it has one, else HEAD."""
+    upstream = _git(checkout, "rev-parse", "@{upstream}").strip()
+    return upstream or "HEAD"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -376,8 +377,31 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
+def _exit_hard(run_cli) -> None:
+    """Run the CLI, then leave with os._exit: Temporal's Rust runtime keeps threads that can
+    crash a finalizing interpreter ("PyGILState_Release ... finalizing") after asyncio.run."""
+    code: int = 0
+    try:
+        run_cli()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
-    app()
+    _exit_hard(app)
 
 
 
@@ -397,7 +421,7 @@ def worker_main(argv: list[str]) -> None:
                 before.append(next(args, ""))
         else:
             after.append(arg)
-    root.main(args=[*before, "worker", *after], prog_name="worker.py", standalone_mode=True)
+    _exit_hard(lambda: root.main(args=[*before, "worker", *after], prog_name="worker.py", standalone_mode=True))
 
 
 if __name__ == "__main__":

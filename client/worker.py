@@ -49,13 +49,13 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[workdirs.claim_worker, catalog.load_promotion_context],
+        activities=[workdirs.claim_worker, catalog.load_promotion_context, catalog.change_catalog],
         workflow_runner=sandbox_runner(),
     )
     steps = Worker(
         client,
         task_queue=own_queue,
-        activities=[workdirs.prepare_workdir, workdirs.cleanup_workdir, *STEP_ACTIVITIES],
+        activities=[workdirs.prepare_workdir, workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
         activity_executor=ThreadPoolExecutor(max_workers=16),
     )
     return [shared, steps]

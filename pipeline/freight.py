@@ -166,3 +166,19 @@ def freight_document(freight: dict[str, Any], project: str) -> dict[str, Any]:
         **body,
         "status": freight.get("status") or {},
     }
+
+
+def set_alias(catalog: FreightCatalog, name_or_alias: str, alias: str) -> dict[str, Any]:
+    """Give Freight a new alias (Kargo's aliases are mutable and unique in a project)."""
+    freight = catalog.find(name_or_alias)
+    if freight is None:
+        raise ValueError(f"freight {name_or_alias!r} does not exist")
+    owner = catalog.aliases.get(alias)
+    if owner is not None and owner != freight["name"]:
+        raise ValueError(f"alias {alias!r} is already used by freight {owner}")
+    old = freight.get("alias")
+    if old and catalog.aliases.get(old) == freight["name"]:
+        del catalog.aliases[old]
+    freight["alias"] = alias
+    catalog.aliases[alias] = freight["name"]
+    return freight

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.promotion_plan import PlannedStep
+
 PromotionPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Errored", "Aborted"]
 StepPhase = Literal["Pending", "Running", "Succeeded", "Skipped", "Failed", "Errored", "Aborted"]
 
@@ -38,6 +40,7 @@ class PromotionRequest(BaseModel):
     stage: str
     freight: str
     actor: str | None = None
+    dry_run: bool = Field(default=False, description="render, run file steps in a scratch clone, push nothing")
     options: PromotionOptions = Field(default_factory=PromotionOptions)
 
 
@@ -52,6 +55,8 @@ class StepExecution(BaseModel):
     error_count: int = 0
     message: str = ""
     summary: str = ""
+    continue_on_error: bool = False
+    config: dict[str, Any] | None = Field(default=None, description="rendered config (dry runs only)")
 
 
 class PromotionStatus(BaseModel):
@@ -72,15 +77,24 @@ class PromotionStatus(BaseModel):
     finished_at: datetime | None = None
     worker_queue: str | None = None
     restarts: int = 0
+    dry_run: bool = False
+    diff: str = Field(default="", description="what the steps changed in the working directory (dry runs)")
 
 
 class PromotionContext(BaseModel):
-    """Everything a promotion needs from the project catalog, read once at its start."""
+    """Everything a promotion needs from the project catalog, read once at its start.
+
+    The project answers with the template as written (`template_steps`) and the
+    PromotionTasks it references; the catalog activity adds the ClusterPromotionTasks and
+    inflates the tasks into `steps`.
+    """
 
     freight: dict[str, Any]
     stage_vars: list[dict[str, Any]] = Field(default_factory=list)
     template_vars: list[dict[str, Any]] = Field(default_factory=list)
-    steps: list[dict[str, Any]] = Field(default_factory=list, description="Kargo PromotionStep documents")
+    template_steps: list[dict[str, Any]] = Field(default_factory=list, description="Kargo PromotionStep documents")
+    tasks: dict[str, dict[str, Any]] = Field(default_factory=dict, description='"Kind/name" -> task document')
+    steps: list[PlannedStep] = Field(default_factory=list, description="the steps to run, tasks inflated")
 
 
 class PromotionContextRequest(BaseModel):

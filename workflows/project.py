@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pipeline.freight import FreightCatalog
+    from pipeline.freight import FreightCatalog, set_alias
     from pipeline.manifests import ManifestError, ManifestIssue, ManifestSet, SourceDocument, load_sourced, validate_set
     from workflows.messages import (
         ApplyRequest,
@@ -35,6 +35,7 @@ class ProjectState(BaseModel):
     manifests: ManifestSet = Field(default_factory=ManifestSet)
     catalog: FreightCatalog = Field(default_factory=FreightCatalog)
     promotions: list[PromotionFinished] = Field(default_factory=list, description="the latest, newest last")
+    stage_metadata: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class ProjectInput(BaseModel):
@@ -136,6 +137,47 @@ class ProjectWorkflow:
             existing = self._state.catalog.aliases[alias]
             raise ValueError(f"alias {alias!r} is already used by freight {existing}")
 
+    @workflow.update(name="set_freight_alias", description="Change a Freight's alias: {freight, alias}")
+    def set_freight_alias(self, request: dict[str, Any]) -> dict[str, Any]:
+        return set_alias(self._state.catalog, request["freight"], request["alias"])
+
+    @set_freight_alias.validator
+    def validate_set_freight_alias(self, request: dict[str, Any]) -> None:
+        freight = self._state.catalog.find(str(request.get("freight", "")))
+        if freight is None:
+            raise ValueError(f"freight {request.get('freight')!r} does not exist in project {self._name}")
+        owner = self._state.catalog.aliases.get(str(request.get("alias", "")))
+        if not request.get("alias"):
+            raise ValueError("alias must not be empty")
+        if owner is not None and owner != freight["name"]:
+            raise ValueError(f"alias {request['alias']!r} is already used by freight {owner}")
+
+    @workflow.update(name="set_metadata", description="Merge metadata into Stages or Freight: {updates: [...]}")
+    def set_metadata(self, request: dict[str, Any]) -> dict[str, Any]:
+        for update in request.get("updates") or request.get("metadata") or []:
+            target = self._metadata_target(update)
+            target.update(update.get("values") or {})
+        return {"updated": len(request.get("updates") or request.get("metadata") or [])}
+
+    @set_metadata.validator
+    def validate_set_metadata(self, request: dict[str, Any]) -> None:
+        for update in request.get("updates") or request.get("metadata") or []:
+            self._metadata_target(update)
+
+    def _metadata_target(self, update: dict[str, Any]) -> dict[str, Any]:
+        kind, name = update.get("kind"), str(update.get("name", ""))
+        if kind == "Freight":
+            freight = self._state.catalog.find(name)
+            if freight is None:
+                raise ValueError(f"freight {name!r} does not exist in project {self._name}")
+            return freight.setdefault("status", {}).setdefault("metadata", {})
+        if kind == "Stage":
+            project = self._state.manifests.projects.get(self._name)
+            if project is None or name not in project.stages:
+                raise ValueError(f"stage {name!r} does not exist in project {self._name}")
+            return self._state.stage_metadata.setdefault(name, {})
+        raise ValueError(f"metadata kind must be Stage or Freight, not {kind!r}")
+
     @workflow.signal(name="promotion_finished", description="A promotion of this project ended")
     def promotion_finished(self, event: PromotionFinished) -> None:
         if event.phase == "Succeeded":
@@ -207,12 +249,20 @@ class ProjectWorkflow:
                 type="NotFound",
             )
         template = stage.spec.promotion_template
+        steps = template.spec.steps if template else []
+        tasks = {}
+        for step in steps:
+            if step.task and step.task.kind == "PromotionTask":
+                task = project.promotion_tasks.get(step.task.name)
+                if task is not None:
+                    tasks[f"PromotionTask/{step.task.name}"] = task.model_dump(by_alias=True, exclude_none=True)
         return PromotionContext(
             freight=freight,
             stage_vars=[v.model_dump(by_alias=True, exclude_none=True) for v in stage.spec.vars],
             template_vars=[v.model_dump(by_alias=True, exclude_none=True) for v in template.spec.vars]
             if template
             else [],
-            steps=[s.model_dump(by_alias=True, exclude_none=True) for s in template.spec.steps] if template else [],
+            template_steps=[s.model_dump(by_alias=True, exclude_none=True) for s in steps],
+            tasks=tasks,
         )
 

@@ -1,24 +1,30 @@
 """PromotionWorkflow: one Promotion of one Freight to one Stage.
 
 Each step is an activity named after the step (`git-clone`, `git-push`...), run on the
-task queue of the worker that holds the promotion's working directory. If that worker
-is lost for good, the promotion claims another worker and runs its steps again from the
-first one; the steps are idempotent, so nothing is pushed twice.
+task queue of the worker that holds the promotion's working directory. Step semantics
+follow Kargo: `if`, implicit skip after a failure, `continueOnError`, `retry`
+(consecutive errors and a soft timeout), steps that answer Running are asked again after
+a durable timer, and the phase is the worst step phase. If the worker is lost for good,
+the promotion claims another worker and runs its steps again from the first one; the
+steps are idempotent, so nothing is pushed twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps.base import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
-    from pipeline.expressions import ExpressionError
-    from pipeline.step_rendering import RenderScope, render_config, resolve_vars, step_aliases
+    from pipeline import step_policies as policy
+    from pipeline.expressions import ExpressionError, render
+    from pipeline.promotion_plan import PlannedStep
+    from pipeline.step_rendering import RenderScope, render_config, resolve_vars
     from pipeline.step_summary import progress_table, summarize_step
     from workflows import search_attributes as sa
     from workflows.ids import project_workflow_id
@@ -32,10 +38,18 @@ with workflow.unsafe.imports_passed_through():
     )
 
 CATALOG_TIMEOUT = timedelta(seconds=30)
+#: A step whose worker died is sent again this often before the promotion gives up on it.
+MAX_WORKER_LOSSES_PER_STEP = 20
+NO_RETRY = RetryPolicy(maximum_attempts=1)
+CATALOG_CHANGES = {"set-freight-alias": "freight-alias", "set-metadata": "metadata"}
 
 
 class _MoveWorker(Exception):
     """The working directory is gone with its worker: start the steps again elsewhere."""
+
+
+class _Aborted(Exception):
+    """A user aborted the promotion."""
 
 
 @workflow.defn(name="PromotionWorkflow")
@@ -48,11 +62,19 @@ class PromotionWorkflow:
             stage=request.stage,
             freight=request.freight,
             actor=request.actor,
+            dry_run=request.dry_run,
         )
+        self._abort: str | None = None
+        self._plan: list[PlannedStep] = []
 
     @workflow.query(name="status", description="Phase, current step and every step's execution record")
     def status(self) -> PromotionStatus:
         return self._status
+
+    @workflow.signal(name="abort", description="Abort: the running step is cancelled, the phase is Aborted")
+    def abort(self, reason: str = "") -> None:
+        if self._abort is None:
+            self._abort = reason or "aborted by user"
 
     @workflow.run
     async def run(self, request: PromotionRequest) -> PromotionStatus:
@@ -60,11 +82,7 @@ class PromotionWorkflow:
         status.started_at = workflow.now()
         self._set_phase("Running")
         workflow.upsert_search_attributes(
-            [
-                sa.PROJECT.value_set(request.project),
-                sa.STAGE.value_set(request.stage),
-                sa.FREIGHT.value_set(request.freight),
-            ]
+            [sa.PROJECT.value_set(request.project), sa.STAGE.value_set(request.stage), sa.FREIGHT.value_set(request.freight)]
         )
         try:
             context = await workflow.execute_activity(
@@ -73,8 +91,8 @@ class PromotionWorkflow:
                 result_type=PromotionContext,
                 task_queue=workflow.info().task_queue,
                 start_to_close_timeout=CATALOG_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["NotFound"]),
-                summary=f"read stage {request.stage} and freight {request.freight}",
+                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["NotFound", "PlanError"]),
+                summary=f"read stage {request.stage}, freight {request.freight} and tasks",
             )
         except ActivityError as err:
             return await self._finish(request, "Errored", _cause_message(err))
@@ -83,35 +101,29 @@ class PromotionWorkflow:
         status.freight = freight.get("name", request.freight)
         status.freight_alias = freight.get("alias") or ""
         workflow.upsert_search_attributes([sa.FREIGHT.value_set(status.freight)])
-        aliases = step_aliases(context.steps)
-        status.steps = [
-            StepExecution(alias=alias, uses=step.get("uses") or "?") for alias, step in zip(aliases, context.steps)
-        ]
+        self._plan = context.steps
+        status.steps = [StepExecution(alias=s.alias, uses=s.uses, continue_on_error=s.continue_on_error) for s in self._plan]
         self._publish()
-        if not context.steps:
+        if not self._plan:
             return await self._finish(request, "Succeeded", "the stage has no promotion steps")
 
         scope = RenderScope(
-            project=request.project,
-            stage=request.stage,
-            promotion=status.name,
-            freight=freight,
-            actor=request.actor,
+            project=request.project, stage=request.stage, promotion=status.name, freight=freight, actor=request.actor
         )
         try:
             base_vars = resolve_vars(scope, context.stage_vars, source=f"Stage/{request.stage}: spec.vars")
             base_vars = resolve_vars(
-                scope,
-                context.template_vars,
-                base=base_vars,
-                source=f"Stage/{request.stage}: spec.promotionTemplate.spec.vars",
+                scope, context.template_vars, base=base_vars, source=f"Stage/{request.stage}: spec.promotionTemplate.spec.vars"
             )
         except ExpressionError as err:
             return await self._finish(request, "Errored", str(err))
 
         while True:
             try:
-                phase, message = await self._run_steps(request, context, scope, base_vars, aliases)
+                phase, message = await self._run_steps(request, scope, base_vars)
+                break
+            except _Aborted:
+                phase, message = "Aborted", self._abort or "aborted by user"
                 break
             except _MoveWorker as moved:
                 if status.restarts >= request.options.max_restarts:
@@ -120,20 +132,17 @@ class PromotionWorkflow:
                 status.restarts += 1
                 workflow.logger.warning("promotion moves to another worker: %s", moved)
                 for step in status.steps:
-                    step.status, step.message = "Pending", ""
+                    step.status, step.message, step.error_count = "Pending", "", 0
+                    step.started_at = step.finished_at = None
                 status.state = {}
         return await self._finish(request, phase, message)
 
-    async def _run_steps(
-        self,
-        request: PromotionRequest,
-        context: PromotionContext,
-        scope: RenderScope,
-        base_vars: dict[str, Any],
-        aliases: list[str],
-    ) -> tuple[str, str]:
+    # -- the steps ---------------------------------------------------------------------
+
+    async def _run_steps(self, request: PromotionRequest, scope: RenderScope, base_vars: dict[str, Any]) -> tuple[str, str]:
         status = self._status
         opts = request.options
+        self._check_abort()
         queue = await workflow.execute_activity(
             "claim_worker",
             result_type=str,
@@ -143,97 +152,228 @@ class PromotionWorkflow:
         )
         status.worker_queue = queue
         try:
-            await workflow.execute_activity(
-                "prepare_workdir",
-                status.name,
-                task_queue=queue,
-                schedule_to_start_timeout=opts.worker_wait_timeout,
-                start_to_close_timeout=timedelta(minutes=5),
-                heartbeat_timeout=opts.step_heartbeat_timeout,
-                summary="make the working directory",
-            )
+            await self._on_worker(queue, "prepare_workdir", status.name, request, summary="make the working directory")
         except ActivityError as err:
             if _is_worker_lost(err):
                 raise _MoveWorker(_cause_message(err)) from err
             return "Errored", _cause_message(err)
 
-        refs = [StepRef(alias=a, uses=s.get("uses") or "") for a, s in zip(aliases, context.steps)]
-        for index, (alias, step) in enumerate(zip(aliases, context.steps)):
+        refs = [StepRef(alias=s.alias, uses=s.uses) for s in self._plan]
+        for index, step in enumerate(self._plan):
+            self._check_abort()
             record = status.steps[index]
             status.current_step = index
-            record.status, record.started_at = "Running", workflow.now()
-            source = f"Stage/{request.stage}: spec.promotionTemplate.spec.steps[{index}]"
+            source = f"Stage/{request.stage}: step {step.alias} ({step.uses})"
+            earlier = {
+                s.alias: {"status": s.status, "continueOnError": s.continue_on_error} for s in status.steps[:index]
+            }
             try:
-                step_vars = resolve_vars(
-                    scope, step.get("vars") or [], base=base_vars, outputs=status.state, source=f"{source}.vars"
-                )
-                config = render_config(
-                    scope,
-                    step.get("config") or {},
-                    vars=step_vars,
-                    outputs=status.state,
-                    step_statuses={s.alias: s.status for s in status.steps},
-                    alias=alias,
-                    source=f"{source}.config",
-                )
+                step_vars = resolve_vars(scope, step.vars, base=base_vars, outputs=status.state, source=f"{source}: vars")
+                run = self._should_run(scope, step, step_vars, earlier, source)
             except ExpressionError as err:
-                return self._step_done(record, "Errored", str(err))
-            record.summary = summarize_step(record.uses, config)
+                self._step_done(record, "Errored", str(err))
+                continue
+            if not run:
+                self._step_done(record, "Skipped", "")
+                continue
+            await self._run_step(request, scope, step, record, step_vars, earlier, refs, queue, source)
+
+        status.current_step = None
+        counted = [s.status for s in status.steps if not s.continue_on_error]
+        phase = policy.worst_phase(counted)
+        if request.dry_run and phase == "Succeeded":
+            status.diff = await self._on_worker(queue, "workdir_diff", status.name, request, summary="diff of the working directory")
+        try:
+            await self._on_worker(queue, "cleanup_workdir", status.name, request, summary="remove the working directory")
+        except ActivityError:
+            workflow.logger.warning("could not remove the working directory of %s", status.name)
+        bad = next((s for s in status.steps if s.status == phase and not s.continue_on_error), None)
+        if phase == "Succeeded":
+            ran = sum(1 for s in status.steps if s.status == "Succeeded")
+            return phase, f"{ran} of {len(status.steps)} steps succeeded" + (" (dry run)" if request.dry_run else "")
+        return phase, f"step {bad.alias} ({bad.uses}): {bad.message}" if bad else phase
+
+    def _should_run(
+        self, scope: RenderScope, step: PlannedStep, step_vars: dict[str, Any], earlier: dict[str, Any], source: str
+    ) -> bool:
+        """Kargo's `if`: a bool expression; without one, skip once a counted step failed."""
+        if step.if_ is None or step.if_ == "":
+            return not any(
+                v["status"] in ("Failed", "Errored", "Aborted") and not v["continueOnError"] for v in earlier.values()
+            )
+        env = scope.env(vars=step_vars, outputs=self._status.state, step_statuses=earlier, alias=step.alias)
+        text = step.if_ if "${{" in step.if_ or "${%" in step.if_ else "${{ " + step.if_ + " }}"
+        value = render(text, env, source=f"{source}: if")
+        if not isinstance(value, bool):
+            raise ExpressionError(f"`if` must be true or false, got {value!r}", expression=step.if_, source=f"{source}: if")
+        return value
+
+    async def _run_step(
+        self,
+        request: PromotionRequest,
+        scope: RenderScope,
+        step: PlannedStep,
+        record: StepExecution,
+        step_vars: dict[str, Any],
+        earlier: dict[str, Any],
+        refs: list[StepRef],
+        queue: str,
+        source: str,
+    ) -> None:
+        status = self._status
+        threshold = policy.error_threshold(step.uses, step.retry)
+        timeout = policy.step_timeout(step.uses, step.retry)
+        record.status, record.started_at = "Running", workflow.now()
+        consecutive_errors = 0
+        worker_losses = 0
+        polls = 0
+        while True:
+            try:
+                config = render_config(
+                    scope, step.config, vars=step_vars, outputs=status.state, step_statuses=earlier,
+                    alias=step.alias, source=f"{source}: config",
+                )  # fmt: skip
+            except ExpressionError as err:
+                self._step_done(record, "Errored", str(err))
+                return
+            record.summary = summarize_step(step.uses, config)
+            if request.dry_run:
+                record.config = config
+                if step.uses in policy.OUTWARD_STEPS:
+                    self._step_done(record, "Skipped", "dry run: not run")
+                    return
             self._publish()
             try:
-                result: StepResult = await workflow.execute_activity(
-                    record.uses,
+                result: StepResult = await self._on_worker(
+                    queue,
+                    step.uses,
                     StepInput(
-                        promotion=status.name,
-                        project=request.project,
-                        stage=request.stage,
-                        alias=alias,
-                        uses=record.uses,
-                        config=config,
-                        freight=[scope.freight],
-                        outputs=status.state,
-                        steps=refs,
+                        promotion=status.name, project=request.project, stage=request.stage, alias=step.alias,
+                        uses=step.uses, config=config, freight=[scope.freight], outputs=status.state, steps=refs,
                     ),
+                    request,
+                    summary=record.summary + (f" (poll {polls + 1})" if polls else ""),
                     result_type=StepResult,
-                    task_queue=queue,
-                    schedule_to_start_timeout=opts.worker_wait_timeout,
-                    start_to_close_timeout=opts.step_timeout,
-                    heartbeat_timeout=opts.step_heartbeat_timeout,
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=1),
-                        maximum_attempts=5,
-                        non_retryable_error_types=[STEP_FAILED, WORKDIR_LOST],
-                    ),
-                    summary=record.summary,
-                )
+                    heartbeat=True,
+                )  # fmt: skip
             except ActivityError as err:
                 if _is_worker_lost(err):
                     raise _MoveWorker(_cause_message(err)) from err
+                if _is_heartbeat_timeout(err) and worker_losses < MAX_WORKER_LOSSES_PER_STEP:
+                    worker_losses += 1  # the worker died mid-step: not the step's fault; ask again
+                    continue
+                if _error_type(err) == STEP_FAILED:
+                    record.error_count += 1
+                    self._step_done(record, "Failed", _cause_message(err))
+                    return
+                consecutive_errors += 1
                 record.error_count += 1
-                phase = "Failed" if _error_type(err) == STEP_FAILED else "Errored"
-                return self._step_done(record, phase, _cause_message(err))
-            status.state[alias] = result.outputs
+                record.message = _cause_message(err)
+                if consecutive_errors >= threshold:
+                    self._step_done(record, "Errored", _cause_message(err))
+                    return
+                if self._timed_out(record, timeout):
+                    self._step_done(record, "Errored", f"step timed out after {timeout}: {_cause_message(err)}")
+                    return
+                await self._sleep(policy.error_backoff(consecutive_errors), f"{step.alias}: retry after error")
+                continue
+            consecutive_errors = 0
+            if result.status == "Running":
+                polls += 1
+                record.message = result.message
+                if self._timed_out(record, timeout):
+                    self._step_done(record, "Errored", f"step timed out after {timeout}: {result.message}")
+                    return
+                interval = policy.poll_interval(step.uses, config)
+                await self._sleep(interval, f"{step.alias} #{polls + 1} in {_human(interval)}")
+                continue
+            status.state[step.alias] = result.outputs
+            if step.uses == "compose-output" and step.task_alias:
+                status.state.setdefault(step.task_alias, {}).update(result.outputs)
+            if step.uses in CATALOG_CHANGES and result.status == "Succeeded":
+                message = await self._change_catalog(request, step.uses, result.outputs)
+                if message:
+                    self._step_done(record, "Failed", message)
+                    return
             self._step_done(record, result.status, result.message)
-            if result.status in ("Failed", "Errored"):
-                return result.status, f"step {alias} ({record.uses}): {result.message}"
-        status.current_step = None
-        await workflow.execute_activity(
-            "cleanup_workdir",
-            status.name,
+            return
+
+    async def _on_worker(
+        self,
+        queue: str,
+        activity: str,
+        arg: Any,
+        request: PromotionRequest,
+        *,
+        summary: str,
+        result_type: type | None = None,
+        heartbeat: bool = False,
+    ) -> Any:
+        """Run an activity on the worker holding the working directory; abort cancels it."""
+        opts = request.options
+        handle = workflow.start_activity(
+            activity,
+            arg,
+            result_type=result_type,
             task_queue=queue,
             schedule_to_start_timeout=opts.worker_wait_timeout,
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=RetryPolicy(maximum_attempts=2),
-            summary="remove the working directory",
+            start_to_close_timeout=opts.step_timeout,
+            heartbeat_timeout=opts.step_heartbeat_timeout,
+            retry_policy=NO_RETRY,
+            summary=summary[:390],
         )
-        return "Succeeded", f"{len(context.steps)} steps succeeded"
+        await workflow.wait_condition(lambda: handle.done() or self._abort is not None)
+        if not handle.done():
+            handle.cancel()
+            try:
+                await handle
+            except (ActivityError, CancelledError, asyncio.CancelledError):
+                pass
+            raise _Aborted()
+        return handle.result()
 
-    def _step_done(self, record: StepExecution, phase: str, message: str) -> tuple[str, str]:
+    async def _change_catalog(self, request: PromotionRequest, uses: str, outputs: dict[str, Any]) -> str:
+        """Apply set-freight-alias / set-metadata to the project; returns an error message or ''."""
+        if request.dry_run:
+            return ""
+        data = outputs.get("freightAlias") if uses == "set-freight-alias" else {"updates": outputs.get("metadata") or []}
+        try:
+            await workflow.execute_activity(
+                "change_catalog",
+                {"project": request.project, "kind": CATALOG_CHANGES[uses], "data": data},
+                task_queue=workflow.info().task_queue,
+                start_to_close_timeout=CATALOG_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=[STEP_FAILED]),
+                summary=f"{uses}: update the project catalog",
+            )
+        except ActivityError as err:
+            return _cause_message(err)
+        return ""
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _check_abort(self) -> None:
+        if self._abort is not None:
+            raise _Aborted()
+
+    async def _sleep(self, interval: timedelta, summary: str) -> None:
+        """A durable timer that an abort cuts short."""
+        try:
+            await workflow.wait_condition(lambda: self._abort is not None, timeout=interval, timeout_summary=summary)
+        except asyncio.TimeoutError:
+            pass
+        self._check_abort()
+
+    def _timed_out(self, record: StepExecution, timeout: timedelta | None) -> bool:
+        return bool(timeout and record.started_at and workflow.now() - record.started_at >= timeout)
+
+    def _step_done(self, record: StepExecution, phase: str, message: str) -> None:
         record.status = phase  # type: ignore[assignment]
         record.message = message
         record.finished_at = workflow.now()
+        if record.started_at is None:
+            record.started_at = record.finished_at
         self._publish()
-        return phase, f"step {record.alias} ({record.uses}): {message}" if phase in ("Failed", "Errored") else message
 
     def _set_phase(self, phase: str) -> None:
         self._status.phase = phase  # type: ignore[assignment]
@@ -241,8 +381,8 @@ class PromotionWorkflow:
 
     def _publish(self) -> None:
         status = self._status
-        head = f"**{status.phase}**: freight `{status.freight_alias or status.freight}` to stage `{status.stage}` "
-        head += f"of project `{status.project}`"
+        head = f"**{status.phase}**{' (dry run)' if status.dry_run else ''}: freight "
+        head += f"`{status.freight_alias or status.freight}` to stage `{status.stage}` of project `{status.project}`"
         workflow.set_current_details(head + "\n\n" + progress_table(status.steps))
 
     async def _finish(self, request: PromotionRequest, phase: str, message: str) -> PromotionStatus:
@@ -250,22 +390,29 @@ class PromotionWorkflow:
         status.message = message
         status.finished_at = workflow.now()
         status.current_step = None
+        for step in status.steps:
+            if step.status == "Running":
+                step.status, step.finished_at = ("Aborted" if phase == "Aborted" else "Errored"), status.finished_at
         self._set_phase(phase)
         self._publish()
+        if request.dry_run:
+            return status
         try:
             await workflow.get_external_workflow_handle(project_workflow_id(request.project)).signal(
                 "promotion_finished",
                 PromotionFinished(
-                    promotion=status.name,
-                    stage=request.stage,
-                    freight=status.freight,
-                    phase=status.phase,
+                    promotion=status.name, stage=request.stage, freight=status.freight, phase=status.phase,
                     finished_at=status.finished_at,
                 ),
-            )
+            )  # fmt: skip
         except Exception as err:  # the project may be gone; the promotion's own record stands
             workflow.logger.warning("could not tell project %s: %s", request.project, err)
         return status
+
+
+def _human(interval: timedelta) -> str:
+    seconds = int(interval.total_seconds())
+    return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 else f"{seconds}s"
 
 
 def _error_type(err: ActivityError) -> str | None:
@@ -278,6 +425,11 @@ def _is_worker_lost(err: ActivityError) -> bool:
     if isinstance(cause, ApplicationError) and cause.type == WORKDIR_LOST:
         return True
     return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
+
+
+def _is_heartbeat_timeout(err: ActivityError) -> bool:
+    cause = err.cause
+    return isinstance(cause, TimeoutError) and cause.type == TimeoutType.HEARTBEAT
 
 
 def _cause_message(err: BaseException) -> str:

@@ -127,5 +127,5 @@ async def test_failed_step_fails_the_promotion_and_names_the_field(
     assert status.phase == "Failed"
     assert status.steps[1].status == "Failed"
     assert "registry.test/app" in status.steps[1].message
-    assert status.steps[2].status == "Pending" and status.steps[3].status == "Pending"
+    assert status.steps[2].status == "Skipped" and status.steps[3].status == "Skipped"
     assert repo.commits() == before
