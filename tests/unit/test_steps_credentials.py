@@ -1,18 +1,15 @@
 """The credential store, and git steps over smart HTTP with basic auth.
 
-The HTTP remote is real: ``git http-backend`` behind a small loopback server that
-demands a username and password, so the askpass path is exercised end to end.
+The HTTP remote is real (tests/githttp.py): ``git http-backend`` behind a small loopback
+server that demands a username and password, so the askpass path is exercised end to end.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,6 +26,7 @@ from activities.steps.base import STEP_FAILED, workdir  # noqa: E402
 from activities.steps.git_clone import git_clone  # noqa: E402
 from activities.steps.git_commit import git_commit  # noqa: E402
 from activities.steps.git_push import git_push  # noqa: E402
+from tests.githttp import GitHTTPServer  # noqa: E402
 from tests.gitrepos import Remote, git, promo, remote, step, work_root  # noqa: E402,F401
 
 env = ActivityEnvironment()
@@ -115,67 +113,10 @@ def test_askpass_answers_from_the_process_environment(clean_env: pytest.MonkeyPa
     assert Git(url="https://elsewhere/r.git").env().get("GIT_ASKPASS") is None
 
 
-class _GitHTTP(BaseHTTPRequestHandler):
-    """Basic auth in front of git's own smart-HTTP CGI."""
-
-    root: Path
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _handle(self) -> None:
-        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-        if self.headers.get("Authorization") != expected:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="git"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        path, _, query = self.path.partition("?")
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        cgi_env = {
-            "PATH": os.environ["PATH"],
-            "GIT_PROJECT_ROOT": str(self.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "REMOTE_USER": USER,
-            "REQUEST_METHOD": self.command,
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-        }
-        out = subprocess.run(["git", "http-backend"], input=body, env=cgi_env, capture_output=True, timeout=60).stdout
-        head, _, payload = out.partition(b"\r\n\r\n")
-        status, headers = 200, []
-        for line in head.decode().split("\r\n"):
-            k, _, v = line.partition(":")
-            if k.lower() == "status":
-                status = int(v.strip().split()[0])
-            elif k:
-                headers.append((k, v.strip()))
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = _handle
-
-
 @pytest.fixture
 def http_remote(remote: Remote) -> Iterator[str]:
-    handler = type("H", (_GitHTTP,), {"root": remote.bare.parent})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/{remote.bare.name}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with GitHTTPServer(remote.bare.parent, USER, PASSWORD) as server:
+        yield server.url_for(remote.bare)
 
 
 async def test_clone_and_push_over_http_with_credentials(
