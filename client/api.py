@@ -180,12 +180,16 @@ class Gantry:
         *,
         actor: str | None = None,
         options: PromotionOptions | None = None,
+        dry_run: bool = False,
     ) -> WorkflowHandle[Any, PromotionStatus]:
         """Start a promotion; the Freight is checked first so a typo fails here."""
         found = await self.get_freight(project, freight)
         name = promotion_name(stage, _sortable_id(), found["name"])
+        if dry_run:
+            name = "dry-run." + name
         request = PromotionRequest(
-            project=project, stage=stage, freight=found["name"], actor=actor, options=options or PromotionOptions()
+            project=project, stage=stage, freight=found["name"], actor=actor, options=options or PromotionOptions(),
+            dry_run=dry_run,
         )
         return await self.client.start_workflow(
             "PromotionWorkflow",
@@ -193,7 +197,8 @@ class Gantry:
             id=promotion_workflow_id(project, stage, name),
             task_queue=self.task_queue,
             result_type=PromotionStatus,
-            static_summary=f"Promote {found.get('alias') or found['name'][:7]} to {stage} ({project})",
+            static_summary=("Dry run: " if dry_run else "")
+            + f"Promote {found.get('alias') or found['name'][:7]} to {stage} ({project})",
             static_details=f"Freight `{found['name']}` ({found.get('alias')}) to stage `{stage}` of project "
             f"`{project}`, requested by {actor or 'unknown'}.",
             search_attributes=TypedSearchAttributes(
@@ -205,6 +210,14 @@ class Gantry:
                 ]
             ),
         )
+
+    async def abort_promotion(self, workflow_id: str, reason: str = "aborted by user") -> None:
+        try:
+            await self.client.get_workflow_handle(workflow_id).signal("abort", reason)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise GantryError(f"promotion {workflow_id!r} is not running") from None
+            raise
 
     async def promotion_status(self, workflow_id: str) -> PromotionStatus:
         handle = self.client.get_workflow_handle(workflow_id, result_type=PromotionStatus)

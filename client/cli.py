@@ -342,24 +342,47 @@ def freight_create(
 @app.command()
 def promote(
     project: str = ProjectOpt,
-    stage: str = typer.Option(..., "--stage", "-s"),
-    freight: str = typer.Option(..., "--freight", help="Freight name, alias or name prefix"),
+    stage: Optional[str] = typer.Option(None, "--stage", "-s"),
+    freight: Optional[str] = typer.Option(None, "--freight", help="Freight name, alias or name prefix"),
     wait: bool = typer.Option(False, "--wait", help="show each step as it runs; exit 1 unless it succeeds"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="render configs, run file steps in a scratch clone, push nothing, print the diff"),
+    abort: Optional[str] = typer.Option(None, "--abort", metavar="NAME", help="abort the running promotion NAME"),
 ) -> None:
-    """Promote Freight to a Stage."""
+    """Promote Freight to a Stage (or abort a running promotion with --abort NAME)."""
+    from client.api import GantryError
     from client.progress import follow_promotion
 
     async def go() -> int:
         gantry = await _connect()
-        handle = await gantry.promote(project, stage, freight, actor=getpass.getuser())
+        if abort:
+            workflow_id = await gantry.find_promotion(project, abort)
+            await gantry.abort_promotion(workflow_id, f"aborted by {getpass.getuser()}")
+            print(f"promotion {abort}: abort requested")
+            return 0
+        if not stage or not freight:
+            raise GantryError("--stage and --freight are required (or --abort NAME)")
+        handle = await gantry.promote(project, stage, freight, actor=getpass.getuser(), dry_run=dry_run)
         print(f"promotion {handle.id.rsplit('/', 1)[-1]} started (workflow id {handle.id})")
-        if not wait:
+        if not (wait or dry_run):
             return 0
         status = await follow_promotion(gantry, handle.id)
+        if dry_run:
+            _print_dry_run(status)
         return 0 if status.phase == "Succeeded" else 1
 
     code = run(go())
     raise typer.Exit(code)
+
+
+def _print_dry_run(status) -> None:
+    import json as _json
+
+    for step in status.steps:
+        print(f"--- {step.alias} ({step.uses}): {step.status}")
+        if step.config is not None:
+            print(_json.dumps(step.config, indent=2))
+    print("--- diff of the working directory")
+    print(status.diff or "(no changes)")
 
 
 def _register_plugins() -> None:

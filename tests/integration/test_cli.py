@@ -108,3 +108,23 @@ spec:
     assert code == 1
     assert 'Warehouse "nowhere" does not exist' in out and "bad.yaml" in out
     assert "Traceback" not in out
+
+
+async def test_dry_run_prints_configs_and_diff_and_pushes_nothing(
+    worker: WorkerHandle, temporal_address: str, tmp_path: Path, unique: str
+) -> None:
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"cli-{unique}"
+    (tmp_path / "p.yaml").write_text(pipeline_manifests(project, repo.url))
+    assert (await gantry(temporal_address, worker, "apply", "-f", str(tmp_path / "p.yaml")))[0] == 0
+    code, out = await gantry(temporal_address, worker, "freight", "create", "-p", project, "--image", "registry.test/app:4.5.6", "--alias", "dry")
+    assert code == 0, out
+    before = repo.commits()
+
+    code, out = await gantry(temporal_address, worker, "promote", "-p", project, "-s", "dev", "--freight", "dry", "--dry-run")
+
+    assert code == 0, out
+    assert f'"repoURL": "{repo.url}"' in out, "rendered configs are printed"
+    assert "+  newTag: 4.5.6" in out, "the diff shows the change"
+    assert "git-push): Skipped" in out
+    assert repo.commits() == before
