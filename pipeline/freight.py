@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from pipeline.durations import format_duration, parse_duration
+
 _ADJECTIVES = (
     "amber azure bold brave brisk calm clever cosmic crisp dapper eager early fancy fast fierce "
     "gentle giddy golden grand happy hasty honest jolly keen kind lively lucky merry mighty misty "
@@ -60,12 +62,25 @@ class StageCurrent(BaseModel):
     promotion: str
 
 
+class StageVisit(BaseModel):
+    """One line of a Stage's Freight history."""
+
+    freight: str
+    since: datetime
+    until: datetime | None = None
+    promotion: str = ""
+
+
+HISTORY_LIMIT = 50
+
+
 class FreightCatalog(BaseModel):
     """All Freight of a project, with Kargo's status maps kept inside each document."""
 
     freight: dict[str, dict[str, Any]] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)
     stages: dict[str, StageCurrent] = Field(default_factory=dict)
+    history: dict[str, list[StageVisit]] = Field(default_factory=dict, description="per Stage, newest first")
 
     def find(self, name_or_alias: str) -> dict[str, Any] | None:
         name = self.aliases.get(name_or_alias, name_or_alias)
@@ -100,12 +115,51 @@ class FreightCatalog(BaseModel):
     def record_promotion(self, stage: str, freight: str, promotion: str, at: datetime) -> None:
         """A successful promotion: the Freight is now current in the Stage; the previous one left."""
         previous = self.stages.get(stage)
-        if previous and previous.freight in self.freight and previous.freight != freight:
-            self.freight[previous.freight].setdefault("status", {}).setdefault("currentlyIn", {}).pop(stage, None)
+        if previous and previous.freight != freight:
+            self._leave(stage, previous.freight, at)
+        if previous is None or previous.freight != freight:
+            visits = self.history.setdefault(stage, [])
+            visits.insert(0, StageVisit(freight=freight, since=at, promotion=promotion))
+            del visits[HISTORY_LIMIT:]
         self.stages[stage] = StageCurrent(freight=freight, since=at, promotion=promotion)
         if freight in self.freight:
             status = self.freight[freight].setdefault("status", {})
             status.setdefault("currentlyIn", {})[stage] = {"since": at.isoformat()}
+
+    def _leave(self, stage: str, freight: str, at: datetime) -> None:
+        """Freight leaves a Stage: record how long it soaked there after verification."""
+        for visit in self.history.get(stage, []):
+            if visit.freight == freight and visit.until is None:
+                visit.until = at
+        record = self.freight.get(freight)
+        if record is None:
+            return
+        status = record.setdefault("status", {})
+        status.setdefault("currentlyIn", {}).pop(stage, None)
+        verified = (status.get("verifiedIn") or {}).get(stage)
+        if verified and verified.get("verifiedAt"):
+            soaked = at - datetime.fromisoformat(verified["verifiedAt"])
+            old = parse_duration(verified["longestSoak"]) if verified.get("longestSoak") else None
+            if old is None or soaked > old:
+                verified["longestSoak"] = format_duration(soaked)
+
+    def mark_verified(self, stage: str, freight: str, at: datetime) -> bool:
+        """Freight verified in a Stage (first time counts; a re-verification keeps it)."""
+        record = self.freight.get(freight)
+        if record is None:
+            return False
+        verified = record.setdefault("status", {}).setdefault("verifiedIn", {})
+        if stage in verified:
+            return False
+        verified[stage] = {"verifiedAt": at.isoformat()}
+        return True
+
+    def approve(self, stage: str, freight: str, actor: str, at: datetime) -> dict[str, Any]:
+        record = self.find(freight)
+        if record is None:
+            raise ValueError(f"freight {freight!r} does not exist")
+        record.setdefault("status", {}).setdefault("approvedFor", {})[stage] = {"approvedAt": at.isoformat(), "by": actor}
+        return record
 
 
 def parse_image_ref(text: str) -> dict[str, str]:
