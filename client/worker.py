@@ -19,17 +19,19 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.catalog import CatalogActivities
+from activities.stages import StageActivities
 from activities.steps import STEP_ACTIVITIES
 from activities.steps.base import work_root
 from activities.workdir import WorkdirActivities
 from workflows.project import ProjectWorkflow
 from workflows.promotion import PromotionWorkflow
+from workflows.stage import StageWorkflow
 from workflows.task_queues import DEFAULT_TASK_QUEUE, default_worker_id, worker_queue
 
 log = structlog.get_logger("gantry.worker")
 
 PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", "structlog")
-WORKFLOWS = [ProjectWorkflow, PromotionWorkflow]
+WORKFLOWS = [ProjectWorkflow, PromotionWorkflow, StageWorkflow]
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -45,20 +47,29 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
     own_queue = worker_queue(resolve_worker_id(worker_id))
     workdirs = WorkdirActivities(own_queue)
     catalog = CatalogActivities(client)
+    stages = StageActivities(client, task_queue)
     shared = Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[workdirs.claim_worker, catalog.load_promotion_context, catalog.change_catalog],
+        activities=[
+            workdirs.claim_worker,
+            catalog.load_promotion_context,
+            catalog.change_catalog,
+            stages.request_stage_lock,
+            stages.workflow_is_running,
+            stages.notify_downstream,
+            stages.auto_promote,
+        ],
         workflow_runner=sandbox_runner(),
     )
-    steps = Worker(
+    step_worker = Worker(
         client,
         task_queue=own_queue,
         activities=[workdirs.prepare_workdir, workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
         activity_executor=ThreadPoolExecutor(max_workers=16),
     )
-    return [shared, steps]
+    return [shared, step_worker]
 
 
 async def run_workers(client: Client, *, stop: asyncio.Event | None = None, **kwargs: object) -> None:

@@ -24,3 +24,7 @@ def promotion_name(stage: str, unique: str, freight: str) -> str:
 def parse_promotion_workflow_id(workflow_id: str) -> tuple[str, str, str] | None:
     match = re.fullmatch(r"promotion/([^/]+)/([^/]+)/(.+)", workflow_id)
     return (match.group(1), match.group(2), match.group(3)) if match else None
+
+
+def stage_workflow_id(project: str, stage: str) -> str:
+    return f"stage/{project}/{stage}"

@@ -41,6 +41,8 @@ class PromotionRequest(BaseModel):
     freight: str
     actor: str | None = None
     dry_run: bool = Field(default=False, description="render, run file steps in a scratch clone, push nothing")
+    wait_for_soak: bool = Field(default=False, description="wait (durable timer) instead of failing while soaking")
+    auto: bool = Field(default=False, description="started by auto-promotion")
     options: PromotionOptions = Field(default_factory=PromotionOptions)
 
 
@@ -92,6 +94,7 @@ class PromotionContext(BaseModel):
     freight: dict[str, Any]
     stage_vars: list[dict[str, Any]] = Field(default_factory=list)
     template_vars: list[dict[str, Any]] = Field(default_factory=list)
+    stage: dict[str, Any] = Field(default_factory=dict, description="the Stage manifest")
     template_steps: list[dict[str, Any]] = Field(default_factory=list, description="Kargo PromotionStep documents")
     tasks: dict[str, dict[str, Any]] = Field(default_factory=dict, description='"Kind/name" -> task document')
     steps: list[PlannedStep] = Field(default_factory=list, description="the steps to run, tasks inflated")
@@ -111,6 +114,9 @@ class PromotionFinished(BaseModel):
     freight: str
     phase: PromotionPhase
     finished_at: datetime
+    verified_at: datetime | None = Field(default=None, description="set when the Freight was verified in the Stage")
+    actor: str | None = None
+    auto: bool = False
 
 
 class ApplyRequest(BaseModel):
@@ -149,3 +155,47 @@ class StageView(BaseModel):
     direct: bool = False
     steps: int = 0
     verification: bool = False
+
+
+class LockRequest(BaseModel):
+    """A promotion asking for its Stage's lock; waiters are served by `requested_at`."""
+
+    promotion: str
+    requested_at: datetime
+
+
+class StageLockView(BaseModel):
+    holder: str | None = None
+    granted_at: datetime | None = None
+    queue: list[str] = Field(default_factory=list)
+    pending: dict[str, datetime] = Field(default_factory=dict, description="freight -> soak end (auto-promotions)")
+    served: int = 0
+
+
+class UpstreamVerified(BaseModel):
+    """Freight verified upstream; `soak_until` is when it becomes available here."""
+
+    freight: str
+    upstream: str
+    verified_at: datetime
+    soak_until: datetime
+
+
+class AutoPromotion(BaseModel):
+    project: str
+    stage: str
+    freight: str
+    upstream: str = ""
+
+
+class StageLockRequest(BaseModel):
+    project: str
+    stage: str
+    request: LockRequest
+
+
+class FreightVerified(BaseModel):
+    project: str
+    stage: str
+    freight: str
+    verified_at: datetime

@@ -178,10 +178,30 @@ class ProjectWorkflow:
             return self._state.stage_metadata.setdefault(name, {})
         raise ValueError(f"metadata kind must be Stage or Freight, not {kind!r}")
 
+    @workflow.update(name="approve", description="Approve Freight for a Stage: bypasses verification and soak")
+    def approve(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._state.catalog.approve(
+            request["stage"], request["freight"], request.get("actor") or "unknown", workflow.now()
+        )
+
+    @approve.validator
+    def validate_approve(self, request: dict[str, Any]) -> None:
+        project = self._state.manifests.projects.get(self._name)
+        if project is None or request.get("stage") not in project.stages:
+            raise ValueError(f"stage {request.get('stage')!r} does not exist in project {self._name}")
+        if self._state.catalog.find(str(request.get("freight", ""))) is None:
+            raise ValueError(f"freight {request.get('freight')!r} does not exist in project {self._name}")
+
+    @workflow.query(name="stage_history", description="A Stage's Freight history, newest first")
+    def stage_history(self, stage: str) -> list[dict[str, Any]]:
+        return [v.model_dump(mode="json") for v in self._state.catalog.history.get(stage, [])]
+
     @workflow.signal(name="promotion_finished", description="A promotion of this project ended")
     def promotion_finished(self, event: PromotionFinished) -> None:
         if event.phase == "Succeeded":
             self._state.catalog.record_promotion(event.stage, event.freight, event.promotion, event.finished_at)
+            if event.verified_at is not None:
+                self._state.catalog.mark_verified(event.stage, event.freight, event.verified_at)
         self._state.promotions.append(event)
         del self._state.promotions[:-KEEP_PROMOTIONS]
 
@@ -258,6 +278,7 @@ class ProjectWorkflow:
                     tasks[f"PromotionTask/{step.task.name}"] = task.model_dump(by_alias=True, exclude_none=True)
         return PromotionContext(
             freight=freight,
+            stage=stage.model_dump(mode="json", by_alias=True, exclude_none=True),
             stage_vars=[v.model_dump(by_alias=True, exclude_none=True) for v in stage.spec.vars],
             template_vars=[v.model_dump(by_alias=True, exclude_none=True) for v in template.spec.vars]
             if template

@@ -22,13 +22,18 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from activities.steps.base import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
     from pipeline import step_policies as policy
+    from pipeline.availability import freight_availability
+    from pipeline.manifests import Stage
     from pipeline.expressions import ExpressionError, render
     from pipeline.promotion_plan import PlannedStep
     from pipeline.step_rendering import RenderScope, render_config, resolve_vars
     from pipeline.step_summary import progress_table, summarize_step
     from workflows import search_attributes as sa
-    from workflows.ids import project_workflow_id
+    from workflows.ids import project_workflow_id, stage_workflow_id
     from workflows.messages import (
+        FreightVerified,
+        LockRequest,
+        StageLockRequest,
         PromotionContext,
         PromotionContextRequest,
         PromotionFinished,
@@ -52,6 +57,10 @@ class _Aborted(Exception):
     """A user aborted the promotion."""
 
 
+class _NotAvailable(Exception):
+    """The Freight is not available to the Stage (not verified upstream, soaking...)."""
+
+
 @workflow.defn(name="PromotionWorkflow")
 class PromotionWorkflow:
     @workflow.init
@@ -66,6 +75,9 @@ class PromotionWorkflow:
         )
         self._abort: str | None = None
         self._plan: list[PlannedStep] = []
+        self._granted = False
+        self._holds_lock = False
+        self._stage_has_verification = False
 
     @workflow.query(name="status", description="Phase, current step and every step's execution record")
     def status(self) -> PromotionStatus:
@@ -76,6 +88,10 @@ class PromotionWorkflow:
         if self._abort is None:
             self._abort = reason or "aborted by user"
 
+    @workflow.signal(name="lock_granted", description="The Stage's lock is ours")
+    def lock_granted(self, stage: str = "") -> None:
+        self._granted = True
+
     @workflow.run
     async def run(self, request: PromotionRequest) -> PromotionStatus:
         status = self._status
@@ -85,19 +101,18 @@ class PromotionWorkflow:
             [sa.PROJECT.value_set(request.project), sa.STAGE.value_set(request.stage), sa.FREIGHT.value_set(request.freight)]
         )
         try:
-            context = await workflow.execute_activity(
-                "load_promotion_context",
-                PromotionContextRequest(project=request.project, stage=request.stage, freight=request.freight),
-                result_type=PromotionContext,
-                task_queue=workflow.info().task_queue,
-                start_to_close_timeout=CATALOG_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["NotFound", "PlanError"]),
-                summary=f"read stage {request.stage}, freight {request.freight} and tasks",
-            )
+            context = await self._load_context(request)
+            if not request.dry_run:
+                context = await self._wait_until_available(request, context)
+        except _NotAvailable as unavailable:
+            return await self._finish(request, "Failed", str(unavailable))
+        except _Aborted:
+            return await self._finish(request, "Aborted", self._abort or "aborted by user")
         except ActivityError as err:
             return await self._finish(request, "Errored", _cause_message(err))
 
         freight = context.freight
+        self._stage_has_verification = bool((context.stage.get("spec") or {}).get("verification"))
         status.freight = freight.get("name", request.freight)
         status.freight_alias = freight.get("alias") or ""
         workflow.upsert_search_attributes([sa.FREIGHT.value_set(status.freight)])
@@ -118,6 +133,11 @@ class PromotionWorkflow:
         except ExpressionError as err:
             return await self._finish(request, "Errored", str(err))
 
+        try:
+            if not request.dry_run:
+                await self._acquire_lock(request)
+        except _Aborted:
+            return await self._finish(request, "Aborted", self._abort or "aborted by user")
         while True:
             try:
                 phase, message = await self._run_steps(request, scope, base_vars)
@@ -136,6 +156,70 @@ class PromotionWorkflow:
                     step.started_at = step.finished_at = None
                 status.state = {}
         return await self._finish(request, phase, message)
+
+    # -- before the steps: context, availability, the stage lock -------------------------
+
+    async def _load_context(self, request: PromotionRequest) -> PromotionContext:
+        return await workflow.execute_activity(
+            "load_promotion_context",
+            PromotionContextRequest(project=request.project, stage=request.stage, freight=request.freight),
+            result_type=PromotionContext,
+            task_queue=workflow.info().task_queue,
+            start_to_close_timeout=CATALOG_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["NotFound", "PlanError"]),
+            summary=f"read stage {request.stage}, freight {request.freight} and tasks",
+        )
+
+    async def _wait_until_available(self, request: PromotionRequest, context: PromotionContext) -> PromotionContext:
+        """The availability rule; with wait_for_soak, sleep (durably) until the soak ends."""
+        while True:
+            stage = Stage.model_validate(context.stage)
+            availability = freight_availability(stage, context.freight, workflow.now())
+            if availability.available:
+                return context
+            if not (request.wait_for_soak and availability.soak_until):
+                raise _NotAvailable(availability.reason)
+            self._status.message = availability.reason
+            self._publish()
+            await self._sleep(
+                availability.soak_until - workflow.now(),
+                f"soak of {context.freight.get('alias') or request.freight} ends at {availability.soak_until:%H:%M:%S} UTC",
+            )
+            context = await self._load_context(request)
+
+    async def _acquire_lock(self, request: PromotionRequest) -> None:
+        """Ask the StageWorkflow for the lock and wait for it (an abort gives up the place)."""
+        self._status.message = f"waiting for the lock of stage {request.stage}"
+        self._publish()
+        await workflow.execute_activity(
+            "request_stage_lock",
+            StageLockRequest(
+                project=request.project,
+                stage=request.stage,
+                request=LockRequest(promotion=self._status.name, requested_at=workflow.info().start_time),
+            ),
+            task_queue=workflow.info().task_queue,
+            start_to_close_timeout=CATALOG_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_attempts=10),
+            summary=f"ask for the lock of stage {request.stage}",
+        )
+        self._holds_lock = True  # from here on, release it whatever happens
+        await workflow.wait_condition(
+            lambda: self._granted or self._abort is not None, timeout_summary=f"wait for stage {request.stage}"
+        )
+        self._check_abort()
+        self._status.message = ""
+
+    async def _release_lock(self, request: PromotionRequest) -> None:
+        if not self._holds_lock:
+            return
+        self._holds_lock = False
+        try:
+            await workflow.get_external_workflow_handle(stage_workflow_id(request.project, request.stage)).signal(
+                "release", self._status.name
+            )
+        except Exception as err:  # the stage's liveness check frees it anyway
+            workflow.logger.warning("could not release the lock of %s: %s", request.stage, err)
 
     # -- the steps ---------------------------------------------------------------------
 
@@ -397,16 +481,32 @@ class PromotionWorkflow:
         self._publish()
         if request.dry_run:
             return status
+        verified_at = None
+        if phase == "Succeeded" and not self._stage_has_verification:
+            verified_at = status.finished_at  # implicit verification: no verification configured
         try:
             await workflow.get_external_workflow_handle(project_workflow_id(request.project)).signal(
                 "promotion_finished",
                 PromotionFinished(
                     promotion=status.name, stage=request.stage, freight=status.freight, phase=status.phase,
-                    finished_at=status.finished_at,
+                    finished_at=status.finished_at, verified_at=verified_at, actor=request.actor, auto=request.auto,
                 ),
             )  # fmt: skip
         except Exception as err:  # the project may be gone; the promotion's own record stands
             workflow.logger.warning("could not tell project %s: %s", request.project, err)
+        await self._release_lock(request)
+        if verified_at is not None:
+            try:
+                await workflow.execute_activity(
+                    "notify_downstream",
+                    FreightVerified(project=request.project, stage=request.stage, freight=status.freight, verified_at=verified_at),
+                    task_queue=workflow.info().task_queue,
+                    start_to_close_timeout=CATALOG_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_attempts=10),
+                    summary="tell downstream stages the freight is verified here",
+                )
+            except ActivityError as err:
+                workflow.logger.warning("could not tell downstream stages: %s", err)
         return status
 
 

@@ -1,0 +1,123 @@
+"""Activities for the stage lock and auto-promotion: what workflows cannot do themselves
+(start a workflow by signal-with-start, describe another workflow, read the catalog)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from pipeline.auto_promotion import auto_promotion_enabled
+from pipeline.durations import parse_duration
+from pipeline.manifests import ManifestSet
+from workflows import search_attributes as sa
+from workflows.ids import project_workflow_id, promotion_workflow_id, stage_workflow_id
+from workflows.messages import AutoPromotion, FreightVerified, PromotionRequest, StageLockRequest, UpstreamVerified
+from workflows.stage import StageInput
+
+
+class StageActivities:
+    def __init__(self, client: Client, task_queue: str):
+        self.client = client
+        self.task_queue = task_queue
+
+    async def _signal_stage(self, project: str, stage: str, signal: str, arg: Any) -> None:
+        """Signal a StageWorkflow, starting it first if it does not run yet."""
+        await self.client.start_workflow(
+            "StageWorkflow",
+            StageInput(project=project, stage=stage),
+            id=stage_workflow_id(project, stage),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal=signal,
+            start_signal_args=[arg],
+            static_summary=f"Stage {stage} of project {project}",
+        )
+
+    @activity.defn(name="request_stage_lock")
+    async def request_stage_lock(self, request: StageLockRequest) -> None:
+        await self._signal_stage(request.project, request.stage, "acquire", request.request)
+
+    @activity.defn(name="workflow_is_running")
+    async def workflow_is_running(self, workflow_id: str) -> bool:
+        try:
+            description = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
+
+    async def _manifests(self, project: str) -> tuple[ManifestSet, dict[str, Any]]:
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        manifests = ManifestSet.model_validate(await handle.query("manifests"))
+        return manifests, manifests.projects.get(project)
+
+    @activity.defn(name="notify_downstream")
+    async def notify_downstream(self, event: FreightVerified) -> list[str]:
+        """Tell every downstream Stage with auto-promotion on that Freight was verified here,
+        and when its soak there will end."""
+        _, project = await self._manifests(event.project)
+        if project is None:
+            return []
+        freight = await self.client.get_workflow_handle(project_workflow_id(event.project)).query(
+            "get_freight", event.freight
+        )
+        origin = (freight or {}).get("origin") or {}
+        told = []
+        for name, stage in sorted(project.stages.items()):
+            if not auto_promotion_enabled(project.project_config, stage):
+                continue
+            for request in stage.spec.requested_freight:
+                if request.origin.name != origin.get("name") or event.stage not in request.sources.stages:
+                    continue
+                soak = parse_duration(request.sources.required_soak_time) if request.sources.required_soak_time else timedelta(0)
+                await self._signal_stage(
+                    event.project,
+                    name,
+                    "upstream_verified",
+                    UpstreamVerified(
+                        freight=event.freight,
+                        upstream=event.stage,
+                        verified_at=event.verified_at,
+                        soak_until=event.verified_at + soak,
+                    ),
+                )
+                told.append(name)
+        return told
+
+    @activity.defn(name="auto_promote")
+    async def auto_promote(self, request: AutoPromotion) -> str:
+        """Start the promotion auto-promotion asks for; one per Freight and Stage (the id
+        says so, so a retried activity cannot start two)."""
+        _, project = await self._manifests(request.project)
+        stage = project.stages.get(request.stage) if project else None
+        if stage is None or not auto_promotion_enabled(project.project_config, stage):
+            return "auto-promotion is off"
+        name = f"{request.stage}.auto.{request.freight[:12]}"
+        workflow_id = promotion_workflow_id(request.project, request.stage, name)
+        try:
+            await self.client.start_workflow(
+                "PromotionWorkflow",
+                PromotionRequest(project=request.project, stage=request.stage, freight=request.freight, actor="auto-promotion", auto=True),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"Auto-promote {request.freight[:7]} to {request.stage} ({request.project})",
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.PROJECT, request.project),
+                        SearchAttributePair(sa.STAGE, request.stage),
+                        SearchAttributePair(sa.FREIGHT, request.freight),
+                        SearchAttributePair(sa.PHASE, "Pending"),
+                    ]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        return workflow_id

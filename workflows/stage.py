@@ -1,0 +1,205 @@
+"""StageWorkflow: the stage lock, and the timers that auto-promote Freight after its soak.
+
+One long-lived workflow per Stage (id `stage/<project>/<stage>`), started on first use by
+signal-with-start, so a promotion started by any means finds it.
+
+The lock: promotions ask with the `acquire` signal and wait for `lock_granted`; waiters
+are served one at a time in the order the promotions were started. The holder releases
+after its steps and its verification. A holder that ends without releasing (terminated,
+timed out, lost) is noticed by a liveness check every `holder_check_interval`, and the
+lock moves on.
+
+Auto-promotion: when Freight is verified in an upstream Stage, this Stage is told
+(`upstream_verified`); if ProjectConfig enables auto-promotion here, it sleeps on a
+durable timer until the Freight's soak ends and then starts the promotion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.messages import AutoPromotion, LockRequest, StageLockView, UpstreamVerified
+
+DEFAULT_MAX_HISTORY = 5_000
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+
+
+class StageState(BaseModel):
+    holder: LockRequest | None = None
+    granted_at: datetime | None = None
+    queue: list[LockRequest] = Field(default_factory=list)
+    #: freight name -> when its soak here ends (pending auto-promotions)
+    pending: dict[str, UpstreamVerified] = Field(default_factory=dict)
+    #: Freight this Stage already auto-promoted, so a Freight is never auto-promoted twice
+    auto_promoted: list[str] = Field(default_factory=list)
+    served: int = 0
+
+
+class StageInput(BaseModel):
+    project: str
+    stage: str
+    state: StageState | None = None
+    holder_check_interval: timedelta = timedelta(seconds=10)
+    max_history: int = DEFAULT_MAX_HISTORY
+
+
+@workflow.defn(name="StageWorkflow")
+class StageWorkflow:
+    @workflow.init
+    def __init__(self, input: StageInput) -> None:
+        self._input = input
+        self._state = input.state or StageState()
+        self._changed = False
+
+    # -- messages --------------------------------------------------------------------
+
+    @workflow.signal(name="acquire", description="A promotion asks for the stage lock")
+    def acquire(self, request: LockRequest) -> None:
+        state = self._state
+        if state.holder and state.holder.promotion == request.promotion:
+            self._changed = True  # a repeat: grant again below (the first grant may have been lost)
+            state.granted_at = None
+            return
+        if any(q.promotion == request.promotion for q in state.queue):
+            return
+        # serve in the order promotions were started (ties: by id), not the order signals arrived
+        state.queue.append(request)
+        state.queue.sort(key=lambda r: (r.requested_at, r.promotion))
+        self._changed = True
+
+    @workflow.signal(name="release", description="A promotion is done with the stage (or gave up waiting)")
+    def release(self, promotion: str) -> None:
+        state = self._state
+        if state.holder and state.holder.promotion == promotion:
+            state.holder, state.granted_at = None, None
+            state.served += 1
+        state.queue = [q for q in state.queue if q.promotion != promotion]
+        self._changed = True
+
+    @workflow.signal(name="upstream_verified", description="Freight was verified in an upstream Stage")
+    def upstream_verified(self, event: UpstreamVerified) -> None:
+        if event.freight in self._state.auto_promoted:
+            return
+        known = self._state.pending.get(event.freight)
+        if known is None or event.soak_until < known.soak_until:
+            self._state.pending[event.freight] = event
+        self._changed = True
+
+    @workflow.query(name="lock", description="Holder and queue of the stage lock, and pending auto-promotions")
+    def lock(self) -> StageLockView:
+        state = self._state
+        return StageLockView(
+            holder=state.holder.promotion if state.holder else None,
+            granted_at=state.granted_at,
+            queue=[q.promotion for q in state.queue],
+            pending={name: e.soak_until for name, e in state.pending.items()},
+            served=state.served,
+        )
+
+    # -- the loop --------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: StageInput) -> None:
+        state = self._state
+        while True:
+            if state.holder is None and state.queue:
+                state.holder = state.queue.pop(0)
+            if state.holder and state.granted_at is None:
+                await self._grant()
+                continue
+            if self._should_continue_as_new():
+                break
+            wake = self._next_wake()
+            self._changed = False
+            timeout = None if wake is None else max(wake - workflow.now(), timedelta(0))
+            try:
+                await workflow.wait_condition(
+                    lambda: self._changed, timeout=timeout, timeout_summary=self._wake_summary()
+                )
+            except asyncio.TimeoutError:
+                pass
+            if state.holder and state.granted_at and not self._changed:
+                await self._check_holder()
+            await self._fire_due_soaks()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            StageInput(
+                project=input.project,
+                stage=input.stage,
+                state=self._state,
+                holder_check_interval=input.holder_check_interval,
+                max_history=input.max_history,
+            )
+        )
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._input.max_history
+
+    def _next_wake(self) -> datetime | None:
+        times = [e.soak_until for e in self._state.pending.values()]
+        if self._state.holder and self._state.granted_at:
+            times.append(workflow.now() + self._input.holder_check_interval)
+        return min(times) if times else None
+
+    def _wake_summary(self) -> str:
+        if self._state.pending:
+            name, event = min(self._state.pending.items(), key=lambda item: item[1].soak_until)
+            return f"soak of {name[:7]} from {event.upstream} ends"
+        return "check the lock holder is alive"
+
+    async def _grant(self) -> None:
+        state = self._state
+        holder = state.holder
+        assert holder is not None
+        try:
+            await workflow.get_external_workflow_handle(holder.promotion).signal("lock_granted", self._input.stage)
+            state.granted_at = workflow.now()
+        except Exception as err:  # the promotion is gone: the next one may go
+            workflow.logger.warning("lock holder %s is gone: %s", holder.promotion, err)
+            state.holder, state.granted_at = None, None
+
+    async def _check_holder(self) -> None:
+        holder = self._state.holder
+        if holder is None:
+            return
+        try:
+            running = await workflow.execute_activity(
+                "workflow_is_running",
+                holder.promotion,
+                result_type=bool,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary=f"is {holder.promotion} still running?",
+            )
+        except ActivityError:
+            return  # cannot tell now: ask again at the next check
+        if not running and self._state.holder is holder:
+            workflow.logger.warning("lock holder %s ended without releasing; moving on", holder.promotion)
+            self.release(holder.promotion)
+
+    async def _fire_due_soaks(self) -> None:
+        now = workflow.now()
+        for name, event in sorted(self._state.pending.items(), key=lambda item: item[1].soak_until):
+            if event.soak_until > now:
+                continue
+            del self._state.pending[name]
+            self._state.auto_promoted.append(name)
+            del self._state.auto_promoted[:-100]
+            try:
+                await workflow.execute_activity(
+                    "auto_promote",
+                    AutoPromotion(project=self._input.project, stage=self._input.stage, freight=name, upstream=event.upstream),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_attempts=5),
+                    summary=f"auto-promote {name[:7]} after its soak in {event.upstream}",
+                )
+            except ActivityError as err:
+                workflow.logger.warning("auto-promotion of %s failed: %s", name, err)
