@@ -1,0 +1,195 @@
+"""Stages: the lock, availability, soak, approval and auto-promotion, on the dev server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from client.api import Gantry
+from tests.conftest import WorkerHandle, wait_for
+from tests.httpserver import ScriptedServer
+from tests.integration.test_promotion import apply_text
+from tests.pipelines import make_gitops_repo, pipeline_manifests
+from workflows.ids import stage_workflow_id
+from workflows.messages import PromotionStatus, StageLockView
+
+pytestmark = pytest.mark.integration
+
+
+def with_soak(text: str, soak: str) -> str:
+    return text.replace("      stages: [dev]", f"      stages: [dev]\n      requiredSoakTime: {soak}")
+
+
+AUTO_CONFIG = """---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata:
+  name: {project}
+  namespace: {project}
+spec:
+  promotionPolicies:
+  - stageSelector:
+      name: "glob:stag*"
+    autoPromotionEnabled: true
+"""
+
+
+async def new_freight(gantry: Gantry, project: str, tag: str) -> dict:
+    return await gantry.create_freight(
+        project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/app", "tag": tag}]}
+    )
+
+
+async def test_twenty_promotions_run_one_at_a_time_in_request_order(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"lock-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, repo.url))
+    freights = [await new_freight(worker.gantry, project, f"1.0.{i}") for i in range(20)]
+    before = len(repo.commits())
+
+    handles = []
+    for f in freights:  # requested in this order, as fast as the client can
+        handles.append(await worker.gantry.promote(project, "dev", f["name"]))
+    results: list[PromotionStatus] = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 240)
+
+    assert [r.phase for r in results] == ["Succeeded"] * 20
+    spans = [(r.steps[0].started_at, r.finished_at) for r in results]
+    for (start_a, end_a), (start_b, _) in zip(spans, spans[1:]):
+        assert end_a <= start_b, "promotions overlapped or ran out of request order"
+    assert len(repo.commits()) == before + 20
+    assert "newTag: 1.0.19" in repo.show("env/dev/kustomization.yaml")
+
+
+async def test_unverified_freight_is_refused_with_the_reason(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"avail-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, repo.url))
+    freight = await new_freight(worker.gantry, project, "2.0.0")
+
+    refused = await (await worker.gantry.promote(project, "staging", freight["name"])).result()
+    assert refused.phase == "Failed"
+    assert refused.message == f"freight {freight['alias']} is not available to stage staging: not verified in dev"
+    assert all(s.status == "Pending" for s in refused.steps)
+
+    assert (await (await worker.gantry.promote(project, "dev", freight["name"])).result()).phase == "Succeeded"
+    found = await worker.gantry.get_freight(project, freight["name"])
+    assert "dev" in found["status"]["verifiedIn"], "no verification configured: verified when promoted"
+    assert (await (await worker.gantry.promote(project, "staging", freight["name"])).result()).phase == "Succeeded"
+
+
+async def test_soak_blocks_then_waits_and_approval_bypasses(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"soak-{unique}"
+    await apply_text(worker.gantry, with_soak(pipeline_manifests(project, repo.url), "4s"))
+    freight = await new_freight(worker.gantry, project, "3.0.0")
+    await (await worker.gantry.promote(project, "dev", freight["name"])).result()
+    verified_at = datetime.fromisoformat(
+        (await worker.gantry.get_freight(project, freight["name"]))["status"]["verifiedIn"]["dev"]["verifiedAt"]
+    )
+
+    early = await (await worker.gantry.promote(project, "staging", freight["name"])).result()
+    assert early.phase == "Failed"
+    assert "soaking in dev until" in early.message and "left" in early.message
+
+    handle = await worker.gantry.client.start_workflow(
+        "PromotionWorkflow",
+        {"project": project, "stage": "staging", "freight": freight["name"], "wait_for_soak": True},
+        id=f"promotion/{project}/staging/waits",
+        task_queue=worker.task_queue,
+        result_type=PromotionStatus,
+    )
+    waited = await asyncio.wait_for(handle.result(), 60)
+    assert waited.phase == "Succeeded"
+    assert waited.steps[0].started_at >= verified_at + timedelta(seconds=4)
+
+    # approval: a new freight, never in dev, goes straight to staging
+    other = await new_freight(worker.gantry, project, "3.1.0")
+    handle = worker.gantry.client.get_workflow_handle(f"project/{project}")
+    await handle.execute_update("approve", {"stage": "staging", "freight": other["alias"], "actor": "alice"}, result_type=dict)
+    approved = await (await worker.gantry.promote(project, "staging", other["name"])).result()
+    assert approved.phase == "Succeeded"
+    assert (await worker.gantry.get_freight(project, other["name"]))["status"]["approvedFor"]["staging"]["by"] == "alice"
+
+
+async def test_auto_promotion_fires_when_the_soak_ends(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"auto-{unique}"
+    await apply_text(worker.gantry, with_soak(pipeline_manifests(project, repo.url), "3s") + AUTO_CONFIG.format(project=project))
+    freight = await new_freight(worker.gantry, project, "4.0.0")
+    await (await worker.gantry.promote(project, "dev", freight["name"])).result()
+    verified_at = datetime.fromisoformat(
+        (await worker.gantry.get_freight(project, freight["name"]))["status"]["verifiedIn"]["dev"]["verifiedAt"]
+    )
+
+    async def staged() -> list[dict]:
+        rows = await worker.gantry.promotions(project, "staging")
+        return [r for r in rows if r["phase"] == "Succeeded"]
+
+    rows = await wait_for(staged, timeout=60, message="the auto-promotion to staging")
+    status = await worker.gantry.promotion_status(rows[0]["id"])
+    assert status.actor == "auto-promotion"
+    assert status.steps[0].started_at >= verified_at + timedelta(seconds=3), "auto-promotion fired before the soak ended"
+    assert "newTag: 4.0.0" in repo.show("env/staging/kustomization.yaml")
+
+
+async def test_a_holder_that_dies_does_not_keep_the_stage_locked(
+    client: Client, worker: WorkerHandle, tmp_path: Path, unique: str
+) -> None:
+    project = f"dead-{unique}"
+    with ScriptedServer(then=(200, {"ready": False})) as server:
+        stage = f"""apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {{name: app, namespace: {project}}}
+spec:
+  subscriptions: [{{image: {{repoURL: registry.test/app}}}}]
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: dev, namespace: {project}}}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: app}}
+    sources: {{direct: true}}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: http
+        config:
+          url: {server.url}/health
+          successExpression: response.body.ready
+          pollInterval: 1s
+"""
+        await apply_text(worker.gantry, stage)
+        f1 = await new_freight(worker.gantry, project, "5.0.0")
+        f2 = await new_freight(worker.gantry, project, "5.0.1")
+        first = await worker.gantry.promote(project, "dev", f1["name"])
+        lock = client.get_workflow_handle(stage_workflow_id(project, "dev"))
+
+        async def holder() -> str | None:
+            try:
+                return (await lock.query("lock", result_type=StageLockView)).holder
+            except Exception:
+                return None
+
+        await wait_for(lambda: _eq(holder(), first.id), timeout=30, message="the first promotion to hold the lock")
+        second = await worker.gantry.promote(project, "dev", f2["name"])
+        await wait_for(
+            lambda: _contains_queue(lock, second.id), timeout=30, message="the second promotion to queue"
+        )
+        await first.terminate("simulated loss of the holder")
+        await wait_for(lambda: _eq(holder(), second.id), timeout=40, message="the lock to move to the waiter")
+        await second.signal("abort", "test done")
+        assert (await asyncio.wait_for(second.result(), 30)).phase == "Aborted"
+
+
+async def _eq(value, expected) -> bool:
+    return (await value) == expected
+
+
+async def _contains_queue(lock, promotion: str) -> bool:
+    view = await lock.query("lock", result_type=StageLockView)
+    return promotion in view.queue
