@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from tests.conftest import WorkerHandle
 from tests.githttp import GitHTTPServer
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import GitOpsRepo, make_gitops_repo, pipeline_manifests
-from workflows.ids import project_workflow_id
+from workflows.ids import project_workflow_id, stage_workflow_id
 
 pytestmark = pytest.mark.integration
 
@@ -122,11 +123,20 @@ async def promote(worker: WorkerHandle, project: str, url: str, actor: str | Non
 
 
 async def assert_histories_clean(client: Client, handle: WorkflowHandle, project: str, *secrets_: str) -> None:
-    promotion = await full_history_text(handle)
-    project_history = await full_history_text(client.get_workflow_handle(project_workflow_id(project)))
+    """The promotion's, the project's and (where the stage has one) the stage workflow's history."""
+    histories = {
+        handle.id: await full_history_text(handle),
+        project_workflow_id(project): await full_history_text(client.get_workflow_handle(project_workflow_id(project))),
+    }
+    try:
+        stage_id = stage_workflow_id(project, "dev")
+        histories[stage_id] = await full_history_text(client.get_workflow_handle(stage_id))
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
     for secret in secrets_:
-        assert_nowhere(secret, f"history of {handle.id}", promotion)
-        assert_nowhere(secret, f"history of {project_workflow_id(project)}", project_history)
+        for workflow_id, text in histories.items():
+            assert_nowhere(secret, f"history of {workflow_id}", text)
 
 
 @pytest.mark.parametrize("store", [env_store, file_store], ids=["env", "file"])
