@@ -317,3 +317,33 @@ async def test_task_outputs_and_propagation_to_the_template(worker: WorkerHandle
     assert status.state["make"]["message"] == "hello-gantry!", "compose-output propagates to the task alias"
     assert status.state["template-reads"] == {"v": "hello-gantry!"}
     assert status.state["use::got"] == {"value": "hello-gantry!"}, "tasks chain through outputs['<taskAlias>']"
+
+
+STATUS_TASK = {
+    "apiVersion": API,
+    "kind": "PromotionTask",
+    "metadata": {"name": "status-task"},
+    "spec": {
+        "steps": [
+            {"uses": "fail", "as": "x", "continueOnError": True, "config": {"message": "inner"}},
+            {"uses": "compose-output", "as": "saw", "if": "${{ status('x') == 'Failed' }}", "config": {"ok": True}},
+        ],
+    },
+}
+
+
+async def test_status_inside_a_task_resolves_in_the_task(worker: WorkerHandle, unique: str) -> None:
+    """Kargo resolves `status('x')` within the current task's namespace: `t::x`, not a
+    template step `x` (which here succeeded)."""
+    project = f"tstat-{unique}"
+    steps = [
+        {"uses": "compose-output", "as": "x", "config": {"top": True}},
+        task_step("status-task", {}, alias="t"),
+    ]
+    await apply_text(worker.gantry, project_docs(project, "s", steps, [in_project(STATUS_TASK, project)]))
+    handle, _ = await promote(worker, project, "s")
+    status = await result(handle)
+    by = {s.alias: s for s in status.steps}
+    assert by["x"].status == "Succeeded" and by["t::x"].status == "Failed"
+    assert by["t::saw"].status == "Succeeded", status
+    assert status.phase == "Succeeded"
