@@ -7,7 +7,7 @@ are queries, promotions are PromotionWorkflow executions.
 from __future__ import annotations
 
 import time
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from temporalio.client import (
@@ -20,8 +20,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.service import RPCError, RPCStatusCode
 
 from client.settings import TemporalSettings
+from pipeline.availability import Availability, freight_availability
+from pipeline.manifests import ManifestSet
 from workflows import search_attributes as sa
-from workflows.ids import CLUSTER_WORKFLOW_ID, project_workflow_id, promotion_name, promotion_workflow_id
+from workflows.ids import CLUSTER_WORKFLOW_ID, project_workflow_id, promotion_name, promotion_workflow_id, stage_workflow_id
 from workflows.messages import (
     ApplyRequest,
     ApplyResult,
@@ -29,6 +31,7 @@ from workflows.messages import (
     PromotionOptions,
     PromotionRequest,
     PromotionStatus,
+    StageLockView,
     StageView,
 )
 from workflows.project import ProjectInput
@@ -181,15 +184,23 @@ class Gantry:
         actor: str | None = None,
         options: PromotionOptions | None = None,
         dry_run: bool = False,
+        wait_for_soak: bool = False,
+        check: bool = False,
     ) -> WorkflowHandle[Any, PromotionStatus]:
-        """Start a promotion; the Freight is checked first so a typo fails here."""
+        """Start a promotion; the Freight is checked first so a typo fails here. With
+        `check`, Freight the Stage may not receive yet is refused here, with the reason
+        (the workflow applies the same rule again, on its own clock)."""
         found = await self.get_freight(project, freight)
+        if check and not dry_run:
+            availability = (await self.availability(project, found)).get(stage)
+            if availability and not availability.available and not (wait_for_soak and availability.soak_until):
+                raise GantryError(availability.reason)
         name = promotion_name(stage, _sortable_id(), found["name"])
         if dry_run:
             name = "dry-run." + name
         request = PromotionRequest(
             project=project, stage=stage, freight=found["name"], actor=actor, options=options or PromotionOptions(),
-            dry_run=dry_run,
+            dry_run=dry_run, wait_for_soak=wait_for_soak,
         )
         return await self.client.start_workflow(
             "PromotionWorkflow",
@@ -210,6 +221,32 @@ class Gantry:
                 ]
             ),
         )
+
+    async def availability(self, project: str, freight: dict[str, Any]) -> dict[str, Availability]:
+        """Per Stage: may it receive this Freight now? (the client's clock)"""
+        manifests = ManifestSet.model_validate(await self.manifests(project))
+        stages = manifests.projects[project].stages if project in manifests.projects else {}
+        now = datetime.now(timezone.utc)
+        return {name: freight_availability(stage, freight, now) for name, stage in sorted(stages.items())}
+
+    async def approve(self, project: str, stage: str, freight: str, actor: str) -> dict[str, Any]:
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        try:
+            return await handle.execute_update(
+                "approve", {"stage": stage, "freight": freight, "actor": actor}, result_type=dict
+            )
+        except WorkflowUpdateFailedError as err:
+            raise GantryError(_reason(err)) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise GantryError(f"project {project!r} does not exist (apply its manifests first)") from None
+            raise GantryError(err.message) from None
+
+    async def stage_lock(self, project: str, stage: str) -> StageLockView | None:
+        return await self._query_or_none(stage_workflow_id(project, stage), "lock", result_type=StageLockView)
+
+    async def stage_history(self, project: str, stage: str) -> list[dict[str, Any]]:
+        return await self._project(project, "stage_history", stage) or []
 
     async def abort_promotion(self, workflow_id: str, reason: str = "aborted by user") -> None:
         try:

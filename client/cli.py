@@ -11,6 +11,7 @@ import asyncio
 import getpass
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -222,17 +223,20 @@ def get_freight(
 
         gantry = await _connect()
         items = [await gantry.get_freight(project, name)] if name else await gantry.freight(project)
-        rows = [
-            {
-                "name": f["name"][:12],
-                "alias": f.get("alias"),
-                "origin": (f.get("origin") or {}).get("name"),
-                "artifacts": artifact_summary(f),
-                "in": ", ".join(sorted(((f.get("status") or {}).get("currentlyIn") or {}).keys())),
-            }
-            for f in items
-        ]
-        emit(rows, ["name", "alias", "origin", "artifacts", "in"], output, raw=[freight_document(f, project) for f in items], title="freight")
+        now = datetime.now(timezone.utc)
+        rows = []
+        for f in items:
+            availability = await gantry.availability(project, f)
+            rows.append(
+                {
+                    "name": f["name"][:12],
+                    "alias": f.get("alias"),
+                    "artifacts": artifact_summary(f),
+                    "in": ", ".join(sorted(((f.get("status") or {}).get("currentlyIn") or {}).keys())),
+                    "stages": ", ".join(f"{stage}: {a.describe(now)}" for stage, a in availability.items()),
+                }
+            )
+        emit(rows, ["name", "alias", "artifacts", "in", "stages"], output, raw=[freight_document(f, project) for f in items], title="freight")
 
     run(go())
 
@@ -347,6 +351,7 @@ def promote(
     wait: bool = typer.Option(False, "--wait", help="show each step as it runs; exit 1 unless it succeeds"),
     dry_run: bool = typer.Option(False, "--dry-run", help="render configs, run file steps in a scratch clone, push nothing, print the diff"),
     abort: Optional[str] = typer.Option(None, "--abort", metavar="NAME", help="abort the running promotion NAME"),
+    wait_for_soak: bool = typer.Option(False, "--wait-for-soak", help="if the Freight is still soaking upstream, wait for it (durably)"),
 ) -> None:
     """Promote Freight to a Stage (or abort a running promotion with --abort NAME)."""
     from client.api import GantryError
@@ -361,7 +366,9 @@ def promote(
             return 0
         if not stage or not freight:
             raise GantryError("--stage and --freight are required (or --abort NAME)")
-        handle = await gantry.promote(project, stage, freight, actor=getpass.getuser(), dry_run=dry_run)
+        handle = await gantry.promote(
+            project, stage, freight, actor=getpass.getuser(), dry_run=dry_run, wait_for_soak=wait_for_soak, check=True
+        )
         print(f"promotion {handle.id.rsplit('/', 1)[-1]} started (workflow id {handle.id})")
         if not (wait or dry_run):
             return 0
@@ -383,6 +390,59 @@ def _print_dry_run(status) -> None:
             print(_json.dumps(step.config, indent=2))
     print("--- diff of the working directory")
     print(status.diff or "(no changes)")
+
+
+@app.command()
+def approve(
+    project: str = ProjectOpt,
+    stage: str = typer.Option(..., "--stage", "-s"),
+    freight: str = typer.Option(..., "--freight", help="Freight name, alias or name prefix"),
+) -> None:
+    """Approve Freight for a Stage: it may be promoted there without verification or soak."""
+
+    async def go() -> None:
+        gantry = await _connect()
+        found = await gantry.approve(project, stage, freight, getpass.getuser())
+        print(f"freight {found.get('alias') or found['name']} approved for stage {stage} by {getpass.getuser()}")
+
+    run(go())
+
+
+@get_app.command("stage")
+def get_stage(
+    name: str = typer.Argument(..., help="stage name"),
+    project: str = ProjectOpt,
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """One Stage: its current Freight, the lock holder and queue, and its Freight history."""
+
+    async def go() -> None:
+        gantry = await _connect()
+        views = {s.name: s for s in await gantry.stages(project)}
+        if name not in views:
+            from client.api import GantryError
+
+            raise GantryError(f"stage {name!r} does not exist in project {project}")
+        view = views[name]
+        lock = await gantry.stage_lock(project, name)
+        history = await gantry.stage_history(project, name)
+        raw = {"stage": view, "lock": lock, "history": history}
+        if output != OutputFormat.table:
+            emit([], [], output, raw=raw)
+            return
+        print(f"stage {name}: freight {view.freight_alias or '-'} ({(view.freight or '')[:12]}) since {view.since or '-'}")
+        print(f"lock: held by {lock.holder if lock and lock.holder else 'nobody'}; waiting: {len(lock.queue) if lock else 0}")
+        for waiting in lock.queue if lock else []:
+            print(f"  - {waiting}")
+        for freight_name, until in sorted((lock.pending if lock else {}).items(), key=lambda item: item[1]):
+            print(f"auto-promotion of {freight_name[:12]} when its soak ends at {until:%Y-%m-%d %H:%M:%S} UTC")
+        rows = [
+            {"freight": h["freight"][:12], "since": h["since"], "until": h.get("until") or "(current)", "promotion": h.get("promotion", "").rsplit("/", 1)[-1]}
+            for h in history
+        ]
+        emit(rows, ["freight", "since", "until", "promotion"], output, title="freight history")
+
+    run(go())
 
 
 def _register_plugins() -> None:

@@ -128,3 +128,31 @@ async def test_dry_run_prints_configs_and_diff_and_pushes_nothing(
     assert "+  newTag: 4.5.6" in out, "the diff shows the change"
     assert "git-push): Skipped" in out
     assert repo.commits() == before
+
+
+async def test_availability_approve_and_stage_view(
+    worker: WorkerHandle, temporal_address: str, tmp_path: Path, unique: str
+) -> None:
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"cli-{unique}"
+    (tmp_path / "p.yaml").write_text(pipeline_manifests(project, repo.url))
+    assert (await gantry(temporal_address, worker, "apply", "-f", str(tmp_path / "p.yaml")))[0] == 0
+    code, out = await gantry(temporal_address, worker, "freight", "create", "-p", project, "--image", "registry.test/app:6.0.0", "--alias", "six")
+    assert code == 0, out
+
+    code, out = await gantry(temporal_address, worker, "get", "freight", "-p", project)
+    assert "dev: available" in out and "staging: not available" in out, out
+
+    code, out = await gantry(temporal_address, worker, "promote", "-p", project, "-s", "staging", "--freight", "six")
+    assert code == 1
+    assert "freight six is not available to stage staging: not verified in dev" in out
+
+    code, out = await gantry(temporal_address, worker, "approve", "-p", project, "-s", "staging", "--freight", "six")
+    assert code == 0 and "approved for stage staging" in out
+    code, out = await gantry(temporal_address, worker, "promote", "-p", project, "-s", "staging", "--freight", "six", "--wait")
+    assert code == 0, out
+
+    code, out = await gantry(temporal_address, worker, "get", "stage", "staging", "-p", project)
+    assert code == 0, out
+    assert "stage staging: freight six" in out and "held by nobody" in out
+    assert "(current)" in out
