@@ -533,7 +533,10 @@ def _is_heartbeat_timeout(err: ActivityError) -> bool:
 
 
 def _cause_message(err: BaseException) -> str:
+    """The innermost cause's own words (an ApplicationError's str() starts with its type)."""
     cause = err
     while getattr(cause, "cause", None) is not None:
         cause = cause.cause  # type: ignore[assignment]
+    if isinstance(cause, ApplicationError) and cause.message:
+        return cause.message
     return str(cause) or type(cause).__name__

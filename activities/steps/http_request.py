@@ -8,7 +8,7 @@ One activity call sends exactly one request. The outcome follows Kargo:
 * neither expression set: a 2xx response succeeds; any other status raises a normal
   (retryable) error.
 * anything else (an expression set but not true yet): ``StepResult(status="Running")``.
-  The promotion workflow then waits ``pollInterval`` (default 30s, at least 10s) on a
+  The promotion workflow then waits ``pollInterval`` (default 30s, at least 1s) on a
   durable timer and calls the step again. The activity never sleeps.
 
 Expressions see Kargo's environment: ``response.status`` (int), ``response.header(name)``
@@ -39,7 +39,7 @@ from activities.steps.base import StepInput, StepResult, require_workdir, resolv
 MAX_BODY = 2 << 20
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_POLL_INTERVAL = 30.0
-MIN_POLL_INTERVAL = 10.0
+MIN_POLL_INTERVAL = 1.0  # the engine (pipeline/step_policies.py) allows 1s; Kargo floors at 10s
 
 _YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 _CONTENT_TYPES = ("application/json", "application/yaml", "text/plain")
@@ -47,7 +47,7 @@ _CONTENT_TYPES = ("application/json", "application/yaml", "text/plain")
 
 def poll_interval(config: dict[str, Any]) -> float:
     """Seconds the workflow should wait before calling the step again while it is Running:
-    ``pollInterval`` (default 30s), never less than 10s (Kargo's floor)."""
+    ``pollInterval`` (default 30s), never less than 1s (Kargo floors at 10s)."""
     return max(http_client.get_timeout(config, DEFAULT_POLL_INTERVAL, "pollInterval"), MIN_POLL_INTERVAL)
 
 

@@ -153,12 +153,6 @@ async def test_failure_always_and_status_after_a_failed_step(worker: WorkerHandl
     assert status.message.startswith("step broken (fail): ") and "on purpose" in status.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: step messages carry the error type prefix ('StepFailed: failed: ...'); "
-    "workflows/promotion.py _cause_message uses str(ApplicationError), which temporalio renders as "
-    "'<type>: <message>'; docs/steps.md says the fail step's message is 'failed: <message>'",
-)
 async def test_fail_step_message_is_kargos(worker: WorkerHandle, unique: str) -> None:
     status = await run(worker, unique, [fail("broken", "on purpose")])
     assert status.steps[0].status == "Failed"
