@@ -61,7 +61,7 @@ class StageActivities:
     @activity.defn(name="notify_downstream")
     async def notify_downstream(self, event: FreightVerified) -> list[str]:
         """Tell every downstream Stage with auto-promotion on that Freight was verified here,
-        and when its soak there will end."""
+        and when its soak there will end. `stage` empty: new Freight, for direct Stages."""
         _, project = await self._manifests(event.project)
         if project is None:
             return []
@@ -74,7 +74,11 @@ class StageActivities:
             if not auto_promotion_enabled(project.project_config, stage):
                 continue
             for request in stage.spec.requested_freight:
-                if request.origin.name != origin.get("name") or event.stage not in request.sources.stages:
+                if request.origin.name != origin.get("name"):
+                    continue
+                if event.stage == "" and not request.sources.direct:
+                    continue  # new Freight: only Stages that take it directly
+                if event.stage != "" and event.stage not in request.sources.stages:
                     continue
                 soak = parse_duration(request.sources.required_soak_time) if request.sources.required_soak_time else timedelta(0)
                 await self._signal_stage(
@@ -99,6 +103,11 @@ class StageActivities:
         stage = project.stages.get(request.stage) if project else None
         if stage is None or not auto_promotion_enabled(project.project_config, stage):
             return "auto-promotion is off"
+        handle = self.client.get_workflow_handle(project_workflow_id(request.project))
+        freight = await handle.query("get_freight", request.freight)
+        origin = ((freight or {}).get("origin") or {}).get("name", "")
+        if await handle.query("auto_promotion_held", {"stage": request.stage, "origin": origin}):
+            return f"auto-promotion of {origin} in {request.stage} is on hold (a user promoted other Freight)"
         name = f"{request.stage}.auto.{request.freight[:12]}"
         workflow_id = promotion_workflow_id(request.project, request.stage, name)
         try:

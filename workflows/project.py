@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
+from datetime import timedelta
+
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pipeline.freight import FreightCatalog, set_alias
@@ -21,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         ApplyRequest,
         ApplyResult,
         FreightCreate,
+        FreightVerified,
         PromotionContext,
         PromotionContextRequest,
         PromotionFinished,
@@ -36,6 +40,10 @@ class ProjectState(BaseModel):
     catalog: FreightCatalog = Field(default_factory=FreightCatalog)
     promotions: list[PromotionFinished] = Field(default_factory=list, description="the latest, newest last")
     stage_metadata: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: new Freight still to offer to direct Stages
+    announce: list[str] = Field(default_factory=list)
+    #: stage -> origin warehouses whose auto-promotion a user's promotion of older Freight holds
+    holds: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class ProjectInput(BaseModel):
@@ -57,9 +65,30 @@ class ProjectWorkflow:
 
     @workflow.run
     async def run(self, input: ProjectInput) -> None:
-        await workflow.wait_condition(self._should_continue_as_new)
+        while True:
+            await workflow.wait_condition(lambda: bool(self._state.announce) or self._should_continue_as_new())
+            if self._should_continue_as_new():
+                break
+            await self._announce_new_freight()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(ProjectInput(name=self._name, state=self._state, max_history=self._max_history))
+
+    async def _announce_new_freight(self) -> None:
+        """New Freight reaches the Stages that take it directly (where auto-promotion is on)."""
+        name = self._state.announce[0]
+        freight = self._state.catalog.freight.get(name)
+        if freight is not None:
+            try:
+                await workflow.execute_activity(
+                    "notify_downstream",
+                    FreightVerified(project=self._name, stage="", freight=name, verified_at=workflow.now()),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(maximum_attempts=10),
+                    summary=f"offer new freight {freight.get('alias')} to direct stages",
+                )
+            except ActivityError as err:
+                workflow.logger.warning("could not offer freight %s to direct stages: %s", name, err)
+        self._state.announce.pop(0)
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -116,7 +145,9 @@ class ProjectWorkflow:
 
     @workflow.update(name="create_freight", description="Add Freight to the catalog (idempotent by content)")
     def create_freight(self, request: FreightCreate) -> dict[str, Any]:
-        freight, _created = self._state.catalog.add(request.freight, workflow.now())
+        freight, created = self._state.catalog.add(request.freight, workflow.now())
+        if created and self._name != "cluster":
+            self._state.announce.append(freight["name"])
         return freight
 
     @create_freight.validator
@@ -192,6 +223,26 @@ class ProjectWorkflow:
         if self._state.catalog.find(str(request.get("freight", ""))) is None:
             raise ValueError(f"freight {request.get('freight')!r} does not exist in project {self._name}")
 
+    def _update_hold(self, stage: str, freight_name: str) -> None:
+        """Kargo v1.11 holds: a user promoting anything but the newest Freight of an origin
+        holds auto-promotion of that origin in the Stage; promoting the newest releases it."""
+        freight = self._state.catalog.freight.get(freight_name)
+        if freight is None:
+            return
+        origin = (freight.get("origin") or {}).get("name", "")
+        same_origin = [f for f in self._state.catalog.freight.values() if (f.get("origin") or {}).get("name") == origin]
+        newest = max(same_origin, key=lambda f: (f.get("discoveredAt") or "", f["name"]))
+        holds = self._state.holds.setdefault(stage, [])
+        if newest["name"] == freight_name:
+            if origin in holds:
+                holds.remove(origin)
+        elif origin not in holds:
+            holds.append(origin)
+
+    @workflow.query(name="auto_promotion_held", description="Is auto-promotion of an origin held in a Stage?")
+    def auto_promotion_held(self, request: dict[str, str]) -> bool:
+        return request.get("origin", "") in self._state.holds.get(request.get("stage", ""), [])
+
     @workflow.query(name="stage_history", description="A Stage's Freight history, newest first")
     def stage_history(self, stage: str) -> list[dict[str, Any]]:
         return [v.model_dump(mode="json") for v in self._state.catalog.history.get(stage, [])]
@@ -199,6 +250,8 @@ class ProjectWorkflow:
     @workflow.signal(name="promotion_finished", description="A promotion of this project ended")
     def promotion_finished(self, event: PromotionFinished) -> None:
         if event.phase == "Succeeded":
+            if not event.auto:
+                self._update_hold(event.stage, event.freight)
             self._state.catalog.record_promotion(event.stage, event.freight, event.promotion, event.finished_at)
             if event.verified_at is not None:
                 self._state.catalog.mark_verified(event.stage, event.freight, event.verified_at)

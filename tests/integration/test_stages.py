@@ -193,3 +193,58 @@ async def _eq(value, expected) -> bool:
 async def _contains_queue(lock, promotion: str) -> bool:
     view = await lock.query("lock", result_type=StageLockView)
     return promotion in view.queue
+
+
+ALL_AUTO = AUTO_CONFIG.replace('name: "glob:stag*"', 'name: "regex:dev|staging"')
+
+
+async def test_new_freight_flows_to_direct_stages_and_on(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"flow-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, repo.url) + ALL_AUTO.format(project=project))
+    freight = await new_freight(worker.gantry, project, "9.0.0")
+
+    async def current(stage: str) -> bool:
+        views = {s.name: s for s in await worker.gantry.stages(project)}
+        return views[stage].freight == freight["name"]
+
+    await wait_for(lambda: current("dev"), timeout=60, message="new freight to reach dev by itself")
+    await wait_for(lambda: current("staging"), timeout=60, message="verified freight to reach staging")
+    assert "newTag: 9.0.0" in repo.show("env/staging/kustomization.yaml")
+
+
+async def test_promoting_older_freight_holds_auto_promotion(
+    client: Client, worker: WorkerHandle, tmp_path: Path, unique: str
+) -> None:
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"hold-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, repo.url))
+    old = await new_freight(worker.gantry, project, "1.0.0")
+    newer = await new_freight(worker.gantry, project, "1.1.0")
+    # a user rolls dev back to the older Freight, then auto-promotion is switched on
+    assert (await (await worker.gantry.promote(project, "dev", old["name"])).result()).phase == "Succeeded"
+    await apply_text(worker.gantry, ALL_AUTO.format(project=project))
+    newest = await new_freight(worker.gantry, project, "1.2.0")
+
+    stage = client.get_workflow_handle(stage_workflow_id(project, "dev"))
+
+    async def held() -> bool:
+        try:
+            async for event in stage.fetch_history_events():
+                attrs = event.activity_task_completed_event_attributes
+                if event.HasField("activity_task_completed_event_attributes") and b"on hold" in attrs.result.payloads[0].data:
+                    return True
+        except Exception:
+            return False
+        return False
+
+    await wait_for(held, timeout=30, message="the auto-promotion of the newest freight to be held")
+    views = {s.name: s for s in await worker.gantry.stages(project)}
+    assert views["dev"].freight == old["name"]
+    # promoting the newest by hand releases the hold
+    assert (await (await worker.gantry.promote(project, "dev", newest["name"])).result()).phase == "Succeeded"
+    held_now = await client.get_workflow_handle(f"project/{project}").query(
+        "auto_promotion_held", {"stage": "dev", "origin": "app"}
+    )
+    assert held_now is False
+    assert newer["name"] != newest["name"]
