@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.argocd_health import argocd_health
 from activities.catalog import CatalogActivities
 from activities.stages import StageActivities
 from activities.steps import STEP_ACTIVITIES
@@ -60,6 +61,7 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
             stages.workflow_is_running,
             stages.notify_downstream,
             stages.auto_promote,
+            argocd_health,
         ],
         workflow_runner=sandbox_runner(),
     )

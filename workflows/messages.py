@@ -29,6 +29,9 @@ class PromotionOptions(BaseModel):
     )
     step_timeout: timedelta = Field(default=timedelta(hours=1), description="longest a single step may run")
     max_restarts: int = Field(default=5, description="how often the steps may start again on another worker")
+    health_timeout: timedelta = Field(
+        default=timedelta(minutes=10), description="how long Argo CD applications may take to become Healthy"
+    )
 
 
 class PromotionRequest(BaseModel):
@@ -81,6 +84,9 @@ class PromotionStatus(BaseModel):
     restarts: int = 0
     dry_run: bool = False
     diff: str = Field(default="", description="what the steps changed in the working directory (dry runs)")
+    health: str = Field(default="", description="Argo CD health of the applications the promotion updated")
+    verification: str = Field(default="", description="how verification went")
+    verified_at: datetime | None = None
 
 
 class PromotionContext(BaseModel):

@@ -12,7 +12,7 @@ steps are idempotent, so nothing is pushed twice.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 CATALOG_TIMEOUT = timedelta(seconds=30)
+HEALTH_POLL = timedelta(seconds=5)
 #: A step whose worker died is sent again this often before the promotion gives up on it.
 MAX_WORKER_LOSSES_PER_STEP = 20
 NO_RETRY = RetryPolicy(maximum_attempts=1)
@@ -155,7 +156,55 @@ class PromotionWorkflow:
                     step.status, step.message, step.error_count = "Pending", "", 0
                     step.started_at = step.finished_at = None
                 status.state = {}
-        return await self._finish(request, phase, message)
+        verified_at = None
+        if phase == "Succeeded" and not request.dry_run:
+            try:
+                verified_at = await self._verify(request)
+            except _Aborted:
+                phase, message = "Aborted", self._abort or "aborted by user"
+        return await self._finish(request, phase, message, verified_at)
+
+    # -- after the steps: verification ---------------------------------------------------
+
+    async def _verify(self, request: PromotionRequest) -> datetime | None:
+        """When the Freight counts as verified in the Stage, or None. The lock is still held.
+
+        Without `verification` (Kargo's implicit verification): at once, unless argocd-update
+        ran, in which case once those Applications are Healthy at the desired revision.
+        """
+        status = self._status
+        checks = [
+            app
+            for outputs in status.state.values()
+            if isinstance(outputs, dict) and isinstance(outputs.get("healthCheck"), dict)
+            for app in outputs["healthCheck"].get("apps") or []
+        ]
+        if self._stage_has_verification:
+            status.verification = "verification is not implemented yet: the Freight stays unverified"
+            return None
+        if not checks:
+            return workflow.now()
+        deadline = workflow.now() + request.options.health_timeout
+        polls = 0
+        while True:
+            polls += 1
+            health = await workflow.execute_activity(
+                "argocd-health",
+                checks,
+                result_type=dict,
+                task_queue=workflow.info().task_queue,
+                start_to_close_timeout=CATALOG_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary=f"Argo CD health #{polls}",
+            )
+            status.health, status.verification = health["status"], health["message"]
+            self._publish()
+            if health["status"] == "Healthy":
+                return workflow.now()
+            if workflow.now() >= deadline:
+                status.verification = f"not verified: Argo CD applications not Healthy after {request.options.health_timeout}: {health['message']}"
+                return None
+            await self._sleep(HEALTH_POLL, f"Argo CD health #{polls + 1} in {_human(HEALTH_POLL)}")
 
     # -- before the steps: context, availability, the stage lock -------------------------
 
@@ -469,7 +518,9 @@ class PromotionWorkflow:
         head += f"`{status.freight_alias or status.freight}` to stage `{status.stage}` of project `{status.project}`"
         workflow.set_current_details(head + "\n\n" + progress_table(status.steps))
 
-    async def _finish(self, request: PromotionRequest, phase: str, message: str) -> PromotionStatus:
+    async def _finish(
+        self, request: PromotionRequest, phase: str, message: str, verified_at: datetime | None = None
+    ) -> PromotionStatus:
         status = self._status
         status.message = message
         status.finished_at = workflow.now()
@@ -481,9 +532,7 @@ class PromotionWorkflow:
         self._publish()
         if request.dry_run:
             return status
-        verified_at = None
-        if phase == "Succeeded" and not self._stage_has_verification:
-            verified_at = status.finished_at  # implicit verification: no verification configured
+        status.verified_at = verified_at
         try:
             await workflow.get_external_workflow_handle(project_workflow_id(request.project)).signal(
                 "promotion_finished",

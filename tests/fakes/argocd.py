@@ -129,6 +129,7 @@ class FakeArgoCD:
         state.update(phase="Failed" if failed else "Succeeded", finishedAt=_now(), syncResult=result,
                      message="one or more objects failed to apply" if failed else "successfully synced (all tasks run)")
         app.pop("operation", None)
+        app["status"]["reconciledAt"] = state["finishedAt"]  # the controller reconciles right after
         if failed:
             app["status"]["health"] = {"status": "Degraded"}
             app["status"]["sync"] = {"status": "OutOfSync"}
