@@ -214,3 +214,80 @@ def test_k8s_job_name() -> None:
     assert k8s_job_name("Run_1", "integration-test", 0) == "run-1.integration-test.0"
     long = k8s_job_name("r" * 80, "m", 3)
     assert len(long) <= 63
+
+
+# --------------------------------------------------------------------------- Kubernetes mode
+
+from tests.fakes.kubernetes import FakeKubernetes  # noqa: E402
+
+
+@pytest.fixture
+def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
+    with FakeKubernetes(token="kube-token") as fake:
+        monkeypatch.setenv("GANTRY_JOB_KUBERNETES_API", fake.url)
+        monkeypatch.setenv("GANTRY_JOB_KUBERNETES_NAMESPACE", "analysis")
+        monkeypatch.setenv("GANTRY_JOB_KUBERNETES_POLL", "0.05")
+        monkeypatch.setenv("GANTRY_HTTP_CREDENTIALS_K_URL", fake.url)
+        monkeypatch.setenv("GANTRY_HTTP_CREDENTIALS_K_TOKEN", "kube-token")
+        yield fake
+
+
+SEED_JOB = job(image="my-registry/integration-tests:latest", env={"TARGET_URL": "http://my-app"}, backoffLimit=1)
+
+
+async def test_kubernetes_job_succeeds(kube: FakeKubernetes) -> None:
+    kube.complete_after = 3
+    r = await measure(req(SEED_JOB))
+    assert r.phase == "Successful", r.message
+    assert r.value == 0
+    assert r.metadata["mode"] == "kubernetes"
+    assert r.metadata["job"] == "analysis/run-1.integration-test.0"
+    (created,) = [j.body for j in kube.jobs.values()]
+    assert created["kind"] == "Job" and created["metadata"]["namespace"] == "analysis"
+    assert created["metadata"]["labels"]["gantry.io/metric"] == "integration-test"
+    container = created["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "my-registry/integration-tests:latest"
+    assert container["env"] == [{"name": "TARGET_URL", "value": "http://my-app"}]
+    assert created["spec"]["backoffLimit"] == 1
+    lines = log_path("run-1", "integration-test").read_text().splitlines()
+    assert lines.count("running tests") == 1 and lines.count("all passed") == 1
+    assert "all passed" in r.message
+
+
+async def test_kubernetes_job_fails_with_exit_code(kube: FakeKubernetes) -> None:
+    kube.exit_code = 2
+    kube.output = ["test_login FAILED"]
+    r = await measure(req(SEED_JOB))
+    assert r.phase == "Failed" and r.value == 2
+    assert "test_login FAILED" in r.message and "backoff limit" in r.message
+
+
+async def test_kubernetes_retried_activity_follows_its_job(kube: FakeKubernetes) -> None:
+    await measure(req(SEED_JOB))
+    before = len(kube.jobs)
+    r = await measure(req(SEED_JOB, attempt=2))
+    assert r.phase == "Successful" and len(kube.jobs) == before
+
+
+async def test_kubernetes_cancel_deletes_the_job(kube: FakeKubernetes) -> None:
+    kube.complete_after = 10_000
+    env = ActivityEnvironment()
+    task = asyncio.ensure_future(measure(req(SEED_JOB, metric="cancel-k8s"), env))
+    deadline = time.monotonic() + 10
+    while not kube.jobs:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    env.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert kube.deleted == [("analysis", "run-1.cancel-k8s.0")]
+
+
+async def test_kubernetes_without_token_or_api_is_an_error(kube: FakeKubernetes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GANTRY_HTTP_CREDENTIALS_K_TOKEN")
+    r = await measure(req(SEED_JOB))
+    assert r.phase == "Error" and "401" in r.message
+    monkeypatch.setenv("GANTRY_JOB_KUBERNETES_API", "http://127.0.0.1:1")
+    r = await measure(req(SEED_JOB))
+    assert r.phase == "Error" and "ConnectError" in r.message
