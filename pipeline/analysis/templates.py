@@ -29,7 +29,6 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.analysis.metric import RunMetric
-from pipeline.durations import parse_duration
 from pipeline.expressions import ExpressionError, render_args
 from pipeline.expressions.regex import compile_pattern
 from pipeline.manifests.models import (
