@@ -19,6 +19,10 @@ minute through one Stage.
 
 Own dev server (temporary SQLite) on a free port, in-process workers.
 
+Note: workflow code is loaded from this file's checkout while it runs; in a tree others
+edit, run it from a snapshot (`git archive HEAD | tar -x -C /tmp/snap`, then
+`.venv/bin/python /tmp/snap/bench/stage_lock.py`), or a mid-run edit can fail workflow tasks.
+
 Run: .venv/bin/python bench/stage_lock.py [--runs 20] [--queue 60] [--db-dir /dev/shm]
 (prints figures; exit 0; not a test)
 """
@@ -29,6 +33,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -169,6 +174,8 @@ async def main() -> None:
     parser.add_argument("--db-dir", type=Path, help="directory for the dev server's SQLite file (default: the temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
+    me = asyncio.current_task()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, me.cancel)  # so `finally` stops the server
 
     tmp = Path(tempfile.mkdtemp(prefix="gantry-bench-lock-"))
     os.environ["GANTRY_WORK_DIR"] = str(tmp / "work")
@@ -220,7 +227,7 @@ async def main() -> None:
             t0 = time.time()
             handle = await gantry.promote(project, stage, name)
             t_call = time.time() - t0
-            status = await handle.result()
+            status = await asyncio.wait_for(handle.result(), 60)
             if status.phase != "Succeeded":
                 raise SystemExit(f"promotion {i} ended {status.phase}: {status.message}")
             if i < args.warmup:
