@@ -38,7 +38,8 @@ class CatalogActivities:
     def __init__(self, client: Client):
         self.client = client
 
-    async def _cluster_tasks(self) -> dict[str, Any]:
+    async def _cluster(self, kind: str) -> dict[str, Any]:
+        """Cluster-scoped manifests of one kind ("cluster_promotion_tasks" / "cluster_analysis_templates")."""
         handle = self.client.get_workflow_handle(CLUSTER_WORKFLOW_ID)
         try:
             manifests = await handle.query("manifests")
@@ -46,7 +47,7 @@ class CatalogActivities:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return {}
             raise
-        return (manifests or {}).get("clusterPromotionTasks") or (manifests or {}).get("cluster_promotion_tasks") or {}
+        return (manifests or {}).get(kind) or {}
 
     @activity.defn(name="load_promotion_context")
     async def load_promotion_context(self, request: PromotionContextRequest) -> PromotionContext:
@@ -62,7 +63,14 @@ class CatalogActivities:
         steps = [PromotionStep.model_validate(s) for s in context.template_steps]
         cluster: dict[str, Any] = {}
         if any(s.task and s.task.kind == "ClusterPromotionTask" for s in steps):
-            cluster = await self._cluster_tasks()
+            cluster = await self._cluster("cluster_promotion_tasks")
+        verification = (context.stage.get("spec") or {}).get("verification") or {}
+        wanted = [r for r in verification.get("analysisTemplates") or [] if r.get("kind") == "ClusterAnalysisTemplate"]
+        if wanted:
+            templates = await self._cluster("cluster_analysis_templates")
+            for ref in wanted:
+                if ref.get("name") in templates:
+                    context.analysis_templates[f"ClusterAnalysisTemplate/{ref['name']}"] = templates[ref["name"]]
 
         def find_task(name: str, kind: str) -> PromotionTask | ClusterPromotionTask | None:
             if kind == "ClusterPromotionTask":

@@ -20,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.argocd_health import argocd_health
 from activities.catalog import CatalogActivities
+from activities.metrics import METRIC_ACTIVITIES
 from activities.stages import StageActivities
 from activities.steps import STEP_ACTIVITIES
 from activities.steps.base import work_root
@@ -27,12 +28,13 @@ from activities.workdir import WorkdirActivities
 from workflows.project import ProjectWorkflow
 from workflows.promotion import PromotionWorkflow
 from workflows.stage import StageWorkflow
+from workflows.verification import VerificationWorkflow
 from workflows.task_queues import DEFAULT_TASK_QUEUE, default_worker_id, worker_queue
 
 log = structlog.get_logger("gantry.worker")
 
 PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", "structlog")
-WORKFLOWS = [ProjectWorkflow, PromotionWorkflow, StageWorkflow]
+WORKFLOWS = [ProjectWorkflow, PromotionWorkflow, StageWorkflow, VerificationWorkflow]
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -62,6 +64,7 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
             stages.notify_downstream,
             stages.auto_promote,
             argocd_health,
+            *METRIC_ACTIVITIES,
         ],
         workflow_runner=sandbox_runner(),
     )

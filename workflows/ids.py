@@ -28,3 +28,7 @@ def parse_promotion_workflow_id(workflow_id: str) -> tuple[str, str, str] | None
 
 def stage_workflow_id(project: str, stage: str) -> str:
     return f"stage/{project}/{stage}"
+
+
+def verification_workflow_id(project: str, stage: str, name: str) -> str:
+    return f"verification/{project}/{stage}/{name}"

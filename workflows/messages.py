@@ -103,6 +103,9 @@ class PromotionContext(BaseModel):
     stage: dict[str, Any] = Field(default_factory=dict, description="the Stage manifest")
     template_steps: list[dict[str, Any]] = Field(default_factory=list, description="Kargo PromotionStep documents")
     tasks: dict[str, dict[str, Any]] = Field(default_factory=dict, description='"Kind/name" -> task document')
+    analysis_templates: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description='"Kind/name" -> (Cluster)AnalysisTemplate the Stage verifies with'
+    )
     steps: list[PlannedStep] = Field(default_factory=list, description="the steps to run, tasks inflated")
 
 

@@ -329,8 +329,16 @@ class ProjectWorkflow:
                 task = project.promotion_tasks.get(step.task.name)
                 if task is not None:
                     tasks[f"PromotionTask/{step.task.name}"] = task.model_dump(by_alias=True, exclude_none=True)
+        analysis_templates = {}
+        for ref in stage.spec.verification.analysis_templates if stage.spec.verification else []:
+            analysis = project.analysis_templates.get(ref.name) if ref.kind == "AnalysisTemplate" else None
+            if analysis is not None:
+                analysis_templates[f"AnalysisTemplate/{ref.name}"] = analysis.model_dump(
+                    mode="json", by_alias=True, exclude_none=True
+                )
         return PromotionContext(
             freight=freight,
+            analysis_templates=analysis_templates,
             stage=stage.model_dump(mode="json", by_alias=True, exclude_none=True),
             stage_vars=[v.model_dump(by_alias=True, exclude_none=True) for v in stage.spec.vars],
             template_vars=[v.model_dump(by_alias=True, exclude_none=True) for v in template.spec.vars]

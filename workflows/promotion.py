@@ -12,6 +12,7 @@ steps are idempotent, so nothing is pushed twice.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,13 +24,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.steps.base import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
     from pipeline import step_policies as policy
     from pipeline.availability import freight_availability
-    from pipeline.manifests import Stage
+    from pipeline.analysis import AnalysisSpecError, build_run_spec
+    from pipeline.expressions import verification_env
+    from pipeline.manifests import AnalysisTemplate, ClusterAnalysisTemplate, Stage
+    from workflows.verification import VerificationRequest, VerificationStatus
     from pipeline.expressions import ExpressionError, render
     from pipeline.promotion_plan import PlannedStep
     from pipeline.step_rendering import RenderScope, render_config, resolve_vars
     from pipeline.step_summary import progress_table, summarize_step
     from workflows import search_attributes as sa
-    from workflows.ids import project_workflow_id, stage_workflow_id
+    from workflows.ids import project_workflow_id, stage_workflow_id, verification_workflow_id
     from workflows.messages import (
         FreightVerified,
         LockRequest,
@@ -79,6 +83,10 @@ class PromotionWorkflow:
         self._granted = False
         self._holds_lock = False
         self._stage_has_verification = False
+        self._context: PromotionContext | None = None
+        self._base_vars: dict[str, Any] = {}
+        self._verification_id: str | None = None
+        self._verification_result: Any = None
 
     @workflow.query(name="status", description="Phase, current step and every step's execution record")
     def status(self) -> PromotionStatus:
@@ -113,6 +121,7 @@ class PromotionWorkflow:
             return await self._finish(request, "Errored", _cause_message(err))
 
         freight = context.freight
+        self._context = context
         self._stage_has_verification = bool((context.stage.get("spec") or {}).get("verification"))
         status.freight = freight.get("name", request.freight)
         status.freight_alias = freight.get("alias") or ""
@@ -133,6 +142,7 @@ class PromotionWorkflow:
             )
         except ExpressionError as err:
             return await self._finish(request, "Errored", str(err))
+        self._base_vars = base_vars
 
         try:
             if not request.dry_run:
@@ -180,8 +190,7 @@ class PromotionWorkflow:
             for app in outputs["healthCheck"].get("apps") or []
         ]
         if self._stage_has_verification:
-            status.verification = "verification is not implemented yet: the Freight stays unverified"
-            return None
+            return await self._run_verification(request)
         if not checks:
             return workflow.now()
         deadline = workflow.now() + request.options.health_timeout
@@ -205,6 +214,55 @@ class PromotionWorkflow:
                 status.verification = f"not verified: Argo CD applications not Healthy after {request.options.health_timeout}: {health['message']}"
                 return None
             await self._sleep(HEALTH_POLL, f"Argo CD health #{polls + 1} in {_human(HEALTH_POLL)}")
+
+    async def _run_verification(self, request: PromotionRequest) -> datetime | None:
+        """The Stage's AnalysisTemplates as one AnalysisRun, in a VerificationWorkflow child."""
+        status, context = self._status, self._context
+        stage = Stage.model_validate(context.stage)
+        verification = stage.spec.verification
+        assert verification is not None
+        try:
+            templates = []
+            for ref in verification.analysis_templates:
+                doc = context.analysis_templates.get(f"{ref.kind}/{ref.name}")
+                if doc is None:
+                    raise AnalysisSpecError(f"{ref.kind} {ref.name!r} does not exist")
+                model = ClusterAnalysisTemplate if ref.kind == "ClusterAnalysisTemplate" else AnalysisTemplate
+                templates.append(model.model_validate(doc))
+            env = verification_env(
+                project=request.project, stage=request.stage, freight=[context.freight], vars=self._base_vars
+            )
+            args = {
+                arg.name: _as_arg(render(arg.value, env, source=f"Stage/{request.stage}: spec.verification.args[{i}]"))
+                for i, arg in enumerate(verification.args)
+            }
+            spec = build_run_spec(templates, args)
+        except (AnalysisSpecError, ExpressionError) as err:
+            status.verification = f"Error: {err}"
+            return None
+        metadata = verification.analysis_run_metadata
+        name = status.name.rsplit("/", 1)[-1]
+        status.verification = "Running"
+        self._publish()
+        handle = await workflow.start_child_workflow(
+            "VerificationWorkflow",
+            VerificationRequest(
+                project=request.project, stage=request.stage, freight=status.freight, promotion=status.name, spec=spec,
+                labels=dict(metadata.labels) if metadata and metadata.labels else {},
+                annotations=dict(metadata.annotations) if metadata and metadata.annotations else {},
+            ),
+            id=verification_workflow_id(request.project, request.stage, name),
+            result_type=VerificationStatus,
+            static_summary=f"Verify {status.freight_alias or status.freight[:7]} in {request.stage} ({request.project})",
+        )
+        self._verification_id = handle.id
+        await workflow.wait_condition(lambda: handle.done() or self._abort is not None)
+        if not handle.done():
+            await workflow.get_external_workflow_handle(handle.id).signal("abort", self._abort or "aborted by user")
+        result: VerificationStatus = await handle
+        status.verification = f"{result.phase}: {result.message}".rstrip(": ")
+        self._verification_result = result
+        return workflow.now() if result.phase == "Successful" else None
 
     # -- before the steps: context, availability, the stage lock -------------------------
 
@@ -557,6 +615,13 @@ class PromotionWorkflow:
             except ActivityError as err:
                 workflow.logger.warning("could not tell downstream stages: %s", err)
         return status
+
+
+def _as_arg(value: Any) -> str:
+    """Argo args are strings: render other JSON values as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def _human(interval: timedelta) -> str:
