@@ -248,6 +248,40 @@ class Gantry:
     async def stage_history(self, project: str, stage: str) -> list[dict[str, Any]]:
         return await self._project(project, "stage_history", stage) or []
 
+    async def running_verification(self, project: str, stage: str) -> str | None:
+        """The workflow id of the verification the Stage's lock holder is running, if any."""
+        lock = await self.stage_lock(project, stage)
+        if lock is None or lock.holder is None:
+            return None
+        status = await self.promotion_status(lock.holder)
+        return status.verification_id if status.verification == "Running" else None
+
+    async def latest_verification(self, project: str, stage: str) -> str | None:
+        query = f"WorkflowType='VerificationWorkflow' AND GantryProject='{project}' AND GantryStage='{stage}'"
+        latest = None
+        async for execution in self.client.list_workflows(query):
+            if latest is None or (execution.start_time and execution.start_time > latest.start_time):
+                latest = execution
+        return latest.id if latest else None
+
+    async def reverify(self, project: str, stage: str) -> WorkflowHandle[Any, PromotionStatus]:
+        """Verify the Stage's current Freight again (a promotion that runs no steps)."""
+        views = {s.name: s for s in await self.stages(project)}
+        if stage not in views:
+            raise GantryError(f"stage {stage!r} does not exist in project {project}")
+        if not views[stage].freight:
+            raise GantryError(f"stage {stage} has no Freight to verify")
+        freight = views[stage].freight
+        name = "verify." + promotion_name(stage, _sortable_id(), freight)
+        return await self.client.start_workflow(
+            "PromotionWorkflow",
+            PromotionRequest(project=project, stage=stage, freight=freight, actor="reverify", verify_only=True),
+            id=promotion_workflow_id(project, stage, name),
+            task_queue=self.task_queue,
+            result_type=PromotionStatus,
+            static_summary=f"Verify {views[stage].freight_alias or freight[:7]} in {stage} again ({project})",
+        )
+
     async def abort_promotion(self, workflow_id: str, reason: str = "aborted by user") -> None:
         try:
             await self.client.get_workflow_handle(workflow_id).signal("abort", reason)

@@ -449,7 +449,7 @@ def _register_plugins() -> None:
     """Commands that live in their own modules."""
     import importlib
 
-    for module in ("client.commands.validate", "client.commands.expr"):
+    for module in ("client.commands.validate", "client.commands.expr", "client.commands.verify"):
         try:
             importlib.import_module(module).register(app)
         except ModuleNotFoundError as err:

@@ -46,6 +46,7 @@ class PromotionRequest(BaseModel):
     dry_run: bool = Field(default=False, description="render, run file steps in a scratch clone, push nothing")
     wait_for_soak: bool = Field(default=False, description="wait (durable timer) instead of failing while soaking")
     auto: bool = Field(default=False, description="started by auto-promotion")
+    verify_only: bool = Field(default=False, description="run no steps: verify the Stage's current Freight again")
     options: PromotionOptions = Field(default_factory=PromotionOptions)
 
 
@@ -87,6 +88,7 @@ class PromotionStatus(BaseModel):
     health: str = Field(default="", description="Argo CD health of the applications the promotion updated")
     verification: str = Field(default="", description="how verification went")
     verified_at: datetime | None = None
+    verification_id: str | None = None
 
 
 class PromotionContext(BaseModel):
@@ -126,6 +128,8 @@ class PromotionFinished(BaseModel):
     verified_at: datetime | None = Field(default=None, description="set when the Freight was verified in the Stage")
     actor: str | None = None
     auto: bool = False
+    verify_only: bool = False
+    verification: dict[str, Any] | None = Field(default=None, description="the verification run, if one ran")
 
 
 class ApplyRequest(BaseModel):

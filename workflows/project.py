@@ -40,6 +40,8 @@ class ProjectState(BaseModel):
     catalog: FreightCatalog = Field(default_factory=FreightCatalog)
     promotions: list[PromotionFinished] = Field(default_factory=list, description="the latest, newest last")
     stage_metadata: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: per Stage, its verification runs, newest first
+    verifications: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     #: new Freight still to offer to direct Stages
     announce: list[str] = Field(default_factory=list)
     #: stage -> origin warehouses whose auto-promotion a user's promotion of older Freight holds
@@ -243,14 +245,22 @@ class ProjectWorkflow:
     def auto_promotion_held(self, request: dict[str, str]) -> bool:
         return request.get("origin", "") in self._state.holds.get(request.get("stage", ""), [])
 
+    @workflow.query(name="verification_history", description="A Stage's verification runs, newest first")
+    def verification_history(self, stage: str) -> list[dict[str, Any]]:
+        return self._state.verifications.get(stage, [])
+
     @workflow.query(name="stage_history", description="A Stage's Freight history, newest first")
     def stage_history(self, stage: str) -> list[dict[str, Any]]:
         return [v.model_dump(mode="json") for v in self._state.catalog.history.get(stage, [])]
 
     @workflow.signal(name="promotion_finished", description="A promotion of this project ended")
     def promotion_finished(self, event: PromotionFinished) -> None:
+        if event.verification is not None:
+            runs = self._state.verifications.setdefault(event.stage, [])
+            runs.insert(0, event.verification)
+            del runs[50:]
         if event.phase == "Succeeded":
-            if not event.auto:
+            if not (event.auto or event.verify_only):
                 self._update_hold(event.stage, event.freight)
             self._state.catalog.record_promotion(event.stage, event.freight, event.promotion, event.finished_at)
             if event.verified_at is not None:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
@@ -87,6 +87,7 @@ class PromotionWorkflow:
         self._base_vars: dict[str, Any] = {}
         self._verification_id: str | None = None
         self._verification_result: Any = None
+        self._verification_record: dict[str, Any] | None = None
 
     @workflow.query(name="status", description="Phase, current step and every step's execution record")
     def status(self) -> PromotionStatus:
@@ -111,7 +112,7 @@ class PromotionWorkflow:
         )
         try:
             context = await self._load_context(request)
-            if not request.dry_run:
+            if not (request.dry_run or request.verify_only):
                 context = await self._wait_until_available(request, context)
         except _NotAvailable as unavailable:
             return await self._finish(request, "Failed", str(unavailable))
@@ -129,8 +130,8 @@ class PromotionWorkflow:
         self._plan = context.steps
         status.steps = [StepExecution(alias=s.alias, uses=s.uses, continue_on_error=s.continue_on_error) for s in self._plan]
         self._publish()
-        if not self._plan:
-            return await self._finish(request, "Succeeded", "the stage has no promotion steps")
+        if request.verify_only:
+            self._plan, status.steps = [], []
 
         scope = RenderScope(
             project=request.project, stage=request.stage, promotion=status.name, freight=freight, actor=request.actor
@@ -151,6 +152,10 @@ class PromotionWorkflow:
             return await self._finish(request, "Aborted", self._abort or "aborted by user")
         while True:
             try:
+                if not self._plan:  # a control-flow Stage, or a re-verification: nothing to run
+                    phase = "Succeeded"
+                    message = "verification only" if request.verify_only else "the stage has no promotion steps"
+                    break
                 phase, message = await self._run_steps(request, scope, base_vars)
                 break
             except _Aborted:
@@ -253,15 +258,27 @@ class PromotionWorkflow:
             ),
             id=verification_workflow_id(request.project, request.stage, name),
             result_type=VerificationStatus,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.PROJECT, request.project),
+                    SearchAttributePair(sa.STAGE, request.stage),
+                    SearchAttributePair(sa.FREIGHT, status.freight),
+                ]
+            ),
             static_summary=f"Verify {status.freight_alias or status.freight[:7]} in {request.stage} ({request.project})",
         )
-        self._verification_id = handle.id
+        self._verification_id = status.verification_id = handle.id
         await workflow.wait_condition(lambda: handle.done() or self._abort is not None)
         if not handle.done():
             await workflow.get_external_workflow_handle(handle.id).signal("abort", self._abort or "aborted by user")
         result: VerificationStatus = await handle
         status.verification = f"{result.phase}: {result.message}".rstrip(": ")
         self._verification_result = result
+        self._verification_record = {
+            "id": handle.id, "freight": status.freight, "phase": result.phase, "message": result.message,
+            "startedAt": result.started_at.isoformat() if result.started_at else None,
+            "finishedAt": result.finished_at.isoformat() if result.finished_at else None,
+        }
         return workflow.now() if result.phase == "Successful" else None
 
     # -- before the steps: context, availability, the stage lock -------------------------
@@ -597,6 +614,7 @@ class PromotionWorkflow:
                 PromotionFinished(
                     promotion=status.name, stage=request.stage, freight=status.freight, phase=status.phase,
                     finished_at=status.finished_at, verified_at=verified_at, actor=request.actor, auto=request.auto,
+                    verify_only=request.verify_only, verification=self._verification_record,
                 ),
             )  # fmt: skip
         except Exception as err:  # the project may be gone; the promotion's own record stands

@@ -146,7 +146,7 @@ async def test_running_then_success_one_request_per_call(server: Server) -> None
     done = await http(cfg)
     assert done.status == "Succeeded" and done.outputs == {"url": "https://x"}
     assert len(server.seen) == 3
-    assert poll_interval(cfg) == 15 and poll_interval({}) == 30 and poll_interval({"pollInterval": "1s"}) == 10
+    assert poll_interval(cfg) == 15 and poll_interval({}) == 30 and poll_interval({"pollInterval": "1s"}) == 1 and poll_interval({"pollInterval": "100ms"}) == 1
 
 
 async def test_failure_expression_is_terminal_with_error_expression(server: Server) -> None:
