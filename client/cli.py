@@ -446,8 +446,11 @@ def get_stage(
 
 
 def _register_plugins() -> None:
-    """Commands that live in their own modules."""
+    """Commands that live in their own modules (they import this module: under
+    `python -m client.cli` it must be the same module object, not a second copy)."""
     import importlib
+
+    sys.modules.setdefault("client.cli", sys.modules[__name__])
 
     for module in ("client.commands.validate", "client.commands.expr", "client.commands.verify"):
         try:

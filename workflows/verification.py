@@ -126,7 +126,12 @@ class VerificationWorkflow:
                 elif wake is None or at < wake:
                     wake = at
             if due:
-                await asyncio.gather(*(self._measure(request, metric, counts) for metric in due))
+                tasks = [asyncio.ensure_future(self._measure(request, metric, counts)) for metric in due]
+                await workflow.wait_condition(lambda: all(t.done() for t in tasks) or self._abort is not None)
+                if self._abort is not None:
+                    for task in tasks:
+                        task.cancel()  # cancels the measuring activity (a job's process group is killed)
+                await asyncio.gather(*tasks, return_exceptions=True)
                 continue
             if wake is None:  # nothing left to measure: the verdict is final on the next pass
                 verdict = assess_run(spec.metrics, self._states, spec.dry_run, True, user_abort=False)
@@ -170,6 +175,8 @@ class VerificationWorkflow:
             except ActivityError as err:
                 cause = err.cause
                 result = MeasureResult(phase="Error", message=str(getattr(cause, "message", None) or cause or err))
+            except asyncio.CancelledError:
+                return  # aborted: the run ends as Failed, "aborted by user"
         if result.phase in ("Successful", "Failed", "Error"):
             phase, message = AnalysisPhase(result.phase), result.message
         else:
