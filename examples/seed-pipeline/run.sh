@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The seed document's pipeline on the embedded dev server: dev (auto) -> staging (auto,
+# integration tests + Prometheus checks) -> prod (manual, after the soak in staging).
+# Needs Prometheus (Debian: apt-get install prometheus). FAST=1 (default) shortens the
+# metric interval to 5s and the soak to 1m; FAST=0 keeps the seed's 30s and 1h.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+gantry="${GANTRY:-$root/.venv/bin/gantry}"
+python="${PYTHON:-$root/.venv/bin/python}"
+work=/tmp/gantry-seed
+export GANTRY_DATA_DIR="${GANTRY_DATA_DIR:-$work/data}"
+export TEMPORAL_ADDRESS=127.0.0.1:7233
+command -v prometheus >/dev/null || { echo "needs prometheus: apt-get install prometheus"; exit 1; }
+
+rm -rf "$work" && mkdir -p "$work"
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+echo "==> GitOps repository $work/gitops.git"
+git init -q --bare -b main "$work/gitops.git"
+git init -q -b main "$work/seed"
+for env in dev staging prod; do
+  mkdir -p "$work/seed/env/$env"
+  printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n' > "$work/seed/env/$env/kustomization.yaml"
+done
+git -C "$work/seed" add -A
+git -C "$work/seed" -c user.name=seed -c user.email=seed@localhost commit -q -m seed
+git -C "$work/seed" push -q "$work/gitops.git" main
+
+echo "==> demo app and Prometheus on 127.0.0.1:9090"
+"$python" "$here/demo_app.py" 9101 0.01 & pids+=($!)
+printf 'global: {scrape_interval: 2s}\nscrape_configs:\n- job_name: demo\n  static_configs: [{targets: ["127.0.0.1:9101"]}]\n' > "$work/prometheus.yml"
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+  --web.listen-address=127.0.0.1:9090 > "$work/prometheus.log" 2>&1 & pids+=($!)
+
+echo "==> gantry dev"
+"$gantry" dev > "$work/dev.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 150); do grep -q "Worker running" "$work/dev.log" && break; sleep 0.2; done
+
+manifests="$work/manifests.yaml"
+if [ "${FAST:-1}" = 1 ]; then
+  sed -e 's/interval: 30s/interval: 5s/' -e 's/requiredSoakTime: 1h/requiredSoakTime: 1m/' "$here/manifests.yaml" > "$manifests"
+else
+  cp "$here/manifests.yaml" "$manifests"
+fi
+"$gantry" apply -f "$manifests"
+
+echo "==> new Freight: it flows to dev and staging by itself"
+"$gantry" freight create -p seed-pipeline --image my-registry/my-app:1.0.0 --alias release-1
+until "$gantry" get freight -p seed-pipeline release-1 -o json | grep -q '"staging"' \
+   && "$gantry" get freight -p seed-pipeline release-1 -o json | grep -A3 verifiedIn | grep -q staging; do
+  sleep 2
+done
+"$gantry" get stages -p seed-pipeline
+
+echo "==> prod is manual; it waits for the soak in staging, then verifies"
+"$gantry" promote -p seed-pipeline --stage prod --freight release-1 --wait-for-soak --wait
+"$gantry" get freight -p seed-pipeline
+git --git-dir="$work/gitops.git" log --oneline main
