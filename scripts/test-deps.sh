@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the tests start as real servers: docker-registry (an OCI registry).
+# Debian packages the tests start as real servers: docker-registry (an OCI registry) and
+# prometheus (the prometheus metric provider).
 # Installed when missing and we are root (CI, fresh machines); otherwise the tests that
 # need them skip and say why.
 set -euo pipefail
 packages=()
 command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
+command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 command -v git >/dev/null 2>&1 || packages+=(git)
 [ ${#packages[@]} -eq 0 ] && exit 0
