@@ -51,4 +51,8 @@ async def follow_promotion(gantry, workflow_id: str, poll: float = 0.5) -> Promo
             live.stop()
     style = STYLE.get(status.phase, "")
     console.print(f"[{style}]{status.phase}[/{style}]: {status.message}", highlight=False)
+    if status.verification:
+        console.print(f"verification: {status.verification}", highlight=False)
+    if status.verified_at:
+        console.print(f"freight verified in {status.stage} at {status.verified_at:%Y-%m-%d %H:%M:%S} UTC", highlight=False)
     return status

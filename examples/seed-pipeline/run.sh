@@ -49,10 +49,11 @@ fi
 
 echo "==> new Freight: it flows to dev and staging by itself"
 "$gantry" freight create -p seed-pipeline --image my-registry/my-app:1.0.0 --alias release-1
-until "$gantry" get freight -p seed-pipeline release-1 -o json | grep -q '"staging"' \
-   && "$gantry" get freight -p seed-pipeline release-1 -o json | grep -A3 verifiedIn | grep -q staging; do
-  sleep 2
-done
+verified_in_staging() {
+  "$gantry" get freight -p seed-pipeline release-1 -o json \
+    | "$python" -c "import json, sys; f = json.load(sys.stdin)[0]; sys.exit('staging' not in f['status'].get('verifiedIn', {}))"
+}
+until verified_in_staging; do sleep 2; done
 "$gantry" get stages -p seed-pipeline
 
 echo "==> prod is manual; it waits for the soak in staging, then verifies"
