@@ -1,7 +1,8 @@
 """Working directories: every step of one promotion runs on one worker, in one directory.
 
-`claim_worker` runs on the shared task queue, so whichever worker takes it answers with
-its own queue; the promotion then sends `prepare_workdir` and every step there.
+`claim_worker` runs on the shared task queue, so whichever worker takes it makes the
+working directory on its disk and answers with its own queue; the promotion then sends
+every step there.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class WorkdirActivities:
         self.queue = queue
 
     @activity.defn(name="claim_worker")
-    async def claim_worker(self) -> str:
+    async def claim_worker(self, promotion: str) -> str:
+        await self.prepare_workdir(promotion)
         return self.queue
 
     @activity.defn(name="prepare_workdir")

@@ -25,6 +25,7 @@ from client.api import Gantry
 from client.devserver import DevServer, ensure_search_attributes, free_port
 from client.settings import TemporalSettings
 from client.worker import build_workers
+from tests.prometheus import prometheus  # noqa: F401  (one session-wide Prometheus for every test module)
 
 
 def _testcontainers_address() -> Iterator[str]:

@@ -88,6 +88,7 @@ class PromotionWorkflow:
         self._verification_id: str | None = None
         self._verification_result: Any = None
         self._verification_record: dict[str, Any] | None = None
+        self._cleanup_queue: str | None = None
 
     @workflow.query(name="status", description="Phase, current step and every step's execution record")
     def status(self) -> PromotionStatus:
@@ -334,6 +335,32 @@ class PromotionWorkflow:
         self._check_abort()
         self._status.message = ""
 
+    async def _tell_project(self, request: PromotionRequest, event: PromotionFinished) -> None:
+        try:
+            await workflow.get_external_workflow_handle(project_workflow_id(request.project)).signal(
+                "promotion_finished", event
+            )
+        except Exception as err:  # the project may be gone; the promotion's own record stands
+            workflow.logger.warning("could not tell project %s: %s", request.project, err)
+
+    async def _cleanup(self, request: PromotionRequest) -> None:
+        """Remove the working directory, after the lock is released (it is not on the Stage's path)."""
+        if self._cleanup_queue is None:
+            return
+        queue, self._cleanup_queue = self._cleanup_queue, None
+        try:
+            await workflow.execute_activity(
+                "cleanup_workdir",
+                self._status.name,
+                task_queue=queue,
+                schedule_to_start_timeout=request.options.worker_wait_timeout,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=NO_RETRY,
+                summary="remove the working directory",
+            )
+        except ActivityError:
+            workflow.logger.warning("could not remove the working directory of %s", self._status.name)
+
     async def _release_lock(self, request: PromotionRequest) -> None:
         if not self._holds_lock:
             return
@@ -351,20 +378,20 @@ class PromotionWorkflow:
         status = self._status
         opts = request.options
         self._check_abort()
-        queue = await workflow.execute_activity(
-            "claim_worker",
-            result_type=str,
-            task_queue=workflow.info().task_queue,
-            start_to_close_timeout=CATALOG_TIMEOUT,
-            summary="choose the worker that will hold the working directory",
-        )
-        status.worker_queue = queue
         try:
-            await self._on_worker(queue, "prepare_workdir", status.name, request, summary="make the working directory")
+            queue = await workflow.execute_activity(
+                "claim_worker",
+                status.name,
+                result_type=str,
+                task_queue=workflow.info().task_queue,
+                start_to_close_timeout=CATALOG_TIMEOUT,
+                heartbeat_timeout=opts.step_heartbeat_timeout,
+                retry_policy=RetryPolicy(maximum_attempts=5),
+                summary="choose a worker and make the working directory there",
+            )
         except ActivityError as err:
-            if _is_worker_lost(err):
-                raise _MoveWorker(_cause_message(err)) from err
             return "Errored", _cause_message(err)
+        status.worker_queue = self._cleanup_queue = queue
 
         refs = [StepRef(alias=s.alias, uses=s.uses) for s in self._plan]
         for index, step in enumerate(self._plan):
@@ -391,10 +418,6 @@ class PromotionWorkflow:
         phase = policy.worst_phase(counted)
         if request.dry_run and phase == "Succeeded":
             status.diff = await self._on_worker(queue, "workdir_diff", status.name, request, summary="diff of the working directory")
-        try:
-            await self._on_worker(queue, "cleanup_workdir", status.name, request, summary="remove the working directory")
-        except ActivityError:
-            workflow.logger.warning("could not remove the working directory of %s", status.name)
         bad = next((s for s in status.steps if s.status == phase and not s.continue_on_error), None)
         if phase == "Succeeded":
             ran = sum(1 for s in status.steps if s.status == "Succeeded")
@@ -608,18 +631,15 @@ class PromotionWorkflow:
         if request.dry_run:
             return status
         status.verified_at = verified_at
-        try:
-            await workflow.get_external_workflow_handle(project_workflow_id(request.project)).signal(
-                "promotion_finished",
-                PromotionFinished(
-                    promotion=status.name, stage=request.stage, freight=status.freight, phase=status.phase,
-                    finished_at=status.finished_at, verified_at=verified_at, actor=request.actor, auto=request.auto,
-                    verify_only=request.verify_only, verification=self._verification_record,
-                ),
-            )  # fmt: skip
-        except Exception as err:  # the project may be gone; the promotion's own record stands
-            workflow.logger.warning("could not tell project %s: %s", request.project, err)
-        await self._release_lock(request)
+        event = PromotionFinished(
+            promotion=status.name, stage=request.stage, freight=status.freight, phase=status.phase,
+            finished_at=status.finished_at, verified_at=verified_at, actor=request.actor, auto=request.auto,
+            verify_only=request.verify_only, verification=self._verification_record,
+        )  # fmt: skip
+        # Both signals leave in this one workflow task, in this order: the project hears of this
+        # promotion before the next holder of the lock can start.
+        await asyncio.gather(self._tell_project(request, event), self._release_lock(request))
+        await self._cleanup(request)
         if verified_at is not None:
             try:
                 await workflow.execute_activity(

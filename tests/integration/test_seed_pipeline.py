@@ -13,7 +13,6 @@ import pytest
 from tests.conftest import WorkerHandle, wait_for
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import make_gitops_repo
-from tests.prometheus import prometheus  # noqa: F401  (fixture)
 from workflows.messages import PromotionStatus
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,6 @@ from tests.conftest import WorkerHandle
 from tests.httpserver import ScriptedServer
 from tests.integration.test_promotion import apply_text
 from tests.integration.test_stages import new_freight
-from tests.prometheus import prometheus  # noqa: F401  (fixture)
 from workflows.ids import verification_workflow_id
 from workflows.verification import VerificationStatus
 

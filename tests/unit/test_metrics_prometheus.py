@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 from activities.metrics import PROVIDERS, activity_for  # noqa: E402
 from activities.metrics.base import MeasureRequest, MeasureResult  # noqa: E402
 from activities.metrics.prometheus import measure_prometheus, parse_result  # noqa: E402
-from tests.prometheus import PrometheusServer, prometheus  # noqa: E402,F401
+from tests.prometheus import PrometheusServer  # noqa: E402
 
 env = ActivityEnvironment()
 
