@@ -36,7 +36,7 @@ async def run_dev(server: DevServer, *, with_worker: bool = True) -> None:
     server.start()
     try:
         settings = TemporalSettings(address=server.address, namespace="default")
-        client = await settings.connect()
+        client = await settings.connect_when_ready()
         await ensure_search_attributes(client)
         console.print(f"Temporal dev server on [bold]{server.address}[/bold], data in {server.db_file}")
         if server.ui_port:

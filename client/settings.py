@@ -10,7 +10,9 @@ command-line flags. Nothing set means the local dev server on localhost:7233.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,18 @@ class TemporalSettings:
         config = self.connect_config()
         config["data_converter"] = pydantic_data_converter
         return await Client.connect(**config)
+
+    async def connect_when_ready(self, timeout: float = 30.0) -> Client:
+        """Connect, retrying while a server that just started is not healthy yet (its port
+        accepts connections a little before its frontend answers)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await self.connect()
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
 
 def _read(path: str | None) -> bytes | None:

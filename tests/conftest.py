@@ -67,7 +67,7 @@ def temporal_address(temporal_server: DevServer | None) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def client(temporal_address: str) -> Client:
-    client = await TemporalSettings(address=temporal_address, namespace="default").connect()
+    client = await TemporalSettings(address=temporal_address, namespace="default").connect_when_ready()
     await ensure_search_attributes(client)
     return client
 
