@@ -152,6 +152,8 @@ class StageWorkflow:
     def _wake_summary(self) -> str:
         if self._state.pending:
             name, event = min(self._state.pending.items(), key=lambda item: item[1].soak_until)
+            if not event.upstream:
+                return f"offer new freight {name[:7]}"
             return f"soak of {name[:7]} from {event.upstream} ends"
         return "check the lock holder is alive"
 
