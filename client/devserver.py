@@ -44,6 +44,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: The dev server runs one history shard, and each history queue reads at most 20 times a
+#: second per shard by default: once its small burst is spent, every workflow and activity
+#: task waits ~50 ms to be handed to matching (measured: 8 no-op activities 450 ms -> 100 ms).
+#: WAL with synchronous=NORMAL keeps SQLite safe against a crashed server process.
+DEV_SERVER_TUNING = [
+    "--dynamic-config-value", "history.transferProcessorMaxPollRPS=10000",
+    "--dynamic-config-value", "history.timerProcessorMaxPollRPS=10000",
+    "--dynamic-config-value", "history.visibilityProcessorMaxPollRPS=10000",
+    "--dynamic-config-value", "history.outboundProcessorMaxPollRPS=10000",
+    "--sqlite-pragma", "journal_mode=wal",
+    "--sqlite-pragma", "synchronous=normal",
+]  # fmt: skip
+
+
 @dataclass
 class DevServer:
     """A running `temporal server start-dev` process."""
@@ -84,7 +98,7 @@ class DevServer:
             args += ["--headless"]
         for key in sa.ALL:
             args += ["--search-attribute", f"{key.name}=Keyword"]
-        return args + self.extra_args
+        return args + DEV_SERVER_TUNING + self.extra_args
 
     def start(self, timeout: float = 30.0) -> DevServer:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
