@@ -248,6 +248,9 @@ class Gantry:
     async def stage_history(self, project: str, stage: str) -> list[dict[str, Any]]:
         return await self._project(project, "stage_history", stage) or []
 
+    async def verification_history(self, project: str, stage: str) -> list[dict[str, Any]]:
+        return await self._project(project, "verification_history", stage) or []
+
     async def running_verification(self, project: str, stage: str) -> str | None:
         """The workflow id of the verification the Stage's lock holder is running, if any."""
         lock = await self.stage_lock(project, stage)

@@ -426,7 +426,8 @@ def get_stage(
         view = views[name]
         lock = await gantry.stage_lock(project, name)
         history = await gantry.stage_history(project, name)
-        raw = {"stage": view, "lock": lock, "history": history}
+        verifications = await gantry.verification_history(project, name)
+        raw = {"stage": view, "lock": lock, "history": history, "verifications": verifications}
         if output != OutputFormat.table:
             emit([], [], output, raw=raw)
             return
@@ -441,6 +442,13 @@ def get_stage(
             for h in history
         ]
         emit(rows, ["freight", "since", "until", "promotion"], output, title="freight history")
+        if verifications:
+            print()
+            runs = [
+                {"freight": v.get("freight", "")[:12], "phase": v.get("phase"), "finished": v.get("finishedAt"), "message": (v.get("message") or "")[:80]}
+                for v in verifications
+            ]
+            emit(runs, ["freight", "phase", "finished", "message"], output, title="verifications")
 
     run(go())
 

@@ -76,3 +76,18 @@ async def test_reverify_and_abort(worker: WorkerHandle, temporal_address: str, t
     assert status.verified_at is None and status.verification.startswith("Failed") and "aborted by user" in status.verification
     found = await worker.gantry.get_freight(project, freight["name"])
     assert "uat" in found["status"]["verifiedIn"], "a failed re-verification does not unverify"
+
+
+async def test_get_stage_lists_verification_runs(worker: WorkerHandle, temporal_address: str, unique: str) -> None:
+    project = f"gs-{unique}"
+    text = PIPELINE.format(project=project, refs="    - name: smoke-test") + SMOKE.format(
+        project=project, python=sys.executable, good="1.0.0"
+    )
+    await apply_text(worker.gantry, text)
+    freight = await worker.gantry.create_freight(
+        project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "my-registry/my-app", "tag": "1.0.0"}]}
+    )
+    await (await worker.gantry.promote(project, "uat", freight["name"])).result()
+    code, out = await gantry(temporal_address, worker, "get", "stage", "uat", "-p", project)
+    assert code == 0, out
+    assert "Successful" in out and freight["name"][:12] in out
