@@ -1,0 +1,1 @@
+"""Artifact discovery helpers (pure): semantic versions, constraints and tag selection."""
