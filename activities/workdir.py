@@ -24,22 +24,18 @@ class WorkdirActivities:
 
     @activity.defn(name="claim_worker")
     async def claim_worker(self, promotion: str) -> str:
-        await self.prepare_workdir(promotion)
-        return self.queue
+        """Make a fresh, empty working directory (a leftover from an earlier try goes) and
+        answer with this worker's own queue."""
 
-    @activity.defn(name="prepare_workdir")
-    async def prepare_workdir(self, promotion: str) -> str:
-        """A fresh, empty directory for the promotion (a leftover from an earlier try goes)."""
-
-        def make() -> str:
+        def make() -> None:
             path = workdir(promotion)
             if path.exists():
                 shutil.rmtree(path)
             path.mkdir(parents=True)
             (path / MARKER).write_text(promotion + "\n")
-            return str(path)
 
-        return await run_blocking(make)
+        await run_blocking(make)
+        return self.queue
 
     @activity.defn(name="cleanup_workdir")
     async def cleanup_workdir(self, promotion: str) -> None:

@@ -279,15 +279,8 @@ async def main() -> None:
     else:
         server = DevServer(db_file=db_dir / "temporal.db", port=free_port(), ui_port=None, log_file=tmp / "server.log").start()
     try:
-        deadline = time.monotonic() + 30
-        while server is not None:  # the port listens before the frontend is healthy
-            try:
-                client = await TemporalSettings(address=server.address, namespace="default").connect()
-                break
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+        if server is not None:
+            client = await TemporalSettings(address=server.address, namespace="default").connect_when_ready()
         await ensure_search_attributes(client)
         task_queue = "gantry-bench"
         workers = build_workers(client, task_queue=task_queue, worker_id="bench")

@@ -190,15 +190,7 @@ async def main() -> None:
     db_dir = Path(tempfile.mkdtemp(prefix="gantry-bench-db-", dir=args.db_dir)) if args.db_dir else tmp
     server = DevServer(db_file=db_dir / "temporal.db", port=free_port(), ui_port=None, log_file=tmp / "server.log").start()
     try:
-        deadline = time.monotonic() + 30
-        while True:  # the port listens before the frontend is healthy
-            try:
-                client = await TemporalSettings(address=server.address, namespace="default").connect()
-                break
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+        client = await TemporalSettings(address=server.address, namespace="default").connect_when_ready()
         await ensure_search_attributes(client)
         task_queue = "gantry-bench-lock"
         workers = build_workers(client, task_queue=task_queue, worker_id="bench-lock")
@@ -273,9 +265,7 @@ async def main() -> None:
         seg("request_stage_lock completed -> lock_granted signal", lambda t: t.granted - t.act("request_stage_lock", 2))
         seg("lock_granted -> claim_worker scheduled (WFT)", lambda t: t.act("claim_worker", 0) - t.granted)
         seg("claim_worker sched -> completed", lambda t: t.act("claim_worker", 2) - t.act("claim_worker", 0))
-        seg("-> prepare_workdir scheduled (WFT)", lambda t: t.act("prepare_workdir", 0) - t.act("claim_worker", 2))
-        seg("prepare_workdir sched -> completed", lambda t: t.act("prepare_workdir", 2) - t.act("prepare_workdir", 0))
-        seg("-> step scheduled (WFT)", lambda t: t.act(step, 0) - t.act("prepare_workdir", 2))
+        seg("-> step scheduled (WFT)", lambda t: t.act(step, 0) - t.act("claim_worker", 2))
         seg("step queue (sched -> started)", lambda t: t.act(step, 1) - t.act(step, 0))
         print_rows(rows, "    ")
         wft_lat = [s - q for tl in timelines for q, s, _ in tl.wft]
@@ -327,12 +317,8 @@ async def main() -> None:
 
         held("lock_granted -> claim_worker scheduled (WFT)", lambda t: t.act("claim_worker", 0) - t.granted)
         held("claim_worker sched -> completed", lambda t: t.act("claim_worker", 2) - t.act("claim_worker", 0))
-        held("-> prepare_workdir sched -> completed", lambda t: t.act("prepare_workdir", 2) - t.act("claim_worker", 2))
-        held("-> step sched -> completed", lambda t: t.act(step, 2) - t.act("prepare_workdir", 2))
-        held("-> cleanup_workdir sched -> completed", lambda t: t.act("cleanup_workdir", 2) - t.act(step, 2))
-        held("-> promotion_finished signal sent (WFT)", lambda t: t.project_signal_sent - t.act("cleanup_workdir", 2))
-        held("-> project signal delivered", lambda t: t.project_signaled - t.project_signal_sent)
-        held("-> release signal sent (WFT)", lambda t: t.release_sent - t.project_signaled)
+        held("-> step sched -> completed", lambda t: t.act(step, 2) - t.act("claim_worker", 2))
+        held("-> project signal and release sent, one WFT", lambda t: t.release_sent - t.act(step, 2))
         rows.append(("  hand-over: release sent -> next lock_granted", [b.granted - a.release_sent for a, b in zip(tls, tls[1:]) if a.release_sent and b.granted]))
         print("  per promotion, by history events (median):")
         print_rows(rows, "    ")

@@ -71,7 +71,7 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
     step_worker = Worker(
         client,
         task_queue=own_queue,
-        activities=[workdirs.prepare_workdir, workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
+        activities=[workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
         activity_executor=ThreadPoolExecutor(max_workers=16),
     )
     return [shared, step_worker]

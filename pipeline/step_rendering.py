@@ -77,8 +77,3 @@ def render_config(
     env = scope.env(vars=vars, outputs=outputs, step_statuses=step_statuses, alias=alias)
     rendered = render(config or {}, env, source=source)
     return rendered if isinstance(rendered, dict) else {}
-
-
-def step_aliases(steps: list[dict[str, Any]]) -> list[str]:
-    """Kargo's aliases: `as` where given, else step-N (1-based)."""
-    return [step.get("as") or f"step-{i}" for i, step in enumerate(steps, start=1)]

@@ -86,7 +86,6 @@ class PromotionWorkflow:
         self._context: PromotionContext | None = None
         self._base_vars: dict[str, Any] = {}
         self._verification_id: str | None = None
-        self._verification_result: Any = None
         self._verification_record: dict[str, Any] | None = None
         self._cleanup_queue: str | None = None
 
@@ -274,7 +273,6 @@ class PromotionWorkflow:
             await workflow.get_external_workflow_handle(handle.id).signal("abort", self._abort or "aborted by user")
         result: VerificationStatus = await handle
         status.verification = f"{result.phase}: {result.message}".rstrip(": ")
-        self._verification_result = result
         self._verification_record = {
             "id": handle.id, "freight": status.freight, "phase": result.phase, "message": result.message,
             "startedAt": result.started_at.isoformat() if result.started_at else None,

@@ -9,9 +9,16 @@ up inside the activity, see ``activities.credentials``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import asyncio
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 
 class StepRef(BaseModel):
@@ -58,15 +65,6 @@ class StepResult(BaseModel):
 # Helpers shared by the step modules.
 # ---------------------------------------------------------------------------
 
-import asyncio  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TypeVar  # noqa: E402
-
-from temporalio import activity  # noqa: E402
-from temporalio.exceptions import ApplicationError  # noqa: E402
 
 T = TypeVar("T")
 
@@ -135,7 +133,7 @@ def workdir_lost(promotion: str) -> ApplicationError:
 
 
 def require_workdir(promotion: str) -> Path:
-    """The promotion's working directory, which `prepare_workdir` made on this worker.
+    """The promotion's working directory, which `claim_worker` made on this worker.
 
     If it is missing the promotion moved to another worker after its first one was lost:
     the workflow then starts its steps again from the first one.
