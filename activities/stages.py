@@ -8,7 +8,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -16,9 +16,9 @@ from pipeline.auto_promotion import auto_promotion_enabled
 from pipeline.durations import parse_duration
 from pipeline.manifests import ManifestSet
 from workflows import search_attributes as sa
-from workflows.ids import project_workflow_id, promotion_workflow_id, stage_workflow_id
+from workflows.ids import project_workflow_id, promotion_workflow_id
 from workflows.messages import AutoPromotion, FreightVerified, PromotionRequest, StageLockRequest, UpstreamVerified
-from workflows.stage import StageInput
+from workflows.stage import signal_stage
 
 
 class StageActivities:
@@ -27,17 +27,7 @@ class StageActivities:
         self.task_queue = task_queue
 
     async def _signal_stage(self, project: str, stage: str, signal: str, arg: Any) -> None:
-        """Signal a StageWorkflow, starting it first if it does not run yet."""
-        await self.client.start_workflow(
-            "StageWorkflow",
-            StageInput(project=project, stage=stage),
-            id=stage_workflow_id(project, stage),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal=signal,
-            start_signal_args=[arg],
-            static_summary=f"Stage {stage} of project {project}",
-        )
+        await signal_stage(self.client, self.task_queue, project, stage, signal, arg)
 
     @activity.defn(name="request_stage_lock")
     async def request_stage_lock(self, request: StageLockRequest) -> None:

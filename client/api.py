@@ -28,6 +28,7 @@ from workflows.messages import (
     ApplyRequest,
     ApplyResult,
     FreightCreate,
+    LockRequest,
     PromotionOptions,
     PromotionRequest,
     PromotionStatus,
@@ -35,6 +36,7 @@ from workflows.messages import (
     StageView,
 )
 from workflows.project import ProjectInput
+from workflows.stage import signal_stage
 from workflows.task_queues import DEFAULT_TASK_QUEUE
 
 
@@ -202,10 +204,41 @@ class Gantry:
             project=project, stage=stage, freight=found["name"], actor=actor, options=options or PromotionOptions(),
             dry_run=dry_run, wait_for_soak=wait_for_soak,
         )
+        workflow_id = promotion_workflow_id(project, stage, name)
+        if not dry_run:
+            request.queued = await self._reserve_lock(project, stage, workflow_id)
+        try:
+            return await self._start_promotion(request, workflow_id, found)
+        except BaseException:
+            if request.queued:
+                await self._signal_stage(project, stage, "release", workflow_id)
+            raise
+
+    async def _reserve_lock(self, project: str, stage: str, workflow_id: str) -> bool:
+        """Take the promotion's place in the Stage's lock queue before it starts, so that
+        promotions are served in the order they were requested (not the order their first
+        activities happen to run). False when the Stage cannot be told now: the promotion
+        then takes its place itself, when it asks for the lock."""
+        try:
+            await self._signal_stage(
+                project, stage, "acquire",
+                LockRequest(promotion=workflow_id, requested_at=datetime.now(timezone.utc), ready=False),
+            )  # fmt: skip
+        except RPCError:
+            return False
+        return True
+
+    async def _signal_stage(self, project: str, stage: str, signal: str, arg: Any) -> None:
+        await signal_stage(self.client, self.task_queue, project, stage, signal, arg)
+
+    async def _start_promotion(
+        self, request: PromotionRequest, workflow_id: str, found: dict[str, Any]
+    ) -> WorkflowHandle[Any, PromotionStatus]:
+        project, stage, dry_run, actor = request.project, request.stage, request.dry_run, request.actor
         return await self.client.start_workflow(
             "PromotionWorkflow",
             request,
-            id=promotion_workflow_id(project, stage, name),
+            id=workflow_id,
             task_queue=self.task_queue,
             result_type=PromotionStatus,
             static_summary=("Dry run: " if dry_run else "")

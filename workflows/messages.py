@@ -47,6 +47,7 @@ class PromotionRequest(BaseModel):
     wait_for_soak: bool = Field(default=False, description="wait (durable timer) instead of failing while soaking")
     auto: bool = Field(default=False, description="started by auto-promotion")
     verify_only: bool = Field(default=False, description="run no steps: verify the Stage's current Freight again")
+    queued: bool = Field(default=False, description="the starter already reserved this promotion's place in the stage lock queue")
     options: PromotionOptions = Field(default_factory=PromotionOptions)
 
 
@@ -171,10 +172,16 @@ class StageView(BaseModel):
 
 
 class LockRequest(BaseModel):
-    """A promotion asking for its Stage's lock; waiters are served by `requested_at`."""
+    """A promotion's place in its Stage's lock queue; waiters are served in arrival order.
+
+    `ready` False is a reservation: `gantry promote` takes the place before it starts the
+    workflow, so promotions requested one after another are served in that order even when
+    a later one reaches its own `acquire` first. The head of the queue is granted only once
+    its promotion has asked itself (ready)."""
 
     promotion: str
     requested_at: datetime
+    ready: bool = True
 
 
 class StageLockView(BaseModel):

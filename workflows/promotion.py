@@ -81,7 +81,8 @@ class PromotionWorkflow:
         self._abort: str | None = None
         self._plan: list[PlannedStep] = []
         self._granted = False
-        self._holds_lock = False
+        # a place its starter reserved in the lock queue is ours to give back, whatever happens
+        self._holds_lock = request.queued and not request.dry_run
         self._stage_has_verification = False
         self._context: PromotionContext | None = None
         self._base_vars: dict[str, Any] = {}
@@ -304,6 +305,7 @@ class PromotionWorkflow:
                 raise _NotAvailable(availability.reason)
             self._status.message = availability.reason
             self._publish()
+            await self._release_lock(request)  # a reserved place must not block the Stage while soaking
             await self._sleep(
                 availability.soak_until - workflow.now(),
                 f"soak of {context.freight.get('alias') or request.freight} ends at {availability.soak_until:%H:%M:%S} UTC",

@@ -4,10 +4,12 @@ One long-lived workflow per Stage (id `stage/<project>/<stage>`), started on fir
 signal-with-start, so a promotion started by any means finds it.
 
 The lock: promotions ask with the `acquire` signal and wait for `lock_granted`; waiters
-are served one at a time in the order the promotions were started. The holder releases
-after its steps and its verification. A holder that ends without releasing (terminated,
-timed out, lost) is noticed by a liveness check every `holder_check_interval`, and the
-lock moves on.
+are served one at a time in arrival order. `gantry promote` reserves the place before it
+starts the promotion (an `acquire` with ready=False), so the queue holds promotions in
+request order; a reserved head is granted once its promotion asks itself. The holder
+releases after its steps and its verification. A holder that ends without releasing
+(terminated, timed out, lost), or a reservation whose promotion never came, is noticed by
+a liveness check every `holder_check_interval`, and the lock moves on.
 
 Auto-promotion: when Freight is verified in an upstream Stage, this Stage is told
 (`upstream_verified`); if ProjectConfig enables auto-promotion here, it sleeps on a
@@ -18,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.client import Client
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.ids import stage_workflow_id
     from workflows.messages import AutoPromotion, LockRequest, StageLockView, UpstreamVerified
 
 DEFAULT_MAX_HISTORY = 5_000
@@ -50,6 +55,21 @@ class StageInput(BaseModel):
     max_history: int = DEFAULT_MAX_HISTORY
 
 
+async def signal_stage(client: Client, task_queue: str, project: str, stage: str, signal: str, arg: Any) -> None:
+    """Signal a Stage's workflow from outside a workflow, starting it first if it does not
+    run yet (signal-with-start), so whoever comes first finds it."""
+    await client.start_workflow(
+        "StageWorkflow",
+        StageInput(project=project, stage=stage),
+        id=stage_workflow_id(project, stage),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal=signal,
+        start_signal_args=[arg],
+        static_summary=f"Stage {stage} of project {project}",
+    )
+
+
 @workflow.defn(name="StageWorkflow")
 class StageWorkflow:
     @workflow.init
@@ -67,11 +87,13 @@ class StageWorkflow:
             self._changed = True  # a repeat: grant again below (the first grant may have been lost)
             state.granted_at = None
             return
-        if any(q.promotion == request.promotion for q in state.queue):
+        known = next((q for q in state.queue if q.promotion == request.promotion), None)
+        if known is not None:  # the promotion asking for the place its starter reserved
+            if request.ready and not known.ready:
+                known.ready = True
+                self._changed = True
             return
-        # serve in the order promotions were started (ties: by id), not the order signals arrived
         state.queue.append(request)
-        state.queue.sort(key=lambda r: (r.requested_at, r.promotion))
         self._changed = True
 
     @workflow.signal(name="release", description="A promotion is done with the stage (or gave up waiting)")
@@ -109,7 +131,7 @@ class StageWorkflow:
     async def run(self, input: StageInput) -> None:
         state = self._state
         while True:
-            if state.holder is None and state.queue:
+            if state.holder is None and state.queue and state.queue[0].ready:
                 state.holder = state.queue.pop(0)
             if state.holder and state.granted_at is None:
                 await self._grant()
@@ -125,8 +147,11 @@ class StageWorkflow:
                 )
             except asyncio.TimeoutError:
                 pass
-            if state.holder and state.granted_at and not self._changed:
-                await self._check_holder()
+            if not self._changed:
+                if state.holder and state.granted_at:
+                    await self._check_holder()
+                elif self._reserved_head():
+                    await self._check_reservation()
             await self._fire_due_soaks()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
@@ -145,9 +170,16 @@ class StageWorkflow:
 
     def _next_wake(self) -> datetime | None:
         times = [e.soak_until for e in self._state.pending.values()]
-        if self._state.holder and self._state.granted_at:
+        if (self._state.holder and self._state.granted_at) or self._reserved_head():
             times.append(workflow.now() + self._input.holder_check_interval)
         return min(times) if times else None
+
+    def _reserved_head(self) -> LockRequest | None:
+        """The queue's head while it is only a reservation (its promotion has not asked yet)."""
+        state = self._state
+        if state.holder is None and state.queue and not state.queue[0].ready:
+            return state.queue[0]
+        return None
 
     def _wake_summary(self) -> str:
         if self._state.pending:
@@ -155,6 +187,9 @@ class StageWorkflow:
             if not event.upstream:
                 return f"offer new freight {name[:7]}"
             return f"soak of {name[:7]} from {event.upstream} ends"
+        head = self._reserved_head()
+        if head is not None:
+            return f"wait for {head.promotion} to ask for the lock"
         return "check the lock holder is alive"
 
     async def _grant(self) -> None:
@@ -172,20 +207,32 @@ class StageWorkflow:
         holder = self._state.holder
         if holder is None:
             return
+        if await self._is_running(holder.promotion) is False and self._state.holder is holder:
+            workflow.logger.warning("lock holder %s ended without releasing; moving on", holder.promotion)
+            self.release(holder.promotion)
+
+    async def _check_reservation(self) -> None:
+        """A reserved place whose promotion never started (its starter died) is given up."""
+        head = self._reserved_head()
+        if head is None:
+            return
+        if await self._is_running(head.promotion) is False and self._reserved_head() is head:
+            workflow.logger.warning("reserved promotion %s is not running; moving on", head.promotion)
+            self.release(head.promotion)
+
+    async def _is_running(self, promotion: str) -> bool | None:
+        """None when it cannot be told now (ask again at the next check)."""
         try:
-            running = await workflow.execute_activity(
+            return await workflow.execute_activity(
                 "workflow_is_running",
-                holder.promotion,
+                promotion,
                 result_type=bool,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=3),
-                summary=f"is {holder.promotion} still running?",
+                summary=f"is {promotion} still running?",
             )
         except ActivityError:
-            return  # cannot tell now: ask again at the next check
-        if not running and self._state.holder is holder:
-            workflow.logger.warning("lock holder %s ended without releasing; moving on", holder.promotion)
-            self.release(holder.promotion)
+            return None
 
     async def _fire_due_soaks(self) -> None:
         now = workflow.now()

@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Optional
 
 import typer
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,8 @@ from tests.httpserver import ScriptedServer
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import make_gitops_repo, pipeline_manifests
 from workflows.ids import stage_workflow_id
-from workflows.messages import PromotionStatus, StageLockView
+from workflows.messages import LockRequest, PromotionStatus, StageLockView
+from workflows.stage import StageInput
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +63,42 @@ async def test_twenty_promotions_run_one_at_a_time_in_request_order(worker: Work
         assert end_a <= start_b, "promotions overlapped or ran out of request order"
     assert len(repo.commits()) == before + 20
     assert "newTag: 1.0.19" in repo.show("env/dev/kustomization.yaml")
+
+
+async def test_a_reserved_place_keeps_request_order_and_is_given_up_if_its_promotion_never_comes(
+    client: Client, worker: WorkerHandle, unique: str
+) -> None:
+    """`gantry promote` reserves the place before starting the promotion: a later promotion
+    that asks first still waits behind it; a starter that died leaves no lasting block."""
+    project = f"reserve-{unique}"
+    now = datetime.now(timezone.utc)
+
+    async def view(stage: str) -> StageLockView:
+        return await client.get_workflow_handle(stage_workflow_id(project, stage)).query("lock", result_type=StageLockView)
+
+    async def lock_is_free(stage: str) -> bool:
+        current = await view(stage)
+        return current.holder is None and not current.queue
+
+    for stage, interval in (("dev", timedelta(hours=1)), ("qa", timedelta(seconds=1))):
+        await client.start_workflow(
+            "StageWorkflow", StageInput(project=project, stage=stage, holder_check_interval=interval),
+            id=stage_workflow_id(project, stage), task_queue=worker.task_queue,
+        )  # fmt: skip
+        handle = client.get_workflow_handle(stage_workflow_id(project, stage))
+        await handle.signal("acquire", LockRequest(promotion=f"{stage}-first", requested_at=now, ready=False))
+        await handle.signal("acquire", LockRequest(promotion=f"{stage}-second", requested_at=now))
+
+    # dev checks liveness hourly: the reservation holds its place until its promotion asks
+    blocked = await view("dev")
+    assert (blocked.holder, blocked.queue) == (None, ["dev-first", "dev-second"])
+    await client.get_workflow_handle(stage_workflow_id(project, "dev")).signal(
+        "acquire", LockRequest(promotion="dev-first", requested_at=now)
+    )
+    # granted in turn; neither workflow exists, so each grant finds it gone and moves on
+    await wait_for(lambda: lock_is_free("dev"), timeout=20, message="dev's queue to be served in order")
+    # qa checks every second: a reservation whose promotion never started is given up
+    await wait_for(lambda: lock_is_free("qa"), timeout=20, message="qa's dead reservation to be given up")
 
 
 async def test_unverified_freight_is_refused_with_the_reason(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:

@@ -11,7 +11,6 @@ import pytest
 from tests.conftest import WorkerHandle
 from tests.httpserver import ScriptedServer
 from tests.integration.test_promotion import apply_text
-from tests.integration.test_stages import new_freight
 from workflows.ids import verification_workflow_id
 from workflows.verification import VerificationStatus
 
