@@ -219,3 +219,13 @@ class FreightVerified(BaseModel):
     stage: str
     freight: str
     verified_at: datetime
+
+
+class DiscoveryRequest(BaseModel):
+    """Discover the artifacts of one Warehouse subscription (see activities/discovery)."""
+
+    project: str
+    warehouse: str
+    kind: Literal["image", "git", "chart"]
+    #: the subscription's fields as written in YAML (repoURL, imageSelectionStrategy, ...)
+    subscription: dict[str, Any]
