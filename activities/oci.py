@@ -8,11 +8,16 @@ repository) and retries with it; ``WWW-Authenticate: Basic`` retries with basic 
 Credentials are looked up by repository (type ``image``, or ``helm`` for ``oci://``
 references). The keys tried, first match wins: ``<registry>/<repository>``,
 ``oci://<registry>/<repository>``, ``https://<registry>/<repository>``.
+
+Besides pulling (the oci-download step), Warehouse discovery lists a repository's tags
+(``Registry.tags``, following ``Link`` pagination) and reads image config blobs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +38,10 @@ INDEX_TYPES = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
 ACCEPT = ", ".join(MANIFEST_TYPES + INDEX_TYPES)
+#: tags asked for per page of ``/tags/list`` (registries may answer with fewer)
+TAGS_PAGE_SIZE = 1000
+#: config blobs larger than this are not read (a config is a few KiB)
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 _REF = re.compile(
     r"^(?P<name>[a-zA-Z0-9._-]+(?::\d+)?(?:/[a-zA-Z0-9._-]+)*)"
@@ -43,6 +52,14 @@ _INSECURE_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 class OCIError(Exception):
     """A registry answer that retrying cannot change (not found, denied, bad content)."""
+
+
+class NotFound(OCIError):
+    """A 404; ``code`` is the registry's error code (NAME_UNKNOWN, MANIFEST_UNKNOWN, ...)."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,14 @@ class Reference:
         )
 
 
+def _split_name(name: str) -> tuple[str, str]:
+    """``registry/repository`` from a name; Docker Hub when the first part is no host."""
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "docker.io", name if "/" in name else "library/" + name
+
+
 def parse_reference(ref: str, field: str = "imageRef") -> Reference:
     """``[oci://]registry[:port]/repo[:tag][@digest]``; Docker Hub short names too.
     A tag or a digest is required (as in Kargo's schema)."""
@@ -90,29 +115,47 @@ def parse_reference(ref: str, field: str = "imageRef") -> Reference:
             f"config field {field!r}: {ref!r} is not an image reference with a tag or digest "
             "(registry/repository:tag or registry/repository@sha256:...)"
         )
-    name = m.group("name")
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        registry, repository = first, rest
-    else:
-        registry, repository = "docker.io", name
-        if "/" not in repository:
-            repository = "library/" + repository
+    registry, repository = _split_name(m.group("name"))
     if repository != repository.lower():
         raise step_failed(f"config field {field!r}: repository names must be lower case: {ref!r}")
     return Reference(registry, repository, m.group("tag") or "", m.group("digest") or "", cred_type)
 
 
-def lookup_credentials(ref: Reference) -> credentials.Credentials | None:
+def parse_repository(url: str) -> Reference:
+    """A repository without tag or digest (a Warehouse's ``repoURL``):
+    ``[oci://]registry[:port]/repo`` or a Docker Hub name (``nginx`` is
+    ``docker.io/library/nginx``). Raises ValueError saying what is wrong."""
+    cred_type: credentials.CredentialType = "image"
+    raw = url.strip()
+    if raw.startswith("oci://"):
+        raw, cred_type = raw[len("oci://"):], "helm"
+    m = _REF.match(raw)
+    if not m:
+        raise ValueError(f"{url!r} is not an image repository (registry/repository)")
+    if m.group("tag") or m.group("digest"):
+        raise ValueError(f"{url!r} names a tag or digest; repoURL must be a repository only")
+    registry, repository = _split_name(m.group("name"))
+    if repository != repository.lower():
+        raise ValueError(f"repository names must be lower case: {url!r}")
+    return Reference(registry, repository, cred_type=cred_type)
+
+
+def find_credentials(ref: Reference) -> credentials.Credentials | None:
+    """The stored credentials for the repository; CredentialsError when the store is broken."""
     path = f"{ref.registry}/{ref.repository}"
+    for key in (path, f"oci://{path}", f"https://{path}"):
+        found = credentials.lookup(key, ref.cred_type)
+        if found is not None:
+            return found
+    return None
+
+
+def lookup_credentials(ref: Reference) -> credentials.Credentials | None:
+    """``find_credentials`` for steps: a broken store fails the step."""
     try:
-        for key in (path, f"oci://{path}", f"https://{path}"):
-            found = credentials.lookup(key, ref.cred_type)
-            if found is not None:
-                return found
+        return find_credentials(ref)
     except CredentialsError as e:
         raise step_failed(f"credential configuration: {e}") from None
-    return None
 
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -129,6 +172,16 @@ class Registry:
     client: httpx.AsyncClient
     creds: credentials.Credentials | None = None
     _auth: dict[str, str] = field(default_factory=dict)
+    _auth_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def _answer_challenge(self, response: httpx.Response, sent: dict[str, str]) -> bool:
+        """True when a retry may succeed: a concurrent request already authenticated
+        (so ``sent`` is stale), or this challenge was answered now. One lock, so many
+        concurrent requests fetch one token."""
+        async with self._auth_lock:
+            if self._auth is not sent:
+                return bool(self._auth)
+            return await self._authenticate(response)
 
     async def _authenticate(self, response: httpx.Response) -> bool:
         """Answer a 401 challenge; False when there is nothing more to try."""
@@ -160,13 +213,14 @@ class Registry:
 
     async def request(self, method: str, url: str, *, stream: bool = False, headers: dict[str, str] | None = None) -> httpx.Response:
         """Send with the current authorisation, answering one 401 challenge."""
-        for _ in range(2):
-            req = self.client.build_request(method, url, headers={**(headers or {}), **self._auth})
+        for _ in range(3):
+            sent = self._auth
+            req = self.client.build_request(method, url, headers={**(headers or {}), **sent})
             resp = await self.client.send(req, stream=stream)
             if resp.status_code != 401:
                 return resp
             await resp.aclose()
-            if not await self._authenticate(resp):
+            if not await self._answer_challenge(resp, sent):
                 break
         who = "with the configured credentials" if self.creds else "anonymously (no credentials configured)"
         raise OCIError(f"access to {self.ref.registry}/{self.ref.repository} denied {who}")
@@ -176,7 +230,7 @@ class Registry:
         url = f"{self.ref.base_url}/manifests/{reference}"
         resp = await self.request("GET", url, headers={"Accept": ACCEPT})
         if resp.status_code == 404:
-            raise OCIError(f"{self.ref.registry}/{self.ref.repository}:{reference} not found")
+            raise NotFound(f"{self.ref.registry}/{self.ref.repository}:{reference} not found", _error_code(resp))
         if resp.status_code == 403:
             raise OCIError(f"access to {self.ref.registry}/{self.ref.repository} forbidden")
         if resp.status_code != 200:
@@ -222,6 +276,61 @@ class Registry:
         if resp.status_code == 404:
             raise OCIError(f"blob {digest} not found in {self.ref.registry}/{self.ref.repository}")
         raise ApplicationError(f"GET blob {digest} returned HTTP {resp.status_code}", type="OCIError")
+
+
+    async def tags(self, page_size: int | None = None, on_page: Any = None) -> list[str]:
+        """Every tag of the repository, page by page (``?n=``, then the ``Link`` header's
+        next page); ``on_page(count_so_far)`` after each page, e.g. to heartbeat."""
+        url: str | None = f"{self.ref.base_url}/tags/list?n={page_size or TAGS_PAGE_SIZE}"
+        found: list[str] = []
+        while url:
+            resp = await self.request("GET", url, headers={"Accept": "application/json"})
+            self._check_listing(resp)
+            try:
+                found.extend(resp.json().get("tags") or [])
+            except (ValueError, AttributeError):
+                raise OCIError(f"the tag list of {self.ref.registry}/{self.ref.repository} is not JSON") from None
+            nxt = resp.links.get("next", {}).get("url")
+            url = str(resp.url.join(nxt)) if nxt else None
+            if on_page is not None:
+                on_page(len(found))
+        return found
+
+    def _check_listing(self, resp: httpx.Response) -> None:
+        where = f"{self.ref.registry}/{self.ref.repository}"
+        if resp.status_code == 200:
+            return
+        if resp.status_code == 404:
+            raise NotFound(f"repository {where} not found", _error_code(resp))
+        if resp.status_code == 403:
+            raise OCIError(f"access to {where} forbidden")
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise ApplicationError(f"listing tags of {where} returned HTTP {resp.status_code}", type="OCIError")
+        raise OCIError(f"listing tags of {where} returned HTTP {resp.status_code}")
+
+    async def config(self, descriptor: dict[str, Any]) -> dict[str, Any]:
+        """An image config blob (small JSON); ``{}`` when it is too big or not JSON."""
+        if int(descriptor.get("size") or 0) > MAX_CONFIG_BYTES:
+            return {}
+        resp = await self.blob(descriptor["digest"])
+        try:
+            data = await resp.aread()
+        finally:
+            await resp.aclose()
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+
+def _error_code(resp: httpx.Response) -> str:
+    """The first error code of a registry error body (``{"errors": [{"code": ...}]}``)."""
+    try:
+        errors = resp.json().get("errors") or []
+        return str(errors[0].get("code") or "")
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
 
 
 def _b64(text: str) -> str:

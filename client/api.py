@@ -16,14 +16,25 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from client.settings import TemporalSettings
 from pipeline.availability import Availability, freight_availability
 from pipeline.manifests import ManifestSet
 from workflows import search_attributes as sa
-from workflows.ids import CLUSTER_WORKFLOW_ID, project_workflow_id, promotion_name, promotion_workflow_id, stage_workflow_id
+from workflows.ids import (
+    CLUSTER_WORKFLOW_ID,
+    project_workflow_id,
+    promotion_name,
+    promotion_workflow_id,
+    stage_workflow_id,
+    warehouse_workflow_id,
+)
 from workflows.messages import (
     ApplyRequest,
     ApplyResult,
@@ -38,6 +49,7 @@ from workflows.messages import (
 from workflows.project import ProjectInput
 from workflows.stage import signal_stage
 from workflows.task_queues import DEFAULT_TASK_QUEUE
+from workflows.warehouse import WarehouseInput, WarehouseStatus, wake_warehouse
 
 
 class GantryError(Exception):
@@ -174,6 +186,49 @@ class Gantry:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise GantryError(f"project {project!r} does not exist (apply its manifests first)") from None
             raise GantryError(err.message) from None
+
+    async def set_freight_alias(self, project: str, freight: str, alias: str) -> dict[str, Any]:
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        try:
+            return await handle.execute_update("set_freight_alias", {"freight": freight, "alias": alias}, result_type=dict)
+        except WorkflowUpdateFailedError as err:
+            raise GantryError(_reason(err)) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise GantryError(f"project {project!r} does not exist (apply its manifests first)") from None
+            raise GantryError(err.message) from None
+
+    # -- warehouses ------------------------------------------------------------------
+
+    async def _check_warehouse(self, project: str, warehouse: str) -> None:
+        if await self._project(project, "warehouse", warehouse) is None:
+            manifests = await self.manifests(project)
+            known = sorted(((manifests.get("projects") or {}).get(project) or {}).get("warehouses") or {})
+            raise GantryError(
+                f"warehouse {warehouse!r} does not exist in project {project}"
+                + (f" (warehouses: {', '.join(known)})" if known else "")
+            )
+
+    async def refresh_warehouse(self, project: str, warehouse: str, *, wait: bool = False) -> WarehouseStatus | None:
+        """Discover now. With `wait`, return the status after a pass that began after this call."""
+        await self._check_warehouse(project, warehouse)
+        if not wait:
+            await wake_warehouse(self.client, self.task_queue, project, warehouse)
+            return None
+        start = WithStartWorkflowOperation(
+            "WarehouseWorkflow",
+            WarehouseInput(project=project, warehouse=warehouse),
+            id=warehouse_workflow_id(project, warehouse),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=self.task_queue,
+            static_summary=f"Warehouse {warehouse} of project {project}",
+        )
+        return await self.client.execute_update_with_start_workflow(
+            "refresh", start_workflow_operation=start, result_type=WarehouseStatus
+        )
+
+    async def warehouse_status(self, project: str, warehouse: str) -> WarehouseStatus | None:
+        return await self._query_or_none(warehouse_workflow_id(project, warehouse), "status", result_type=WarehouseStatus)
 
     # -- promotions ------------------------------------------------------------------
 

@@ -195,19 +195,63 @@ def get_stages(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> N
 
 @get_app.command("warehouses")
 def get_warehouses(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> None:
+    """Warehouses with their subscriptions and how their last discovery went."""
+
     async def go() -> None:
         gantry = await _connect()
         manifests = await gantry.manifests(project)
         warehouses = ((manifests.get("projects") or {}).get(project) or {}).get("warehouses") or {}
-        rows = []
+        rows, raw = [], []
         for name, wh in sorted(warehouses.items()):
-            subs = []
-            for sub in (wh.get("spec") or {}).get("subscriptions") or []:
-                for kind in ("image", "git", "chart"):
-                    if sub.get(kind):
-                        subs.append(f"{kind}:{sub[kind].get('repoURL')}")
-            rows.append({"name": name, "interval": (wh.get("spec") or {}).get("interval"), "subscriptions": ", ".join(subs)})
-        emit(rows, ["name", "interval", "subscriptions"], output, raw=list(warehouses.values()), title="warehouses")
+            status = await gantry.warehouse_status(project, name)
+            rows.append(_warehouse_row(name, wh, status))
+            raw.append({**wh, "status": status.model_dump(mode="json", by_alias=True) if status else {}})
+        emit(rows, ["name", "interval", "subscriptions", "last discovery", "freight", "status"], output, raw=raw, title="warehouses")
+
+    run(go())
+
+
+def _warehouse_row(name: str, wh: dict[str, Any], status: Any) -> dict[str, Any]:
+    subs = []
+    for sub in (wh.get("spec") or {}).get("subscriptions") or []:
+        for kind in ("image", "git", "chart"):
+            if sub.get(kind):
+                subs.append(f"{kind}:{sub[kind].get('repoURL')}")
+    row = {"name": name, "interval": (wh.get("spec") or {}).get("interval"), "subscriptions": ", ".join(subs)}
+    if status is None:
+        return {**row, "last discovery": "-", "freight": "-", "status": "not started"}
+    last = f"{status.last_pass_at:%Y-%m-%d %H:%M:%S}" if status.last_pass_at else "-"
+    state = f"error: {status.error}" if status.error else (status.message or "ok")
+    if status.discovering:
+        state = "discovering; " + state
+    return {**row, "last discovery": last, "freight": status.last_freight_alias or "-", "status": state}
+
+
+refresh_app = typer.Typer(help="Make Warehouses discover now.", no_args_is_help=True)
+app.add_typer(refresh_app, name="refresh")
+
+
+@refresh_app.command("warehouse")
+def refresh_warehouse(
+    name: str = typer.Argument(..., help="the Warehouse"),
+    project: str = ProjectOpt,
+    wait: bool = typer.Option(False, "--wait", help="wait for the discovery pass and show its outcome"),
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Discover now instead of at the next interval (Kargo: `kargo refresh warehouse`)."""
+
+    async def go() -> None:
+        gantry = await _connect()
+        status = await gantry.refresh_warehouse(project, name, wait=wait)
+        if status is None:
+            print(f"warehouse {name}: refresh requested")
+            return
+        manifests = await gantry.manifests(project)
+        wh = ((manifests.get("projects") or {}).get(project) or {}).get("warehouses", {}).get(name, {})
+        row = _warehouse_row(name, wh, status)
+        emit([row], ["name", "last discovery", "freight", "status"], output, raw=status.model_dump(mode="json"))
+        if status.error:
+            raise typer.Exit(1)
 
     run(go())
 
@@ -336,6 +380,22 @@ def freight_create(
             output,
             raw=created,
         )
+
+    run(go())
+
+
+@freight_app.command("alias")
+def freight_alias(
+    freight: str = typer.Argument(..., help="Freight name, alias or name prefix"),
+    alias: str = typer.Argument(..., help="the new alias (unique in the project)"),
+    project: str = ProjectOpt,
+) -> None:
+    """Give Freight a new alias (Kargo: `kargo update freight --new-alias`)."""
+
+    async def go() -> None:
+        gantry = await _connect()
+        updated = await gantry.set_freight_alias(project, freight, alias)
+        print(f"freight/{updated['name']} is now {updated.get('alias')}")
 
     run(go())
 

@@ -16,25 +16,31 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import (
+    SandboxedWorkflowRunner,
+    SandboxRestrictions,
+)
 
 from activities.argocd_health import argocd_health
 from activities.catalog import CatalogActivities
+from activities.discovery import DISCOVERY_ACTIVITIES
 from activities.metrics import METRIC_ACTIVITIES
 from activities.stages import StageActivities
 from activities.steps import STEP_ACTIVITIES
 from activities.steps.base import work_root
+from activities.warehouses import WarehouseActivities
 from activities.workdir import WorkdirActivities
 from workflows.project import ProjectWorkflow
 from workflows.promotion import PromotionWorkflow
 from workflows.stage import StageWorkflow
-from workflows.verification import VerificationWorkflow
 from workflows.task_queues import DEFAULT_TASK_QUEUE, default_worker_id, worker_queue
+from workflows.verification import VerificationWorkflow
+from workflows.warehouse import WarehouseWorkflow
 
 log = structlog.get_logger("gantry.worker")
 
 PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", "structlog")
-WORKFLOWS = [ProjectWorkflow, PromotionWorkflow, StageWorkflow, VerificationWorkflow]
+WORKFLOWS = [ProjectWorkflow, PromotionWorkflow, StageWorkflow, VerificationWorkflow, WarehouseWorkflow]
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -51,6 +57,7 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
     workdirs = WorkdirActivities(own_queue)
     catalog = CatalogActivities(client)
     stages = StageActivities(client, task_queue)
+    warehouses = WarehouseActivities(client, task_queue)
     shared = Worker(
         client,
         task_queue=task_queue,
@@ -63,6 +70,10 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
             stages.workflow_is_running,
             stages.notify_downstream,
             stages.auto_promote,
+            warehouses.load_warehouse,
+            warehouses.create_warehouse_freight,
+            warehouses.wake_warehouses,
+            *DISCOVERY_ACTIVITIES,
             argocd_health,
             *METRIC_ACTIVITIES,
         ],

@@ -32,3 +32,7 @@ def stage_workflow_id(project: str, stage: str) -> str:
 
 def verification_workflow_id(project: str, stage: str, name: str) -> str:
     return f"verification/{project}/{stage}/{name}"
+
+
+def warehouse_workflow_id(project: str, warehouse: str) -> str:
+    return f"warehouse/{project}/{warehouse}"

@@ -8,18 +8,25 @@ validate is rejected before it touches the state, so a bad apply changes nothing
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from datetime import timedelta
-
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pipeline.freight import FreightCatalog, set_alias
-    from pipeline.manifests import ManifestError, ManifestIssue, ManifestSet, SourceDocument, load_sourced, validate_set
+    from pipeline.manifests import (
+        ManifestError,
+        ManifestIssue,
+        ManifestSet,
+        SourceDocument,
+        load_sourced,
+        validate_set,
+    )
     from workflows.messages import (
         ApplyRequest,
         ApplyResult,
@@ -46,6 +53,8 @@ class ProjectState(BaseModel):
     announce: list[str] = Field(default_factory=list)
     #: stage -> origin warehouses whose auto-promotion a user's promotion of older Freight holds
     holds: dict[str, list[str]] = Field(default_factory=dict)
+    #: Warehouses applied (created or changed) whose workflows still have to be woken
+    wake: list[str] = Field(default_factory=list)
 
 
 class ProjectInput(BaseModel):
@@ -55,6 +64,8 @@ class ProjectInput(BaseModel):
 
 
 KEEP_PROMOTIONS = 200
+#: Kargo keeps the alias in a label, so it follows the label value rules
+ALIAS_PATTERN = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 @workflow.defn(name="ProjectWorkflow")
@@ -68,10 +79,15 @@ class ProjectWorkflow:
     @workflow.run
     async def run(self, input: ProjectInput) -> None:
         while True:
-            await workflow.wait_condition(lambda: bool(self._state.announce) or self._should_continue_as_new())
+            await workflow.wait_condition(
+                lambda: bool(self._state.announce or self._state.wake) or self._should_continue_as_new()
+            )
             if self._should_continue_as_new():
                 break
-            await self._announce_new_freight()
+            if self._state.wake:
+                await self._wake_warehouses()
+            if self._state.announce:
+                await self._announce_new_freight()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(ProjectInput(name=self._name, state=self._state, max_history=self._max_history))
 
@@ -91,6 +107,21 @@ class ProjectWorkflow:
             except ActivityError as err:
                 workflow.logger.warning("could not offer freight %s to direct stages: %s", name, err)
         self._state.announce.pop(0)
+
+    async def _wake_warehouses(self) -> None:
+        """Applied Warehouses start (or look again) at once, not at their next interval."""
+        names = list(self._state.wake)
+        try:
+            await workflow.execute_activity(
+                "wake_warehouses",
+                args=[self._name, names],
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=10),
+                summary=f"wake warehouses {', '.join(names)}",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("could not wake warehouses %s: %s", names, err)
+        self._state.wake = [n for n in self._state.wake if n not in names]
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -134,6 +165,12 @@ class ProjectWorkflow:
     def apply(self, request: ApplyRequest) -> ApplyResult:
         merged, changes = self._merged(request)
         self._state.manifests = merged
+        if self._name != "cluster":
+            for change in changes:
+                kind_name, _, what = change.rpartition(" ")
+                kind, _, name = kind_name.partition("/")
+                if kind == "warehouse" and what in ("created", "configured") and name not in self._state.wake:
+                    self._state.wake.append(name)
         return ApplyResult(results=changes)
 
     @apply.validator
@@ -182,6 +219,11 @@ class ProjectWorkflow:
         owner = self._state.catalog.aliases.get(str(request.get("alias", "")))
         if not request.get("alias"):
             raise ValueError("alias must not be empty")
+        if not ALIAS_PATTERN.fullmatch(str(request["alias"])):
+            raise ValueError(
+                f"alias {request['alias']!r} is not valid: at most 63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit"
+            )
         if owner is not None and owner != freight["name"]:
             raise ValueError(f"alias {request['alias']!r} is already used by freight {owner}")
 
@@ -278,6 +320,11 @@ class ProjectWorkflow:
     def freight(self) -> list[dict[str, Any]]:
         items = list(self._state.catalog.freight.values())
         return sorted(items, key=lambda f: f.get("discoveredAt") or "", reverse=True)
+
+    @workflow.query(name="warehouse", description="One applied Warehouse document, or null")
+    def warehouse(self, name: str) -> dict[str, Any] | None:
+        found = self._state.manifests.warehouse(self._name, name)
+        return found.model_dump(mode="json", by_alias=True, exclude_none=True) if found else None
 
     @workflow.query(name="get_freight", description="One Freight by name, alias or name prefix")
     def get_freight(self, name_or_alias: str) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttri
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.failures import cause_message
     from activities.steps.base import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
     from pipeline import step_policies as policy
     from pipeline.availability import freight_availability
@@ -120,7 +121,7 @@ class PromotionWorkflow:
         except _Aborted:
             return await self._finish(request, "Aborted", self._abort or "aborted by user")
         except ActivityError as err:
-            return await self._finish(request, "Errored", _cause_message(err))
+            return await self._finish(request, "Errored", cause_message(err))
 
         freight = context.freight
         self._context = context
@@ -390,7 +391,7 @@ class PromotionWorkflow:
                 summary="choose a worker and make the working directory there",
             )
         except ActivityError as err:
-            return "Errored", _cause_message(err)
+            return "Errored", cause_message(err)
         status.worker_queue = self._cleanup_queue = queue
 
         refs = [StepRef(alias=s.alias, uses=s.uses) for s in self._plan]
@@ -489,22 +490,22 @@ class PromotionWorkflow:
                 )  # fmt: skip
             except ActivityError as err:
                 if _is_worker_lost(err):
-                    raise _MoveWorker(_cause_message(err)) from err
+                    raise _MoveWorker(cause_message(err)) from err
                 if _is_heartbeat_timeout(err) and worker_losses < MAX_WORKER_LOSSES_PER_STEP:
                     worker_losses += 1  # the worker died mid-step: not the step's fault; ask again
                     continue
                 if _error_type(err) == STEP_FAILED:
                     record.error_count += 1
-                    self._step_done(record, "Failed", _cause_message(err))
+                    self._step_done(record, "Failed", cause_message(err))
                     return
                 consecutive_errors += 1
                 record.error_count += 1
-                record.message = _cause_message(err)
+                record.message = cause_message(err)
                 if consecutive_errors >= threshold:
-                    self._step_done(record, "Errored", _cause_message(err))
+                    self._step_done(record, "Errored", cause_message(err))
                     return
                 if self._timed_out(record, timeout):
-                    self._step_done(record, "Errored", f"step timed out after {timeout}: {_cause_message(err)}")
+                    self._step_done(record, "Errored", f"step timed out after {timeout}: {cause_message(err)}")
                     return
                 await self._sleep(policy.error_backoff(consecutive_errors), f"{step.alias}: retry after error")
                 continue
@@ -578,7 +579,7 @@ class PromotionWorkflow:
                 summary=f"{uses}: update the project catalog",
             )
         except ActivityError as err:
-            return _cause_message(err)
+            return cause_message(err)
         return ""
 
     # -- helpers -----------------------------------------------------------------------
@@ -682,13 +683,3 @@ def _is_worker_lost(err: ActivityError) -> bool:
 def _is_heartbeat_timeout(err: ActivityError) -> bool:
     cause = err.cause
     return isinstance(cause, TimeoutError) and cause.type == TimeoutType.HEARTBEAT
-
-
-def _cause_message(err: BaseException) -> str:
-    """The innermost cause's own words (an ApplicationError's str() starts with its type)."""
-    cause = err
-    while getattr(cause, "cause", None) is not None:
-        cause = cause.cause  # type: ignore[assignment]
-    if isinstance(cause, ApplicationError) and cause.message:
-        return cause.message
-    return str(cause) or type(cause).__name__

@@ -1,0 +1,47 @@
+"""Activities the WarehouseWorkflow (and the project) need to reach other workflows:
+read the applied Warehouse, hand Freight to the project's catalog, wake Warehouses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.ids import project_workflow_id
+from workflows.messages import FreightCreate
+from workflows.warehouse import wake_warehouse
+
+
+class WarehouseActivities:
+    def __init__(self, client: Client, task_queue: str):
+        self.client = client
+        self.task_queue = task_queue
+
+    @activity.defn(name="load_warehouse")
+    async def load_warehouse(self, project: str, warehouse: str) -> dict[str, Any] | None:
+        """The Warehouse as applied now; None when it (or its project) is gone."""
+        try:
+            return await self.client.get_workflow_handle(project_workflow_id(project)).query("warehouse", warehouse)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    @activity.defn(name="create_warehouse_freight")
+    async def create_warehouse_freight(self, project: str, request: FreightCreate) -> dict[str, Any]:
+        """Idempotent: the catalog names Freight by its artifacts, so a retry finds the same one."""
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        try:
+            return await handle.execute_update("create_freight", request, result_type=dict)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise ApplicationError(message, type="FreightRefused", non_retryable=True) from None
+
+    @activity.defn(name="wake_warehouses")
+    async def wake_warehouses(self, project: str, warehouses: list[str]) -> None:
+        for name in warehouses:
+            await wake_warehouse(self.client, self.task_queue, project, name)
