@@ -13,10 +13,11 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 quickstart: $(VENV)/.installed
+	bash scripts/system-deps.sh
 	bash examples/quickstart/run.sh
 
 test: $(VENV)/.installed
-	bash scripts/test-deps.sh
+	bash scripts/system-deps.sh
 	$(VENV)/bin/pytest -q
 
 clean:

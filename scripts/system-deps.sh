@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the tests start as real servers: docker-registry (an OCI registry) and
+# Debian packages the tests and the quickstart start as real servers: docker-registry (an OCI registry) and
 # prometheus (the prometheus metric provider).
 # Installed when missing and we are root (CI, fresh machines); otherwise the tests that
 # need them skip and say why.
