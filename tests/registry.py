@@ -11,13 +11,17 @@ filesystem storage in a temporary directory:
 
 Both skip (with the reason) when the binary is missing, so a machine without the
 package still passes. ``push_artifact`` uploads an artifact through the API with httpx
-(monolithic blob upload POST + PUT, config blob, manifest PUT).
+(monolithic blob upload POST + PUT, config blob, manifest PUT); ``push_tags`` tags many
+manifests over one config and layer, concurrently.
 
 Import the fixtures into a test module: ``from tests.registry import registry, Registry``.
+Outside pytest (benches), ``token_registry()`` and ``htpasswd_registry()`` are the same
+registries as context managers; ``token_registry_missing()`` says why one cannot start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -28,6 +32,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +47,8 @@ USER, PASSWORD = "ci-bot", "s3cret-registry-pw"
 SERVICE, ISSUER = "gantry-test-registry", "gantry-test-token-issuer"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+OCI_IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 def free_port() -> int:
@@ -185,13 +193,24 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-@pytest.fixture(scope="session")
-def registry():
-    binary = _binary()
-    if binary is None:
-        pytest.skip("docker-registry binary not found (install the Debian package 'docker-registry')")
+_NO_BINARY = "docker-registry binary not found (install the Debian package 'docker-registry')"
+
+
+def token_registry_missing() -> str | None:
+    """Why a token-auth registry cannot start here, or None."""
+    if _binary() is None:
+        return _NO_BINARY
     if shutil.which("openssl") is None:
-        pytest.skip("openssl not found (needed to sign registry tokens)")
+        return "openssl not found (needed to sign registry tokens)"
+    return None
+
+
+@contextmanager
+def token_registry() -> Iterator[Registry]:
+    """A token-auth registry (see the module docstring) until the block ends."""
+    reason = token_registry_missing()
+    if reason:
+        raise RuntimeError(reason)
     tmp = Path(tempfile.mkdtemp(prefix="gantry-registry-"))
     tokens = _TokenService(tmp)
     server, token_url = tokens.serve()
@@ -199,20 +218,21 @@ def registry():
         "auth:\n  token:\n"
         f"    realm: {token_url}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {tokens.cert}\n"
     )
-    proc, host = _start(binary, tmp, auth)
-    reg = Registry(host=host, token_url=token_url)
-    reg.tokens = tokens  # type: ignore[attr-defined]
-    yield reg
-    _stop(proc)
-    server.shutdown()
-    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        proc, host = _start(str(_binary()), tmp, auth)
+        try:
+            reg = Registry(host=host, token_url=token_url)
+            reg.tokens = tokens  # type: ignore[attr-defined]
+            yield reg
+        finally:
+            _stop(proc)
+    finally:
+        server.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def basic_registry():
-    binary = _binary()
-    if binary is None:
-        pytest.skip("docker-registry binary not found (install the Debian package 'docker-registry')")
+def _bcrypt_password() -> tuple[str | None, str]:
+    """(htpasswd hash, "") or (None, why there is none)."""
     try:
         import warnings
 
@@ -221,16 +241,54 @@ def basic_registry():
             import crypt  # bcrypt for htpasswd; the module is gone in Python 3.13
         hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
     except (ImportError, AttributeError, ValueError):
-        pytest.skip("no bcrypt implementation (Python's crypt module) to write an htpasswd file")
+        return None, "no bcrypt implementation (Python's crypt module) to write an htpasswd file"
     if not hashed or not hashed.startswith("$2"):
-        pytest.skip("the C library's crypt() has no bcrypt")
+        return None, "the C library's crypt() has no bcrypt"
+    return hashed, ""
+
+
+def htpasswd_registry_missing() -> str | None:
+    """Why a basic-auth registry cannot start here, or None."""
+    if _binary() is None:
+        return _NO_BINARY
+    return _bcrypt_password()[1] or None
+
+
+@contextmanager
+def htpasswd_registry() -> Iterator[Registry]:
+    """A basic-auth (htpasswd) registry until the block ends."""
+    hashed, reason = _bcrypt_password()
+    if _binary() is None or hashed is None:
+        raise RuntimeError(reason or _NO_BINARY)
     tmp = Path(tempfile.mkdtemp(prefix="gantry-registry-basic-"))
     (tmp / "htpasswd").write_text(f"{USER}:{hashed}\n")
     auth = f"auth:\n  htpasswd:\n    realm: gantry-test\n    path: {tmp / 'htpasswd'}\n"
-    proc, host = _start(binary, tmp, auth)
-    yield Registry(host=host, basic=True)
-    _stop(proc)
-    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        proc, host = _start(str(_binary()), tmp, auth)
+        try:
+            yield Registry(host=host, basic=True)
+        finally:
+            _stop(proc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    reason = token_registry_missing()
+    if reason:
+        pytest.skip(reason)
+    with token_registry() as reg:
+        yield reg
+
+
+@pytest.fixture(scope="session")
+def basic_registry():
+    reason = htpasswd_registry_missing()
+    if reason:
+        pytest.skip(reason)
+    with htpasswd_registry() as reg:
+        yield reg
 
 
 @dataclass
@@ -269,11 +327,17 @@ def push_artifact(
     layers: list[tuple[bytes, str]],
     *,
     artifact_type: str = "",
+    config: bytes | None = None,
+    config_media_type: str = OCI_IMAGE_CONFIG,
+    annotations: dict[str, str] | None = None,
 ) -> Pushed:
     """Push an OCI artifact with the given (content, mediaType) layers; return the
-    manifest's digest and size."""
+    manifest's digest and size. Without ``config`` the config is the empty ``{}``
+    descriptor; with it, ``config`` is pushed as a ``config_media_type`` blob (e.g. an
+    image config with ``created``, ``os`` and ``architecture``)."""
     headers = reg.auth_for_push(repository)
-    config = b"{}"
+    config_type = config_media_type if config is not None else OCI_EMPTY_CONFIG
+    config = b"{}" if config is None else config
     config_digest = push_blob(reg, repository, config, headers)
     descriptors = []
     for data, media_type in layers:
@@ -281,11 +345,13 @@ def push_artifact(
     manifest: dict = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_EMPTY_CONFIG, "digest": config_digest, "size": len(config)},
+        "config": {"mediaType": config_type, "digest": config_digest, "size": len(config)},
         "layers": descriptors,
     }
     if artifact_type:
         manifest["artifactType"] = artifact_type
+    if annotations:
+        manifest["annotations"] = annotations
     body = json.dumps(manifest).encode()
     r = httpx.put(
         f"http://{reg.host}/v2/{repository}/manifests/{tag}",
@@ -296,14 +362,23 @@ def push_artifact(
     return Pushed(_digest(body), len(body))
 
 
-def push_index(reg: Registry, repository: str, tag: str, manifests: list[tuple[str, int, dict]]) -> str:
+def push_index(
+    reg: Registry,
+    repository: str,
+    tag: str,
+    manifests: list[tuple[str, int, dict]],
+    *,
+    annotations: dict[str, str] | None = None,
+) -> str:
     """Push an OCI image index over already pushed manifests ``(digest, size, platform)``."""
     headers = reg.auth_for_push(repository)
-    index = {
+    index: dict = {
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "mediaType": OCI_INDEX,
         "manifests": [{"mediaType": OCI_MANIFEST, "digest": d, "size": s, "platform": p} for d, s, p in manifests],
     }
+    if annotations:
+        index["annotations"] = annotations
     body = json.dumps(index).encode()
     r = httpx.put(
         f"http://{reg.host}/v2/{repository}/manifests/{tag}",
@@ -312,3 +387,56 @@ def push_index(reg: Registry, repository: str, tag: str, manifests: list[tuple[s
     )
     assert r.status_code == 201, (r.status_code, r.text)
     return _digest(body)
+
+
+def image_config(created: str | None = None, os: str = "linux", architecture: str = "amd64", **extra: object) -> bytes:
+    """An OCI image config blob (the fields discovery reads)."""
+    doc: dict = {"architecture": architecture, "os": os, "rootfs": {"type": "layers", "diff_ids": []}, **extra}
+    if created:
+        doc["created"] = created
+    return json.dumps(doc).encode()
+
+
+async def push_tags(
+    reg: Registry,
+    repository: str,
+    tags: list[str],
+    *,
+    config: bytes | None = None,
+    config_media_type: str = OCI_IMAGE_CONFIG,
+    concurrency: int = 32,
+) -> dict[str, str]:
+    """Tag many manifests fast: one config and one layer blob, then one manifest PUT per
+    tag (each manifest names its tag in an annotation, so digests differ), ``concurrency``
+    at a time. Returns tag -> manifest digest."""
+    headers = reg.auth_for_push(repository)
+    config_type = config_media_type if config is not None else OCI_EMPTY_CONFIG
+    config = b"{}" if config is None else config
+    layer = b"layer for " + repository.encode()
+    config_digest = await asyncio.to_thread(push_blob, reg, repository, config, headers)
+    layer_digest = await asyncio.to_thread(push_blob, reg, repository, layer, headers)
+    sem = asyncio.Semaphore(concurrency)
+    digests: dict[str, str] = {}
+
+    async def put(client: httpx.AsyncClient, tag: str) -> None:
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": config_type, "digest": config_digest, "size": len(config)},
+            "layers": [{"mediaType": "application/octet-stream", "digest": layer_digest, "size": len(layer)}],
+            "annotations": {"org.opencontainers.image.version": tag},
+        }
+        body = json.dumps(manifest).encode()
+        async with sem:
+            r = await client.put(
+                f"http://{reg.host}/v2/{repository}/manifests/{tag}",
+                content=body,
+                headers={**headers, "Content-Type": OCI_MANIFEST},
+            )
+        assert r.status_code == 201, (tag, r.status_code, r.text)
+        digests[tag] = _digest(body)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await asyncio.gather(*(put(client, t) for t in tags))
+    return digests
