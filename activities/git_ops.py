@@ -15,6 +15,8 @@ import stat
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -167,6 +169,57 @@ class Git:
 
     def out(self, *args: str, **kwargs: object) -> str:
         return self.run(*args, **kwargs).stdout.strip()  # type: ignore[arg-type]
+
+    @contextmanager
+    def stream(self, *args: str, timeout: float | None = None) -> Iterator[Iterator[str]]:
+        """Run one git command and read its stdout line by line (newline stripped).
+
+        Leaving the block before the end stops git, so a reader that has seen enough
+        (``git log`` over a long history) does not pay for the rest. A command that
+        fails after running to the end raises GitError, as ``run`` does."""
+        cmd = ["git", "-c", "credential.helper=", "-c", "core.quotePath=false", *args]
+        shown = _scrub(" ".join(["git", *args]), self.creds)
+        limit = timeout or self.timeout
+        with tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.Popen(
+                    cmd, cwd=self.cwd, env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=err, text=True, encoding="utf-8", errors="replace",
+                )
+            except FileNotFoundError:
+                raise GitError("git is not installed on this worker", "transient") from None
+            timed_out = threading.Event()
+
+            def expire() -> None:
+                timed_out.set()
+                proc.kill()
+
+            timer = threading.Timer(limit, expire)
+            timer.start()
+            finished = False
+
+            def lines() -> Iterator[str]:
+                nonlocal finished
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    yield line[:-1] if line.endswith("\n") else line
+                finished = True
+
+            try:
+                yield lines()
+            finally:
+                timer.cancel()
+                if not finished and proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+                if proc.stdout is not None:
+                    proc.stdout.close()
+            if timed_out.is_set() or (finished and proc.returncode != 0):
+                err.seek(0)
+                out = _scrub(err.read().decode("utf-8", "replace").strip(), self.creds)
+                if timed_out.is_set():
+                    raise GitError(f"{shown}: timed out after {limit:.0f}s\n{out}".rstrip(), "transient", out)
+                raise GitError(f"{shown}: exit status {proc.returncode}\n{out}".rstrip(), classify(out), out)
 
     def ok(self, *args: str) -> bool:
         return self.run(*args, check=False).returncode == 0
