@@ -79,7 +79,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "not_found",
         re.compile(
             r"Repository not found|does not appear to be a git repository|returned error: 404|"
-            r"Remote branch .* not found|couldn't find remote ref|not a git repository",
+            r"Remote branch .* not found|couldn't find remote ref|not a git repository|"
+            r"repository '[^'\n]*' not found",
             re.I,
         ),
     ),

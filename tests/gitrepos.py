@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -48,11 +48,57 @@ ENV = {
 }
 
 
-def git(*args: str, cwd: Path | None = None) -> str:
-    env = {**os.environ, **ENV}
+def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    env = {**os.environ, **ENV, **(env or {})}
     return subprocess.run(
         ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True, timeout=60
     ).stdout.strip()
+
+
+@dataclass
+class FastCommit:
+    """One commit for ``fast_import``: ``files`` maps a path to its content (None deletes it)."""
+
+    message: str
+    when: int  # unix seconds, for author and committer
+    files: dict[str, str | None] = field(default_factory=dict)
+    author: tuple[str, str] = ("Test", "test@example.com")
+    committer: tuple[str, str] | None = None
+    merge: tuple[str, ...] = ()  # extra parents (commit ids or refs)
+
+
+def _data(text: str) -> bytes:
+    raw = text.encode()
+    return b"data %d\n%s\n" % (len(raw), raw)
+
+
+def fast_import(repo: Path, commits: list[FastCommit], branch: str = "main") -> list[str]:
+    """Append ``commits`` (oldest first) to ``branch`` of ``repo`` in one ``git fast-import``
+    run: thousands of commits in well under a second. Returns their ids, oldest first."""
+    tip = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    out = bytearray()
+    for n, c in enumerate(commits, start=1):
+        name, email = c.author
+        cname, cemail = c.committer or c.author
+        out += b"commit refs/heads/%s\nmark :%d\n" % (branch.encode(), n)
+        out += f"author {name} <{email}> {c.when} +0000\ncommitter {cname} <{cemail}> {c.when} +0000\n".encode()
+        out += _data(c.message)
+        if n == 1 and tip:
+            out += f"from {tip}\n".encode()
+        for parent in c.merge:
+            out += f"merge {parent}\n".encode()
+        for path, content in c.files.items():
+            out += f"D {path}\n".encode() if content is None else f"M 100644 inline {path}\n".encode() + _data(content)
+        out += b"\n"
+    for n in range(1, len(commits) + 1):
+        out += b"get-mark :%d\n" % n
+    proc = subprocess.run(
+        ["git", "fast-import", "--quiet", "--done", "--cat-blob-fd=1"],
+        cwd=repo, input=bytes(out) + b"done\n", capture_output=True, check=True, timeout=120,
+    )
+    return proc.stdout.decode().split()
 
 
 @dataclass
