@@ -278,12 +278,15 @@ class Registry:
         raise ApplicationError(f"GET blob {digest} returned HTTP {resp.status_code}", type="OCIError")
 
 
-    async def tags(self, page_size: int | None = None, on_page: Any = None) -> list[str]:
-        """Every tag of the repository, page by page (``?n=``, then the ``Link`` header's
-        next page); ``on_page(count_so_far)`` after each page, e.g. to heartbeat."""
+    async def tags(self, page_size: int | None = None, on_page: Any = None, max_pages: int | None = None) -> list[str]:
+        """Every tag of the repository (or of its first ``max_pages`` pages), page by
+        page (``?n=``, then the ``Link`` header's next page); ``on_page(count_so_far)``
+        after each page, e.g. to heartbeat."""
         url: str | None = f"{self.ref.base_url}/tags/list?n={page_size or TAGS_PAGE_SIZE}"
         found: list[str] = []
-        while url:
+        pages = 0
+        while url and (max_pages is None or pages < max_pages):
+            pages += 1
             resp = await self.request("GET", url, headers={"Accept": "application/json"})
             self._check_listing(resp)
             try:

@@ -239,7 +239,7 @@ def _bcrypt_password() -> tuple[str | None, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             import crypt  # bcrypt for htpasswd; the module is gone in Python 3.13
-        hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+        hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))  # cost 4: fast tests
     except (ImportError, AttributeError, ValueError):
         return None, "no bcrypt implementation (Python's crypt module) to write an htpasswd file"
     if not hashed or not hashed.startswith("$2"):
@@ -440,3 +440,56 @@ async def push_tags(
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         await asyncio.gather(*(put(client, t) for t in tags))
     return digests
+
+
+@contextmanager
+def paginating_proxy(reg: Registry) -> Iterator[tuple[Registry, list[str]]]:
+    """A loopback front for ``reg`` that pages ``/tags/list`` itself, as Docker Hub and
+    distribution 3 do (``?n=``, ``?last=``, a relative ``Link: <...>; rel="next"``);
+    distribution 2.8 ignores ``n``. Every other GET is relayed as it is. Yields the
+    front as a Registry and the list of tag-list request paths it answered."""
+    upstream = f"http://{reg.host}"
+    seen: list[str] = []
+    relay_headers = ("content-type", "docker-content-digest", "www-authenticate")
+    client = httpx.Client(timeout=30)  # one client: making one per request costs ~20 ms
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            parts = urlsplit(self.path)
+            headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")}
+            r = client.get(upstream + parts.path, headers=headers)
+            relayed = {k: v for k, v in r.headers.items() if k.lower() in relay_headers}
+            if not (parts.path.endswith("/tags/list") and r.status_code == 200):
+                self._send(r.status_code, r.content, relayed)
+                return
+            seen.append(self.path)
+            name = parts.path[len("/v2/"):-len("/tags/list")]
+            q = parse_qs(parts.query)
+            tags = sorted(r.json().get("tags") or [])
+            last, n = q.get("last", [""])[0], int(q.get("n", ["0"])[0]) or len(tags) or 1
+            rest = [t for t in tags if t > last] if last else tags
+            page = rest[:n]
+            out = {"Content-Type": "application/json"}
+            if len(rest) > n:
+                out["Link"] = f'</v2/{name}/tags/list?n={n}&last={page[-1]}>; rel="next"'
+            self._send(200, json.dumps({"name": name, "tags": page}).encode(), out)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield Registry(host=f"127.0.0.1:{server.server_address[1]}", token_url=reg.token_url, basic=reg.basic), seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        client.close()

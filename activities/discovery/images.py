@@ -235,14 +235,14 @@ async def _from_index(
 
 
 async def read_image(
-    reg: Registry, tag: str, platform: Platform | None, need_created: bool = False
+    reg: Registry, tag: str, platform: Platform | None, need_created: bool = False, missing_ok: bool = True
 ) -> DiscoveredImage | None:
-    """The image a tag names now; None when it lacks the platform or has vanished
-    since the tag list was read (an unknown repository is still an error)."""
+    """The image a tag names now; None when it lacks the platform or (``missing_ok``)
+    has vanished since the tag list was read (an unknown repository is still an error)."""
     try:
         doc, media, digest = await reg.manifest(tag)
     except NotFound as e:
-        if e.code == "NAME_UNKNOWN":
+        if e.code == "NAME_UNKNOWN" or not missing_ok:
             raise
         return None
     if media in INDEX_TYPES or "manifests" in doc:
@@ -281,11 +281,22 @@ async def _newest_builds(reg: Registry, p: Plan, tags: list[str], beat: http_cli
     return newest_builds([i for i in images if i is not None], p.sub.discovery_limit)
 
 
+async def _current_digest(reg: Registry, p: Plan) -> list[DiscoveredImage]:
+    """Digest: the followed tag's image, or none while the tag does not exist; an
+    unknown repository is an error (registries answer MANIFEST_UNKNOWN for both, so a
+    one-tag listing tells them apart)."""
+    try:
+        image = await read_image(reg, str(p.sub.constraint), p.platform, missing_ok=False)
+    except NotFound:
+        await reg.tags(page_size=1, max_pages=1)
+        return []
+    return [image] if image is not None else []
+
+
 async def select_images(reg: Registry, p: Plan) -> list[DiscoveredImage]:
     """The references the subscription's strategy picks, best first."""
     if p.strategy == "Digest":
-        image = await read_image(reg, str(p.sub.constraint), p.platform)
-        return [image] if image is not None else []
+        return await _current_digest(reg, p)
     beat = http_client.Heartbeat()
     tags = await reg.tags(on_page=lambda n: beat.tick({"tags": n}))
     if p.strategy == "NewestBuild":
