@@ -115,16 +115,27 @@ def _clean_env() -> dict[str, str]:
 
 @dataclass
 class Git:
-    """Runs git in ``cwd`` with the credentials that match ``url`` (looked up once)."""
+    """Runs git in ``cwd`` with the credentials that match ``url`` (looked up once).
+    With ``git_dir`` every command names that repository (``--git-dir``), so git never
+    goes looking in parent directories for one."""
 
     cwd: Path | None = None
     url: str | None = None
     creds: Credentials | None = None
     timeout: float = DEFAULT_TIMEOUT
+    git_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.url and self.creds is None:
             self.creds = credstore.lookup(self.url, "git")
+
+    def _command(self, args: tuple[str, ...]) -> list[str]:
+        # An empty credential.helper list means git asks only our askpass, never a
+        # helper configured for the worker's user that might prompt or store secrets.
+        cmd = ["git", "-c", "credential.helper=", "-c", "core.quotePath=false"]
+        if self.git_dir is not None:
+            cmd.append(f"--git-dir={self.git_dir}")
+        return [*cmd, *args]
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = _clean_env()
@@ -144,9 +155,7 @@ class Git:
         timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run one git command; raise GitError (with git's output) when it fails."""
-        # An empty credential.helper list means git asks only our askpass, never a
-        # helper configured for the worker's user that might prompt or store secrets.
-        cmd = ["git", "-c", "credential.helper=", "-c", "core.quotePath=false", *args]
+        cmd = self._command(args)
         shown = _scrub(" ".join(["git", *args]), self.creds)
         try:
             proc = subprocess.run(
@@ -178,7 +187,7 @@ class Git:
         Leaving the block before the end stops git, so a reader that has seen enough
         (``git log`` over a long history) does not pay for the rest. A command that
         fails after running to the end raises GitError, as ``run`` does."""
-        cmd = ["git", "-c", "credential.helper=", "-c", "core.quotePath=false", *args]
+        cmd = self._command(args)
         shown = _scrub(" ".join(["git", *args]), self.creds)
         limit = timeout or self.timeout
         with tempfile.TemporaryFile() as err:
@@ -203,7 +212,7 @@ class Git:
                 nonlocal finished
                 assert proc.stdout is not None
                 for line in proc.stdout:
-                    yield line[:-1] if line.endswith("\n") else line
+                    yield line.removesuffix("\n")
                 finished = True
 
             try:

@@ -92,42 +92,55 @@ def locked(directory: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _clone(remote: Git, url: str, repo: Path, blobless: bool) -> Git:
+def network_config(insecure_skip_tls_verify: bool) -> tuple[str, ...]:
+    """Per-command git config for talking to the remote (never stored in the mirror,
+    so a subscription that drops insecureSkipTLSVerify is verified again)."""
+    return ("-c", "http.sslVerify=false") if insecure_skip_tls_verify else ()
+
+
+def _clone(remote: Git, url: str, repo: Path, blobless: bool, net: tuple[str, ...]) -> Git:
     """A fresh bare mirror, made beside ``repo`` and renamed into place so a crash
     never leaves a half-made one where the next pass would trust it."""
     tmp = repo.with_name(repo.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    args = ["clone", "--bare", "--quiet"]
+    args = [*net, "clone", "--bare", "--quiet"]
     if blobless:
         args.append("--filter=blob:none")
     remote.run(*args, "--", url, str(tmp))
-    g = Git(cwd=tmp, url=url, creds=remote.creds)
+    g = Git(cwd=tmp, url=url, creds=remote.creds, git_dir=tmp)
     g.run("config", "--replace-all", "remote.origin.fetch", _REFSPECS[0])
     g.run("config", "--add", "remote.origin.fetch", _REFSPECS[1])
     g.run("config", "gc.autoDetach", "false")
     os.rename(tmp, repo)
-    return Git(cwd=repo, url=url, creds=remote.creds)
+    return Git(cwd=repo, url=url, creds=remote.creds, git_dir=repo)
 
 
-def sync_mirror(url: str, blobless: bool = False) -> tuple[Git, bool]:
+def sync_mirror(url: str, blobless: bool = False, net: tuple[str, ...] = ()) -> tuple[Git, bool]:
     """The up-to-date mirror of ``url`` (call with its lock held), and whether this call
     made it. ``blobless`` only matters for the first clone: reads never need blobs."""
     repo = mirror_dir(url) / "repo.git"
     remote = Git(url=url)
     if not (repo / "HEAD").is_file():
-        return _clone(remote, url, repo, blobless), True
-    g = Git(cwd=repo, url=url, creds=remote.creds)
-    if g.run("config", "--get", "remote.origin.url", check=False).stdout.strip() != url:
-        g.run("remote", "set-url", "origin", url)
-    g.run("fetch", "--prune", "--quiet", "--no-write-fetch-head", "origin")
+        return _clone(remote, url, repo, blobless, net), True
+    g = Git(cwd=repo, url=url, creds=remote.creds, git_dir=repo)
+    try:
+        if g.run("config", "--get", "remote.origin.url", check=False).stdout.strip() != url:
+            g.run("remote", "set-url", "origin", url)
+        g.run(*net, "fetch", "--prune", "--quiet", "--no-write-fetch-head", "origin")
+    except GitError:
+        if g.ok("rev-parse", "--git-dir"):
+            raise
+        # The mirror itself is damaged (a disk problem, someone's rm): start again.
+        shutil.rmtree(repo)
+        return _clone(remote, url, repo, blobless, net), True
     return g, False
 
 
-def default_branch(g: Git, fresh: bool) -> str | None:
+def default_branch(g: Git, fresh: bool, net: tuple[str, ...] = ()) -> str | None:
     """The remote's default branch: its HEAD as the clone recorded it when the mirror
     is fresh, else as the remote says now (it may have changed since the clone)."""
     if not fresh:
-        for line in g.out("ls-remote", "--symref", "origin", "HEAD").splitlines():
+        for line in g.out(*net, "ls-remote", "--symref", "origin", "HEAD").splitlines():
             if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
                 return line[len("ref: refs/heads/") : -len("\tHEAD")]
     head = g.run("symbolic-ref", "--quiet", "HEAD", check=False).stdout.strip()
@@ -314,7 +327,7 @@ def _git_failure(url: str, e: GitError) -> ApplicationError:
 
 def _discover_branch(g: Git, sub: GitSubscription, fresh: bool, **filters: Any) -> dict[str, Any]:
     url = sub.repo_url
-    branch = sub.branch or default_branch(g, fresh)
+    branch = sub.branch or default_branch(g, fresh, network_config(sub.insecure_skip_tls_verify))
     if branch is None:  # an empty repository: nothing to offer yet
         return {"repoURL": url, "branch": "", "commits": []}
     ref = f"refs/heads/{branch}"
@@ -359,7 +372,7 @@ def discover(sub: GitSubscription) -> dict[str, Any]:
         raise discovery_error(f"git subscription {redact_url(url)}: {e}") from None
     try:
         with locked(mirror_dir(url)):
-            g, fresh = sync_mirror(url, bool(sub.blobless))
+            g, fresh = sync_mirror(url, bool(sub.blobless), network_config(sub.insecure_skip_tls_verify))
             if rules is None:
                 return _discover_branch(g, sub, fresh, **filters)
             return _discover_tags(g, sub, rules, **filters)

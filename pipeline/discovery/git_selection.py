@@ -26,22 +26,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pipeline.discovery.semver import Constraints, InvalidConstraint, Version, compare, parse_constraint, try_parse_version
+from pipeline.discovery.semver import (
+    Constraints,
+    InvalidConstraint,
+    Version,
+    compare,
+    parse_constraint,
+    try_parse_version,
+)
 
 __all__ = [
     "BranchCommit",
     "PathFilter",
     "Tag",
     "TagRules",
+    "base_dir_matches",
     "check_branch_name",
+    "commit_entry",
     "commit_filter",
     "compile_glob",
-    "base_dir_matches",
-    "commit_entry",
+    "order_tags",
     "path_filter",
     "rfc3339",
     "select_branch_commits",
-    "order_tags",
     "shorten",
     "since_timestamp",
     "tag_entry",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -322,3 +323,23 @@ async def test_blobless_mirror(tmp_path: Path, work: Path) -> None:
     assert ids(result) == made[::-1]  # path filters read trees only, never blobs
     (mirror,) = (work / "discovery" / "git").glob("*/repo.git")
     assert git("config", "remote.origin.partialclonefilter", cwd=mirror) == "blob:none"
+
+
+async def test_damaged_mirror_is_rebuilt(tmp_path: Path, work: Path) -> None:
+    repo = bare(tmp_path)
+    made = fast_import(repo, commits(3))
+    assert ids(await discover({"repoURL": repo.as_uri()})) == made[::-1]
+    (mirror,) = (work / "discovery" / "git").glob("*/repo.git")
+    for part in ("objects", "refs"):
+        shutil.rmtree(mirror / part)
+    assert ids(await discover({"repoURL": repo.as_uri()})) == made[::-1]
+
+
+async def test_insecure_skip_tls_verify_is_not_stored(tmp_path: Path, work: Path) -> None:
+    repo = bare(tmp_path)
+    made = fast_import(repo, commits(2))
+    sub = {"repoURL": repo.as_uri(), "insecureSkipTLSVerify": True}
+    assert ids(await discover(sub)) == made[::-1]
+    assert ids(await discover(sub)) == made[::-1]
+    (mirror,) = (work / "discovery" / "git").glob("*/repo.git")
+    assert "sslverify" not in (mirror / "config").read_text().lower()
