@@ -138,13 +138,14 @@ def select_chart_versions(
     limit: int = 20,
 ) -> list[str]:
     """Valid versions that satisfy ``constraint``, newest first, at most ``limit``.
-    ``strict`` as for OCI repositories (MAJOR.MINOR.PATCH); index.yaml versions are
-    parsed loosely, as Kargo does."""
+    ``strict`` as Kargo reads OCI tags (MAJOR.MINOR.PATCH, no leading ``v``); index.yaml
+    versions are parsed loosely (``v1``, ``1.2`` count)."""
     _check_limit(limit)
     constraints = _constraint(constraint)
     parsed: list[tuple[Version, str]] = []
     for text in dict.fromkeys(versions):
-        v = try_parse_version(text, strict=strict) if isinstance(text, str) else None
+        ok = isinstance(text, str) and not (strict and text.startswith("v"))
+        v = try_parse_version(text, strict=strict) if ok else None
         if v is not None and (constraints is None or constraints.check(v)):
             parsed.append((v, text))
     return _newest_first(parsed)[:limit]
