@@ -343,31 +343,39 @@ def _discover_tags(g: Git, sub: GitSubscription, rules: sel.TagRules, **filters:
     return {"repoURL": sub.repo_url, "commits": [sel.tag_entry(t) for t in chosen]}
 
 
+def compile_subscription(sub: GitSubscription) -> tuple[dict[str, Any], sel.TagRules | None]:
+    """The subscription's filters and (for tag strategies) tag rules, checked before any
+    git runs: a bad regex, glob, constraint or branch name raises ValueError."""
+    if sub.branch:
+        sel.check_branch_name(sub.branch)
+    filters: dict[str, Any] = {
+        "paths": sel.path_filter(sub.include_paths, sub.exclude_paths),
+        "expression": sel.commit_filter(sub.expression_filter),
+        "since": sel.since_timestamp(sub.since),
+    }
+    strategy = sub.commit_selection_strategy
+    if strategy == "NewestFromBranch":
+        if sub.semver_constraint:  # Kargo validates it whatever the strategy
+            sel.tag_rules("SemVer", semver_constraint=sub.semver_constraint)
+        return filters, None
+    rules = sel.tag_rules(
+        strategy,
+        semver_constraint=sub.semver_constraint,
+        strict_semvers=sub.strict_semvers,
+        allow_regexes=sub.allow_tags_regexes,
+        ignore_regexes=sub.ignore_tags_regexes,
+        allow_tags=sub.allow_tags,
+        ignore_tags=sub.ignore_tags,
+    )
+    return filters, rules
+
+
 def discover(sub: GitSubscription) -> dict[str, Any]:
     """One discovery pass (blocking: run it in a thread)."""
     url = sub.repo_url
-    strategy = sub.commit_selection_strategy
+    where = f"git discovery of {redact_url(url)}"
     try:
-        if sub.branch:
-            sel.check_branch_name(sub.branch)
-        filters: dict[str, Any] = {
-            "paths": sel.path_filter(sub.include_paths, sub.exclude_paths),
-            "expression": sel.commit_filter(sub.expression_filter),
-            "since": sel.since_timestamp(sub.since),
-        }
-        rules = None
-        if strategy != "NewestFromBranch":
-            rules = sel.tag_rules(
-                strategy,
-                semver_constraint=sub.semver_constraint,
-                strict_semvers=sub.strict_semvers,
-                allow_regexes=sub.allow_tags_regexes,
-                ignore_regexes=sub.ignore_tags_regexes,
-                allow_tags=sub.allow_tags,
-                ignore_tags=sub.ignore_tags,
-            )
-        elif sub.semver_constraint:
-            sel.tag_rules("SemVer", semver_constraint=sub.semver_constraint)  # validated, unused
+        filters, rules = compile_subscription(sub)
     except ValueError as e:
         raise discovery_error(f"git subscription {redact_url(url)}: {e}") from None
     try:
@@ -379,9 +387,9 @@ def discover(sub: GitSubscription) -> dict[str, Any]:
     except GitError as e:
         raise _git_failure(url, e) from None
     except CredentialsError as e:
-        raise discovery_error(f"git discovery of {redact_url(url)}: credential configuration: {e}") from None
+        raise discovery_error(f"{where}: credential configuration: {e}") from None
     except ValueError as e:  # expressionFilter failing on a commit's data
-        raise discovery_error(f"git discovery of {redact_url(url)}: {e}") from None
+        raise discovery_error(f"{where}: {e}") from None
 
 
 @activity.defn(name="discover_git")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from pipeline.discovery.selection import _compile as compile_regexes
 from pipeline.discovery.semver import (
     Constraints,
     InvalidConstraint,
@@ -98,13 +99,8 @@ def check_branch_name(name: str) -> str:
 
 
 def _compile_regexes(patterns: Iterable[str], field_name: str) -> tuple[re.Pattern[str], ...]:
-    out = []
-    for p in patterns:
-        try:
-            out.append(re.compile(p))
-        except re.error as e:
-            raise ValueError(f"invalid regular expression {p!r} in {field_name}: {e}") from None
-    return tuple(out)
+    """Go-style regexes (search semantics) with errors naming the field, as for images."""
+    return tuple(compile_regexes(list(patterns), field_name))
 
 
 # --- path patterns -----------------------------------------------------------------------
