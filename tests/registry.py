@@ -404,7 +404,7 @@ async def push_tags(
     *,
     config: bytes | None = None,
     config_media_type: str = OCI_IMAGE_CONFIG,
-    concurrency: int = 32,
+    concurrency: int = 8,
 ) -> dict[str, str]:
     """Tag many manifests fast: one config and one layer blob, then one manifest PUT per
     tag (each manifest names its tag in an annotation, so digests differ), ``concurrency``
