@@ -290,11 +290,13 @@ class Registry:
             resp = await self.request("GET", url, headers={"Accept": "application/json"})
             self._check_listing(resp)
             try:
-                found.extend(resp.json().get("tags") or [])
+                page = resp.json().get("tags") or []
             except (ValueError, AttributeError):
                 raise OCIError(f"the tag list of {self.ref.registry}/{self.ref.repository} is not JSON") from None
+            found.extend(page)
             nxt = resp.links.get("next", {}).get("url")
-            url = str(resp.url.join(nxt)) if nxt else None
+            # an empty page or a link to itself would loop forever
+            url = str(resp.url.join(nxt)) if nxt and page and str(resp.url.join(nxt)) != url else None
             if on_page is not None:
                 on_page(len(found))
         return found

@@ -465,7 +465,7 @@ def paginating_proxy(reg: Registry) -> Iterator[tuple[Registry, list[str]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")}
             r = client.get(upstream + parts.path, headers=headers)

@@ -62,7 +62,7 @@ def parse_index(data: bytes) -> dict[str, Any]:
 
         doc = YAML(typ="safe", pure=True).load(data)
     if not isinstance(doc, dict):
-        raise ValueError("the index is not a mapping")
+        raise TypeError("the index is not a mapping")
     return doc
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 
 CREATED_KEYS = ("org.opencontainers.image.created", "org.label-schema.build-date")
 _UNKNOWN = ("", "unknown", None)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def build_time(
 
 def rfc3339(value: datetime) -> str:
     """UTC, whole seconds, ``Z`` (how Kubernetes writes timestamps)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

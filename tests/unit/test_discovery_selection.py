@@ -4,7 +4,7 @@ selection, platforms, build times and NewestBuild order."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -27,8 +27,6 @@ from pipeline.discovery.selection import (
     select_chart_versions,
     select_image_tags,
 )
-
-UTC = timezone.utc
 
 
 def at(day: int, hour: int = 0) -> datetime:
