@@ -28,6 +28,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -153,7 +154,7 @@ class Plan:
 def plan(subscription: dict[str, Any]) -> Plan:
     """Validate everything before the first request, so configuration errors never
     wait on the network."""
-    repo = str(subscription.get("repoURL") or "?")
+    repo = redact_url(str(subscription.get("repoURL") or "?"))
     try:
         sub = ImageSubscription.model_validate(subscription)
     except ValidationError as e:
@@ -198,7 +199,7 @@ async def _from_manifest(
     return DiscoveredImage(tag, digest, build_time(annotations, labels, config.get("created")), annotations)
 
 
-async def _entry_build_time(reg: Registry, entry: dict[str, Any]):
+async def _entry_build_time(reg: Registry, entry: dict[str, Any]) -> datetime | None:
     """An index entry's build time: its descriptor's annotations, else its image's."""
     stated = created_from(entry.get("annotations"))
     if stated is not None:
