@@ -125,16 +125,16 @@ class WarehouseWorkflow:
     @workflow.run
     async def run(self, input: WarehouseInput) -> WarehouseStatus:
         while True:
-            spec = await self._load()
-            if spec is None:  # the Warehouse was deleted: nothing more to watch
+            warehouse = await self._load()
+            if warehouse is None:  # the Warehouse was deleted: nothing more to watch
                 self._deleted = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.status()
             self._wake = False
-            await self._pass(spec)
+            await self._pass(warehouse)
             if self._should_continue_as_new():
                 break
-            await self._sleep(spec)
+            await self._sleep(warehouse.get("spec") or {})
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             WarehouseInput(project=input.project, warehouse=input.warehouse, state=self._state, max_history=input.max_history)
