@@ -12,10 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.updates import retry_unprocessed
 from pipeline.manifests import ClusterPromotionTask, PromotionStep, PromotionTask
 from pipeline.promotion_plan import PlanError, plan_steps
 from workflows.ids import CLUSTER_WORKFLOW_ID, project_workflow_id
@@ -92,7 +97,7 @@ class CatalogActivities:
         handle = self.client.get_workflow_handle(project_workflow_id(change.project))
         update = {"freight-alias": "set_freight_alias", "metadata": "set_metadata"}[change.kind]
         try:
-            return await handle.execute_update(update, change.data, result_type=dict)
+            return await retry_unprocessed(lambda: handle.execute_update(update, change.data, result_type=dict))
         except WorkflowUpdateFailedError as err:
             cause: BaseException = err
             while getattr(cause, "cause", None) is not None:

@@ -10,6 +10,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.updates import retry_unprocessed
 from workflows.ids import project_workflow_id
 from workflows.messages import FreightCreate
 from workflows.warehouse import wake_warehouse
@@ -35,7 +36,7 @@ class WarehouseActivities:
         """Idempotent: the catalog names Freight by its artifacts, so a retry finds the same one."""
         handle = self.client.get_workflow_handle(project_workflow_id(project))
         try:
-            return await handle.execute_update("create_freight", request, result_type=dict)
+            return await retry_unprocessed(lambda: handle.execute_update("create_freight", request, result_type=dict))
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)

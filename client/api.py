@@ -24,6 +24,7 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from client.settings import TemporalSettings
+from client.updates import retry_unprocessed
 from pipeline.availability import Availability, freight_availability
 from pipeline.manifests import ManifestSet
 from workflows import search_attributes as sa
@@ -85,17 +86,21 @@ class Gantry:
     # -- manifests -------------------------------------------------------------------
 
     async def _apply_to(self, workflow_id: str, name: str, request: ApplyRequest) -> ApplyResult:
-        start = WithStartWorkflowOperation(
-            "ProjectWorkflow",
-            ProjectInput(name=name),
-            id=workflow_id,
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"Project {name}" if name != "cluster" else "Cluster-scoped manifests",
-        )
+        def start() -> WithStartWorkflowOperation:  # one per attempt: an operation is used once
+            return WithStartWorkflowOperation(
+                "ProjectWorkflow",
+                ProjectInput(name=name),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"Project {name}" if name != "cluster" else "Cluster-scoped manifests",
+            )
+
         try:
-            return await self.client.execute_update_with_start_workflow(
-                "apply", request, start_workflow_operation=start, result_type=ApplyResult
+            return await retry_unprocessed(
+                lambda: self.client.execute_update_with_start_workflow(
+                    "apply", request, start_workflow_operation=start(), result_type=ApplyResult
+                )
             )
         except WorkflowUpdateFailedError as err:
             raise GantryError(_reason(err)) from None
@@ -179,7 +184,9 @@ class Gantry:
     async def create_freight(self, project: str, freight: dict[str, Any]) -> dict[str, Any]:
         handle = self.client.get_workflow_handle(project_workflow_id(project))
         try:
-            return await handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict)
+            return await retry_unprocessed(
+                lambda: handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict)
+            )
         except WorkflowUpdateFailedError as err:
             raise GantryError(_reason(err)) from None
         except RPCError as err:
@@ -190,7 +197,9 @@ class Gantry:
     async def set_freight_alias(self, project: str, freight: str, alias: str) -> dict[str, Any]:
         handle = self.client.get_workflow_handle(project_workflow_id(project))
         try:
-            return await handle.execute_update("set_freight_alias", {"freight": freight, "alias": alias}, result_type=dict)
+            return await retry_unprocessed(
+                lambda: handle.execute_update("set_freight_alias", {"freight": freight, "alias": alias}, result_type=dict)
+            )
         except WorkflowUpdateFailedError as err:
             raise GantryError(_reason(err)) from None
         except RPCError as err:
@@ -215,16 +224,20 @@ class Gantry:
         if not wait:
             await wake_warehouse(self.client, self.task_queue, project, warehouse)
             return None
-        start = WithStartWorkflowOperation(
-            "WarehouseWorkflow",
-            WarehouseInput(project=project, warehouse=warehouse),
-            id=warehouse_workflow_id(project, warehouse),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            task_queue=self.task_queue,
-            static_summary=f"Warehouse {warehouse} of project {project}",
-        )
-        return await self.client.execute_update_with_start_workflow(
-            "refresh", start_workflow_operation=start, result_type=WarehouseStatus
+        def start() -> WithStartWorkflowOperation:
+            return WithStartWorkflowOperation(
+                "WarehouseWorkflow",
+                WarehouseInput(project=project, warehouse=warehouse),
+                id=warehouse_workflow_id(project, warehouse),
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                task_queue=self.task_queue,
+                static_summary=f"Warehouse {warehouse} of project {project}",
+            )
+
+        return await retry_unprocessed(
+            lambda: self.client.execute_update_with_start_workflow(
+                "refresh", start_workflow_operation=start(), result_type=WarehouseStatus
+            )
         )
 
     async def warehouse_status(self, project: str, warehouse: str) -> WarehouseStatus | None:
@@ -320,8 +333,8 @@ class Gantry:
     async def approve(self, project: str, stage: str, freight: str, actor: str) -> dict[str, Any]:
         handle = self.client.get_workflow_handle(project_workflow_id(project))
         try:
-            return await handle.execute_update(
-                "approve", {"stage": stage, "freight": freight, "actor": actor}, result_type=dict
+            return await retry_unprocessed(
+                lambda: handle.execute_update("approve", {"stage": stage, "freight": freight, "actor": actor}, result_type=dict)
             )
         except WorkflowUpdateFailedError as err:
             raise GantryError(_reason(err)) from None

@@ -99,6 +99,7 @@ class WarehouseWorkflow:
         self._wake = False
         self._discovering = False
         self._deleted = False
+        self._last_spec: dict[str, Any] = {}
 
     @workflow.signal(name="wake", description="Discover now (the Warehouse was applied, or a user asked)")
     def wake(self) -> None:
@@ -125,16 +126,26 @@ class WarehouseWorkflow:
     @workflow.run
     async def run(self, input: WarehouseInput) -> WarehouseStatus:
         while True:
-            warehouse = await self._load()
+            try:
+                warehouse = await self._load()
+            except ActivityError as err:  # the project cannot be read now: a failed pass, not the end
+                self._state.error = f"could not read the warehouse: {cause_message(err)}"
+                self._state.failed_passes += 1
+                self._state.passes += 1
+                if self._should_continue_as_new():
+                    break
+                await self._sleep(self._last_spec)
+                continue
             if warehouse is None:  # the Warehouse was deleted: nothing more to watch
                 self._deleted = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.status()
             self._wake = False
+            self._last_spec = warehouse.get("spec") or {}
             await self._pass(warehouse)
             if self._should_continue_as_new():
                 break
-            await self._sleep(warehouse.get("spec") or {})
+            await self._sleep(self._last_spec)
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             WarehouseInput(project=input.project, warehouse=input.warehouse, state=self._state, max_history=input.max_history)

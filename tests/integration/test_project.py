@@ -9,6 +9,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from client.api import Gantry, GantryError
+from client.updates import retry_unprocessed
 from tests.conftest import WorkerHandle
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import pipeline_manifests
@@ -107,7 +108,11 @@ async def test_continue_as_new_keeps_state_and_in_flight_updates(client: Client,
 
     async def add(i: int) -> str:
         freight = {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/app", "tag": f"1.0.{i}"}]}
-        created = await handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict)
+        # as every Gantry client does: an update that reached the run in the task in which it
+        # continued as new was never applied (UnprocessedUpdate) and is sent again
+        created = await retry_unprocessed(
+            lambda: handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict)
+        )
         return created["name"]
 
     names = await asyncio.gather(*(add(i) for i in range(60)))
