@@ -21,8 +21,9 @@ def upload(client: httpx.Client, repository: str, data: bytes) -> dict[str, obje
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     started = client.post(f"/v2/{repository}/blobs/uploads/")
     started.raise_for_status()
-    location = started.headers["Location"]
-    client.put(location, params={"digest": digest}, content=data).raise_for_status()
+    location = started.headers["Location"]  # keeps the upload's state in its query: append to it
+    location += ("&" if "?" in location else "?") + "digest=" + digest
+    client.put(location, content=data).raise_for_status()
     return {"digest": digest, "size": len(data)}
 
 
