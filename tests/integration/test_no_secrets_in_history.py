@@ -206,3 +206,35 @@ def test_secret_forms_find_base64_at_every_alignment() -> None:
     for prefix in ("", "a", "ab", "abc", '{"password": "'):
         blob = base64.b64encode((prefix + pw + '"}').encode()).decode()
         assert any(f in blob for f in secret_forms(pw)), prefix
+
+
+async def test_warehouse_discovery_with_credentials_leaves_no_secret(
+    worker: WorkerHandle, client: Client, tmp_path: Path, unique: str, no_store, password: str, http_repo
+) -> None:
+    """A Warehouse reading an authenticated git remote: its pass, the Freight it makes and
+    the failed pass with a wrong password, and none of it carries a password."""
+    repo, url = http_repo
+    env_store(no_store, tmp_path, url, password)
+    project = f"secret-wh-{unique}"
+    warehouse = (
+        f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n---\n"
+        f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata:\n  name: app\n  namespace: {project}\n"
+        f"spec:\n  subscriptions:\n  - git:\n      repoURL: {url}\n      branch: main\n"
+    )
+    await apply_text(worker.gantry, warehouse)
+    good = await worker.gantry.refresh_warehouse(project, "app", wait=True)
+    assert good.error == "" and good.last_freight, good
+    freight = await worker.gantry.get_freight(project, good.last_freight)
+    assert freight["commits"][0]["id"] == repo.commits()[0]
+
+    wrong = f"Wr{secrets.token_urlsafe(24)}-pw"
+    env_store(no_store, tmp_path, url, wrong)
+    failed = await worker.gantry.refresh_warehouse(project, "app", wait=True)
+    assert "authentication" in failed.error.lower(), failed.error
+    handle = client.get_workflow_handle(f"warehouse/{project}/app")
+    text = await full_history_text(handle)
+    assert url in text
+    for secret in (password, wrong):
+        assert_nowhere(secret, "warehouse status", failed.model_dump_json())
+        assert_nowhere(secret, "history of the warehouse", text)
+        assert_nowhere(secret, "history of the project", await full_history_text(client.get_workflow_handle(project_workflow_id(project))))
