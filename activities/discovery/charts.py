@@ -26,7 +26,13 @@ from temporalio import activity
 
 from activities import credentials, http_client
 from activities.credentials import redact_url
-from activities.discovery.images import TIMEOUT, discovery_error, discovery_errors, unavailable, validation_message
+from activities.discovery.images import (
+    TIMEOUT,
+    discovery_error,
+    discovery_errors,
+    unavailable,
+    validation_message,
+)
 from activities.oci import Registry, find_credentials, parse_repository
 from pipeline.discovery.selection import helm_oci_tag_version, select_chart_versions
 from pipeline.manifests.models import ChartSubscription

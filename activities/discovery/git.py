@@ -32,14 +32,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.credentials import CredentialsError, normalize_url, redact_url
+from activities.discovery.errors import discovery_error, unavailable
 from activities.git_ops import Git, GitError
 from activities.steps.base import run_blocking, work_root
 from pipeline.discovery import git_selection as sel
 from pipeline.manifests.models import GitSubscription
 from workflows.messages import DiscoveryRequest
-
-DISCOVERY_ERROR = "DiscoveryError"
-DISCOVERY_UNAVAILABLE = "DiscoveryUnavailable"
 
 _RS, _FS = "\x1e", "\x1f"
 #: id, committer date, author, committer, subject
@@ -65,10 +63,6 @@ _TAG_FORMAT = "--format=%1e" + "%1f".join(_TAG_FIELDS)
 _REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 #: git config that must not change what discovery reads, whatever the worker's user set
 _READ_CONFIG = ("-c", "log.showSignature=false", "-c", "log.showRoot=true")
-
-
-def discovery_error(message: str) -> ApplicationError:
-    return ApplicationError(message, type=DISCOVERY_ERROR, non_retryable=True)
 
 
 # --- the mirror --------------------------------------------------------------------------
@@ -322,7 +316,7 @@ def _git_failure(url: str, e: GitError) -> ApplicationError:
         return discovery_error(f"{where}: repository not found: {e}")
     if e.terminal:
         return discovery_error(f"{where}: {e}")
-    return ApplicationError(f"{where}: {e}", type=DISCOVERY_UNAVAILABLE)
+    return unavailable(f"{where}: {e}")
 
 
 def _discover_branch(g: Git, sub: GitSubscription, fresh: bool, **filters: Any) -> dict[str, Any]:

@@ -38,7 +38,21 @@ from temporalio.exceptions import ApplicationError
 
 from activities import http_client
 from activities.credentials import CredentialsError, redact_url
-from activities.oci import INDEX_TYPES, NotFound, OCIError, Reference, Registry, find_credentials, parse_repository
+from activities.discovery.errors import (
+    DISCOVERY_ERROR,
+    UNAVAILABLE,
+    discovery_error,
+    unavailable,
+)
+from activities.oci import (
+    INDEX_TYPES,
+    NotFound,
+    OCIError,
+    Reference,
+    Registry,
+    find_credentials,
+    parse_repository,
+)
 from pipeline.discovery.images import (
     DiscoveredImage,
     Platform,
@@ -49,14 +63,16 @@ from pipeline.discovery.images import (
     parse_platform,
     platform_entry,
 )
-from pipeline.discovery.selection import deprecated_tag_filters, filter_tags, select_image_tags
+from pipeline.discovery.selection import (
+    deprecated_tag_filters,
+    filter_tags,
+    select_image_tags,
+)
 from pipeline.manifests.models import ImageSubscription
 from workflows.messages import DiscoveryRequest
 
-__all__ = ["DISCOVERY_ERROR", "UNAVAILABLE", "discover_images", "discovery_errors"]
+__all__ = ["discover_images", "discovery_errors"]
 
-DISCOVERY_ERROR = "DiscoveryError"
-UNAVAILABLE = "DiscoveryUnavailable"
 #: seconds for any one HTTP operation
 TIMEOUT = 30.0
 #: tags whose manifests are read at the same time
@@ -68,16 +84,6 @@ IMAGE_CONFIG_TYPES = (
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def discovery_error(message: str) -> ApplicationError:
-    """Retrying cannot help: the subscription or the repository must change."""
-    return ApplicationError(message, type=DISCOVERY_ERROR, non_retryable=True)
-
-
-def unavailable(message: str) -> ApplicationError:
-    """The registry could not answer now; Temporal retries the activity."""
-    return ApplicationError(message, type=UNAVAILABLE)
 
 
 @contextmanager
