@@ -53,6 +53,8 @@ class ProjectState(BaseModel):
     announce: list[str] = Field(default_factory=list)
     #: stage -> origin warehouses whose auto-promotion a user's promotion of older Freight holds
     holds: dict[str, list[str]] = Field(default_factory=dict)
+    #: Freight verified in a Stage, still to be offered to the Stages downstream
+    verified: list[FreightVerified] = Field(default_factory=list)
     #: Warehouses applied (created or changed) whose workflows still have to be woken
     wake: list[str] = Field(default_factory=list)
 
@@ -80,7 +82,8 @@ class ProjectWorkflow:
     async def run(self, input: ProjectInput) -> None:
         while True:
             await workflow.wait_condition(
-                lambda: bool(self._state.announce or self._state.wake) or self._should_continue_as_new()
+                lambda: bool(self._state.announce or self._state.wake or self._state.verified)
+                or self._should_continue_as_new()
             )
             if self._should_continue_as_new():
                 break
@@ -88,6 +91,8 @@ class ProjectWorkflow:
                 await self._wake_warehouses()
             if self._state.announce:
                 await self._announce_new_freight()
+            if self._state.verified:
+                await self._offer_downstream()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(ProjectInput(name=self._name, state=self._state, max_history=self._max_history))
 
@@ -107,6 +112,22 @@ class ProjectWorkflow:
             except ActivityError as err:
                 workflow.logger.warning("could not offer freight %s to direct stages: %s", name, err)
         self._state.announce.pop(0)
+
+    async def _offer_downstream(self) -> None:
+        """Verified Freight reaches the Stages downstream (their soak timers start), off the
+        promotion's path: the promotion ends as soon as the project has recorded it."""
+        event = self._state.verified[0]
+        try:
+            await workflow.execute_activity(
+                "notify_downstream",
+                event,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=10),
+                summary=f"tell stages downstream of {event.stage} that {event.freight[:7]} is verified",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("could not tell stages downstream of %s: %s", event.stage, err)
+        self._state.verified.pop(0)
 
     async def _wake_warehouses(self) -> None:
         """Applied Warehouses start (or look again) at once, not at their next interval."""
@@ -307,6 +328,9 @@ class ProjectWorkflow:
             self._state.catalog.record_promotion(event.stage, event.freight, event.promotion, event.finished_at)
             if event.verified_at is not None:
                 self._state.catalog.mark_verified(event.stage, event.freight, event.verified_at)
+                self._state.verified.append(
+                    FreightVerified(project=self._name, stage=event.stage, freight=event.freight, verified_at=event.verified_at)
+                )
         self._state.promotions.append(event)
         del self._state.promotions[:-KEEP_PROMOTIONS]
 

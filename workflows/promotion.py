@@ -36,7 +36,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.ids import project_workflow_id, stage_workflow_id, verification_workflow_id
     from workflows.messages import (
-        FreightVerified,
         LockRequest,
         StageLockRequest,
         PromotionContext,
@@ -640,19 +639,7 @@ class PromotionWorkflow:
         # Both signals leave in this one workflow task, in this order: the project hears of this
         # promotion before the next holder of the lock can start.
         await asyncio.gather(self._tell_project(request, event), self._release_lock(request))
-        await self._cleanup(request)
-        if verified_at is not None:
-            try:
-                await workflow.execute_activity(
-                    "notify_downstream",
-                    FreightVerified(project=request.project, stage=request.stage, freight=status.freight, verified_at=verified_at),
-                    task_queue=workflow.info().task_queue,
-                    start_to_close_timeout=CATALOG_TIMEOUT,
-                    retry_policy=RetryPolicy(maximum_attempts=10),
-                    summary="tell downstream stages the freight is verified here",
-                )
-            except ActivityError as err:
-                workflow.logger.warning("could not tell downstream stages: %s", err)
+        await self._cleanup(request)  # the project tells the Stages downstream (off this path)
         return status
 
 
