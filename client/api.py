@@ -181,12 +181,11 @@ class Gantry:
             raise GantryError(f"freight {name_or_alias!r} does not exist in project {project}")
         return found
 
-    async def create_freight(self, project: str, freight: dict[str, Any]) -> dict[str, Any]:
+    async def _update_project(self, project: str, update: str, arg: Any) -> dict[str, Any]:
+        """A project update; its validator's refusal becomes a GantryError with the reason."""
         handle = self.client.get_workflow_handle(project_workflow_id(project))
         try:
-            return await retry_unprocessed(
-                lambda: handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict)
-            )
+            return await retry_unprocessed(lambda: handle.execute_update(update, arg, result_type=dict))
         except WorkflowUpdateFailedError as err:
             raise GantryError(_reason(err)) from None
         except RPCError as err:
@@ -194,18 +193,11 @@ class Gantry:
                 raise GantryError(f"project {project!r} does not exist (apply its manifests first)") from None
             raise GantryError(err.message) from None
 
+    async def create_freight(self, project: str, freight: dict[str, Any]) -> dict[str, Any]:
+        return await self._update_project(project, "create_freight", FreightCreate(freight=freight))
+
     async def set_freight_alias(self, project: str, freight: str, alias: str) -> dict[str, Any]:
-        handle = self.client.get_workflow_handle(project_workflow_id(project))
-        try:
-            return await retry_unprocessed(
-                lambda: handle.execute_update("set_freight_alias", {"freight": freight, "alias": alias}, result_type=dict)
-            )
-        except WorkflowUpdateFailedError as err:
-            raise GantryError(_reason(err)) from None
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise GantryError(f"project {project!r} does not exist (apply its manifests first)") from None
-            raise GantryError(err.message) from None
+        return await self._update_project(project, "set_freight_alias", {"freight": freight, "alias": alias})
 
     # -- warehouses ------------------------------------------------------------------
 
@@ -331,17 +323,7 @@ class Gantry:
         return {name: freight_availability(stage, freight, now) for name, stage in sorted(stages.items())}
 
     async def approve(self, project: str, stage: str, freight: str, actor: str) -> dict[str, Any]:
-        handle = self.client.get_workflow_handle(project_workflow_id(project))
-        try:
-            return await retry_unprocessed(
-                lambda: handle.execute_update("approve", {"stage": stage, "freight": freight, "actor": actor}, result_type=dict)
-            )
-        except WorkflowUpdateFailedError as err:
-            raise GantryError(_reason(err)) from None
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise GantryError(f"project {project!r} does not exist (apply its manifests first)") from None
-            raise GantryError(err.message) from None
+        return await self._update_project(project, "approve", {"stage": stage, "freight": freight, "actor": actor})
 
     async def stage_lock(self, project: str, stage: str) -> StageLockView | None:
         return await self._query_or_none(stage_workflow_id(project, stage), "lock", result_type=StageLockView)

@@ -39,6 +39,14 @@ spec:
 {subscriptions}"""
 
 
+async def image_project(worker: WorkerHandle, reg: Registry, name: str, tag: str) -> tuple[str, str, str]:
+    """A project (no Warehouse yet) and a registry repository holding one tag: (project, repository, image)."""
+    repository = f"public/{name}"
+    push_tag(reg, repository, tag)
+    await apply_text(worker.gantry, f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {name}\n")
+    return name, repository, f"{reg.host}/{repository}"
+
+
 def image_sub(repo: str, extra: str = "") -> str:
     return f"  - image:\n      repoURL: {repo}\n{extra}"
 
@@ -89,12 +97,8 @@ async def test_pushed_image_becomes_freight_and_reaches_dev_by_itself(
 async def test_creation_criteria_and_manual_policy_make_no_freight_and_say_why(
     worker: WorkerHandle, registry: Registry, unique: str  # noqa: F811
 ) -> None:
-    repository = f"public/crit-{unique}"
-    image = f"{registry.host}/{repository}"
-    project = f"whc-{unique}"
-    push_tag(registry, repository, "2.0.0")
+    project, repository, image = await image_project(worker, registry, f"whc-{unique}", "2.0.0")
     criteria = f"  freightCreationCriteria:\n    expression: imageFrom('{image}').Tag == '9.9.9'\n"
-    await apply_text(worker.gantry, f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n")
     await apply_text(worker.gantry, warehouse_doc(project, image_sub(image), criteria))
     status = await worker.gantry.refresh_warehouse(project, "app", wait=True)
     assert status.error == ""
@@ -123,17 +127,13 @@ async def test_creation_criteria_and_manual_policy_make_no_freight_and_say_why(
 async def test_a_registry_that_is_down_is_reported_and_nothing_is_lost(
     worker: WorkerHandle, registry: Registry, tmp_path: Path, unique: str  # noqa: F811
 ) -> None:
-    repository = f"public/down-{unique}"
-    image = f"{registry.host}/{repository}"
-    project = f"whd-{unique}"
-    push_tag(registry, repository, "3.0.0")
+    project, repository, image = await image_project(worker, registry, f"whd-{unique}", "3.0.0")
     repo = tmp_path / "app-src"
     git("init", "-q", "-b", "main", str(repo))
     (repo / "README").write_text("v1\n")
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "first", cwd=repo)
     head = git("rev-parse", "HEAD", cwd=repo)
-    await apply_text(worker.gantry, f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n")
     subs = image_sub(image) + f"  - git:\n      repoURL: file://{repo}\n      branch: main\n"
     await apply_text(worker.gantry, warehouse_doc(project, subs))
     good = await worker.gantry.refresh_warehouse(project, "app", wait=True)
@@ -158,11 +158,7 @@ async def test_a_registry_that_is_down_is_reported_and_nothing_is_lost(
 async def test_the_interval_is_a_timer_and_the_history_stays_bounded(
     client: Client, worker: WorkerHandle, registry: Registry, unique: str  # noqa: F811
 ) -> None:
-    repository = f"public/loop-{unique}"
-    image = f"{registry.host}/{repository}"
-    project = f"whl-{unique}"
-    push_tag(registry, repository, "0.1.0")
-    await apply_text(worker.gantry, f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n")
+    project, repository, image = await image_project(worker, registry, f"whl-{unique}", "0.1.0")
     workflow_id = warehouse_workflow_id(project, "app")
     # started with a small history limit before the Warehouse is applied (apply then wakes it)
     await client.start_workflow(
@@ -195,11 +191,7 @@ async def _at_least(value, n: int) -> bool:
 async def test_cli_refresh_get_and_alias(
     worker: WorkerHandle, registry: Registry, temporal_address: str, unique: str  # noqa: F811
 ) -> None:
-    repository = f"public/cli-{unique}"
-    image = f"{registry.host}/{repository}"
-    project = f"whcli-{unique}"
-    push_tag(registry, repository, "4.0.0")
-    await apply_text(worker.gantry, f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n")
+    project, repository, image = await image_project(worker, registry, f"whcli-{unique}", "4.0.0")
     await apply_text(worker.gantry, warehouse_doc(project, image_sub(image)))
 
     code, out = await gantry(temporal_address, worker, "refresh", "warehouse", "app", "-p", project, "--wait")
@@ -228,11 +220,7 @@ async def test_concurrent_refreshes_make_one_freight(
 ) -> None:
     """Freight is named by origin and artifacts: passes that find the same artifacts never
     duplicate it."""
-    repository = f"public/race-{unique}"
-    image = f"{registry.host}/{repository}"
-    project = f"whr-{unique}"
-    push_tag(registry, repository, "5.0.0")
-    await apply_text(worker.gantry, f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n")
+    project, repository, image = await image_project(worker, registry, f"whr-{unique}", "5.0.0")
     await apply_text(worker.gantry, warehouse_doc(project, image_sub(image)))
     results = await asyncio.gather(*(worker.gantry.refresh_warehouse(project, "app", wait=True) for _ in range(5)))
     assert len({r.last_freight for r in results}) == 1
