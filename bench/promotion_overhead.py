@@ -5,7 +5,8 @@ git-commit, git-push) into a local bare repository, through a real Temporal dev 
 (temporary SQLite) and an in-process worker, N times; and, in the same run, interleaved,
 the same work as a plain bash script (git clone, sed, kubectl/kustomize build, git commit,
 git push) into an identical repository, N times. Prints both medians, their ratio
-(target: promotion <= 1.5x the script) and, from the workflow histories, the median of
+(target: promotion <= 1.5x the script), the floor (the same promotion with six steps that
+do nothing: what remains is the orchestration's own cost) and, from the workflow histories, the median of
 each activity's scheduled -> completed time, so you can see where the time goes.
 
 Run: .venv/bin/python bench/promotion_overhead.py [--runs 15] [--sixth kustomize-build|file-write] [--db-dir /dev/shm]
@@ -202,7 +203,22 @@ spec:
         config:
           path: ./src
           targetBranch: main
-"""
+---
+# the floor: six steps that do nothing, so what is left is Temporal's and Gantry's own cost
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata:
+  name: floor
+  namespace: {project}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: app}}
+    sources:
+      direct: true
+  promotionTemplate:
+    spec:
+      steps:
+""" + "".join(f"      - uses: compose-output\n        as: noop-{n}\n        config: {{n: {n}}}\n" for n in range(6))
 
 
 def ms(seconds: float) -> str:
@@ -297,6 +313,7 @@ async def main() -> None:
 
         promo_times: list[float] = []
         script_times: list[float] = []
+        floor_times: list[float] = []
         in_workflow: list[float] = []
         per_step: dict[str, list[float]] = defaultdict(list)
         per_wait: dict[str, list[float]] = defaultdict(list)
@@ -321,7 +338,14 @@ async def main() -> None:
             )  # fmt: skip
             script_elapsed = time.perf_counter() - t0
 
+            t0 = time.perf_counter()
+            floor_status = await (await gantry.promote(project, "floor", freight["name"])).result()
+            floor_elapsed = time.perf_counter() - t0
+            if floor_status.phase != "Succeeded":
+                raise SystemExit(f"floor promotion {i} ended {floor_status.phase}: {floor_status.message}")
+
             if measured:
+                floor_times.append(floor_elapsed)
                 promo_times.append(elapsed)
                 script_times.append(script_elapsed)
                 total, wait, wf = await activity_times(handle)
@@ -344,6 +368,11 @@ async def main() -> None:
         print(f"  shell script                            median {ms(script_med)}   min {ms(min(script_times))}   max {ms(max(script_times))}")
         ratio = promo_med / script_med
         print(f"  ratio promotion / script: {ratio:.2f}x   (target <= 1.50x: {'met' if ratio <= 1.5 else 'NOT met'})")
+        floor_med = statistics.median(floor_times)
+        print(
+            f"  floor: 6 compose-output steps (no work) median {ms(floor_med)} = {floor_med / script_med:.2f}x the script: "
+            "Temporal's and Gantry's own cost per 6-step promotion"
+        )
         print()
         print("per activity, median over runs (scheduled -> completed; of which scheduled -> started)")
         order = sorted(per_step, key=lambda n: -statistics.median(per_step[n]))
