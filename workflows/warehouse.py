@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         freight_candidate,
     )
     from pipeline.durations import parse_duration
+    from pipeline.freight import freight_name
     from workflows.failures import cause_message
     from workflows.ids import warehouse_workflow_id
     from workflows.messages import DiscoveryRequest, FreightCreate
@@ -239,6 +240,8 @@ class WarehouseWorkflow:
             check_criteria((spec.get("freightCreationCriteria") or {}).get("expression"), discovered)
         except NoCandidate as why:
             return str(why)
+        if freight_name(candidate["origin"], candidate["images"], candidate["commits"], candidate["charts"]) == self._state.last_freight:
+            return ""  # the same artifacts as the Freight this Warehouse made last: nothing to ask the project
         try:
             freight = await workflow.execute_activity(
                 "create_warehouse_freight",

@@ -39,6 +39,16 @@ spec:
 {subscriptions}"""
 
 
+async def activities_scheduled(worker: WorkerHandle, workflow_id: str, activity: str) -> int:
+    history = await worker.gantry.client.get_workflow_handle(workflow_id).fetch_history()
+    return sum(
+        1
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == activity
+    )
+
+
 async def image_project(worker: WorkerHandle, reg: Registry, name: str, tag: str) -> tuple[str, str, str]:
     """A project (no Warehouse yet) and a registry repository holding one tag: (project, repository, image)."""
     repository = f"public/{name}"
@@ -84,6 +94,9 @@ async def test_pushed_image_becomes_freight_and_reaches_dev_by_itself(
     again = await worker.gantry.refresh_warehouse(project, "app", wait=True)
     assert again.last_freight == freight["name"]
     assert len(await worker.gantry.freight(project)) == 1
+    assert await activities_scheduled(worker, warehouse_workflow_id(project, "app"), "create_warehouse_freight") == 1, (
+        "passes that find the artifacts of the last Freight do not ask the project again"
+    )
 
     # a newer tag: new Freight, and it follows to dev
     push_tag(registry, repository, "1.2.0")
