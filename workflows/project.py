@@ -185,13 +185,12 @@ class ProjectWorkflow:
     @workflow.update(name="apply", description="Create or replace manifests; the whole set must validate")
     def apply(self, request: ApplyRequest) -> ApplyResult:
         merged, changes = self._merged(request)
+        before = self._state.manifests.projects.get(self._name)
         self._state.manifests = merged
-        if self._name != "cluster":
-            for change in changes:
-                kind_name, _, what = change.rpartition(" ")
-                kind, _, name = kind_name.partition("/")
-                if kind == "warehouse" and what in ("created", "configured") and name not in self._state.wake:
-                    self._state.wake.append(name)
+        after = merged.projects.get(self._name)
+        for name, warehouse in (after.warehouses if after else {}).items():  # created or changed: look now
+            if (before is None or before.warehouses.get(name) != warehouse) and name not in self._state.wake:
+                self._state.wake.append(name)
         return ApplyResult(results=changes)
 
     @apply.validator
