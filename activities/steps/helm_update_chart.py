@@ -1,39 +1,65 @@
-"""`helm-update-chart`: set the versions of a chart's dependencies in ``Chart.yaml``.
+"""`helm-update-chart`: set the versions of a chart's dependencies in ``Chart.yaml``, then
+do what Helm's ``dependency update`` does: download the dependencies into ``charts/`` and
+rewrite ``Chart.lock``.
 
 Config as in Kargo: ``path`` (the chart directory) and ``charts[]`` of
 ``{repository, name, version}``; each must match a dependency of ``Chart.yaml`` by
 repository and name, or the step fails. Comments and layout of ``Chart.yaml`` are kept.
-Output: ``commitMessage`` listing each change (``name: old -> new``), or none when no
-version changed (as in Kargo).
 
-Where Gantry differs: Kargo then runs Helm's dependency update, which resolves the
-versions, downloads the charts into ``charts/`` and rewrites ``Chart.lock``. That needs
-Helm's repository client and the lock digest Helm computes, so Gantry does not touch
-``Chart.lock`` or ``charts/``; when a ``Chart.lock`` exists the step's message says it
-is now stale. Run ``helm dependency update`` where the chart is built, or drop the lock.
+Then, for every dependency of ``Chart.yaml`` (not only those in ``charts``), as Helm
+does (see ``activities.steps._helm_deps``): the version is resolved (a range picks the
+newest matching version of the ``http(s)://`` repository's index or of the ``oci://``
+repository's tags; ``file://`` charts are packaged), the archive is written to
+``charts/`` and archives no dependency uses any more are removed, and ``Chart.lock`` is
+written with Helm's digest. Credentials of type ``helm`` come from the credential store.
+Nothing is written unless every dependency resolved and downloaded.
 
-Idempotent: a second run finds the versions already set and changes nothing.
+Output: ``commitMessage`` listing each change made to ``Chart.yaml`` (``name: old -> new``),
+or none when no version there changed (as in Kargo). The step's message says what
+changed in ``charts/`` and whether ``Chart.lock`` was written.
+
+Idempotent: a second run finds the versions already set, downloads the same archives
+(identical files are not rewritten) and leaves ``Chart.lock`` alone because its digest
+is unchanged (Helm's rule), so its ``generated`` time stays.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import ScalarString
 from temporalio import activity
 
-from activities.steps import _yaml
+from activities.steps import _helm_deps, _yaml
 from activities.steps._common import get_list, get_str
-from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
-
-STALE_LOCK = (
-    "Chart.lock was not updated (Gantry updates it only with Helm's dependency resolution): "
-    "it no longer matches Chart.yaml; run `helm dependency update` on the chart"
+from activities.steps.base import (
+    StepInput,
+    StepResult,
+    require_workdir,
+    resolve_path,
+    run_blocking,
+    step_failed,
 )
 
 
-def _run(base: Path, config: dict[str, Any]) -> tuple[str, bool]:
+@dataclass
+class _Plan:
+    """Chart.yaml with the versions set in memory (written only once all went well)."""
+
+    path: str
+    chart_dir: Path
+    chart_file: Path
+    yaml: YAML
+    docs: list[Any]
+    text: str
+    changes: list[str]
+    deps: list[_helm_deps.Dependency]
+
+
+def _plan(base: Path, config: dict[str, Any]) -> _Plan:
     path = get_str(config, "path", required=True)
     charts = get_list(config, "charts")
     if "charts" in config and not charts:
@@ -69,16 +95,40 @@ def _run(base: Path, config: dict[str, Any]) -> tuple[str, bool]:
             # keep the quoting the file used for this version
             dep["version"] = type(old)(version) if isinstance(old, ScalarString) else _yaml.typed(version)
             changes.append(f"- {name}: {old} -> {version}" if old is not None else f"- {name}: {version}")
-    if changes:
-        _yaml.dump(chart_file, y, docs, text)
-    message = f"Updated chart dependencies for {path}\n\n" + "\n".join(changes) if changes else ""
-    return message, (chart_dir / "Chart.lock").is_file() and bool(charts)
+    parsed = [_helm_deps.dependency_from_yaml(d, f"{path}/Chart.yaml dependencies[{i}]") for i, d in enumerate(deps)]
+    if parsed:
+        _helm_deps.check_layout(chart_dir)
+    return _Plan(path, chart_dir, chart_file, y, docs, text, changes, parsed)
+
+
+def _apply(plan: _Plan, locked: list[_helm_deps.Locked]) -> _helm_deps.Applied:
+    if plan.changes:
+        _yaml.dump(plan.chart_file, plan.yaml, plan.docs, plan.text)
+    if not plan.deps:
+        return _helm_deps.Applied()
+    return _helm_deps.apply(plan.chart_dir, plan.deps, locked)
+
+
+def _summary(applied: _helm_deps.Applied) -> str:
+    parts = []
+    if applied.written:
+        parts.append("wrote charts/" + ", charts/".join(applied.written))
+    if applied.removed:
+        parts.append("removed charts/" + ", charts/".join(applied.removed))
+    if applied.lock_written:
+        parts.append("wrote Chart.lock")
+    return "; ".join(parts)
 
 
 @activity.defn(name="helm-update-chart")
 async def helm_update_chart(input: StepInput) -> StepResult:
-    """Update dependency versions in ``path``/Chart.yaml; output ``commitMessage``."""
+    """Update dependency versions in ``path``/Chart.yaml, ``charts/`` and ``Chart.lock``;
+    output ``commitMessage``."""
     base = require_workdir(input.promotion)
-    message, has_lock = await run_blocking(_run, base, input.config)
-    activity.logger.info("helm-update-chart: %s %s", "updated" if message else "no change in", input.config.get("path"))
-    return StepResult(outputs={"commitMessage": message} if message else {}, message=STALE_LOCK if has_lock else "")
+    plan = await run_blocking(_plan, base, input.config)
+    locked = await _helm_deps.resolve(plan.chart_dir, base, plan.deps) if plan.deps else []
+    applied = await run_blocking(_apply, plan, locked)
+    message = f"Updated chart dependencies for {plan.path}\n\n" + "\n".join(plan.changes) if plan.changes else ""
+    summary = _summary(applied)
+    activity.logger.info("helm-update-chart: %s: %s", plan.path, summary or "no change")
+    return StepResult(outputs={"commitMessage": message} if message else {}, message=summary)
