@@ -1,5 +1,6 @@
 """A short real-time soak on the dev server, with a worker restart and a dev-server restart
-(same SQLite file, same port) in the middle: the promotion still happens, once.
+(same SQLite file, same port) in the middle: the promotion still happens, once. The same
+for a Warehouse's interval timer: its next pass still comes, and makes its Freight once.
 
 These tests start their OWN dev server (not the session's), because they restart it. The
 worker is a subprocess (tests/workerproc.py) whose process group is SIGKILLed, as when a
@@ -34,6 +35,7 @@ from tests.conftest import wait_for
 from tests.integration.test_promotion import apply_text
 from tests.integration.test_stages import AUTO_CONFIG, new_freight, with_soak
 from tests.pipelines import GitOpsRepo, make_gitops_repo, pipeline_manifests
+from tests.registry import registry  # noqa: F401  (fixture)
 from tests.workerproc import WorkerPool, WorkerProcess
 from workflows.ids import promotion_workflow_id, stage_workflow_id
 from workflows.messages import PromotionRequest, PromotionStatus, StageLockView
@@ -277,3 +279,35 @@ async def test_manual_wait_for_soak_survives_worker_and_server_restarts(setup: S
     assert times["server_stop"] < soak_ends, "the server went down only after the soak ended: not a mid-soak restart"
 
     await assert_promoted_once(setup, client, workflow_id, verified_at, staging_before, "9.0.0")
+
+
+async def test_warehouse_timer_survives_worker_and_server_restarts(setup: Setup, registry) -> None:  # noqa: F811
+    """A Warehouse sleeping on its interval timer when the worker dies and the server
+    restarts: its next pass still comes by itself, finds the tag pushed meanwhile, and
+    makes that Freight once."""
+    from tests.integration.test_warehouses import image_sub, push_tag, warehouse_doc
+    from workflows.ids import warehouse_workflow_id
+    from workflows.warehouse import WarehouseStatus
+
+    client = await connect_when_ready(setup.own.address)
+    await ensure_search_attributes(client)
+    worker = await start_and_wait_for_worker(setup, client)
+    gantry = Gantry(client, setup.task_queue)
+    project = setup.project
+    repository = f"public/{project}"
+    push_tag(registry, repository, "1.0.0")
+    await apply_text(gantry, f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n")
+    await apply_text(gantry, warehouse_doc(project, image_sub(f"{registry.host}/{repository}"), "  interval: 4s\n"))
+
+    async def freight_count(n: int) -> bool:
+        return len(await gantry.freight(project)) == n
+
+    await wait_for(lambda: freight_count(1), timeout=20, message="the first Freight" + setup.diagnostics())
+    client, _ = await restart_everything(setup, worker)
+    gantry = Gantry(client, setup.task_queue)
+    push_tag(registry, repository, "1.1.0")
+    await wait_for(lambda: freight_count(2), timeout=30, message="the timer's pass after the restarts" + setup.diagnostics())
+    tags = sorted(f["images"][0]["tag"] for f in await gantry.freight(project))
+    assert tags == ["1.0.0", "1.1.0"]
+    status = await client.get_workflow_handle(warehouse_workflow_id(project, "app")).query("status", result_type=WarehouseStatus)
+    assert status.error == "" and status.failed_passes == 0, status
