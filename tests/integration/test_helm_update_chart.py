@@ -4,16 +4,12 @@ auth) and oci:// charts in the real registry of tests/registry.py."""
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io
 import tarfile
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,6 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.steps.base import STEP_FAILED, workdir
 from activities.steps.helm_update_chart import helm_update_chart
 from tests.gitrepos import promo, step, work_root  # noqa: F401
+from tests.helmrepo import ChartRepo
 from tests.registry import PASSWORD, USER, Registry, free_port, push_artifact, registry  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -45,42 +42,6 @@ def chart_tgz(name: str, version: str) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return gzip.compress(raw.getvalue(), mtime=0)
-
-
-@dataclass
-class ChartRepo:
-    """Files by path; with ``auth``, every request needs USER/PASSWORD basic auth."""
-
-    files: dict[str, tuple[int, bytes]] = field(default_factory=dict)
-    auth: bool = False
-    seen: list[str] = field(default_factory=list)
-    url: str = ""
-
-    def serve(self) -> ThreadingHTTPServer:
-        repo = self
-        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                repo.seen.append(self.path)
-                if repo.auth and self.headers.get("Authorization") != expected:
-                    status, body = 401, b"unauthorized"
-                else:
-                    status, body = repo.files.get(self.path, (404, b"not found"))
-                self.send_response(status)
-                if status == 401:
-                    self.send_header("WWW-Authenticate", 'Basic realm="charts"')
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        return server
 
 
 APP_VERSIONS = ["1.0.0", "1.1.0", "1.2.0", "2.0.0"]
