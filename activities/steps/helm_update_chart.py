@@ -33,7 +33,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import ScalarString
 from temporalio import activity
 
-from activities.steps import _helm_deps, _yaml
+from activities.steps import _helm_deps, _helm_lock, _yaml
 from activities.steps._common import get_list, get_str
 from activities.steps.base import (
     StepInput,
@@ -56,7 +56,7 @@ class _Plan:
     docs: list[Any]
     text: str
     changes: list[str]
-    deps: list[_helm_deps.Dependency]
+    deps: list[_helm_lock.Dependency]
 
 
 def _plan(base: Path, config: dict[str, Any]) -> _Plan:
@@ -95,7 +95,7 @@ def _plan(base: Path, config: dict[str, Any]) -> _Plan:
             # keep the quoting the file used for this version
             dep["version"] = type(old)(version) if isinstance(old, ScalarString) else _yaml.typed(version)
             changes.append(f"- {name}: {old} -> {version}" if old is not None else f"- {name}: {version}")
-    parsed = [_helm_deps.dependency_from_yaml(d, f"{path}/Chart.yaml dependencies[{i}]") for i, d in enumerate(deps)]
+    parsed = [_helm_lock.dependency_from_yaml(d, f"{path}/Chart.yaml dependencies[{i}]") for i, d in enumerate(deps)]
     if parsed:
         _helm_deps.check_layout(chart_dir)
     return _Plan(path, chart_dir, chart_file, y, docs, text, changes, parsed)

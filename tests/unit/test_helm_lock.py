@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ruamel.yaml import YAML
 
-from activities.steps._helm_deps import (
+from activities.steps._helm_lock import (
     Dependency,
     dependency_from_yaml,
     format_lock,
