@@ -16,7 +16,7 @@ from client.applying import plan_apply
 from client.devserver import temporal_binary
 from client.manifests import LoadedManifests
 from pipeline.manifests import parse_documents
-from tests.conftest import WorkerHandle
+from tests.conftest import WorkerHandle, wait_for
 from tests.pipelines import make_gitops_repo, pipeline_manifests
 from workflows.messages import PromotionStatus
 
@@ -78,8 +78,11 @@ async def test_history_is_readable_in_temporal_web(worker: WorkerHandle, client:
     assert json.loads(step_rows[3][1]) == "git-push ./src -> main"
     assert repo.url in json.loads(step_rows[0][1])
     # search attributes find it
-    found = [e.id async for e in client.list_workflows(f"GantryProject='{project}' AND GantryPhase='Succeeded'")]
-    assert handle.id in found
+    async def listed() -> bool:  # visibility is eventually consistent
+        found = [e.id async for e in client.list_workflows(f"GantryProject='{project}' AND GantryPhase='Succeeded'")]
+        return handle.id in found
+
+    await wait_for(listed, timeout=10, message="the promotion to be found by its search attributes")
 
 
 async def test_start_with_the_temporal_cli_json_only(

@@ -191,9 +191,13 @@ async def assert_promoted_once(
         f"first step started at {status.steps[0].started_at}, before the soak ended at {verified_at + SOAK}"
     )
     # only one run of that id (no retry / reset / second start under the same id)
+    async def closed_in_visibility() -> bool:  # visibility is eventually consistent
+        runs = [e async for e in client.list_workflows(f"WorkflowId='{workflow_id}'")]
+        return any(r.status == WorkflowExecutionStatus.COMPLETED for r in runs)
+
+    await wait_for(closed_in_visibility, timeout=10, message="the promotion to show as completed")
     runs = [e async for e in client.list_workflows(f"WorkflowId='{workflow_id}'")]
     assert len(runs) == 1, [(r.id, r.run_id, r.status) for r in runs]
-    assert runs[0].status == WorkflowExecutionStatus.COMPLETED
     # nothing else promoted to staging, even after the stage settled
     await wait_for(lambda: stage_is_idle(client, setup.project, "staging"), timeout=20, message="staging to be idle")
     promotions = await staging_promotions(client, setup.project)
