@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WorkerHandle
+from tests.conftest import WorkerHandle, wait_for
 from tests.pipelines import make_gitops_repo, pipeline_manifests
 
 pytestmark = pytest.mark.integration
@@ -60,9 +60,12 @@ async def test_apply_create_promote_and_get(
     code, out = await gantry(temporal_address, worker, "get", "freight", "-p", project, "-o", "yaml")
     assert code == 0 and "kind: Freight" in out and "currentlyIn" in out
 
-    code, out = await gantry(temporal_address, worker, "get", "promotions", "-p", project, "-o", "json")
-    promotions = json.loads(out)
-    assert len(promotions) == 1 and promotions[0]["phase"] == "Succeeded"
+    async def listed() -> list | None:  # `get promotions` reads visibility: eventually consistent
+        code, out = await gantry(temporal_address, worker, "get", "promotions", "-p", project, "-o", "json")
+        rows = json.loads(out) if code == 0 else []
+        return rows if len(rows) == 1 and rows[0]["phase"] == "Succeeded" else None
+
+    promotions = await wait_for(listed, timeout=20, message="the promotion in `get promotions`")
 
     code, out = await gantry(temporal_address, worker, "get", "promotion", promotions[0]["name"], "-p", project)
     assert code == 0 and "git-push" in out and "Succeeded" in out

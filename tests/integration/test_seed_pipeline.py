@@ -47,7 +47,11 @@ async def test_seed_pipeline_end_to_end(worker: WorkerHandle, prometheus, tmp_pa
 
     await wait_for(lambda: verified_in("dev"), timeout=60, message="auto-promotion to dev")
     await wait_for(lambda: verified_in("staging"), timeout=90, message="auto-promotion and verification in staging")
-    staging = [p for p in await gantry.promotions(project, "staging") if p["phase"] == "Succeeded"]
+
+    async def staging_succeeded() -> list:  # the listing reads visibility: eventually consistent
+        return [p for p in await gantry.promotions(project, "staging") if p["phase"] == "Succeeded"]
+
+    staging = await wait_for(staging_succeeded, timeout=20, message="the staging promotion in the listing")
     status = await gantry.promotion_status(staging[0]["id"])
     assert status.verification.startswith("Successful"), status.verification
     assert [s.alias for s in status.steps] == ["task-1::clone", "task-1::set-image", "task-1::commit", "task-1::push"]
