@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 
+from tests.pipelines import project_with_warehouse  # noqa: E402
+
 IMAGE = "registry.bench/app"
 STEP_NAMES = ["git-clone", "kustomize-set-image", "yaml-update", "SIXTH", "git-commit", "git-push"]
 
@@ -147,21 +149,7 @@ def manifests(project: str, url: str, sixth: str) -> str:
           overwrite: true
           permissions: "0644"
           contents: "tag: ${{ imageFrom('%s').Tag }}\\n\"""" % IMAGE
-    return f"""apiVersion: kargo.akuity.io/v1alpha1
-kind: Project
-metadata:
-  name: {project}
----
-apiVersion: kargo.akuity.io/v1alpha1
-kind: Warehouse
-metadata:
-  name: app
-  namespace: {project}
-spec:
-  subscriptions:
-  - image:
-      repoURL: {IMAGE}
----
+    return project_with_warehouse(project, IMAGE) + f"""---
 apiVersion: kargo.akuity.io/v1alpha1
 kind: Stage
 metadata:

@@ -47,25 +47,13 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 
+from tests.pipelines import project_with_warehouse  # noqa: E402
+
 IMAGE = "registry.bench/app"
 
 
 def manifests(project: str) -> str:
-    return f"""apiVersion: kargo.akuity.io/v1alpha1
-kind: Project
-metadata:
-  name: {project}
----
-apiVersion: kargo.akuity.io/v1alpha1
-kind: Warehouse
-metadata:
-  name: app
-  namespace: {project}
-spec:
-  subscriptions:
-  - image:
-      repoURL: {IMAGE}
----
+    return project_with_warehouse(project, IMAGE) + f"""---
 apiVersion: kargo.akuity.io/v1alpha1
 kind: Stage
 metadata:

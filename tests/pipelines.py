@@ -48,6 +48,25 @@ def make_gitops_repo(root: Path, envs: tuple[str, ...] = ("dev", "staging", "pro
     return GitOpsRepo(bare=bare, url=f"file://{bare}")
 
 
+def project_with_warehouse(project: str, image: str) -> str:
+    """A Project and its Warehouse `app` watching one image repository."""
+    return f"""apiVersion: kargo.akuity.io/v1alpha1
+kind: Project
+metadata:
+  name: {project}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata:
+  name: app
+  namespace: {project}
+spec:
+  subscriptions:
+  - image:
+      repoURL: {image}
+"""
+
+
 def pipeline_manifests(project: str, repo_url: str, image: str = "registry.test/app") -> str:
     """Project, Warehouse and a dev -> staging chain that edit `env/<stage>`."""
     stages = []
@@ -93,21 +112,4 @@ spec:
           targetBranch: main
 """
         )
-    return (
-        f"""apiVersion: kargo.akuity.io/v1alpha1
-kind: Project
-metadata:
-  name: {project}
----
-apiVersion: kargo.akuity.io/v1alpha1
-kind: Warehouse
-metadata:
-  name: app
-  namespace: {project}
-spec:
-  subscriptions:
-  - image:
-      repoURL: {image}
-"""
-        + "".join(stages)
-    )
+    return project_with_warehouse(project, image) + "".join(stages)
