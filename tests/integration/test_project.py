@@ -10,7 +10,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from client.api import Gantry, GantryError
 from client.updates import retry_unprocessed
-from tests.conftest import WorkerHandle
+from tests.conftest import WorkerHandle, wait_for
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import pipeline_manifests
 from workflows.messages import ApplyRequest, ApplyResult, FreightCreate
@@ -121,6 +121,11 @@ async def test_continue_as_new_keeps_state_and_in_flight_updates(client: Client,
     catalog = await gantry.freight(project)
     assert {f["name"] for f in catalog} == set(names)
     assert len(await gantry.stages(project)) == 2
-    # the run now current is not the first (describe reads the execution, not eventually
-    # consistent visibility)
-    assert (await handle.describe()).run_id != first_run, "the workflow should have continued as new"
+    # the run loop continues as new between its own work (offering the new Freight to
+    # Stages), so it may still be on the first run when the last update returns: wait for it
+    # (describe reads the execution itself, not eventually consistent visibility)
+    async def continued() -> bool:
+        return (await handle.describe()).run_id != first_run
+
+    await wait_for(continued, timeout=30, message="the workflow to continue as new")
+    assert {f["name"] for f in await gantry.freight(project)} == set(names), "nothing lost across the new runs"
