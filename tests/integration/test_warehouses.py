@@ -188,7 +188,7 @@ async def test_the_interval_is_a_timer_and_the_history_stays_bounded(
     await wait_for(lambda: _at_least(passes(), 8), timeout=60, message="passes every second without a refresh")
     described = await client.get_workflow_handle(workflow_id).describe()
     assert described.run_id != first_run, "continued as new"
-    assert described.raw_description.workflow_execution_info.history_length < 60
+    assert described.raw_description.workflow_execution_info.history_length < 2 * 40, "bounded by the limit plus one pass"
     push_tag(registry, repository, "0.2.0")
 
     async def found_new() -> bool:
