@@ -1,8 +1,12 @@
-"""Workflow updates that the worker never saw are sent again.
+"""Workflow updates that the server turned away without applying them are sent again.
 
-When an update reaches a workflow in the very workflow task in which it continues as new,
-the server rejects it with `UnprocessedUpdate`: the update was not applied (not accepted,
-not validated), so sending it again, to the new run, is safe and is what the caller meant.
+Two cases, both safe to repeat because the update was never applied:
+
+* `UnprocessedUpdate`: the update reached the workflow in the very workflow task in which
+  it continued as new; the new run takes it when it is sent again.
+* `RESOURCE_EXHAUSTED` "concurrent in-flight updates": the server admits only a few updates
+  per workflow at once (`history.maxInFlightUpdates`, 10 by default); a burst (many
+  Warehouses, many clients) waits its turn instead of failing.
 """
 
 from __future__ import annotations
@@ -13,9 +17,13 @@ from typing import TypeVar
 
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 T = TypeVar("T")
-ATTEMPTS = 5
+ATTEMPTS = 20
+#: the pause before attempt n is min(BACKOFF * 2**(n-2), MAX_BACKOFF) seconds
+BACKOFF = 0.02
+MAX_BACKOFF = 1.0
 
 
 def was_unprocessed(err: WorkflowUpdateFailedError) -> bool:
@@ -23,13 +31,20 @@ def was_unprocessed(err: WorkflowUpdateFailedError) -> bool:
     return isinstance(cause, ApplicationError) and cause.type == "UnprocessedUpdate"
 
 
+def too_many_in_flight(err: RPCError) -> bool:
+    return err.status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in err.message
+
+
 async def retry_unprocessed(call: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
-    """Run `call` (one update), again when the worker never processed it."""
+    """Run `call` (one update), again while the server turned it away unapplied."""
     for attempt in range(1, attempts + 1):
         try:
             return await call()
         except WorkflowUpdateFailedError as err:
             if attempt == attempts or not was_unprocessed(err):
                 raise
-            await asyncio.sleep(0.02 * attempt)  # let the new run start
+        except RPCError as err:
+            if attempt == attempts or not too_many_in_flight(err):
+                raise
+        await asyncio.sleep(min(BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF))
     raise AssertionError("unreachable")

@@ -48,3 +48,32 @@ async def test_retries_are_bounded() -> None:
     with pytest.raises(WorkflowUpdateFailedError):
         await retry_unprocessed(call, attempts=3)
     assert len(calls) == 3
+
+
+async def test_a_burst_over_the_in_flight_limit_waits_its_turn() -> None:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    calls = []
+
+    async def call() -> str:
+        calls.append(1)
+        if len(calls) < 4:
+            raise RPCError("limit on number of concurrent in-flight updates has been reached (10)", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+        return "applied"
+
+    assert await retry_unprocessed(call) == "applied"
+    assert len(calls) == 4
+
+
+async def test_other_rpc_errors_are_not_retried() -> None:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    calls = []
+
+    async def call() -> str:
+        calls.append(1)
+        raise RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
+
+    with pytest.raises(RPCError):
+        await retry_unprocessed(call)
+    assert len(calls) == 1
