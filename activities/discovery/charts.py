@@ -21,18 +21,12 @@ import json
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 from temporalio import activity
 
 from activities import credentials, http_client
 from activities.credentials import redact_url
-from activities.discovery.images import (
-    TIMEOUT,
-    discovery_error,
-    discovery_errors,
-    unavailable,
-    validation_message,
-)
+from activities.discovery.errors import discovery_error, unavailable, validated
+from activities.discovery.images import TIMEOUT, discovery_errors
 from activities.oci import Registry, find_credentials, parse_repository
 from pipeline.discovery.selection import helm_oci_tag_version, select_chart_versions
 from pipeline.manifests.models import ChartSubscription
@@ -42,11 +36,8 @@ __all__ = ["discover_charts", "parse_index"]
 
 
 def _subscription(subscription: dict[str, Any]) -> ChartSubscription:
-    repo = redact_url(str(subscription.get("repoURL") or "?"))
-    try:
-        sub = ChartSubscription.model_validate(subscription)
-    except ValidationError as e:
-        raise discovery_error(f"chart subscription {repo}: {validation_message(e)}") from None
+    sub = validated(ChartSubscription, subscription, "chart")
+    repo = redact_url(sub.repo_url)
     try:
         select_chart_versions([], constraint=sub.semver_constraint, limit=sub.discovery_limit)
     except ValueError as e:

@@ -27,12 +27,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.credentials import CredentialsError, normalize_url, redact_url
-from activities.discovery.errors import discovery_error, unavailable
+from activities.discovery.errors import discovery_error, unavailable, validated
 from activities.git_ops import Git, GitError
 from activities.steps.base import run_blocking, work_root
 from pipeline.discovery import git_selection as sel
@@ -300,12 +299,7 @@ def filter_tags_by_paths(g: Git, tags: list[sel.Tag], paths: sel.PathFilter, lim
 
 
 def _parse(subscription: dict[str, Any]) -> GitSubscription:
-    try:
-        return GitSubscription.model_validate(subscription)
-    except ValidationError as e:
-        url = redact_url(str(subscription.get("repoURL") or "?"))
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'git'}: {err['msg']}" for err in e.errors())
-        raise discovery_error(f"git subscription {url}: {problems}") from None
+    return validated(GitSubscription, subscription, "git")
 
 
 def _git_failure(url: str, e: GitError) -> ApplicationError:

@@ -32,7 +32,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -43,6 +42,7 @@ from activities.discovery.errors import (
     UNAVAILABLE,
     discovery_error,
     unavailable,
+    validated,
 )
 from activities.oci import (
     INDEX_TYPES,
@@ -103,11 +103,6 @@ def discovery_errors(what: str) -> Iterator[None]:
         raise unavailable(f"{what}: {type(e).__name__}: {redact_url(str(e)) or 'no answer'}") from None
 
 
-def validation_message(e: ValidationError) -> str:
-    """Pydantic's errors, one short clause each (field path and reason)."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'subscription'}: {err['msg']}" for err in e.errors())
-
-
 async def bounded_map(fn: Callable[[T], Awaitable[R]], items: list[T], limit: int = CONCURRENCY) -> list[R]:
     """``fn`` over ``items``, at most ``limit`` at a time, results in order; the first
     failure cancels the rest."""
@@ -160,11 +155,8 @@ class Plan:
 def plan(subscription: dict[str, Any]) -> Plan:
     """Validate everything before the first request, so configuration errors never
     wait on the network."""
-    repo = redact_url(str(subscription.get("repoURL") or "?"))
-    try:
-        sub = ImageSubscription.model_validate(subscription)
-    except ValidationError as e:
-        raise discovery_error(f"image subscription {repo}: {validation_message(e)}") from None
+    sub = validated(ImageSubscription, subscription, "image")
+    repo = redact_url(sub.repo_url)
     try:
         ref = parse_repository(sub.repo_url)
         platform = parse_platform(sub.platform) if sub.platform else None
