@@ -27,6 +27,13 @@ from client.settings import TemporalSettings
 from client.worker import build_workers
 from tests.prometheus import prometheus  # noqa: F401  (one session-wide Prometheus for every test module)
 
+# The tests' git remotes are local bare repositories and their verifications run local
+# jobs: both are opt-in capabilities of a worker (docs/security.md), turned on here for
+# every worker the tests start, in process or as a subprocess. Tests of the refusals
+# turn them off for themselves.
+os.environ.setdefault("GANTRY_ALLOW_LOCAL_REPOS", "1")
+os.environ.setdefault("GANTRY_ALLOW_LOCAL_JOBS", "1")
+
 
 def _testcontainers_address() -> Iterator[str]:
     from testcontainers.core.container import DockerContainer  # type: ignore[import-not-found]

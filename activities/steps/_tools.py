@@ -14,17 +14,21 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from activities.steps.base import step_failed
+from activities.trust import tool_env
 
 TOOL_TIMEOUT = float(os.environ.get("GANTRY_TOOL_TIMEOUT", "300"))
 
 
 def run_tool(cmd: list[str], *, cwd: Path, what: str, env: dict[str, str] | None = None) -> str:
-    """Run ``cmd``; its stdout, or a step failure with the tool's own error output."""
+    """Run ``cmd``; its stdout, or a step failure with the tool's own error output.
+
+    The tool sees only the allow-listed environment (``activities.trust``) plus ``env``:
+    never the worker's credentials."""
     try:
         proc = subprocess.run(
             cmd,
             cwd=cwd,
-            env={**os.environ, **(env or {})},
+            env=tool_env(env),
             capture_output=True,
             text=True,
             timeout=TOOL_TIMEOUT,

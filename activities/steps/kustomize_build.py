@@ -1,8 +1,10 @@
 """`kustomize-build`: render a kustomization into a file or a directory of files.
 
 Runs ``kustomize build`` when ``kustomize`` is on the worker's PATH, else
-``kubectl kustomize``, with Kargo's options: no load restrictions between the
-directories of the working directory, and the Helm chart inflator enabled
+``kubectl kustomize``, with the root-only load restrictor (a kustomization reads files only
+from its own directory and below; bases in other directories still load, and
+``/proc/self/environ`` or a symlink out of the tree does not), an allow-listed
+environment (``activities.trust``), and the Helm chart inflator enabled
 (``plugin.helm.kubeVersion`` and ``plugin.helm.apiVersions`` are passed on; it needs
 ``helm`` on the PATH only if the kustomization inflates a chart).
 
@@ -48,7 +50,7 @@ def kustomize_command(directory: Path, helm: dict[str, Any]) -> list[str]:
         raise step_failed(
             "kustomize-build needs `kustomize` or `kubectl` on the worker's PATH, and neither was found"
         )
-    cmd += ["--load-restrictor", "LoadRestrictionsNone", "--enable-helm"]
+    cmd += ["--load-restrictor", "LoadRestrictionsRootOnly", "--enable-helm"]
     if helm.get("kubeVersion"):
         cmd += ["--helm-kube-version", str(helm["kubeVersion"])]
     for v in helm.get("apiVersions") or []:
