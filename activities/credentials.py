@@ -136,10 +136,12 @@ def _file_entries() -> list[_Entry]:
     path = os.environ.get(ENV_FILE)
     if not path:
         return []
-    from ruamel.yaml import YAML, YAMLError
+    from ruamel.yaml import YAMLError
+
+    from pipeline.yamlsafe import load as load_yaml
 
     try:
-        doc = YAML(typ="safe").load(Path(path).read_text())
+        doc = load_yaml(Path(path).read_text())
     except OSError as e:
         raise CredentialsError(f"{ENV_FILE}={path}: cannot read: {e.strerror}") from None
     except YAMLError as e:

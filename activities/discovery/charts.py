@@ -17,7 +17,6 @@ not-found and denied are ``DiscoveryError``; unreachable or 5xx is retryable.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import httpx
@@ -29,7 +28,9 @@ from activities.discovery.errors import discovery_error, unavailable, validated
 from activities.discovery.images import TIMEOUT, discovery_errors
 from activities.oci import Registry, find_credentials, parse_repository
 from pipeline.discovery.selection import helm_oci_tag_version, select_chart_versions
+from pipeline import yamlsafe
 from pipeline.manifests.models import ChartSubscription
+from pipeline.yamlsafe import JSONLimitError, json_loads
 from workflows.messages import DiscoveryRequest
 
 __all__ = ["discover_charts", "parse_index"]
@@ -53,11 +54,11 @@ def _subscription(subscription: dict[str, Any]) -> ChartSubscription:
 def parse_index(data: bytes) -> dict[str, Any]:
     """A repository index: JSON when it is (fast), else YAML (safe loader)."""
     try:
-        doc = json.loads(data)
+        doc = json_loads(data)
+    except JSONLimitError:
+        raise
     except ValueError:
-        from ruamel.yaml import YAML
-
-        doc = YAML(typ="safe", pure=True).load(data)
+        doc = yamlsafe.load(data)  # bounded: alias bombs and deep nesting are refused
     if not isinstance(doc, dict):
         raise TypeError("the index is not a mapping")
     return doc

@@ -221,9 +221,9 @@ def read_lock_digest(path: Path) -> str | None:
     if not path.is_file():
         return None
     try:
-        from ruamel.yaml import YAML
+        from pipeline import yamlsafe
 
-        doc = YAML(typ="safe", pure=True).load(path.read_text())
+        doc = yamlsafe.load(path.read_text())
     except Exception:  # noqa: BLE001 - a broken lock is simply rewritten
         return None
     digest = doc.get("digest") if isinstance(doc, dict) else None

@@ -21,9 +21,9 @@ def chart_meta(path: Path, where: str) -> dict[str, str]:
     if not chart.is_file():
         raise step_failed(f"{where}: {path.name} is not a chart directory (no Chart.yaml)")
     try:
-        from ruamel.yaml import YAML
+        from pipeline import yamlsafe
 
-        doc = YAML(typ="safe", pure=True).load(chart.read_text())
+        doc = yamlsafe.load(chart.read_text())
     except Exception as e:  # noqa: BLE001
         raise step_failed(f"{where}: {path.name}/Chart.yaml is not valid YAML ({type(e).__name__})") from None
     if not isinstance(doc, dict) or not doc.get("name") or doc.get("version") is None:
@@ -150,9 +150,9 @@ def archive_chart_name(path: Path) -> str | None:
                     f = tar.extractfile(member)
                     if f is None:
                         return None
-                    from ruamel.yaml import YAML
+                    from pipeline import yamlsafe
 
-                    doc = YAML(typ="safe", pure=True).load(f.read(1024 * 1024))
+                    doc = yamlsafe.load(f.read(1024 * 1024))
                     return go_string(doc.get("name")) if isinstance(doc, dict) and doc.get("name") else None
     except Exception:  # noqa: BLE001 - anything unreadable is not a chart archive
         return None

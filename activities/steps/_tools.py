@@ -3,18 +3,17 @@ multi-document YAML they print into one file per resource."""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from activities.steps.base import step_failed
 from activities.trust import tool_env
+from pipeline import yamlsafe
 
 TOOL_TIMEOUT = float(os.environ.get("GANTRY_TOOL_TIMEOUT", "300"))
 
@@ -56,7 +55,7 @@ def split_documents(text: str) -> list[str]:
 def resource_meta(doc: str) -> dict[str, str]:
     """apiVersion, kind, namespace and name of one rendered resource ("" where absent)."""
     try:
-        data: Any = YAML(typ="safe", pure=True).load(io.StringIO(doc))
+        data: Any = yamlsafe.load(doc)
     except YAMLError:
         data = None
     if not isinstance(data, dict):

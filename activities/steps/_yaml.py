@@ -13,6 +13,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 
 from activities.steps.base import step_failed
+from pipeline import yamlsafe
 
 
 def _indentation(text: str) -> tuple[int, int, int]:
@@ -29,7 +30,7 @@ def _indentation(text: str) -> tuple[int, int, int]:
 
 
 def make_yaml(text: str) -> YAML:
-    y = YAML()  # round-trip
+    y = yamlsafe.make_yaml("rt")  # round-trip, with alias and depth bounds on loading
     y.preserve_quotes = True
     y.width = 4096
     mapping, sequence, offset = _indentation(text)
@@ -48,7 +49,7 @@ def load(path: Path, field: str = "path") -> tuple[YAML, list[Any], str]:
         raise step_failed(f"config field {field!r}: cannot read {path}: {e.strerror}") from None
     y = make_yaml(text)
     try:
-        docs = list(y.load_all(text))
+        docs = yamlsafe.load_all_with(y, text)
     except YAMLError as e:
         raise step_failed(f"config field {field!r}: {path.name} is not valid YAML: {e}") from None
     return y, docs, text

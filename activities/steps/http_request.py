@@ -61,16 +61,22 @@ def _parse_body(raw: bytes, content_type: str) -> Any:
         return {}
     ct = content_type.lower()
     if ct in _YAML_TYPES:
-        from ruamel.yaml import YAML, YAMLError
+        from ruamel.yaml import YAMLError
+
+        from pipeline import yamlsafe
 
         try:
-            return YAML(typ="safe", pure=True).load(raw.decode("utf-8", "replace"))
+            return yamlsafe.load(raw.decode("utf-8", "replace"))
         except YAMLError as e:
             raise ApplicationError(f"failed to parse YAML response: {e}", type="HTTPResponse") from None
     if ct == "text/plain":
         return raw.decode("utf-8", "replace")
+    from pipeline.yamlsafe import JSONLimitError, json_loads
+
     try:
-        return json.loads(raw)
+        return json_loads(raw)
+    except JSONLimitError as e:
+        raise ApplicationError(f"failed to parse JSON response: {e}", type="HTTPResponse") from None
     except ValueError:
         if ct == "application/json":
             raise ApplicationError("failed to parse JSON response", type="HTTPResponse") from None

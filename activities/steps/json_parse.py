@@ -7,7 +7,6 @@ variables), and each result becomes the output ``outputs[i].name``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,13 @@ from temporalio import activity
 
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 from activities.steps.yaml_parse import extract, read_file
+from pipeline.yamlsafe import json_loads
 
 
 def _run(base: Path, config: dict[str, Any]) -> dict[str, Any]:
     path, text = read_file(base, config)
     try:
-        document = json.loads(text)
+        document = json_loads(text)  # too deep: a clear JSONDecodeError, not RecursionError
     except ValueError as e:
         raise step_failed(f"config field 'path': {path!r} is not valid JSON: {e}") from None
     return extract(document, config, path)

@@ -13,16 +13,15 @@ become strings and keys become strings.
 from __future__ import annotations
 
 import datetime as _dt
-import io
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from temporalio import activity
 
 from activities.steps._common import get_list, get_str
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from pipeline import yamlsafe
 
 
 def jsonable(value: Any) -> Any:
@@ -87,7 +86,7 @@ def _run(base: Path, config: dict[str, Any]) -> dict[str, Any]:
     if not text.strip():
         raise step_failed(f"config field 'path': {path!r} is empty")
     try:
-        docs = list(YAML(typ="safe", pure=True).load_all(io.StringIO(text)))
+        docs = yamlsafe.load_all(text)  # bounded: alias bombs and deep nesting are refused
     except YAMLError as e:
         raise step_failed(f"config field 'path': {path!r} is not valid YAML: {e}") from None
     document = jsonable(docs[0]) if docs else None

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -35,8 +34,10 @@ def _fail(message: str) -> None:
 def _json_option(value: str | None, flag: str) -> Any:
     if value is None:
         return None
+    from pipeline.yamlsafe import json_loads
+
     try:
-        return json.loads(value)
+        return json_loads(value)
     except ValueError as exc:
         _fail(f"{flag} is not valid JSON: {exc}")
 
@@ -61,10 +62,12 @@ def load_freight_file(path: Path) -> list[dict[str, Any]]:
         text = path.read_text()
     except OSError as exc:
         _fail(f"cannot read {path}: {exc}")
-    from ruamel.yaml import YAML, YAMLError
+    from ruamel.yaml import YAMLError
+
+    from pipeline import yamlsafe
 
     try:
-        docs = [d for d in YAML(typ="safe").load_all(text) if d]  # JSON is YAML too
+        docs = [d for d in yamlsafe.load_all(text) if d]  # JSON is YAML too
     except YAMLError as exc:
         _fail(f"{path} is not valid YAML or JSON: {exc}")
     freight: list[dict[str, Any]] = []

@@ -214,10 +214,11 @@ def parse_documents(text: str, file: str) -> list[SourceDocument]:
     Raises ManifestError (naming file and line, in plain words) on a YAML syntax error or a
     document that is not a mapping.
     """
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    yaml = YAML(typ="rt")
+    from pipeline.yamlsafe import MAX_DEPTH, YAMLLimitError, make_yaml
+
+    yaml = make_yaml("rt")  # bounded: alias bombs and deep nesting are refused
     docs: list[SourceDocument] = []
     issues: list[ManifestIssue] = []
     try:
@@ -258,8 +259,13 @@ def parse_documents(text: str, file: str) -> list[SourceDocument]:
                     )
                 continue
             docs.append(SourceDocument(file=file, index=index, line=start, data=data, lines=lines))
+    except YAMLLimitError as exc:
+        mark = exc.problem_mark
+        issues.append(ManifestIssue(file=file, line=mark.line + 1 if mark else None, message=str(exc.problem)))
     except YAMLError as exc:
         issues.append(_yaml_issue(exc, file))
+    except RecursionError:
+        issues.append(ManifestIssue(file=file, message=f"YAML nesting is too deep (over {MAX_DEPTH} levels)"))
     if issues:
         raise ManifestError(issues)
     return docs
