@@ -4,17 +4,24 @@ One process runs two workers: one on the shared task queue (all workflows and th
 catalog activities) and one on its own queue (the promotion steps), named after the
 host and the work directory so that a restarted worker takes back the steps of the
 promotions whose working directories it holds.
+
+Building the workers also hardens the process they run in (``protect_worker_process``:
+no other process of the same user can read its memory or ``/proc/<pid>/environ``) and
+makes a failed activity log one line when it failed on purpose
+(``OneLineApplicationErrors``: a step's ``StepFailed`` is news, not a crash).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import (
     SandboxedWorkflowRunner,
@@ -43,6 +50,57 @@ PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", 
 WORKFLOWS = [ProjectWorkflow, PromotionWorkflow, StageWorkflow, VerificationWorkflow, WarehouseWorkflow]
 
 
+def protect_worker_process() -> bool:
+    """Make this process non-dumpable (Linux ``prctl(PR_SET_DUMPABLE, 0)``): its
+    ``/proc/<pid>/environ``, ``mem`` and file descriptors become root's, and no process of
+    the same user may ptrace it, so a job or tool the worker starts cannot read the
+    credentials in the worker's environment. Children start dumpable again (execve resets
+    the flag), which is what they need. No core dumps of the worker either. Returns whether
+    the flag is set; a no-op elsewhere than Linux. Self-contained (the tests run its source
+    in a bare interpreter)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    pr_set_dumpable, pr_get_dumpable = 4, 3
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+            return False
+        return libc.prctl(pr_get_dumpable, 0, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class OneLineApplicationErrors(logging.Filter):
+    """Temporal's activity worker logs every failed activity with its traceback
+    ("Completing activity as failed", ``exc_info``). An ``ApplicationError`` is raised on
+    purpose (a step's ``StepFailed``, a lost working directory, a refused input): its
+    message says everything, so the record keeps one line, ``... failed: <type>: <message>``.
+    Any other exception is a bug and keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        err = record.exc_info[1] if record.exc_info else None
+        if isinstance(err, ApplicationError):
+            first = (err.message or str(err)).strip().splitlines()
+            record.msg = "%s: %s: %s" % (record.getMessage(), err.type or "ApplicationError", first[0] if first else "")
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_ONE_LINE = OneLineApplicationErrors()
+
+
+def install_log_filter() -> None:
+    """Put :class:`OneLineApplicationErrors` on Temporal's activity logger (once)."""
+    logger = logging.getLogger("temporalio.activity")
+    if _ONE_LINE not in logger.filters:
+        logger.addFilter(_ONE_LINE)
+
+
 def sandbox_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
@@ -52,7 +110,10 @@ def resolve_worker_id(explicit: str | None = None) -> str:
 
 
 def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worker_id: str | None = None) -> list[Worker]:
-    """The shared-queue worker and this host's step worker."""
+    """The shared-queue worker and this host's step worker (and the process hardened, see
+    :func:`protect_worker_process`, with one-line failures, see :func:`install_log_filter`)."""
+    protect_worker_process()
+    install_log_filter()
     own_queue = worker_queue(resolve_worker_id(worker_id))
     workdirs = WorkdirActivities(own_queue)
     catalog = CatalogActivities(client)

@@ -6,13 +6,19 @@ annotations; Kubernetes mode only) and ``spec``, a batch/v1 JobSpec of which Gan
 ``template.spec.containers[0]``: ``image``, ``command``, ``args``, ``env[]{name, value}``,
 ``workingDir``.
 
-Local mode (the default): the container's ``command`` + ``args`` run as a process on the
-worker, in its own process group, with the container's ``env`` on top of a small base
-environment (``PATH``, ``HOME``, ``LANG``, ``LC_ALL``, ``TMPDIR``, ``USER`` from the worker,
-plus ``GANTRY_ANALYSIS_RUN`` and ``GANTRY_METRIC``); the rest of the worker's environment,
-its credentials included, is not passed on. The working directory is ``workingDir`` if
-set, else ``$GANTRY_WORK_DIR/analysis/<run>/``. An image cannot run locally, so a container
-without ``command`` needs the worker to map its image to a local command line::
+Local mode runs code on the worker's host, so it is **off unless the operator turns it on**
+for the worker: ``GANTRY_ALLOW_LOCAL_JOBS=1`` or ``gantry worker --allow-local-jobs`` (also
+``gantry dev`` and ``python worker.py``). When it is off, a local job is an Error
+measurement whose message says how to turn it on (Kubernetes mode needs no opt-in).
+
+When on, the container's ``command`` + ``args`` run as a process on the worker, in its own
+process group, with the allow-listed tool environment (``activities.trust.tool_env``:
+``PATH``, locale, proxies, CA bundles; no ``GANTRY_*`` variable, no credential), then
+``GANTRY_ANALYSIS_RUN`` and ``GANTRY_METRIC``, then the container's ``env``. Each
+measurement gets a fresh, empty directory of its own (under the system temporary
+directory) as ``HOME``, ``TMPDIR`` and working directory (``workingDir`` overrides the
+last); it is removed when the measurement ends. An image cannot run locally, so a
+container without ``command`` needs the worker to map its image to a local command line::
 
     GANTRY_JOB_IMAGE_<IMAGE>="pytest -q /srv/integration-tests"
 
@@ -24,9 +30,37 @@ letter or digit replaced by ``_``, tried first with its tag or digest and then w
 command line (no shell runs); the container's ``args`` are appended. Without ``command``
 and without a mapping the measurement is an Error that says so.
 
+What isolates a local job from the worker, plainly:
+
+* **Worker running as root**: the job runs as an unprivileged user, ``nobody`` unless the
+  operator names another in ``GANTRY_JOB_USER`` (a name or a uid), with that user's group
+  and no supplementary groups. It cannot read the worker's environment, memory or files
+  that are not world-readable, nor those of git and the other tools the worker starts
+  (they run as root). It can read what any user of the host can read (world-readable
+  files, including checkouts in a work directory that is not itself private) and use the
+  network. ``GANTRY_JOB_USER=root`` removes this boundary; only an operator who means it
+  should set it.
+* **Worker running as another user**: the job runs as that same user. The worker process
+  is non-dumpable (``client.worker.protect_worker_process``, set when the workers are
+  built), so the job cannot read ``/proc/<worker>/environ`` or its memory, nor ptrace it.
+  It *can* do everything else that user can: read the user's files (the work directory,
+  any credential file the operator gave the worker), signal the worker, and read the
+  environment of the worker's other child processes while they run (git, whose askpass
+  variables carry a credential during a fetch or push). There is no boundary there: run
+  the worker as root, in a container of its own, or use Kubernetes mode when the jobs'
+  authors are not trusted with the worker's credentials.
+
+In both cases the job's output goes to its log file and, as the last lines, into the
+measurement's message (workflow history): a job that prints a secret it was given publishes it.
+
 stdout and stderr are merged and written line by line, as the process runs, to
 ``$GANTRY_WORK_DIR/analysis/<run>/<metric>.log`` (``gantry verification logs --follow``
-tails it); lines starting ``# gantry:`` are Gantry's own markers. The activity heartbeats
+tails it); lines starting ``# gantry:`` are Gantry's own markers. The folder of a run's
+logs is removed once its AnalysisRun (the VerificationWorkflow) has ended, after
+``GANTRY_JOB_LOG_RETENTION`` seconds (default 300, so that ``gantry verification logs``
+right after the end still shows the output): the worker that wrote it watches the run
+(``describe`` every few seconds) and removes the folder; a restarted worker looks again
+at the folders it finds on its first job. The measurements keep the last lines. The activity heartbeats
 while the process runs; when the activity is cancelled the whole process group gets
 SIGTERM, then SIGKILL after 5 s. A failed try is retried up to ``backoffLimit`` times;
 ``activeDeadlineSeconds`` bounds all tries together, as in Kubernetes.
@@ -36,6 +70,9 @@ JobSpec is created as a batch/v1 Job (``POST /apis/batch/v1/namespaces/{ns}/jobs
 ``GANTRY_JOB_KUBERNETES_NAMESPACE`` (else ``provider.job.metadata.namespace``, else
 ``default``), polled every ``GANTRY_JOB_KUBERNETES_POLL`` seconds (default 2) until its
 ``Complete`` or ``Failed`` condition, while its pod's log is copied to the same log file. The
+namespace must be a DNS-1123 label and the Job's name is a DNS-1123 subdomain of at most
+63 characters: anything else (``../../api/v1/secrets``, a ``?``) is refused before it
+reaches a URL, as an Error measurement. The
 bearer token comes from the credential store (type ``http``) by API URL;
 ``GANTRY_JOB_KUBERNETES_INSECURE=1`` skips TLS verification. A cancelled activity deletes the
 Job (``propagationPolicy=Background``). The Job is named ``<run>.<metric>.<index>``
@@ -54,17 +91,23 @@ import asyncio
 import collections
 import hashlib
 import os
+import pwd
 import re
 import shlex
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.credentials import CredentialsError, redact_url
+from activities.trust import ALLOW_LOCAL_JOBS, local_jobs_allowed, tool_env
 from activities.metrics.base import (
     MAX_MESSAGE,
     ConfigError,
@@ -81,9 +124,22 @@ DEFAULT_BACKOFF_LIMIT = 6
 TAIL_LINES = 20
 HEARTBEAT_EVERY = 2.0
 KILL_GRACE = 5.0
-BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
 IMAGE_ENV_PREFIX = "GANTRY_JOB_IMAGE_"
 K8S_API_ENV = "GANTRY_JOB_KUBERNETES_API"
+JOB_USER_ENV = "GANTRY_JOB_USER"
+DEFAULT_JOB_USER = "nobody"
+LOG_RETENTION_ENV = "GANTRY_JOB_LOG_RETENTION"
+DEFAULT_LOG_RETENTION = 300.0
+#: How often a worker asks whether a run whose logs it holds has ended.
+RUN_POLL = 5.0
+#: In a run's log folder: the run's workflow id (folder names are sanitised).
+RUN_MARKER = ".run"
+
+LOCAL_JOBS_OFF = (
+    f"local jobs are off on this worker: running a job's command on the worker's host must be "
+    f"enabled by the operator ({ALLOW_LOCAL_JOBS}=1 or `gantry worker --allow-local-jobs`), "
+    f"or jobs run as Kubernetes Jobs where {K8S_API_ENV} is set"
+)
 
 
 # --------------------------------------------------------------------------- config
@@ -218,7 +274,65 @@ async def _heartbeat_forever(details: dict[str, Any]) -> None:
             activity.heartbeat(dict(details))
 
 
-async def _run_once(argv: list[str], env: dict[str, str], cwd: Path, log: LogFile, timeout: float | None) -> int | str:
+class JobUser:
+    """Who a local job runs as: ``None`` fields mean "as the worker" (worker not root)."""
+
+    def __init__(self, name: str | None = None, uid: int | None = None, gid: int | None = None) -> None:
+        self.name, self.uid, self.gid = name, uid, gid
+
+    def popen_args(self) -> dict[str, Any]:
+        if self.uid is None:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+
+def job_user() -> JobUser:
+    """The unprivileged user a root worker runs jobs as (``GANTRY_JOB_USER``, else nobody)."""
+    if os.geteuid() != 0:
+        return JobUser()
+    wanted = (os.environ.get(JOB_USER_ENV) or DEFAULT_JOB_USER).strip()
+    try:
+        entry = pwd.getpwuid(int(wanted)) if wanted.isdigit() else pwd.getpwnam(wanted)
+    except (KeyError, ValueError):
+        if wanted.isdigit():  # a uid without a passwd entry: its own group of the same number
+            return JobUser(wanted, int(wanted), int(wanted))
+        raise ConfigError(
+            f"the worker runs as root and runs jobs as user {wanted!r}, which does not exist: "
+            f"set {JOB_USER_ENV} to an unprivileged user of this host"
+        ) from None
+    return JobUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def _job_dir(user: JobUser) -> Path:
+    """A fresh, empty directory for one measurement, owned by the job's user."""
+    path = Path(tempfile.mkdtemp(prefix="gantry-job-"))
+    if user.uid is not None:
+        os.chown(path, user.uid, user.gid if user.gid is not None else -1)
+    return path
+
+
+def job_env(req: MeasureRequest, job: JobSpec, home: Path, user: JobUser) -> dict[str, str]:
+    """The allow-listed tool environment, the job's own HOME/TMPDIR, the run and metric,
+    then the container's ``env``."""
+    env = tool_env()
+    env.update(
+        HOME=str(home),
+        TMPDIR=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        GANTRY_ANALYSIS_RUN=req.run,
+        GANTRY_METRIC=req.metric,
+    )
+    if user.name is not None:
+        env["USER"] = env["LOGNAME"] = user.name
+    env.update(job.env)
+    return env
+
+
+async def _run_once(
+    argv: list[str], env: dict[str, str], cwd: Path, log: LogFile, timeout: float | None, user: JobUser | None = None
+) -> int | str:
     """One try: the exit code, or a string saying why the process never ran / was stopped."""
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -229,9 +343,11 @@ async def _run_once(argv: list[str], env: dict[str, str], cwd: Path, log: LogFil
             env=env,
             cwd=str(cwd),
             start_new_session=True,
+            **(user or JobUser()).popen_args(),
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as e:
-        raise ConfigError(f"cannot start {argv[0]!r}: {e.strerror or e}") from None
+        who = f" as user {user.name}" if user is not None and user.name else ""
+        raise ConfigError(f"cannot start {argv[0]!r}{who} in {str(cwd)!r}: {e.strerror or e}") from None
     assert proc.stdout is not None
 
     async def pump() -> None:
@@ -256,11 +372,17 @@ async def _run_once(argv: list[str], env: dict[str, str], cwd: Path, log: LogFil
 
 async def run_local(req: MeasureRequest, job: JobSpec) -> MeasureResult:
     argv = local_argv(job)
-    env = {k: os.environ[k] for k in BASE_ENV if k in os.environ}
-    env.update({"GANTRY_ANALYSIS_RUN": req.run, "GANTRY_METRIC": req.metric})
-    env.update(job.env)
-    cwd = Path(job.working_dir) if job.working_dir else analysis_dir(req.run)
-    cwd.mkdir(parents=True, exist_ok=True)
+    user = job_user()
+    home = _job_dir(user)
+    try:
+        return await _run_local(req, job, argv, user, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+async def _run_local(req: MeasureRequest, job: JobSpec, argv: list[str], user: JobUser, home: Path) -> MeasureResult:
+    env = job_env(req, job, home, user)
+    cwd = Path(job.working_dir) if job.working_dir else home
     path = log_path(req.run, req.metric)
     log = LogFile(path, truncate=req.attempt <= 1 and req.index == 0)
     details: dict[str, Any] = {"try": 0, "logPath": str(path)}
@@ -278,7 +400,7 @@ async def run_local(req: MeasureRequest, job: JobSpec) -> MeasureResult:
                 break
             log.mark(f"measurement #{req.index} try {tries}/{job.backoff_limit + 1}: {shlex.join(argv)}")
             try:
-                outcome = await _run_once(argv, env, cwd, log, remaining)
+                outcome = await _run_once(argv, env, cwd, log, remaining, user)
             except asyncio.CancelledError:
                 log.mark("cancelled: process group killed")
                 raise
@@ -317,6 +439,28 @@ def k8s_job_name(run: str, metric: str, index: int) -> str:
     if len(name) > 63:
         digest = hashlib.sha256(name.encode()).hexdigest()[:10]
         name = name[:52].rstrip(".-") + "-" + digest
+    return name
+
+
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def check_namespace(namespace: str) -> str:
+    """A namespace as Kubernetes accepts it (DNS-1123 label), before it goes into a URL."""
+    if len(namespace) > 63 or not DNS1123_LABEL.fullmatch(namespace):
+        raise ConfigError(
+            f"Kubernetes namespace {namespace!r} is not a valid namespace name "
+            "(a DNS-1123 label: at most 63 of a-z, 0-9 and '-', starting and ending alphanumeric)"
+        )
+    return namespace
+
+
+def check_object_name(name: str, what: str = "Job name") -> str:
+    """A Job or pod name as Kubernetes accepts it (DNS-1123 subdomain; at most 63 characters
+    for a Job, whose name is also its pods' label), before it goes into a URL."""
+    if len(name) > 63 or not DNS1123_SUBDOMAIN.fullmatch(name):
+        raise ConfigError(f"Kubernetes {what} {name!r} is not a valid name (a DNS-1123 subdomain of at most 63 characters)")
     return name
 
 
@@ -374,8 +518,9 @@ async def run_kubernetes(req: MeasureRequest, job: JobSpec, api: str) -> Measure
     namespace = (
         os.environ.get("GANTRY_JOB_KUBERNETES_NAMESPACE") or str(job.metadata.get("namespace") or "") or "default"
     )
+    check_namespace(namespace)
     poll = float(os.environ.get("GANTRY_JOB_KUBERNETES_POLL") or 2.0)
-    name = k8s_job_name(req.run, req.metric, req.index)
+    name = check_object_name(k8s_job_name(req.run, req.metric, req.index))
     labels = {str(k): str(v) for k, v in (job.metadata.get("labels") or {}).items()}
     labels["gantry.io/analysis-run"] = _label_value(req.run)
     labels["gantry.io/metric"] = _label_value(req.metric)
@@ -408,8 +553,10 @@ async def run_kubernetes(req: MeasureRequest, job: JobSpec, api: str) -> Measure
         pods = sorted(r.json().get("items") or [], key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
         for pod in pods:
             pod_name = (pod.get("metadata") or {}).get("name")
-            if not pod_name or (pod.get("status") or {}).get("phase") == "Pending":
+            if not isinstance(pod_name, str) or (pod.get("status") or {}).get("phase") == "Pending":
                 continue
+            if len(pod_name) > 253 or not DNS1123_SUBDOMAIN.fullmatch(pod_name):
+                continue  # not a name the API server gives: never put it into a URL
             lr = await kube.call("GET", f"/api/v1/namespaces/{namespace}/pods/{pod_name}/log")
             if lr.status_code != 200:
                 continue
@@ -484,6 +631,74 @@ async def run_kubernetes(req: MeasureRequest, job: JobSpec, api: str) -> Measure
         log.close()
 
 
+# --------------------------------------------------------------------------- logs end with their run
+
+_watchers: dict[Path, asyncio.Task[None]] = {}
+_looked_for_leftovers: set[Path] = set()
+
+
+def _retention() -> float:
+    try:
+        return max(0.0, float(os.environ.get(LOG_RETENTION_ENV) or DEFAULT_LOG_RETENTION))
+    except ValueError:
+        return DEFAULT_LOG_RETENTION
+
+
+async def _run_has_ended(client: Client, run: str) -> bool:
+    try:
+        described = await client.get_workflow_handle(run).describe()
+    except RPCError as e:
+        return e.status == RPCStatusCode.NOT_FOUND
+    return described.status not in (None, WorkflowExecutionStatus.RUNNING)
+
+
+async def _remove_when_ended(client: Client, run: str, folder: Path) -> None:
+    """Wait for the run's workflow to end, then for the retention, then remove its logs."""
+    try:
+        while True:
+            try:
+                if await _run_has_ended(client, run):
+                    break
+            except Exception:  # the server is away: ask again later
+                pass
+            await asyncio.sleep(RUN_POLL)
+        await asyncio.sleep(_retention())
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+    finally:
+        if _watchers.get(folder) is asyncio.current_task():
+            del _watchers[folder]
+
+
+def _watch(client: Client, run: str, folder: Path) -> None:
+    task = _watchers.get(folder)
+    if task is None or task.done():
+        _watchers[folder] = asyncio.get_running_loop().create_task(_remove_when_ended(client, run, folder))
+
+
+def remove_logs_after_run(run: str) -> None:
+    """Mark the run's log folder with its run id and have this worker remove the folder
+    when the run has ended (:data:`LOG_RETENTION_ENV`). The first time in a process it also
+    watches the folders an earlier worker process left behind. Only inside a worker's
+    activity (it needs the worker's client)."""
+    if not activity.in_activity():
+        return
+    try:
+        client = activity.client()
+    except RuntimeError:  # a test's ActivityEnvironment without a client
+        return
+    folder = analysis_dir(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RUN_MARKER).write_text(run)
+    root = folder.parent
+    if root not in _looked_for_leftovers:
+        _looked_for_leftovers.add(root)
+        for other in root.iterdir():
+            marker = other / RUN_MARKER
+            if other != folder and marker.is_file():
+                _watch(client, marker.read_text().strip(), other)
+    _watch(client, run, folder)
+
+
 # --------------------------------------------------------------------------- activity
 
 
@@ -493,6 +708,9 @@ async def measure_job(req: MeasureRequest) -> MeasureResult:
     try:
         job = JobSpec(provider_config(req, "job"))
         api = os.environ.get(K8S_API_ENV)
+        if not api and not local_jobs_allowed():
+            raise ConfigError(LOCAL_JOBS_OFF)
+        remove_logs_after_run(req.run)
         if api:
             result = await run_kubernetes(req, job, api)
         else:

@@ -20,8 +20,10 @@ if str(ROOT) not in sys.path:
 
 from activities.metrics.base import MeasureRequest, MeasureResult, log_path  # noqa: E402
 from activities.metrics.job import image_env_names, k8s_job_name, measure_job  # noqa: E402
+from tests.jobs import JOB_PYTHON, remove, shared_dir  # noqa: E402
 
-PY = sys.executable
+# the interpreter the job's user can run (a root worker runs jobs as nobody)
+PY = JOB_PYTHON
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +31,14 @@ def work_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("GANTRY_WORK_DIR", str(tmp_path / "work"))
     monkeypatch.delenv("GANTRY_JOB_KUBERNETES_API", raising=False)
     yield tmp_path / "work"
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A folder the job's user can write into (pytest's tmp_path may be private to root)."""
+    path = shared_dir()
+    yield path
+    remove(path)
 
 
 def job(command: list[str] | None = None, args: list[str] | None = None, env: dict[str, str] | None = None,
@@ -92,8 +102,8 @@ async def test_env_and_args_are_passed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "LEAK False" in r.message
 
 
-async def test_output_is_streamed_to_the_log_while_running(tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
+async def test_output_is_streamed_to_the_log_while_running(shared: Path) -> None:
+    gate = shared / "gate"
     code = (
         "import os, time\n"
         "print('started', flush=True)\n"
@@ -116,8 +126,8 @@ async def test_output_is_streamed_to_the_log_while_running(tmp_path: Path) -> No
     assert lines.index("started") < lines.index("finished")
 
 
-async def test_cancellation_kills_the_process_group(tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
+async def test_cancellation_kills_the_process_group(shared: Path) -> None:
+    pids = shared / "pids"
     # the job starts a child that would outlive it unless the whole group is killed
     code = (
         "import subprocess, sys, time, os\n"
@@ -153,8 +163,8 @@ async def test_cancellation_kills_the_process_group(tmp_path: Path) -> None:
     assert "cancelled" in log_path("run-1", "cancel-me").read_text()
 
 
-async def test_backoff_limit_retries_failed_tries(tmp_path: Path) -> None:
-    counter = tmp_path / "count"
+async def test_backoff_limit_retries_failed_tries(shared: Path) -> None:
+    counter = shared / "count"
     code = (
         f"import sys; p={str(counter)!r}\n"
         "n = int(open(p).read()) if __import__('os').path.exists(p) else 0\n"
