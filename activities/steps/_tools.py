@@ -11,6 +11,7 @@ from typing import Any
 
 from ruamel.yaml.error import YAMLError
 
+from activities.steps import _safe_paths
 from activities.steps.base import step_failed
 from activities.trust import tool_env
 from pipeline import yamlsafe
@@ -70,7 +71,7 @@ def resource_meta(doc: str) -> dict[str, str]:
 
 
 def safe_filename(name: str, field: str) -> str:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or _safe_paths.is_git(name):
         raise step_failed(f"config field {field!r}: a rendered resource would get the unsafe file name {name!r}")
     return name
 
@@ -83,6 +84,10 @@ def is_file_target(out_path: str, target: Path) -> bool:
     return target.suffix in (".yaml", ".yml")
 
 
-def write_if_changed(path: Path, text: str) -> None:
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
+def write_if_changed(base: Path, path: Path, text: str, field: str = "outPath") -> None:
+    """Write ``text`` to ``path`` (a place ``resolve_path`` returned, or a safe name below
+    one) unless the regular file there already holds it. The file is a new one renamed
+    into place and its directories are made one at a time without following links, so a
+    committed link named like an output is replaced, never written through."""
+    if _safe_paths.read_existing(path) != text.encode():
+        _safe_paths.write_file(base, path, text, field=field)

@@ -12,6 +12,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 
+from activities.steps import _safe_paths
 from activities.steps.base import step_failed
 from pipeline import yamlsafe
 
@@ -40,13 +41,11 @@ def make_yaml(text: str) -> YAML:
 
 
 def load(path: Path, field: str = "path") -> tuple[YAML, list[Any], str]:
-    """All documents of a YAML file, with the YAML instance that dumps them back alike."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise step_failed(f"config field {field!r}: file {path.name!r} does not exist") from None
-    except OSError as e:
-        raise step_failed(f"config field {field!r}: cannot read {path}: {e.strerror}") from None
+    """All documents of a YAML file, with the YAML instance that dumps them back alike.
+
+    ``path`` is a place ``resolve_path`` returned; it is read only if it is a regular file
+    (a symbolic link at it is not followed)."""
+    text = _safe_paths.read_text(path, field)
     y = make_yaml(text)
     try:
         docs = yamlsafe.load_all_with(y, text)
@@ -65,7 +64,8 @@ def dump(path: Path, y: YAML, docs: list[Any], original: str) -> None:
     if not original.endswith("\n") and out.endswith("\n"):
         out = out.rstrip("\n")
     if out != original:
-        path.write_text(out)
+        # a new file renamed over the old one (its mode kept): never written through a link
+        _safe_paths.write_file(None, path, out, field="path")
 
 
 _YAML11_WORDS = {"null", "~", "yes", "no", "on", "off", "y", "n"}

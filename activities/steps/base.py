@@ -98,17 +98,16 @@ def workdir(promotion: str) -> Path:
     return work_root() / safe
 
 
-def resolve_path(base: Path, relative: str, field: str = "path") -> Path:
-    """Resolve a step's relative path inside the working directory, refusing escapes."""
-    if not isinstance(relative, str) or not relative:
-        raise step_failed(f"config field {field!r} must be a non-empty relative path")
-    if os.path.isabs(relative):
-        raise step_failed(f"config field {field!r} must be relative to the working directory: {relative!r}")
-    target = (base / relative).resolve()
-    root = base.resolve()
-    if target != root and root not in target.parents:
-        raise step_failed(f"config field {field!r} leaves the working directory: {relative!r}")
-    return target
+def resolve_path(base: Path, relative: str, field: str = "path", *, follow_final: bool = True) -> Path:
+    """Resolve a step's relative path inside the working directory, refusing escapes.
+
+    Symbolic links are followed only while they stay inside the working directory; a
+    link leading out, a ``.git`` component (any case, also through a link), a NUL byte
+    or an absolute path is a terminal step failure naming ``field``
+    (see ``activities.steps._safe_paths``)."""
+    from activities.steps import _safe_paths
+
+    return _safe_paths.resolve(base, relative, field, follow_final=follow_final)
 
 
 async def run_blocking(fn: Callable[..., T], *args: object, **kwargs: object) -> T:

@@ -6,6 +6,12 @@ directories are created, symbolic links inside the tree are skipped, ``.git`` is
 copied, and ``ignore`` takes .gitignore-style patterns relative to ``inPath`` (to its
 directory when it is a file).
 
+Paths are resolved by ``activities.steps._safe_paths``: ``inPath`` or ``outPath`` that
+leads outside the working directory (through a committed link too) or into ``.git`` is
+refused. Files are written as new files renamed into place; a symbolic link already in
+the destination where copy would write a file or a directory fails the step instead of
+being written through.
+
 Idempotent: copying again gives the same files.
 """
 
@@ -13,13 +19,15 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import shutil
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 
+from activities.steps import _safe_paths
 from activities.steps._common import get_str
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 
@@ -87,27 +95,71 @@ class IgnoreRules:
         return False
 
 
-def _copy_tree(src: Path, dst: Path, rules: IgnoreRules, rel: str = "") -> int:
+def _stream(path: str, field: str, shown: str) -> tuple[Iterator[bytes], os.stat_result]:
+    fd = _safe_paths.open_regular(Path(path), field, shown)
+    st = os.fstat(fd)
+
+    def chunks() -> Iterator[bytes]:
+        with os.fdopen(fd, "rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    return chunks(), st
+
+
+def _copy_file(src: str, dst_fd: int, name: str, shown: str, src_shown: str = "") -> None:
+    """Copy the regular file ``src`` to ``name`` of ``dst_fd`` (mode and times kept), as a
+    new file renamed into place: a link at ``name`` is replaced, never written through."""
+    chunks, st = _stream(src, "inPath", src_shown or src)
+    try:
+        _safe_paths.write_at(
+            dst_fd, name, chunks, field="outPath", shown=shown,
+            mode=stat.S_IMODE(st.st_mode) & 0o777, times=(st.st_atime_ns, st.st_mtime_ns),
+        )  # fmt: skip
+    finally:
+        chunks.close()  # type: ignore[attr-defined]
+
+
+def _copy_tree(src: Path, dst_fd: int, shown: str, rules: IgnoreRules, rel: str = "") -> int:
+    """Copy the directory ``src`` into the directory open as ``dst_fd``.
+
+    Links in the source are skipped and ``.git`` (any case) is never copied; nothing in
+    the destination is followed: a link where copy would write is refused."""
     count = 0
-    dst.mkdir(parents=True, exist_ok=True)
     for entry in sorted(os.scandir(src), key=lambda e: e.name):
         child_rel = f"{rel}/{entry.name}" if rel else entry.name
-        if entry.is_symlink():
+        if entry.is_symlink() or _safe_paths.is_git(entry.name):
             continue
         is_dir = entry.is_dir(follow_symlinks=False)
         if rules.ignored(child_rel, is_dir):
             continue
-        target = dst / entry.name
+        child_shown = f"{shown}/{entry.name}"
+        have = _safe_paths.lstat_at(dst_fd, entry.name)
+        if have is not None and stat.S_ISLNK(have.st_mode):
+            where = os.readlink(entry.name, dir_fd=dst_fd)
+            raise step_failed(
+                f"config field 'outPath': {child_shown!r} is a symbolic link (to {where!r}); copy does not write "
+                "through links, which could lead outside the working directory"
+            )
         if is_dir:
-            if target.exists() and not target.is_dir():
-                target.unlink()
-            count += _copy_tree(Path(entry.path), target, rules, child_rel)
+            if have is not None and not stat.S_ISDIR(have.st_mode):
+                os.unlink(entry.name, dir_fd=dst_fd)
+                have = None
+            if have is None:
+                os.mkdir(entry.name, 0o755, dir_fd=dst_fd)
+            child_fd = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_fd)
+            try:
+                count += _copy_tree(Path(entry.path), child_fd, child_shown, rules, child_rel)
+            finally:
+                os.close(child_fd)
         elif entry.is_file(follow_symlinks=False):
-            if target.is_symlink() or target.is_dir():
-                raise step_failed(f"config field 'outPath': {target.name!r} is in the way (a directory or link)")
-            shutil.copy2(entry.path, target)
+            if have is not None and stat.S_ISDIR(have.st_mode):
+                raise step_failed(f"config field 'outPath': {child_shown!r} is in the way (a directory)")
+            _copy_file(entry.path, dst_fd, entry.name, child_shown)
             count += 1
-    shutil.copystat(src, dst)
+    st = os.stat(src, follow_symlinks=False)
+    os.chmod(dst_fd, stat.S_IMODE(st.st_mode))
+    os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
     return count
 
 
@@ -127,13 +179,20 @@ def _run(base: Path, config: dict[str, Any]) -> int:
             raise step_failed(f"config field 'outPath': {out_path!r} is inside 'inPath' {in_path!r}")
         if dst.exists() and not dst.is_dir():
             raise step_failed(f"config field 'outPath': {out_path!r} is a file but 'inPath' is a directory")
-        return _copy_tree(src, dst, rules)
+        dst_fd = _safe_paths.open_dir(base, dst, "outPath", create=True)
+        try:
+            return _copy_tree(src, dst_fd, out_path.rstrip("/"), rules)
+        finally:
+            os.close(dst_fd)
     if dst.is_dir():
         raise step_failed(f"config field 'outPath': {out_path!r} is a directory; name the destination file")
     if src == dst:
         return 1
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dst)
+    dir_fd = _safe_paths.open_dir(base, dst.parent, "outPath", create=True)
+    try:
+        _copy_file(str(src), dir_fd, dst.name, out_path, in_path)
+    finally:
+        os.close(dir_fd)
     return 1
 
 

@@ -3,7 +3,8 @@
 Config as in Kargo: ``path`` or ``paths`` (one of them), ``pathsAreGlobs`` (``**``
 matches across directories, hidden files included) and ``strict`` (fail when a path is
 missing or a pattern matches nothing). A symbolic link is removed itself, never what it
-points at, and nothing outside the working directory can be named.
+points at, and nothing outside the working directory or inside ``.git`` can be named
+(a glob skips matches there).
 
 Idempotent: with ``strict: false`` (the default) deleting again finds nothing and
 succeeds. With ``strict: true`` a retry after a successful first attempt fails like
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.steps import _safe_paths
 from activities.steps._common import get_bool, get_list, get_str
 from activities.steps.base import MARKER, StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 
@@ -28,6 +31,7 @@ def _literal(base: Path, rel: str, field: str) -> Path | None:
     """The path to remove (a final symlink is not followed), or None if it is missing."""
     if rel.rstrip("/") in ("", ".", "./"):
         raise step_failed(f"config field {field!r}: deleting the whole working directory is not allowed")
+    _safe_paths.check_text(rel, field)
     head, tail = os.path.split(rel.rstrip("/"))
     parent = resolve_path(base, head or ".", field)
     if tail in (".", ".."):
@@ -43,15 +47,20 @@ def _literal(base: Path, rel: str, field: str) -> Path | None:
 
 def _globbed(base: Path, pattern: str, field: str) -> list[Path]:
     root = base.resolve()
-    if os.path.isabs(pattern):
-        raise step_failed(f"config field {field!r} must be relative to the working directory: {pattern!r}")
+    _safe_paths.check_text(pattern, field)
     pat = pattern[2:] if pattern.startswith("./") else pattern
     found = []
     for match in sorted(glob.glob(pat, root_dir=root, recursive=True, include_hidden=True)):
         match = match.rstrip("/")
         if match in ("", ".", MARKER):
             continue
-        target = _literal(base, match, field)
+        if any(_safe_paths.is_git(p) for p in match.split("/")):
+            continue  # a pattern never reaches into .git
+        try:
+            target = _literal(base, match, field)
+        except ApplicationError:
+            continue  # a match through a symbolic link that leads out of the working directory
+
         if target is not None:
             found.append(target)
     return found

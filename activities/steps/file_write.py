@@ -3,7 +3,8 @@
 As in Kargo an existing file is replaced only with ``overwrite: true``, the file's mode
 is ``permissions`` (octal, default ``0600``; no executable, special or world-writable
 bits) and nothing may be written into a ``.git`` directory. A missing parent directory
-is created.
+is created. The path may not go through a symbolic link at all, and the file is written
+as a new temporary file renamed into place (``activities.steps._safe_paths``).
 
 Idempotent under retry: a file that already holds exactly ``contents`` counts as
 written, even without ``overwrite`` (the first attempt made it).
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 
+from activities.steps import _safe_paths
 from activities.steps._common import get_bool, get_str
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 
@@ -46,31 +48,20 @@ def _run(base: Path, config: dict[str, Any]) -> bool:
         raise step_failed(f"config field 'contents' must be a string, got {type(contents).__name__}")
     overwrite = get_bool(config, "overwrite", False)
     mode = parse_permissions(config.get("permissions"))
-    if ".git" in PurePosixPath(path.replace("\\", "/")).parts:
-        raise step_failed(f"config field 'path': writing into a .git directory is forbidden: {path!r}")
     target = resolve_path(base, path)
-    lexical = Path(os.path.normpath(base.resolve() / path))
+    lexical = Path(os.path.normpath(_safe_paths.root_of(base) / path))
     if target != lexical:
         raise step_failed(f"config field 'path': {path!r} goes through a symbolic link, which file-write refuses")
     if target.is_dir():
         raise step_failed(f"config field 'path': {path!r} is a directory")
     data = contents.encode()
-    if target.exists():
-        if target.read_bytes() == data and (target.stat().st_mode & 0o777) == mode:
+    if os.path.lexists(target):
+        existing = _safe_paths.read_existing(target)
+        if existing == data and (os.lstat(target).st_mode & 0o777) == mode:
             return False
         if not overwrite:
             raise step_failed(f"config field 'path': file {path!r} already exists; set 'overwrite: true' to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.gantry-tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    _safe_paths.write_file(base, target, data, field="path", mode=mode)
     return True
 
 

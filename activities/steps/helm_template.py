@@ -11,6 +11,11 @@ directory: with ``outLayout: helm`` (default) helm's own ``--output-dir`` layout
 (``<chart or release name>/templates/...``); with ``flat`` one file per resource named
 ``[group-]kind[-namespace]-name.yaml``.
 
+``path``, ``valuesFiles`` and ``outPath`` are resolved by ``activities.steps._safe_paths``:
+nothing outside the working directory or inside ``.git`` is read or written, a chart
+holding a symbolic link that leads out is refused, and output files are new files
+renamed into place (a committed link named like an output is replaced).
+
 Gantry renders with the ``helm`` binary on the worker's PATH (Kargo links Helm's Go
 library in); without it the step fails, saying so.
 """
@@ -24,6 +29,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.steps import _safe_paths
 from activities.steps._common import get_bool, get_list, get_str
 from activities.steps._tools import is_file_target, resource_meta, run_tool, safe_filename, split_documents, write_if_changed
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
@@ -105,6 +111,8 @@ def _run(base: Path, config: dict[str, Any], project: str) -> None:
     target = resolve_path(base, out_path, "outPath")
     if not (chart / "Chart.yaml").is_file():
         raise step_failed(f"config field 'path': {path!r} is not a Helm chart (no Chart.yaml)")
+    # helm reads the whole chart directory and follows its links: none may lead out
+    _safe_paths.check_tree(base, chart, "path")
     if shutil.which("helm") is None:
         raise step_failed(NO_HELM)
     what = f"helm-template of config field 'path' {path!r}"
@@ -112,17 +120,16 @@ def _run(base: Path, config: dict[str, Any], project: str) -> None:
         run_tool(["helm", "dependency", "build", str(chart)], cwd=base, what=what)
     if is_file_target(out_path, target):
         rendered = run_tool(cmd, cwd=base, what=what)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_if_changed(target, rendered.strip() + "\n")
+        write_if_changed(base, target, rendered.strip() + "\n")
         return
     if target.exists() and not target.is_dir():
         raise step_failed(f"config field 'outPath': {out_path!r} is a file; use a .yaml name or a directory")
-    target.mkdir(parents=True, exist_ok=True)
+    _safe_paths.make_dirs(base, target, "outPath")
     if _layout(config) == "flat":
         rendered = run_tool(cmd, cwd=base, what=what)
         for i, doc in enumerate(split_documents(rendered)):
             name = flat_name(resource_meta(doc)) or f"resource-{i}.yaml"
-            write_if_changed(target / safe_filename(name, "outPath"), doc)
+            write_if_changed(base, target / safe_filename(name, "outPath"), doc)
         return
     # helm's own layout; rendered into a scratch directory first, so that a retry
     # replaces files instead of appending to them as `helm --output-dir` would
@@ -130,10 +137,11 @@ def _run(base: Path, config: dict[str, Any], project: str) -> None:
         extra = ["--output-dir", scratch] + (["--release-name"] if get_bool(config, "useReleaseName", False) else [])
         run_tool(cmd + extra, cwd=base, what=what)
         for f in sorted(Path(scratch).rglob("*")):
-            if f.is_file():
-                dest = target / f.relative_to(scratch)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                write_if_changed(dest, f.read_text())
+            if f.is_file() and not f.is_symlink():
+                rel = f.relative_to(scratch)
+                for part in rel.parts:
+                    safe_filename(part, "outPath")
+                write_if_changed(base, target / rel, f.read_text())
 
 
 @activity.defn(name="helm-template")

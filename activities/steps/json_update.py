@@ -17,6 +17,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.steps import _safe_paths
 from activities.steps._common import get_list, get_str
 from activities.steps._json_edit import JSONEditError, parse_document, set_value
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
@@ -39,10 +40,7 @@ def _run(base: Path, config: dict[str, Any]) -> str:
     target = resolve_path(base, path)
     if not target.is_file():
         raise step_failed(f"config field 'path': file {path!r} does not exist")
-    try:
-        original = target.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise step_failed(f"config field 'path': cannot read {path!r}: {e}") from None
+    original = _safe_paths.read_text(target, "path", path)
     try:
         parse_document(original)
     except JSONEditError as e:
@@ -64,7 +62,7 @@ def _run(base: Path, config: dict[str, Any]) -> str:
             raise step_failed(f"config field 'updates[{i}].key': cannot set {key!r}: {e}") from None
         lines.append(f"- {key}: {_shown(value)}")
     if text != original:
-        target.write_text(text)
+        _safe_paths.write_file(None, target, text, field="path")
     return f"Updated {path}\n\n" + "\n".join(lines)
 
 

@@ -13,6 +13,10 @@ environment (``activities.trust``), and the Helm chart inflator enabled
 ``outputFormat: kargo`` (default) gives ``[namespace-]kind-name.yaml``, ``kustomize``
 gives kustomize's own ``[namespace_]group_version_kind_name.yaml``.
 
+``outPath`` is resolved by ``activities.steps._safe_paths``: a committed symbolic link
+that leads outside the working directory or into ``.git`` is refused, and each file is
+written as a new file renamed into place (a link named like an output is replaced).
+
 Idempotent: a second build writes the same files.
 """
 
@@ -24,6 +28,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.steps import _safe_paths
 from activities.steps._common import get_str
 from activities.steps._tools import is_file_target, resource_meta, run_tool, safe_filename, split_documents, write_if_changed
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
@@ -101,8 +106,7 @@ def _run(base: Path, config: dict[str, Any]) -> int:
         raise step_failed("config field 'outPath' must name a file or a directory below the working directory")
     rendered = run_tool(kustomize_command(directory, helm), cwd=base, what=f"kustomize-build of config field 'path' {path!r}")
     if is_file_target(out_path, target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_if_changed(target, rendered)
+        write_if_changed(base, target, rendered)
         return len(split_documents(rendered))
     if target.exists() and not target.is_dir():
         raise step_failed(f"config field 'outPath': {out_path!r} is a file; use a .yaml name or a directory")
@@ -112,9 +116,9 @@ def _run(base: Path, config: dict[str, Any]) -> int:
     for doc, meta in docs:
         name = safe_filename(file_name(meta, fmt, len(namespaces) > 1), "outPath")
         files[name] = doc
-    target.mkdir(parents=True, exist_ok=True)
+    _safe_paths.make_dirs(base, target, "outPath")
     for name, doc in files.items():
-        write_if_changed(target / name, doc)
+        write_if_changed(base, target / name, doc)
     return len(files)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.steps import _yaml
+from activities.steps import _safe_paths, _yaml
 from activities.steps._common import get_bool, get_list, get_str
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 
@@ -68,14 +68,13 @@ def _run(base: Path, config: dict[str, Any]) -> str:
             merged = merge(merged, doc)
     if out.is_dir():
         raise step_failed(f"config field 'outFile': {out_file!r} is a directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
     text = ""
     if merged is not None and y is not None:
         buf = io.StringIO()
         y.dump(merged, buf)
         text = buf.getvalue()
-    if not out.is_file() or out.read_text() != text:
-        out.write_text(text)
+    if _safe_paths.read_existing(out) != text.encode():
+        _safe_paths.write_file(base, out, text, field="outFile")
     if not used:
         return ""
     if len(used) == 1:

@@ -19,6 +19,7 @@ from typing import Any
 from ruamel.yaml.error import YAMLError
 from temporalio import activity
 
+from activities.steps import _safe_paths
 from activities.steps._common import get_list, get_str
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 from pipeline import yamlsafe
@@ -46,10 +47,7 @@ def read_file(base: Path, config: dict[str, Any]) -> tuple[str, str]:
     target = resolve_path(base, path)
     if not target.is_file():
         raise step_failed(f"config field 'path': file {path!r} does not exist")
-    try:
-        return path, target.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise step_failed(f"config field 'path': cannot read {path!r}: {e}") from None
+    return path, _safe_paths.read_text(target, "path", path)
 
 
 def extract(document: Any, config: dict[str, Any], path: str) -> dict[str, Any]:
