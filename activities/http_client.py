@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import tempfile
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -153,16 +152,33 @@ class AtomicFile:
     """A temporary file beside ``target`` that replaces it only on ``commit()``.
 
     Used by the download steps so a crash never leaves a half-written file at
-    ``outPath``. Blocking calls; use them through ``run_blocking`` or a thread.
+    ``outPath``. ``target`` is a place ``resolve_path`` returned whose directory exists
+    (``_safe_paths.make_dirs``): the directory is opened without following a link, the
+    temporary file is created there with ``O_CREAT|O_EXCL|O_NOFOLLOW`` and renamed over
+    the target, so a link at the target is replaced, never written through. Blocking
+    calls; use them through ``run_blocking`` or a thread.
     """
 
     def __init__(self, target: Path) -> None:
+        import secrets
+
         self.target = target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        self.path = Path(name)
+        try:
+            self.dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise step_failed(f"config field 'outPath': cannot open the directory of {target.name!r}: {e.strerror}") from None
+        self.name = f".{target.name[:180]}.{secrets.token_hex(6)}.tmp"
+        self.path = target.parent / self.name
+        try:
+            fd = os.open(
+                self.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.dir_fd
+            )
+        except BaseException:
+            os.close(self.dir_fd)
+            raise
         self.file = os.fdopen(fd, "wb")
         self.size = 0
+        self.committed = False
 
     def write(self, chunk: bytes) -> None:
         self.file.write(chunk)
@@ -171,17 +187,26 @@ class AtomicFile:
     def commit(self) -> None:
         self.file.flush()
         os.fsync(self.file.fileno())
+        os.fchmod(self.file.fileno(), 0o644)
         self.file.close()
-        os.chmod(self.path, 0o644)
-        os.replace(self.path, self.target)
+        if os.path.isdir(self.target) and not os.path.islink(self.target):
+            raise step_failed(f"config field 'outPath': {self.target.name!r} is a directory")
+        os.replace(self.name, self.target.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        self.committed = True
 
     def discard(self) -> None:
         if not self.file.closed:
             self.file.close()
+        if self.dir_fd < 0:
+            return
         try:
-            self.path.unlink()
+            if not self.committed:
+                os.unlink(self.name, dir_fd=self.dir_fd)
         except FileNotFoundError:
             pass
+        finally:
+            os.close(self.dir_fd)
+            self.dir_fd = -1
 
 
 # Idempotent downloads: a download step that ran to the end but whose completion was
@@ -203,12 +228,15 @@ def already_downloaded(base: Path, target: Path, alias: str, source: str) -> boo
     """True when ``target`` exists and this same step already wrote it from ``source``."""
     import json
 
+    from activities.steps import _safe_paths
+
     record = _record_path(base, target)
-    if not target.is_file() or not record.is_file():
+    raw = _safe_paths.read_existing(record)
+    if not target.is_file() or raw is None:
         return False
     try:
-        data = json.loads(record.read_text())
-    except (OSError, ValueError):
+        data = json.loads(raw)
+    except ValueError:
         return False
     return data.get("alias") == alias and data.get("source") == source and data.get("size") == target.stat().st_size
 
@@ -216,6 +244,8 @@ def already_downloaded(base: Path, target: Path, alias: str, source: str) -> boo
 def record_download(base: Path, target: Path, alias: str, source: str) -> None:
     import json
 
+    from activities.steps import _safe_paths
+
     record = _record_path(base, target)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"alias": alias, "source": source, "size": target.stat().st_size}))
+    data = json.dumps({"alias": alias, "source": source, "size": target.stat().st_size})
+    _safe_paths.write_file(base, _safe_paths.root_of(base) / record.relative_to(base), data, field="outPath")

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import http_client
 from activities.credentials import redact_url
+from activities.steps import _safe_paths
 from activities.steps._common import get_bool, get_str
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 
@@ -39,7 +40,7 @@ def _prepare(base: Path, out_path: str, allow_overwrite: bool, alias: str, sourc
         if http_client.already_downloaded(base, target, alias, source):
             return target, True
         raise step_failed(f"config field 'outPath': file already exists at {out_path!r} and allowOverwrite is false")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _safe_paths.make_dirs(base, target.parent, "outPath")
     return target, False
 
 
