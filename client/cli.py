@@ -95,6 +95,30 @@ OutputOpt = typer.Option(OutputFormat.table, "--output", "-o", help="table, json
 
 # -- servers and workers -----------------------------------------------------------------
 
+AllowLocalJobsOpt = typer.Option(
+    False,
+    "--allow-local-jobs",
+    envvar="GANTRY_ALLOW_LOCAL_JOBS",
+    help="let job metrics run their command on this worker's host (off by default; docs/security.md)",
+)
+AllowLocalReposOpt = typer.Option(
+    False,
+    "--allow-local-repos",
+    envvar="GANTRY_ALLOW_LOCAL_REPOS",
+    help="let git use file:// URLs and local paths (tests, the quickstart, one-machine setups)",
+)
+
+
+def _allow(local_jobs: bool, local_repos: bool) -> None:
+    """Turn the worker's opt-in capabilities on for this process (activities read the
+    environment, activities/trust.py); off stays whatever the environment says."""
+    from activities.trust import ALLOW_LOCAL_JOBS, ALLOW_LOCAL_REPOS
+
+    if local_jobs:
+        os.environ[ALLOW_LOCAL_JOBS] = "1"
+    if local_repos:
+        os.environ[ALLOW_LOCAL_REPOS] = "1"
+
 
 @app.command()
 def dev(
@@ -102,11 +126,14 @@ def dev(
     port: int = typer.Option(7233, "--port", help="Temporal frontend port"),
     ui_port: int = typer.Option(8233, "--ui-port", help="Temporal Web port"),
     worker: bool = typer.Option(True, "--worker/--no-worker", help="run a worker in this process too"),
+    allow_local_jobs: bool = AllowLocalJobsOpt,
+    allow_local_repos: bool = AllowLocalReposOpt,
 ) -> None:
     """Start the embedded Temporal dev server (SQLite in the data directory) and a worker."""
     from client.devserver import DevServer
     from client.dev import run_dev
 
+    _allow(allow_local_jobs, allow_local_repos)
     directory = data or data_dir()
     os.environ.setdefault("GANTRY_DATA_DIR", str(directory))
     server = DevServer(db_file=directory / "temporal.db", port=port, ui_port=ui_port, log_file=directory / "temporal.log")
@@ -117,10 +144,13 @@ def dev(
 def worker(
     worker_id: Optional[str] = typer.Option(None, "--worker-id", envvar="GANTRY_WORKER_ID", help="default: host + work dir"),
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", envvar="GANTRY_WORK_DIR"),
+    allow_local_jobs: bool = AllowLocalJobsOpt,
+    allow_local_repos: bool = AllowLocalReposOpt,
 ) -> None:
     """Run a worker against any Temporal server (flags or TEMPORAL_* variables)."""
     from client.dev import run_worker_forever
 
+    _allow(allow_local_jobs, allow_local_repos)
     if work_dir:
         os.environ["GANTRY_WORK_DIR"] = str(work_dir)
     asyncio.run(run_worker_forever(State.settings, worker_id=worker_id))

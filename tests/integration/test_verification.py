@@ -4,11 +4,10 @@ real Prometheus."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from tests.conftest import WorkerHandle
+from tests.jobs import JOB_PYTHON  # a python the job's user can run (nobody under a root worker)
 from tests.httpserver import ScriptedServer
 from tests.integration.test_promotion import apply_text
 from workflows.ids import verification_workflow_id
@@ -141,7 +140,7 @@ async def test_error_rate_verdicts(worker: WorkerHandle, unique: str, script, ph
 async def test_job_with_args_from_the_freight(worker: WorkerHandle, unique: str, good: str, phase: str) -> None:
     project = f"job-{unique}"
     text = PIPELINE.format(project=project, refs="    - name: smoke-test") + SMOKE.format(
-        project=project, python=sys.executable, good=good
+        project=project, python=JOB_PYTHON, good=good
     )
     status, run, freight = await promote_and_verify(worker, project, text, tag="1.0.0")
     assert run.phase == phase, run
@@ -176,7 +175,7 @@ async def test_error_rate_from_a_real_prometheus(
 async def test_missing_template_arg_is_an_error_before_any_measurement(worker: WorkerHandle, unique: str) -> None:
     project = f"arg-{unique}"
     text = PIPELINE.format(project=project, refs="    - name: smoke-test") + SMOKE.format(
-        project=project, python=sys.executable, good="x"
+        project=project, python=JOB_PYTHON, good="x"
     )
     text = text.replace("    args:\n    - name: image-tag\n      value: ${{ imageFrom(\"my-registry/my-app\").Tag }}\n", "")
     await apply_text(worker.gantry, text)

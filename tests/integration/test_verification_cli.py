@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import WorkerHandle, wait_for
+from tests.jobs import JOB_PYTHON  # a python the job's user can run (nobody under a root worker)
 from tests.integration.test_cli import gantry
 from tests.integration.test_promotion import apply_text
 from tests.integration.test_verification import PIPELINE, SMOKE
@@ -36,7 +36,7 @@ spec:
 
 async def test_analyze_runs_templates_from_disk(worker: WorkerHandle, temporal_address: str, tmp_path: Path) -> None:
     good = tmp_path / "smoke.yaml"
-    good.write_text(SMOKE.format(project="x", python=sys.executable, good="1.2.3"))
+    good.write_text(SMOKE.format(project="x", python=JOB_PYTHON, good="1.2.3"))
     code, out = await gantry(temporal_address, worker, "analyze", "-f", str(good), "--arg", "image-tag=1.2.3")
     assert code == 0, out
     assert "Successful" in out and "metric smoke: Successful" in out and "testing 1.2.3" in out
@@ -49,7 +49,7 @@ async def test_analyze_runs_templates_from_disk(worker: WorkerHandle, temporal_a
 async def test_reverify_and_abort(worker: WorkerHandle, temporal_address: str, tmp_path: Path, unique: str) -> None:
     project = f"rv-{unique}"
     text = PIPELINE.format(project=project, refs="    - name: smoke-test") + SMOKE.format(
-        project=project, python=sys.executable, good="1.0.0"
+        project=project, python=JOB_PYTHON, good="1.0.0"
     )
     await apply_text(worker.gantry, text)
     freight = await worker.gantry.create_freight(
@@ -64,7 +64,7 @@ async def test_reverify_and_abort(worker: WorkerHandle, temporal_address: str, t
     assert [h["phase"] for h in history] == ["Successful", "Successful"]
 
     # a verification that hangs, aborted from the CLI: Failed, "aborted by user", Freight verified before stays so
-    slow = text.replace("    - name: smoke-test", "    - name: slow") + "---\n" + SLOW_JOB.format(project=project, python=sys.executable)
+    slow = text.replace("    - name: smoke-test", "    - name: slow") + "---\n" + SLOW_JOB.format(project=project, python=JOB_PYTHON)
     await apply_text(worker.gantry, slow)
     handle = await worker.gantry.reverify(project, "uat")
     await wait_for(lambda: worker.gantry.running_verification(project, "uat"), timeout=30, message="verification to start")
@@ -81,7 +81,7 @@ async def test_reverify_and_abort(worker: WorkerHandle, temporal_address: str, t
 async def test_get_stage_lists_verification_runs(worker: WorkerHandle, temporal_address: str, unique: str) -> None:
     project = f"gs-{unique}"
     text = PIPELINE.format(project=project, refs="    - name: smoke-test") + SMOKE.format(
-        project=project, python=sys.executable, good="1.0.0"
+        project=project, python=JOB_PYTHON, good="1.0.0"
     )
     await apply_text(worker.gantry, text)
     freight = await worker.gantry.create_freight(
