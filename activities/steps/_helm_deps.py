@@ -35,13 +35,13 @@ into request headers only, never into messages.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from activities import http_client
+from activities.steps import _safe_paths
 from activities.steps._helm_lock import (
     Dependency,
     format_lock,
@@ -109,37 +109,48 @@ class Applied:
 def check_layout(chart_dir: Path) -> None:
     """Fail before any download when Helm would refuse to write."""
     charts = chart_dir / "charts"
+    if charts.is_symlink():
+        raise step_failed("the chart's 'charts' is a symbolic link; nothing is written through it")
     if charts.exists() and not charts.is_dir():
         raise step_failed("the chart's 'charts' is not a directory")
     if (chart_dir / "Chart.lock").is_symlink():
         raise step_failed("the chart's Chart.lock is a symlink; it is not replaced")
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def _write_atomic(dir_fd: int, name: str, data: bytes) -> None:
+    """A new file renamed over ``name`` of ``dir_fd``: a link there is replaced, never
+    written through (``activities.steps._safe_paths``)."""
+    _safe_paths.write_at(dir_fd, name, data, field="path", shown=name, mode=0o644)
+
+
+def _open_dir(path: Path, *, create: bool) -> int:
+    """``path`` (the chart directory or its ``charts``) opened without following a link."""
+    if create:
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            pass
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(name, 0o644)
-        os.replace(name, target)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        raise step_failed(f"the chart's {path.name!r} is not a directory (or is a symbolic link)") from None
 
 
 def apply(chart_dir: Path, req: list[Dependency], locked: list[Locked]) -> Applied:
     """Write the archives, remove outdated ones and write Chart.lock when its digest changed."""
     out = Applied()
     charts = chart_dir / "charts"
-    charts.mkdir(exist_ok=True)
-    existing = [p for p in charts.iterdir() if p.is_file()]
-    fresh: dict[str, bytes] = {item.archive: item.data for item in locked if item.archive}
-    for name, data in fresh.items():
-        target = charts / name
-        if target.is_file() and target.read_bytes() == data:
-            continue
-        _write_atomic(target, data)
-        out.written.append(name)
+    charts_fd = _open_dir(charts, create=True)
+    try:
+        existing = [p for p in charts.iterdir() if p.is_file() and not p.is_symlink()]
+        fresh: dict[str, bytes] = {item.archive: item.data for item in locked if item.archive}
+        for name, data in fresh.items():
+            if _safe_paths.read_existing(charts / name) == data:
+                continue
+            _write_atomic(charts_fd, name, data)
+            out.written.append(name)
+    finally:
+        os.close(charts_fd)
     local = {d.name for d in req if d.repository == ""}
     for path in existing:
         if path.name in fresh:
@@ -153,6 +164,10 @@ def apply(chart_dir: Path, req: list[Dependency], locked: list[Locked]) -> Appli
     digest = hash_req(req, lock_deps)
     lock_path = chart_dir / "Chart.lock"
     if read_lock_digest(lock_path) != digest:
-        _write_atomic(lock_path, format_lock(lock_deps, digest, rfc3339nano()).encode())
+        chart_fd = _open_dir(chart_dir, create=False)
+        try:
+            _write_atomic(chart_fd, "Chart.lock", format_lock(lock_deps, digest, rfc3339nano()).encode())
+        finally:
+            os.close(chart_fd)
         out.lock_written = True
     return out

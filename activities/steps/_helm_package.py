@@ -18,6 +18,8 @@ from activities.steps.base import step_failed
 
 def chart_meta(path: Path, where: str) -> dict[str, str]:
     chart = path / "Chart.yaml"
+    if chart.is_symlink():  # committed content: never read through a link (it could lead out)
+        raise step_failed(f"{where}: {path.name}/Chart.yaml is a symbolic link; it is not read")
     if not chart.is_file():
         raise step_failed(f"{where}: {path.name} is not a chart directory (no Chart.yaml)")
     try:

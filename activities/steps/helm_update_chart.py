@@ -33,7 +33,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import ScalarString
 from temporalio import activity
 
-from activities.steps import _helm_deps, _helm_lock, _yaml
+from activities.steps import _helm_deps, _helm_lock, _safe_paths, _yaml
 from activities.steps._common import get_list, get_str
 from activities.steps.base import (
     StepInput,
@@ -98,6 +98,8 @@ def _plan(base: Path, config: dict[str, Any]) -> _Plan:
     parsed = [_helm_lock.dependency_from_yaml(d, f"{path}/Chart.yaml dependencies[{i}]") for i, d in enumerate(deps)]
     if parsed:
         _helm_deps.check_layout(chart_dir)
+        # charts/ and local dependencies are read as a whole: no link in the chart may lead out
+        _safe_paths.check_tree(base, chart_dir, "path")
     return _Plan(path, chart_dir, chart_file, y, docs, text, changes, parsed)
 
 
