@@ -103,10 +103,13 @@ def _read_secret(value: str | None, file: str | None, where: str) -> str:
 
 
 def _compile(regex: str, where: str) -> re.Pattern[str]:
+    """Go syntax (RE2), linear-time matching: the object has ``search`` like re.Pattern."""
+    from pipeline.goregex import GoRegexError, compile_go
+
     try:
-        return re.compile(regex)
-    except re.error as e:
-        raise CredentialsError(f"{where}: bad urlRegex {regex!r}: {e}") from None
+        return compile_go(regex)  # type: ignore[no-any-return]
+    except GoRegexError as e:
+        raise CredentialsError(f"{where}: bad urlRegex {regex!r}: {e.detail}") from None
 
 
 def _env_entries() -> list[_Entry]:

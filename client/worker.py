@@ -46,7 +46,7 @@ from workflows.warehouse import WarehouseWorkflow
 
 log = structlog.get_logger("gantry.worker")
 
-PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", "structlog")
+PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", "structlog", "re2")
 WORKFLOWS = [ProjectWorkflow, PromotionWorkflow, StageWorkflow, VerificationWorkflow, WarehouseWorkflow]
 
 

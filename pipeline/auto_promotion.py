@@ -7,14 +7,15 @@ A policy names its Stage with `stage` (deprecated) or `stageSelector.name`: an e
 from __future__ import annotations
 
 import fnmatch
-import re
 
+from pipeline.goregex import compile_go
 from pipeline.manifests import ProjectConfig, Stage
 
 
 def _name_matches(selector: str, name: str) -> bool:
     if selector.startswith("regex:"):
-        return re.fullmatch(selector[len("regex:") :], name) is not None
+        # Go syntax, linear time; a pattern Go refuses is a ValueError naming it
+        return compile_go(selector[len("regex:") :]).fullmatch(name) is not None
     if selector.startswith("glob:"):
         return fnmatch.fnmatchcase(name, selector[len("glob:") :])
     return selector == name

@@ -7,13 +7,15 @@ import gzip
 import io
 import os
 import posixpath
-import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from activities.steps._helm_lock import go_string
 from activities.steps.base import step_failed
+from pipeline.goregex import compile_go
+from pipeline.goregex import escape as go_escape
 
 
 def chart_meta(path: Path, where: str) -> dict[str, str]:
@@ -36,8 +38,9 @@ def chart_meta(path: Path, where: str) -> dict[str, str]:
 # --- packaging a file:// chart ------------------------------------------------------------
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Go's ``filepath.Match`` pattern as a regular expression (``*`` and ``?`` stop at ``/``)."""
+def _glob_regex(pattern: str) -> Any:
+    """Go's ``filepath.Match`` pattern as a regular expression (``*`` and ``?`` stop at ``/``),
+    compiled with RE2: a committed ``.helmignore`` cannot make matching backtrack."""
     out, i = [], 0
     while i < len(pattern):
         c = pattern[i]
@@ -47,7 +50,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             out.append("[^/]")
         elif c == "\\" and i + 1 < len(pattern):
             i += 1
-            out.append(re.escape(pattern[i]))
+            out.append(go_escape(pattern[i]))
         elif c == "[":
             end = pattern.find("]", i + 2)
             if end < 0:
@@ -58,14 +61,14 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\").replace("[", "\\[") + "]")
             i = end
         else:
-            out.append(re.escape(c))
+            out.append(go_escape(c))
         i += 1
-    return re.compile("".join(out))
+    return compile_go("".join(out))
 
 
 @dataclass
 class _Rule:
-    regex: re.Pattern[str]
+    regex: Any
     negate: bool
     must_dir: bool
     basename: bool

@@ -35,6 +35,8 @@ from pipeline.discovery.semver import (
     parse_constraint,
     try_parse_version,
 )
+from pipeline.goregex import compile_go
+from pipeline.goregex import escape as go_escape
 
 __all__ = [
     "BranchCommit",
@@ -98,8 +100,8 @@ def check_branch_name(name: str) -> str:
     return name
 
 
-def _compile_regexes(patterns: Iterable[str], field_name: str) -> tuple[re.Pattern[str], ...]:
-    """Go-style regexes (search semantics) with errors naming the field, as for images."""
+def _compile_regexes(patterns: Iterable[str], field_name: str) -> tuple[Any, ...]:
+    """Go regexes (RE2, search semantics) with errors naming the field, as for images."""
     return tuple(compile_regexes(list(patterns), field_name))
 
 
@@ -117,7 +119,7 @@ def _class(p: str, i: int) -> tuple[str, int]:
     negate = i < n and p[i] in "^!"
     if negate:
         i += 1
-    items: list[str] = []
+    items: list[tuple[str, str]] = []
 
     def char(j: int) -> tuple[str, int]:
         if j >= n:
@@ -138,13 +140,20 @@ def _class(p: str, i: int) -> tuple[str, int]:
             hi, i = char(i + 1)
             if hi < lo:
                 raise _BadGlob(f"bad range {lo}-{hi}")
-            items.append(f"{re.escape(lo)}-{re.escape(hi)}")
+            items.append((lo, hi))
         else:
-            items.append(re.escape(lo))
+            items.append((lo, lo))
     if not items:
         raise _BadGlob("empty character class")
-    body = "".join(items)
-    return (f"[^{body}/]" if negate else f"(?!/)[{body}]"), i + 1
+    if negate:
+        return f"[^{_class_body(items)}/]", i + 1
+    # RE2 has no lookahead to say "but not /": take "/" out of the ranges instead
+    kept = [r for lo, hi in items for r in ((lo, min(hi, ".")), (max(lo, "0"), hi)) if r[0] <= r[1]]
+    return (f"[{_class_body(kept)}]" if kept else r"[^\x00-\x{10FFFF}]"), i + 1
+
+
+def _class_body(ranges: list[tuple[str, str]]) -> str:
+    return "".join(go_escape(lo) if lo == hi else f"{go_escape(lo)}-{go_escape(hi)}" for lo, hi in ranges)
 
 
 def _glob(p: str, i: int, in_braces: bool) -> tuple[str, int]:
@@ -158,7 +167,7 @@ def _glob(p: str, i: int, in_braces: bool) -> tuple[str, int]:
         if c == "\\":
             if i + 1 >= n:
                 raise _BadGlob("trailing backslash")
-            out.append(re.escape(p[i + 1]))
+            out.append(go_escape(p[i + 1]))
             i += 2
         elif c == "/" and p.startswith("**", i + 1) and (i + 3 == n or p[i + 3] == "/"):
             if i + 3 >= n - 1:  # "/**" or "/**/" at the end: the directory itself or anything below
@@ -193,21 +202,22 @@ def _glob(p: str, i: int, in_braces: bool) -> tuple[str, int]:
                     break
             out.append("(?:" + "|".join(alternatives) + ")")
         else:
-            out.append(re.escape(c))
+            out.append(go_escape(c))
             i += 1
     return "".join(out), i
 
 
 @functools.lru_cache(maxsize=256)
-def compile_glob(pattern: str) -> re.Pattern[str]:
+def compile_glob(pattern: str) -> Any:
     """A doublestar (v4) glob as a regex matching whole paths: ``*``, ``?`` and classes
     stay within one path component, ``**`` as a whole component spans any number of
-    them (``a/**`` also matches ``a``), ``{a,b}`` alternatives nest, ``\\`` escapes."""
+    them (``a/**`` also matches ``a``), ``{a,b}`` alternatives nest, ``\\`` escapes.
+    Compiled with RE2 like every other pattern, so nested alternatives cannot backtrack."""
     try:
         rx, _ = _glob(pattern, 0, False)
     except _BadGlob as e:
         raise ValueError(f"invalid glob pattern {pattern!r}: {e}") from None
-    return re.compile(rx, re.S)
+    return compile_go("(?s)" + rx)
 
 
 def _go_clean(p: str) -> str:
@@ -428,8 +438,8 @@ class Tag:
 @dataclass(frozen=True)
 class TagRules:
     strategy: Strategy
-    allow: tuple[re.Pattern[str], ...] = ()
-    ignore: tuple[re.Pattern[str], ...] = ()
+    allow: tuple[Any, ...] = ()
+    ignore: tuple[Any, ...] = ()
     constraint: Constraints | None = None
     strict: bool = True
     _versions: dict[str, Version | None] = field(default_factory=dict, compare=False, repr=False)
@@ -470,7 +480,7 @@ def tag_rules(
     if allow_tags:
         allow += _compile_regexes([allow_tags], "allowTags")
     ignore = _compile_regexes(ignore_regexes, "ignoreTagsRegexes")
-    ignore += tuple(re.compile(f"^{re.escape(t)}$") for t in ignore_tags)
+    ignore += tuple(compile_go(f"^{go_escape(t)}$") for t in ignore_tags)
     constraint = None
     if semver_constraint:
         try:

@@ -18,10 +18,11 @@ only, ``semverConstraint`` applied, newest first, the tag strings as written. He
 from __future__ import annotations
 
 import functools
-import re
-from typing import Literal
+from typing import Any, Literal
 
 from pipeline.discovery.semver import InvalidConstraint, Version, compare, parse_constraint, try_parse_version
+from pipeline.goregex import GoRegexError, compile_go
+from pipeline.goregex import escape as go_escape
 
 __all__ = [
     "deprecated_tag_filters",
@@ -34,13 +35,14 @@ __all__ = [
 Strategy = Literal["SemVer", "Lexical"]
 
 
-def _compile(patterns: list[str], field: str) -> list[re.Pattern[str]]:
+def _compile(patterns: list[str], field: str) -> list[Any]:
+    """Go regexes (RE2 syntax, linear-time matching); a bad one is a ValueError naming it."""
     compiled = []
     for p in patterns:
         try:
-            compiled.append(re.compile(p))
-        except re.error as e:
-            raise ValueError(f"invalid regular expression {p!r} in {field}: {e}") from None
+            compiled.append(compile_go(p))
+        except GoRegexError as e:
+            raise ValueError(f"invalid regular expression {p!r} in {field}: {e.detail}") from None
     return compiled
 
 
@@ -65,7 +67,7 @@ def deprecated_tag_filters(allow_tags: str | None, ignore_tags: list[str] | None
     regex, each ``ignoreTags`` entry an exact tag to ignore."""
     allow = [allow_tags] if allow_tags else []
     _compile(allow, "allowTags")
-    return allow, [f"^{re.escape(t)}$" for t in ignore_tags or []]
+    return allow, [f"^{go_escape(t)}$" for t in ignore_tags or []]
 
 
 def _check_limit(limit: int) -> None:

@@ -165,10 +165,19 @@ class Project(KargoModel):
     status: dict[str, Any] | None = None
 
 
+def _selector_name(value: str | None) -> str | None:
+    """A ``regex:`` name must be a Go regular expression (RE2 syntax)."""
+    if value is not None and value.startswith("regex:"):
+        from pipeline.goregex import compile_go
+
+        compile_go(value[len("regex:") :])  # a GoRegexError (ValueError) names the pattern
+    return value
+
+
 class StageSelector(KargoModel):
     """Picks Stages by name (exact, ``regex:...``, ``glob:...``) or by labels."""
 
-    name: str | None = None
+    name: Annotated[str | None, AfterValidator(_selector_name)] = None
     match_labels: dict[str, str] | None = None
     match_expressions: list[dict[str, Any]] | None = None
 
