@@ -11,28 +11,90 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from activities import credentials as credstore
-from activities.credentials import Credentials, redact_url
+from activities.credentials import Credentials, normalize_url, redact_url
+from activities.trust import ALLOW_LOCAL_REPOS, local_repos_allowed, private_home, tool_env
 
 DEFAULT_TIMEOUT = float(os.environ.get("GANTRY_GIT_TIMEOUT", "300"))
 DEFAULT_AUTHOR = ("Gantry", "gantry@localhost")
 
-_ASKPASS_SCRIPT = """#!/bin/sh
-# Answers git's username/password prompts from this process's environment.
-case "$1" in
-  [Uu]sername*) printf '%s\\n' "$GANTRY_ASKPASS_USERNAME" ;;
-  *) printf '%s\\n' "$GANTRY_ASKPASS_PASSWORD" ;;
-esac
+#: A git config file of the operator's (trusted): git reads it as its global config, and
+#: the keys it sets are not overridden below (signing, a proxy, hooks for tests).
+OPERATOR_CONFIG = "GANTRY_GIT_CONFIG"
+
+# --- askpass: answers only for the credential's own origin and path prefix ----------------
+
+_ASKPASS_PY = r"""
+# Answers git's prompts ("Username for 'https://host/path': ", "Password for
+# 'https://user@host/path': ") from this process's environment, and only when the
+# prompt's scheme://host:port is the credential's and its path lies under the
+# credential's path prefix (after decoding and removing dot segments). Anything else
+# (a redirect to another host, another port, another path) gets no answer.
+import os, re, sys
+from urllib.parse import unquote, urlsplit
+
+_PORTS = {"http": 80, "https": 443}
+
+
+def norm_path(path):
+    out = []
+    for seg in unquote(path).split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    s = "/".join(out)
+    while s.endswith(".git") or s.endswith("/"):
+        s = s[:-4] if s.endswith(".git") else s[:-1]
+    return s
+
+
+def where(url):
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _PORTS or not parts.hostname:
+        raise ValueError(url)
+    port = parts.port or _PORTS[scheme]
+    return "%s://%s:%d" % (scheme, parts.hostname.lower(), port), norm_path(parts.path)
+
+
+def main():
+    prompt = sys.argv[1] if len(sys.argv) > 1 else ""
+    m = re.fullmatch(r"(Username|Password) for '(.*)':\s*", prompt, re.S)
+    origin = os.environ.get("GANTRY_ASKPASS_ORIGIN", "")
+    prefix = os.environ.get("GANTRY_ASKPASS_PATH", "")
+    if not m or not origin:
+        sys.stderr.write("gantry askpass: no credential for this prompt\n")
+        return 1
+    try:
+        got, path = where(m.group(2))
+    except ValueError:
+        got, path = "", ""
+    if got != origin or (prefix and path != prefix and not path.startswith(prefix + "/")):
+        shown = re.sub(r"//[^/@]*@", "//", m.group(2))
+        sys.stderr.write("gantry askpass: refused to answer for %s: the credential is for %s/%s\n" % (shown, origin, prefix))
+        return 1
+    name = "GANTRY_ASKPASS_USERNAME" if m.group(1) == "Username" else "GANTRY_ASKPASS_PASSWORD"
+    sys.stdout.write(os.environ.get(name, "") + "\n")
+    return 0
+
+
+sys.exit(main())
 """
 _askpass_lock = threading.Lock()
 _askpass_path: Path | None = None
@@ -44,11 +106,244 @@ def askpass_script() -> Path:
     with _askpass_lock:
         if _askpass_path is None or not _askpass_path.exists():
             d = Path(tempfile.mkdtemp(prefix="gantry-askpass-"))
+            py = d / "askpass.py"
+            py.write_text(_ASKPASS_PY)
             p = d / "askpass.sh"
-            p.write_text(_ASKPASS_SCRIPT)
+            p.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S {shlex.quote(str(py))} \"$@\"\n")
             p.chmod(stat.S_IRWXU)
             _askpass_path = p
         return _askpass_path
+
+
+def _default_port(scheme: str) -> int:
+    return {"http": 80, "https": 443}.get(scheme, 0)
+
+
+def credential_scope(url: str, creds: Credentials) -> tuple[str, str] | None:
+    """(``scheme://host:port``, path prefix) the askpass may answer ``creds`` for: the
+    credential's own URL prefix when it has one, else the URL it was looked up for.
+    None when that is not an http(s) URL (git asks askpass for http(s) only)."""
+    scope = normalize_url(url)
+    try:  # the prefix of the entry lookup() chose (an entry by regex has none)
+        norm = normalize_url(url)
+        public = getattr(credstore, "prefix_matches", None)
+        best, best_len = None, -1
+        for e in credstore._env_entries() + credstore._file_entries():
+            if e.type != "git" or not e.prefix:
+                continue
+            prefix = normalize_url(e.prefix)
+            hit = public(e.prefix, url) if public else credstore._prefix_matches(prefix, norm)
+            if hit and len(prefix) > best_len:
+                best, best_len = e, len(prefix)
+        if best is not None and best.creds == creds:
+            scope = normalize_url(best.prefix)
+    except Exception:  # noqa: BLE001 - the narrower scope (this URL) is always safe
+        pass
+    parts = urlsplit(scope)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    try:
+        port = parts.port or _default_port(scheme)
+    except ValueError:
+        return None
+    return f"{scheme}://{parts.hostname.lower()}:{port}", _norm_path(parts.path)
+
+
+def _norm_path(path: str) -> str:
+    out: list[str] = []
+    for seg in unquote(path).split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    s = "/".join(out)
+    while s.endswith(".git") or s.endswith("/"):
+        s = s[:-4] if s.endswith(".git") else s[:-1]
+    return s
+
+
+# --- which remotes git may talk to ---------------------------------------------------------
+
+#: Transports git may use; ``file`` (file:// URLs and local paths) only when the worker
+#: allows local repositories. ``ext::``, ``fd::`` and other remote helpers never.
+NETWORK_PROTOCOLS = ("https", "http", "ssh", "git")
+
+
+def allowed_protocols() -> list[str]:
+    """``GIT_ALLOW_PROTOCOL`` for every git command: ours, intersected with the
+    operator's own ``GIT_ALLOW_PROTOCOL`` when the worker's environment sets one."""
+    allowed = [*NETWORK_PROTOCOLS, *(["file"] if local_repos_allowed() else [])]
+    operator = os.environ.get("GIT_ALLOW_PROTOCOL")
+    if operator is not None:
+        theirs = {p.strip().lower() for p in operator.split(":") if p.strip()}
+        allowed = [p for p in allowed if p in theirs]
+    return allowed
+
+
+def url_transport(url: str) -> str:
+    """The git transport ``url`` uses, as ``GIT_ALLOW_PROTOCOL`` names it."""
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)::", url)
+    if m:
+        return m.group(1).lower()  # <transport>::<address>, a remote helper
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    if m:
+        scheme = m.group(1).lower()
+        return "ssh" if scheme in ("git+ssh", "ssh+git") else scheme
+    colon, slash = url.find(":"), url.find("/")
+    if colon > 0 and (slash < 0 or colon < slash):
+        return "ssh"  # scp-like user@host:path
+    return "file"
+
+
+def check_remote_url(url: str) -> None:
+    """Refuse, before git runs, a remote URL git would read as an option or that uses a
+    transport this worker does not allow. Raises GitError (kind ``usage``)."""
+    if url.startswith("-"):
+        raise GitError(f"{redact_url(url)!r} starts with '-': git would read it as an option", "usage")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise GitError(f"{redact_url(url)!r} contains a control character", "usage")
+    transport = url_transport(url)
+    if transport == "file" and not local_repos_allowed():
+        raise GitError(
+            f"{redact_url(url)!r} is a local repository (a path or file:// URL), and this worker does not "
+            f"allow local repositories: start it with `gantry worker --allow-local-repos` or set "
+            f"{ALLOW_LOCAL_REPOS}=1 to allow them",
+            "usage",
+        )
+    if transport not in allowed_protocols():
+        if transport in (*NETWORK_PROTOCOLS, "file"):
+            raise GitError(
+                f"{redact_url(url)!r}: transport {transport!r} is not in this worker's GIT_ALLOW_PROTOCOL "
+                f"({os.environ.get('GIT_ALLOW_PROTOCOL', '')!r})",
+                "usage",
+            )
+        raise GitError(
+            f"{redact_url(url)!r}: transport {transport!r} is not allowed (allowed: {', '.join(allowed_protocols())})",
+            "usage",
+        )
+
+
+def check_value(value: str, what: str) -> str:
+    """A ref, commit, tag or path value that must not be read as an option."""
+    if value.startswith("-"):
+        raise GitError(f"{what}: {value!r} starts with '-': git would read it as an option", "usage")
+    if "\x00" in value:
+        raise GitError(f"{what}: {value!r} contains a NUL byte", "usage")
+    return value
+
+
+# --- config that runs programs --------------------------------------------------------------
+
+#: Set on the command line of every git command (command-line config wins over the
+#: repository's), unless the operator's own config (GANTRY_GIT_CONFIG) sets the key.
+_NEUTRAL_CONFIG: tuple[tuple[str, str], ...] = (
+    ("core.fsmonitor", "false"),
+    ("core.hooksPath", os.devnull),  # <hooksPath>/<hook> never exists: no hook runs
+    ("core.pager", "cat"),
+    ("core.editor", "false"),
+    ("sequence.editor", "false"),
+    ("core.askPass", ""),
+    ("credential.helper", ""),  # an empty list: git asks only our askpass
+    ("credential.useHttpPath", "true"),  # prompts carry the path the askpass checks
+    ("diff.external", ""),
+    ("submodule.recurse", "false"),
+    ("protocol.ext.allow", "never"),
+    ("http.followRedirects", "initial"),
+    ("log.showSignature", "false"),
+    ("commit.gpgSign", "false"),
+    ("tag.gpgSign", "false"),
+    ("tag.forceSignAnnotated", "false"),
+    ("push.gpgSign", "false"),
+    ("gpg.program", "false"),
+    ("gpg.openpgp.program", "false"),
+    ("gpg.x509.program", "false"),
+    ("gpg.ssh.program", "false"),
+    ("gpg.ssh.defaultKeyCommand", ""),
+    ("core.quotePath", "false"),
+)
+_SIGNING = re.compile(r"^(gpg\..*|user\.signingkey|(commit|tag|push)\.gpgsign|tag\.forcesignannotated)$")
+
+#: The only keys a repository's own config (.git/config, its worktree config) may hold.
+#: These are what ``git clone``/``init``, git-clone and discovery write; none runs a
+#: program. Anything else (core.fsmonitor, filter and diff drivers, url.*.insteadOf,
+#: include.path, core.gitProxy, remote.*.uploadpack, ...) means something other than
+#: Gantry wrote the file, and git refuses to run there.
+_LOCAL_ALLOWED = re.compile(
+    r"^(core\.(repositoryformatversion|filemode|bare|logallrefupdates|ignorecase|precomposeunicode|symlinks"
+    r"|autocrlf|eol|safecrlf|sparsecheckout|sparsecheckoutcone)"
+    r"|extensions\.(objectformat|partialclone|preciousobjects|noop)"
+    r"|remote\..+\.(url|fetch|promisor|partialclonefilter|tagopt|mirror)"
+    r"|branch\..+\.(remote|merge)"
+    r"|user\.(name|email)"
+    r"|gc\.(autodetach|auto)"
+    r"|index\.version)$",
+    re.S,
+)
+
+
+def ssh_command() -> str:
+    """The operator's GIT_SSH_COMMAND, else a non-interactive ssh."""
+    return os.environ.get("GIT_SSH_COMMAND") or "ssh -o BatchMode=yes"
+
+
+_operator_cache: dict[tuple[str, int, int], frozenset[str]] = {}
+
+
+def _operator_keys() -> tuple[str | None, frozenset[str]]:
+    """The operator's git config file and the (lower-cased) keys it sets."""
+    path = os.environ.get(OPERATOR_CONFIG)
+    if not path:
+        return None, frozenset()
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path, frozenset()
+    key = (path, st.st_mtime_ns, st.st_size)
+    if key not in _operator_cache:
+        proc = subprocess.run(
+            ["git", "config", "--file", path, "--includes", "--list", "--name-only", "-z"],
+            capture_output=True, text=True, env=tool_env(), stdin=subprocess.DEVNULL, timeout=30,
+        )  # fmt: skip
+        _operator_cache.clear()
+        _operator_cache[key] = frozenset(k.lower() for k in proc.stdout.split("\0") if k)
+    return path, _operator_cache[key]
+
+
+def neutral_config() -> list[str]:
+    """``-c key=value`` for every command: program-running config neutralised."""
+    _, theirs = _operator_keys()
+    signing = any(_SIGNING.match(k) for k in theirs)
+    out: list[str] = []
+    for key, value in (*_NEUTRAL_CONFIG, ("core.sshCommand", ssh_command())):
+        if key.lower() in theirs or (signing and _SIGNING.match(key.lower())):
+            continue
+        out += ["-c", f"{key}={value}"]
+    return out
+
+
+def unsafe_local_keys(listing: str) -> list[str]:
+    """Keys of ``git config --list --show-scope -z`` output from the repository's own
+    config that it may not hold."""
+    bad: list[str] = []
+    fields = listing.split("\0")
+    for scope, entry in zip(fields[0::2], fields[1::2]):
+        if scope not in ("local", "worktree"):
+            continue
+        name = entry.partition("\n")[0]
+        section, _, rest = name.partition(".")
+        sub, _, var = rest.rpartition(".")
+        lowered = section.lower() + "." + (sub + "." if sub else "") + var.lower()
+        if not _LOCAL_ALLOWED.match(lowered) and name not in bad:
+            bad.append(name)
+    return bad
+
+
+_clean_configs: dict[str, tuple[int, int, int]] = {}
+_clean_lock = threading.Lock()
 
 
 class GitError(Exception):
@@ -67,6 +362,7 @@ class GitError(Exception):
 
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("usage", re.compile(r"transport '[^'\n]*' not allowed|gantry askpass: refused", re.I)),
     (
         "auth",
         re.compile(
@@ -104,12 +400,24 @@ def _scrub(text: str, creds: Credentials | None) -> str:
     return text
 
 
-def _clean_env() -> dict[str, str]:
-    # Keep git deterministic and non-interactive, and keep the credential store's own
-    # variables away from git, its hooks and anything they start.
-    env = {k: v for k, v in os.environ.items() if not credstore._ENV_RE.match(k) and not k.startswith("GIT_")}
-    env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", LANGUAGE="C", GIT_CONFIG_NOSYSTEM="1")
-    env["GIT_SSH_COMMAND"] = os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every git process: ``tool_env()`` (allow-listed, private HOME,
+    no global or system config) plus what git itself needs; ``extra`` (askpass, author)
+    last. Nothing else of the worker's environment reaches git."""
+    operator, _ = _operator_keys()
+    env = tool_env(
+        {
+            "LC_ALL": "C",
+            "LANGUAGE": "C",
+            "GIT_ALLOW_PROTOCOL": ":".join(allowed_protocols()) or "none",
+            "GIT_SSH_COMMAND": ssh_command(),
+            "GIT_PAGER": "cat",
+        }
+    )
+    if operator:
+        env["GIT_CONFIG_GLOBAL"] = operator
+    if extra:
+        env.update(extra)
     return env
 
 
@@ -117,7 +425,11 @@ def _clean_env() -> dict[str, str]:
 class Git:
     """Runs git in ``cwd`` with the credentials that match ``url`` (looked up once).
     With ``git_dir`` every command names that repository (``--git-dir``), so git never
-    goes looking in parent directories for one."""
+    goes looking in parent directories for one.
+
+    Every command gets ``git_env()`` and ``neutral_config()``; one that runs in a
+    repository first checks that repository's own config holds only keys Gantry's
+    clones have (``unsafe_local_keys``), and refuses to run otherwise."""
 
     cwd: Path | None = None
     url: str | None = None
@@ -130,22 +442,77 @@ class Git:
             self.creds = credstore.lookup(self.url, "git")
 
     def _command(self, args: tuple[str, ...]) -> list[str]:
-        # An empty credential.helper list means git asks only our askpass, never a
-        # helper configured for the worker's user that might prompt or store secrets.
-        cmd = ["git", "-c", "credential.helper=", "-c", "core.quotePath=false"]
+        cmd = ["git", *neutral_config()]
         if self.git_dir is not None:
             cmd.append(f"--git-dir={self.git_dir}")
         return [*cmd, *args]
 
+    def _where(self) -> Path:
+        # A command without a repository runs in an empty private directory, never in the
+        # worker's own current directory (which may be inside some repository).
+        return self.cwd if self.cwd is not None else private_home()
+
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = _clean_env()
-        if self.creds is not None:
-            env["GIT_ASKPASS"] = str(askpass_script())
-            env["GANTRY_ASKPASS_USERNAME"] = self.creds.username
-            env["GANTRY_ASKPASS_PASSWORD"] = self.creds.password
-        if extra:
-            env.update(extra)
-        return env
+        add: dict[str, str] = {}
+        if self.cwd is None and self.git_dir is None:
+            add["GIT_CEILING_DIRECTORIES"] = str(private_home().parent)
+        if self.creds is not None and self.url:
+            scope = credential_scope(self.url, self.creds)
+            if scope is not None:
+                # Only with a credential; without one, core.askPass is empty (neutral_config)
+                # and SSH_ASKPASS is not passed on, so nothing is asked.
+                add["GIT_ASKPASS"] = str(askpass_script())
+                add["GANTRY_ASKPASS_ORIGIN"], add["GANTRY_ASKPASS_PATH"] = scope
+                add["GANTRY_ASKPASS_USERNAME"] = self.creds.username
+                add["GANTRY_ASKPASS_PASSWORD"] = self.creds.password
+        return git_env({**add, **(extra or {})})
+
+    def _config_file(self) -> Path | None:
+        if self.git_dir is not None:
+            return self.git_dir / "config"
+        if self.cwd is not None:
+            dot = self.cwd / ".git"
+            if dot.is_dir() and not dot.is_symlink():
+                return dot / "config"
+        return None
+
+    def check_config(self) -> None:
+        """Refuse to run in a repository whose own config holds a key Gantry's clones never
+        have: it can only have got there by something writing into ``.git``."""
+        if self.cwd is None and self.git_dir is None:
+            return
+        path = self._config_file()
+        stamp = None
+        if path is not None:
+            try:
+                st = path.stat()
+                stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            except OSError:
+                stamp = None
+            with _clean_lock:
+                if stamp is not None and _clean_configs.get(str(path)) == stamp:
+                    return
+        try:
+            proc = subprocess.run(
+                self._command(("config", "--list", "--show-scope", "-z")),
+                cwd=self._where(), env=git_env(), capture_output=True, text=True,
+                timeout=60, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except FileNotFoundError:
+            raise GitError("git is not installed on this worker", "transient") from None
+        where = self.git_dir or self.cwd
+        if proc.returncode != 0:
+            raise GitError(f"refusing to run git in {where}: git cannot read its config\n{proc.stderr.strip()}", "usage")
+        bad = unsafe_local_keys(proc.stdout)
+        if bad:
+            raise GitError(
+                f"refusing to run git in {where}: its .git/config sets {', '.join(sorted(bad))}, which Gantry's "
+                "clones never set (a key that can run a program or redirect git); something wrote into .git",
+                "usage",
+            )
+        if path is not None and stamp is not None and proc.returncode == 0:
+            with _clean_lock:
+                _clean_configs[str(path)] = stamp
 
     def run(
         self,
@@ -155,12 +522,13 @@ class Git:
         timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run one git command; raise GitError (with git's output) when it fails."""
+        self.check_config()
         cmd = self._command(args)
         shown = _scrub(" ".join(["git", *args]), self.creds)
         try:
             proc = subprocess.run(
                 cmd,
-                cwd=self.cwd,
+                cwd=self._where(),
                 env=self.env(extra_env),
                 capture_output=True,
                 text=True,
@@ -187,13 +555,14 @@ class Git:
         Leaving the block before the end stops git, so a reader that has seen enough
         (``git log`` over a long history) does not pay for the rest. A command that
         fails after running to the end raises GitError, as ``run`` does."""
+        self.check_config()
         cmd = self._command(args)
         shown = _scrub(" ".join(["git", *args]), self.creds)
         limit = timeout or self.timeout
         with tempfile.TemporaryFile() as err:
             try:
                 proc = subprocess.Popen(
-                    cmd, cwd=self.cwd, env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    cmd, cwd=self._where(), env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=err, text=True, encoding="utf-8", errors="replace",
                 )
             except FileNotFoundError:

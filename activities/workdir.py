@@ -7,12 +7,13 @@ every step there.
 
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from temporalio import activity
 
+from activities.git_ops import Git, GitError
 from activities.steps.base import MARKER, run_blocking, workdir
 
 
@@ -44,28 +45,48 @@ class WorkdirActivities:
     @activity.defn(name="workdir_diff")
     async def workdir_diff(self, promotion: str) -> str:
         """`git diff` of every checkout in the working directory against its HEAD, for dry runs
-        (git-commit may already have committed: then the diff is against the cloned commit)."""
+        (git-commit may already have committed: then the diff is against the cloned commit).
+        git runs as every git step runs it (activities.git_ops.Git): allow-listed environment,
+        program-running config neutralised, no external diff or textconv, and a checkout
+        whose .git/config was tampered with is reported, not diffed."""
         return await run_blocking(_diff_all, workdir(promotion))
+
+
+def _checkouts(root: Path) -> list[Path]:
+    """Every checkout under ``root``: directories holding a real ``.git`` directory. The
+    walk never follows a symlink (a committed one may point anywhere) nor enters ``.git``."""
+    found = []
+    for dirpath, dirnames, _ in os.walk(root):
+        here = Path(dirpath)
+        if ".git" in dirnames:
+            dirnames.remove(".git")
+            dot = here / ".git"
+            if dot.is_dir() and not dot.is_symlink():
+                found.append(here)
+        dirnames.sort()
+    return sorted(found)
 
 
 def _diff_all(root: Path) -> str:
     chunks = []
-    for git_dir in sorted(root.rglob(".git")):
-        checkout = git_dir.parent
-        base = _starting_point(checkout)
-        _git(checkout, "add", "-A", "--intent-to-add")
-        diff = _git(checkout, "diff", base)
+    for checkout in _checkouts(root):
+        g = Git(cwd=checkout, timeout=60)
+        try:
+            base = _starting_point(g)
+            g.run("add", "-A", "--intent-to-add", check=False)
+            proc = g.run("diff", "--no-ext-diff", "--no-textconv", "--end-of-options", base, "--", check=False)
+            diff = proc.stdout if proc.returncode == 0 else ""
+        except GitError as e:
+            if e.kind != "usage":
+                continue
+            diff = f"(not diffed: {e})\n"  # a checkout git refuses to run in
         if diff:
             chunks.append(f"# {checkout.relative_to(root)}\n{diff}")
     return "\n".join(chunks)
 
 
-def _git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-    return result.stdout if result.returncode == 0 else ""
-
-
-def _starting_point(checkout: Path) -> str:
+def _starting_point(g: Git) -> str:
     """The commit the checkout started from: its upstream if it has one, else HEAD."""
-    upstream = _git(checkout, "rev-parse", "@{upstream}").strip()
+    r = g.run("rev-parse", "--verify", "--quiet", "@{upstream}", check=False)
+    upstream = r.stdout.strip() if r.returncode == 0 else ""
     return upstream or "HEAD"

@@ -11,6 +11,11 @@ parent, ``--name-only`` only when path filters are set) stops as soon as enough 
 qualify; ``git for-each-ref`` lists every tag with its peeled commit in one go. What to
 keep is decided by ``pipeline.discovery.git_selection`` (pure).
 
+Every git command runs as ``activities.git_ops.Git`` runs it: the worker's protocol
+allow-list (``file://`` and local paths only when it allows local repositories, checked
+before git runs), program-running config neutralised, askpass only for the credential's
+own host and path.
+
 Errors: a bad subscription, unknown repository, missing branch or refused credentials
 is a non-retryable ``DiscoveryError``; anything else (network, timeouts) is a retryable
 ``DiscoveryUnavailable``. Messages name the repository, never credentials.
@@ -32,7 +37,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.credentials import CredentialsError, normalize_url, redact_url
 from activities.discovery.errors import discovery_error, unavailable, validated
-from activities.git_ops import Git, GitError
+from activities.git_ops import Git, GitError, check_remote_url
 from activities.steps.base import run_blocking, work_root
 from pipeline.discovery import git_selection as sel
 from pipeline.manifests.models import GitSubscription
@@ -362,6 +367,10 @@ def discover(sub: GitSubscription) -> dict[str, Any]:
     """One discovery pass (blocking: run it in a thread)."""
     url = sub.repo_url
     where = f"git discovery of {redact_url(url)}"
+    try:  # not option-like, an allowed transport, local repositories only when allowed
+        check_remote_url(url)
+    except GitError as e:
+        raise discovery_error(f"{where}: {e}") from None
     try:
         filters, rules = compile_subscription(sub)
     except ValueError as e:

@@ -7,7 +7,7 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-from activities.git_ops import Git, GitError
+from activities.git_ops import Git, GitError, check_remote_url
 from activities.steps.base import resolve_path, step_failed
 
 
@@ -22,6 +22,27 @@ def get_str(config: dict[str, Any], field: str, *, required: bool = False, where
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise step_failed(f"config field {name!r} must be a string, got {type(value).__name__}")
     return str(value)
+
+
+def get_git_str(config: dict[str, Any], field: str, *, required: bool = False, where: str = "") -> str:
+    """A string field whose value reaches git (a ref, commit, tag or path): one starting
+    with ``-`` would be read as an option, so it is refused, naming the field."""
+    value = get_str(config, field, required=required, where=where)
+    if value.startswith("-"):
+        name = f"{where}{field}"
+        raise step_failed(f"config field {name!r}: {value!r} starts with '-', which git would read as an option; refused")
+    return value
+
+
+def get_repo_url(config: dict[str, Any], field: str = "repoURL") -> str:
+    """The remote URL in ``field``, checked before git runs: not option-like, and a
+    transport this worker allows (local repositories only when it allows them)."""
+    url = get_str(config, field, required=True)
+    try:
+        check_remote_url(url)
+    except GitError as e:
+        raise step_failed(f"config field {field!r}: {e}") from None
+    return url
 
 
 def get_bool(config: dict[str, Any], field: str, default: bool = False, where: str = "") -> bool:
@@ -62,15 +83,22 @@ def git_failure(e: GitError, what: str) -> Exception:
 
 
 def open_repo(base: Path, path: str, field: str = "path") -> Git:
-    """The git working tree at config field ``path`` (made by git-clone)."""
+    """The git working tree at config field ``path`` (made by git-clone). A repository
+    whose ``.git/config`` holds program-running or redirecting keys is refused here, as
+    by every later git command (``Git.check_config``)."""
+    if path.startswith("-"):
+        raise step_failed(f"config field {field!r}: {path!r} starts with '-', which git would read as an option; refused")
     target = resolve_path(base, path, field)
     if not target.is_dir():
         raise step_failed(f"config field {field!r}: {path!r} does not exist in the working directory")
     g = Git(cwd=target)
-    top = g.run("rev-parse", "--show-toplevel", check=False)
-    root = base.resolve()
-    top_path = Path(top.stdout.strip()).resolve() if top.returncode == 0 else None
-    if top_path is None or (top_path != root and root not in top_path.parents):
-        raise step_failed(f"config field {field!r}: {path!r} is not a git working tree (run git-clone first)")
-    url = g.run("remote", "get-url", "origin", check=False).stdout.strip()
+    try:
+        top = g.run("rev-parse", "--show-toplevel", check=False)
+        root = base.resolve()
+        top_path = Path(top.stdout.strip()).resolve() if top.returncode == 0 else None
+        if top_path is None or (top_path != root and root not in top_path.parents):
+            raise step_failed(f"config field {field!r}: {path!r} is not a git working tree (run git-clone first)")
+        url = g.run("remote", "get-url", "origin", check=False).stdout.strip()
+    except GitError as e:
+        raise git_failure(e, f"config field {field!r} {path!r}") from None
     return Git(cwd=target, url=url or None)

@@ -17,12 +17,12 @@ from typing import Any
 from temporalio import activity
 
 from activities.git_ops import GitError
-from activities.steps._common import get_str, git_failure, open_repo
+from activities.steps._common import get_git_str, git_failure, open_repo
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking
 
 
 def _run(base: Path, config: dict[str, Any]) -> int:
-    path = get_str(config, "path", required=True)
+    path = get_git_str(config, "path", required=True)
     g = open_repo(base, path)
     assert g.cwd is not None
     try:

@@ -17,7 +17,7 @@ from temporalio import activity
 
 from activities.credentials import redact_url
 from activities.git_ops import Git, GitError, author_env, remote_branch_sha, resolve_author
-from activities.steps._common import get_bool, get_list, get_str, git_failure
+from activities.steps._common import get_bool, get_git_str, get_list, get_repo_url, get_str, git_failure
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 
 
@@ -37,7 +37,7 @@ class Checkout:
 
 
 def _plan(base: Path, config: dict[str, Any]) -> tuple[str, list[Checkout], tuple[str, str] | None]:
-    url = get_str(config, "repoURL", required=True)
+    url = get_repo_url(config)
     items = get_list(config, "checkout", required=True)
     author = config.get("author")
     if author is not None and not isinstance(author, dict):
@@ -50,16 +50,16 @@ def _plan(base: Path, config: dict[str, Any]) -> tuple[str, list[Checkout], tupl
         if not isinstance(item, dict):
             raise step_failed(f"config field 'checkout[{i}]' must be a mapping")
         where = f"checkout[{i}]."
-        path = get_str(item, "path", required=True, where=where)
+        path = get_git_str(item, "path", required=True, where=where)
         dest = resolve_path(base, path, f"checkout[{i}].path")
         if dest == root:
             raise step_failed(f"config field 'checkout[{i}].path' must name a subdirectory, not the working directory itself")
         if dest in dests:
             raise step_failed(f"config field 'checkout[{i}].path': {path!r} is used by another checkout")
         dests.add(dest)
-        branch = get_str(item, "branch", where=where)
-        commit = get_str(item, "commit", where=where)
-        tag = get_str(item, "tag", where=where)
+        branch = get_git_str(item, "branch", where=where)
+        commit = get_git_str(item, "commit", where=where)
+        tag = get_git_str(item, "tag", where=where)
         if sum(bool(x) for x in (branch, commit, tag)) > 1:
             raise step_failed(f"config field 'checkout[{i}]': set at most one of branch, commit and tag")
         create = get_bool(item, "create", where=where)
@@ -110,9 +110,9 @@ def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author:
     if explicit_author:
         # Recorded in the clone so git-commit uses it, as Kargo's clone author is.
         if explicit_author[0]:
-            g.run("config", "--local", "user.name", explicit_author[0])
+            g.run("config", "--local", "--", "user.name", explicit_author[0])
         if explicit_author[1]:
-            g.run("config", "--local", "user.email", explicit_author[1])
+            g.run("config", "--local", "--", "user.email", explicit_author[1])
     if co.branch:
         if remote_branch_sha(g, "origin", co.branch) is None:
             _create_branch(g, co, author)

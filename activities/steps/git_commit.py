@@ -12,7 +12,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.git_ops import GitError, author_env, resolve_author
-from activities.steps._common import get_list, get_str, git_failure, open_repo
+from activities.steps._common import get_git_str, get_list, get_str, git_failure, open_repo
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 
 
@@ -63,7 +63,7 @@ def build_message(input: StepInput) -> str:
 
 
 def _commit(base: Path, config: dict[str, Any], message: str) -> tuple[str, bool]:
-    path = get_str(config, "path", required=True)
+    path = get_git_str(config, "path", required=True)
     author = config.get("author")
     if author is not None and not isinstance(author, dict):
         raise step_failed("config field 'author' must be a mapping {name, email}")

@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.git_ops import Git, GitError, classify, commit_url, is_ancestor, resolve_author, sanitize_ref_component
-from activities.steps._common import get_bool, get_str, git_failure, open_repo
+from activities.steps._common import get_bool, get_git_str, git_failure, open_repo
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 
 
@@ -89,10 +89,10 @@ def _push_branch(g: Git, branch: str, force: bool, attempts: int) -> str:
 
 
 def _push(base: Path, config: dict[str, Any], promotion: str) -> dict[str, str]:
-    path = get_str(config, "path", required=True)
-    target = get_str(config, "targetBranch")
+    path = get_git_str(config, "path", required=True)
+    target = get_git_str(config, "targetBranch")
     generate = get_bool(config, "generateTargetBranch")
-    tag = get_str(config, "tag")
+    tag = get_git_str(config, "tag")
     if sum((bool(target), generate, bool(tag))) > 1:
         raise step_failed("config fields 'targetBranch', 'generateTargetBranch' and 'tag': set at most one")
     attempts = _max_attempts(config)

@@ -16,13 +16,13 @@ from typing import Any
 from temporalio import activity
 
 from activities.git_ops import GitError, author_env, resolve_author
-from activities.steps._common import get_bool, get_str, git_failure, open_repo
+from activities.steps._common import get_bool, get_git_str, get_str, git_failure, open_repo
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 
 
 def _run(base: Path, config: dict[str, Any]) -> tuple[str, bool]:
-    path = get_str(config, "path", required=True)
-    tag = get_str(config, "tag", required=True)
+    path = get_git_str(config, "path", required=True)
+    tag = get_git_str(config, "tag", required=True)
     message = get_str(config, "message", required=True)
     force = get_bool(config, "force", False)
     g = open_repo(base, path)
