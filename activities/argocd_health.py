@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from temporalio import activity
 
-from activities.steps.argocd_update import _connect, _NotFound
+from activities.steps.argocd_update import _NotFound, connect
 from pipeline.health import app_health, overall
 
 
@@ -17,8 +16,7 @@ from pipeline.health import app_health, overall
 async def argocd_health(checks: list[dict[str, Any]]) -> dict[str, str]:
     """`checks`: the `healthCheck.apps` outputs of argocd-update steps."""
     results: list[tuple[str, str]] = []
-    async with httpx.AsyncClient(timeout=30) as client:
-        api = await _connect(client)
+    async with connect(timeout=30) as api:
         for check in checks:
             name, namespace = check.get("name", ""), check.get("namespace") or "argocd"
             try:

@@ -4,6 +4,21 @@ and atomic file writes.
 
 Secrets come from the credential store (``activities.credentials``) by URL inside the
 activity; they are put into request headers only, never into messages or outputs.
+
+Where a request that carries a stored credential may go:
+
+* **No proxy unless the credential allows it.** ``client(creds=...)`` builds a client that
+  ignores the environment's proxy settings (``HTTP(S)_PROXY``, ``ALL_PROXY``; and
+  ``.netrc``) and any ``proxy`` the step names, unless the credential sets ``proxy: true``.
+  The request then goes direct: a manifest author cannot route the worker's secrets
+  through a proxy of their choosing, and an operator's proxy sees them only when the
+  operator said so. (``SSL_CERT_FILE``/``SSL_CERT_DIR`` still apply.)
+* **No TLS-off unless the credential allows it.** ``stored_credentials``/``lookup_auth``
+  with ``verify=False`` fail the step (terminal) with an error naming the
+  ``insecureSkipTLSVerify`` opt-in, instead of sending the secret unverified.
+* **Redirects keep it at its origin.** httpx drops ``Authorization`` when it follows a
+  redirect to another scheme, host or port (only an http -> https upgrade on the same
+  host keeps it); ``tests/integration/test_credentials_routing.py`` checks this.
 """
 
 from __future__ import annotations
@@ -40,13 +55,35 @@ def auth_header(creds: credentials.Credentials | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {creds.password}"}
 
 
-def lookup_auth(url: str, type: credentials.CredentialType) -> dict[str, str]:
-    """The ``Authorization`` header the credential store holds for ``url``, if any.
-    A broken credential configuration is a terminal failure (retrying cannot fix it)."""
+def find_stored(url: str, *types: str, verify: bool = True) -> credentials.Credentials | None:
+    """The stored credentials for ``url`` (the first of ``types`` with a match), checked
+    against how the request will be sent: CredentialScopeError when TLS verification is
+    off and the credential does not allow that; CredentialsError for a broken store."""
+    for t in types:
+        if t not in credentials.TYPES:
+            continue
+        creds = credentials.lookup(url, t)  # type: ignore[arg-type]
+        if creds is not None:
+            credentials.check_tls(creds, url, verify=verify)
+            return creds
+    return None
+
+
+def stored_credentials(url: str, type: credentials.CredentialType, *, verify: bool = True) -> credentials.Credentials | None:
+    """``find_stored`` for steps: a broken store or a refused credential fails the step
+    (terminal: retrying cannot fix either)."""
     try:
-        return auth_header(credentials.lookup(url, type))
+        return find_stored(url, type, verify=verify)
     except CredentialsError as e:
         raise step_failed(f"credential configuration: {e}") from None
+
+
+def lookup_auth(url: str, type: credentials.CredentialType, *, verify: bool = True) -> dict[str, str]:
+    """The ``Authorization`` header the credential store holds for ``url``, if any.
+    A broken credential configuration is a terminal failure (retrying cannot fix it).
+    Build the client with ``client(creds=...)`` (see ``stored_credentials``) so that the
+    proxy rule holds too."""
+    return auth_header(stored_credentials(url, type, verify=verify))
 
 
 def name_value_pairs(config: dict[str, Any], field: str) -> list[tuple[str, str]]:
@@ -106,10 +143,32 @@ def check_url(url: str, field: str = "url") -> str:
     return url
 
 
-def client(*, timeout: float, verify: bool = True, follow_redirects: bool = True) -> httpx.AsyncClient:
-    """A client that ignores proxy/netrc settings from the environment except the
-    standard proxy variables (httpx's ``trust_env``), with one overall timeout."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify, follow_redirects=follow_redirects)
+def proxy_allowed(creds: credentials.Credentials | None) -> bool:
+    """Whether requests carrying ``creds`` may go through a proxy."""
+    return creds is None or creds.proxy
+
+
+def client(
+    *,
+    timeout: float,
+    verify: bool = True,
+    follow_redirects: bool = True,
+    creds: credentials.Credentials | None = None,
+    proxy: str | None = None,
+) -> httpx.AsyncClient:
+    """A client with one overall timeout. Without ``creds`` it honours the environment's
+    proxy variables (httpx's ``trust_env``) or ``proxy``; with ``creds`` (the stored
+    credentials its requests will carry) it uses no proxy at all unless the credential
+    sets ``proxy: true``. Check TLS first (``stored_credentials(verify=...)``)."""
+    allowed = proxy_allowed(creds)
+    ssl_context = httpx.create_ssl_context(verify=verify, trust_env=True)  # SSL_CERT_FILE either way
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        verify=ssl_context,
+        follow_redirects=follow_redirects,
+        trust_env=allowed,
+        proxy=proxy if allowed else None,
+    )
 
 
 async def heartbeating(awaitable: Awaitable[T]) -> T:

@@ -9,6 +9,18 @@ Credentials are looked up by repository (type ``image``, or ``helm`` for ``oci:/
 references). The keys tried, first match wins: ``<registry>/<repository>``,
 ``oci://<registry>/<repository>``, ``https://<registry>/<repository>``.
 
+Where they go (``activities.credentials`` documents the rules for operators):
+
+* basic credentials go to a token realm only when ``realm_allowed``: the registry's own
+  host name over https (or over the registry's own scheme, plain http for a loopback
+  registry), Docker Hub's ``https://auth.docker.io/`` for Docker Hub, or a prefix the
+  credential lists in ``tokenRealms``; never over plain http to another host. Another
+  realm is asked for a token anonymously (as Docker does for a realm it holds nothing
+  for), and a denial then says the credentials were withheld and why;
+* the registry's ``Authorization`` (basic, or the token) is sent only to the registry's
+  own origin: redirects are followed here, and one to another scheme, host or port (an
+  S3-style blob redirect) is followed without it, as is a ``Link`` to another origin.
+
 Besides pulling (the oci-download step), Warehouse discovery lists a repository's tags
 (``Registry.tags``, following ``Link`` pagination) and reads image config blobs.
 """
@@ -23,10 +35,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import credentials
-from activities.credentials import CredentialsError
+from activities.credentials import CredentialsError, redact_url
 from activities.steps.base import step_failed
 
 MANIFEST_TYPES = (
@@ -158,6 +171,33 @@ def lookup_credentials(ref: Reference) -> credentials.Credentials | None:
         raise step_failed(f"credential configuration: {e}") from None
 
 
+_DOCKER_HUB_REALM = "https://auth.docker.io/"
+MAX_REDIRECTS = 10
+
+
+def _origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    u = httpx.URL(str(url))
+    return u.scheme, u.host, u.port
+
+
+def realm_allowed(ref: Reference, creds: credentials.Credentials | None, realm: str) -> bool:
+    """Whether the registry's basic credentials may be sent to the token service ``realm``."""
+    try:
+        u = httpx.URL(realm)
+    except (httpx.InvalidURL, TypeError):
+        return False
+    if u.scheme not in ("http", "https") or u.userinfo or not u.host:
+        return False
+    registry = httpx.URL(ref.base_url)
+    if u.host == registry.host and u.scheme in ("https", ref.scheme):
+        return True
+    if u.scheme != "https":
+        return False  # never plain http to another host
+    if ref.api_host == "registry-1.docker.io" and credentials.prefix_matches(_DOCKER_HUB_REALM, realm):
+        return True
+    return creds is not None and any(credentials.prefix_matches(p, realm) for p in creds.token_realms)
+
+
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, rest = header.strip().partition(" ")
     params = {k.lower(): v for k, v in re.findall(r'([A-Za-z]+)="([^"]*)"', rest)}
@@ -173,6 +213,8 @@ class Registry:
     creds: credentials.Credentials | None = None
     _auth: dict[str, str] = field(default_factory=dict)
     _auth_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: why the credentials were not sent to the realm the registry named (for messages)
+    withheld: str = ""
 
     async def _answer_challenge(self, response: httpx.Response, sent: dict[str, str]) -> bool:
         """True when a retry may succeed: a concurrent request already authenticated
@@ -199,8 +241,22 @@ class Registry:
         query = {"scope": params.get("scope") or f"repository:{self.ref.repository}:pull"}
         if params.get("service"):
             query["service"] = params["service"]
-        token_resp = await self.client.get(params["realm"], params=query, auth=basic)
+        realm = params["realm"]
+        if basic is not None and not realm_allowed(self.ref, self.creds, realm):
+            basic = None
+            self.withheld = (
+                f"the credentials ({self.creds.source if self.creds else '?'}) were not sent to the token service "
+                f"{redact_url(realm)}: it is not on the registry's host over https, nor in the credential's tokenRealms"
+            )
+            if activity.in_activity():
+                activity.logger.warning("oci %s: asking %s for a token anonymously: %s", self.ref.registry, redact_url(realm), self.withheld)
+        try:
+            token_resp = await self.client.get(realm, params=query, auth=basic)
+        except httpx.UnsupportedProtocol:
+            raise OCIError(f"the registry {self.ref.registry} named a token service that is not http(s): {redact_url(realm)}") from None
         if token_resp.status_code in (401, 403):
+            if self.withheld:
+                raise OCIError(f"the token service of {self.ref.registry}/{self.ref.repository} refused an anonymous request; {self.withheld}")
             raise OCIError(f"the registry's token service refused the credentials for {self.ref.registry}/{self.ref.repository}")
         if token_resp.status_code != 200:
             raise ApplicationError(f"token service of {self.ref.registry} returned HTTP {token_resp.status_code}", type="OCIError")
@@ -211,19 +267,33 @@ class Registry:
         self._auth = {"Authorization": f"Bearer {token}"}
         return True
 
+    async def _send(self, method: str, url: str, headers: dict[str, str], auth: dict[str, str], stream: bool) -> httpx.Response:
+        """Send, following redirects here: ``auth`` goes only to the registry's own origin."""
+        home = _origin(self.ref.base_url)
+        for _ in range(MAX_REDIRECTS + 1):
+            extra = auth if _origin(url) == home else {}
+            req = self.client.build_request(method, url, headers={**headers, **extra})
+            resp = await self.client.send(req, stream=stream, follow_redirects=False)
+            if not (resp.is_redirect and resp.headers.get("location")):
+                return resp
+            await resp.aclose()
+            url = str(resp.url.join(resp.headers["location"]))
+            if resp.status_code == 303 and method != "HEAD":
+                method = "GET"
+        raise ApplicationError(f"{self.ref.registry}: more than {MAX_REDIRECTS} redirects", type="OCIError")
+
     async def request(self, method: str, url: str, *, stream: bool = False, headers: dict[str, str] | None = None) -> httpx.Response:
         """Send with the current authorisation, answering one 401 challenge."""
         for _ in range(3):
             sent = self._auth
-            req = self.client.build_request(method, url, headers={**(headers or {}), **sent})
-            resp = await self.client.send(req, stream=stream)
+            resp = await self._send(method, url, headers or {}, sent, stream)
             if resp.status_code != 401:
                 return resp
             await resp.aclose()
             if not await self._answer_challenge(resp, sent):
                 break
         who = "with the configured credentials" if self.creds else "anonymously (no credentials configured)"
-        raise OCIError(f"access to {self.ref.registry}/{self.ref.repository} denied {who}")
+        raise OCIError(f"access to {self.ref.registry}/{self.ref.repository} denied {who}" + (f"; {self.withheld}" if self.withheld else ""))
 
     async def manifest(self, reference: str) -> tuple[dict[str, Any], str, str]:
         """The manifest (parsed), its media type and its digest."""

@@ -26,7 +26,7 @@ from activities import credentials, http_client
 from activities.credentials import redact_url
 from activities.discovery.errors import discovery_error, unavailable, validated
 from activities.discovery.images import TIMEOUT, discovery_errors
-from activities.oci import Registry, find_credentials, parse_repository
+from activities.oci import Reference, Registry, find_credentials, parse_repository
 from pipeline.discovery.selection import helm_oci_tag_version, select_chart_versions
 from pipeline import yamlsafe
 from pipeline.manifests.models import ChartSubscription
@@ -69,10 +69,10 @@ def _versions_in(index: dict[str, Any], name: str) -> list[str]:
     return [str(e["version"]) for e in entries if isinstance(e, dict) and e.get("version") is not None]
 
 
-async def _index_versions(sub: ChartSubscription, client: httpx.AsyncClient) -> list[str]:
+async def _index_versions(sub: ChartSubscription, client: httpx.AsyncClient, creds: credentials.Credentials | None) -> list[str]:
     url = sub.repo_url.rstrip("/") + "/index.yaml"
     where = f"chart repository {redact_url(sub.repo_url)}"
-    headers = http_client.auth_header(credentials.lookup(sub.repo_url, "helm"))
+    headers = http_client.auth_header(creds)
     resp = await http_client.heartbeating(client.get(url, headers=headers))
     if resp.status_code in (401, 403):
         who = "with the configured credentials" if headers else "anonymously (no credentials configured)"
@@ -90,13 +90,17 @@ async def _index_versions(sub: ChartSubscription, client: httpx.AsyncClient) -> 
     return _versions_in(index, str(sub.name))
 
 
-async def _oci_versions(sub: ChartSubscription, client: httpx.AsyncClient) -> list[str]:
+def _oci_ref(sub: ChartSubscription) -> Reference:
     try:
-        ref = parse_repository(sub.repo_url)
+        return parse_repository(sub.repo_url)
     except ValueError as e:
         raise discovery_error(f"chart repository {sub.repo_url}: {e}") from None
+
+
+async def _oci_versions(sub: ChartSubscription, client: httpx.AsyncClient, creds: credentials.Credentials | None) -> list[str]:
+    ref = _oci_ref(sub)
     beat = http_client.Heartbeat()
-    reg = Registry(ref, client, find_credentials(ref))
+    reg = Registry(ref, client, creds)
     tags = await reg.tags(on_page=lambda n: beat.tick({"tags": n}))
     return [helm_oci_tag_version(t) for t in tags]
 
@@ -107,8 +111,12 @@ async def discover_charts(request: DiscoveryRequest) -> dict:
     sub = _subscription(request.subscription)
     oci = sub.repo_url.lower().startswith("oci://")
     with discovery_errors(f"chart repository {redact_url(sub.repo_url)}"):
-        async with http_client.client(timeout=TIMEOUT, verify=not sub.insecure_skip_tls_verify) as client:
-            found = await (_oci_versions if oci else _index_versions)(sub, client)
+        # credentials first: the client is built for them (no proxy unless they allow it)
+        creds = find_credentials(_oci_ref(sub)) if oci else credentials.lookup(sub.repo_url, "helm")
+        verify = not sub.insecure_skip_tls_verify
+        credentials.check_tls(creds, sub.repo_url, verify=verify)
+        async with http_client.client(timeout=TIMEOUT, verify=verify, creds=creds) as client:
+            found = await (_oci_versions if oci else _index_versions)(sub, client, creds)
     versions = select_chart_versions(
         found, constraint=sub.semver_constraint, strict=oci, limit=sub.discovery_limit
     )

@@ -35,7 +35,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import http_client
+from activities import credentials, http_client
 from activities.credentials import CredentialsError, redact_url
 from activities.discovery.errors import (
     DISCOVERY_ERROR,
@@ -309,7 +309,9 @@ async def discover_images(request: DiscoveryRequest) -> dict:
     p = plan(request.subscription)
     with discovery_errors(f"image repository {p.sub.repo_url}"):
         creds = find_credentials(p.ref)
-        async with http_client.client(timeout=TIMEOUT, verify=not p.sub.insecure_skip_tls_verify) as client:
+        verify = not p.sub.insecure_skip_tls_verify
+        credentials.check_tls(creds, p.ref.base_url, verify=verify)
+        async with http_client.client(timeout=TIMEOUT, verify=verify, creds=creds) as client:
             images = await select_images(Registry(p.ref, client, creds), p)
     out: dict[str, Any] = {"repoURL": p.sub.repo_url}
     if p.sub.platform:

@@ -24,6 +24,8 @@ that is not Prometheus' JSON.
 Credentials: an ``Authorization`` header comes from the credential store by ``address``
 (type ``prometheus`` where the store knows it, else ``http``); a username gives basic auth,
 a token alone a bearer token. It is never read from the config and never returned.
+A stored credential goes direct (no proxy) unless it sets ``proxy: true``, and with
+``insecure: true`` the measurement is an Error unless it sets ``insecureSkipTLSVerify: true``.
 ``authentication`` (Argo's sigv4/oauth2) is not supported: it is ignored and noted in the
 metadata.
 """
@@ -45,7 +47,6 @@ from activities.metrics.base import (
     MeasureResult,
     error,
     key_value_headers,
-    lookup_auth,
     provider_config,
     seconds,
 )
@@ -131,17 +132,18 @@ async def query(req: MeasureRequest) -> MeasureResult:
     metadata = {RESOLVED_QUERY: q}
     if cfg.get("authentication"):
         metadata["authentication"] = "ignored: credentials come from the credential store"
-    try:
-        auth = lookup_auth(address, "prometheus", "http")
-    except CredentialsError as e:
-        return error(f"credential configuration: {e}", **metadata)
-    if auth and not any(k.lower() == "authorization" for k in headers):
-        headers.update(auth)
+    creds = None
+    if not any(k.lower() == "authorization" for k in headers):
+        try:
+            creds = http_client.find_stored(address, "prometheus", "http", verify=not insecure)
+        except CredentialsError as e:
+            return error(f"credential configuration: {e}", **metadata)
+        headers.update(http_client.auth_header(creds))
 
     endpoint = address.rstrip("/") + "/api/v1/query"
     where = redact_url(address)
     try:
-        async with http_client.client(timeout=timeout, verify=not insecure) as c:
+        async with http_client.client(timeout=timeout, verify=not insecure, creds=creds) as c:
             response = await http_client.heartbeating(
                 c.get(endpoint, params={"query": q, "timeout": f"{timeout:g}s"}, headers=headers)
             )

@@ -18,6 +18,8 @@ set, a path that selects nothing.
 
 Credentials: an ``Authorization`` header comes from the credential store (type ``http``)
 by URL, unless the config sets its own ``Authorization`` header.
+A stored credential goes direct (no proxy) unless it sets ``proxy: true``, and with
+``insecure: true`` the measurement is an Error unless it sets ``insecureSkipTLSVerify: true``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from activities.metrics.base import (
     MeasureResult,
     error,
     key_value_headers,
-    lookup_auth,
     provider_config,
     seconds,
 )
@@ -150,15 +151,16 @@ async def fetch(req: MeasureRequest) -> MeasureResult:
 
     where = redact_url(url)
     metadata = {"url": where, "method": method}
-    try:
-        auth = lookup_auth(url, "http")
-    except CredentialsError as e:
-        return error(f"credential configuration: {e}", **metadata)
-    if auth and not any(k.lower() == "authorization" for k in headers):
-        headers.update(auth)
+    creds = None
+    if not any(k.lower() == "authorization" for k in headers):
+        try:
+            creds = http_client.find_stored(url, "http", verify=not insecure)
+        except CredentialsError as e:
+            return error(f"credential configuration: {e}", **metadata)
+        headers.update(http_client.auth_header(creds))
 
     try:
-        async with http_client.client(timeout=timeout, verify=not insecure) as c:
+        async with http_client.client(timeout=timeout, verify=not insecure, creds=creds) as c:
             response = await http_client.heartbeating(c.request(method, url, headers=headers, content=content))
     except httpx.TimeoutException:
         return error(f"{method} {where}: no answer within {timeout:g}s", **metadata)

@@ -8,7 +8,9 @@ Worker configuration (never step config):
   ``Authorization: Bearer``), or username and password (exchanged for a session token
   at ``POST /api/v1/session``).
 * ``GANTRY_ARGOCD_NAMESPACE``: the default Application namespace (``argocd``).
-* ``GANTRY_ARGOCD_INSECURE=true`` skips TLS verification (not recommended).
+* ``GANTRY_ARGOCD_INSECURE=true`` skips TLS verification (not recommended); the argocd
+  credential must then allow it too (``insecureSkipTLSVerify: true``), or the step fails.
+  Requests to Argo CD go direct unless the credential sets ``proxy: true``.
 
 Like Kargo, an Application is only touched when its annotation
 ``kargo.akuity.io/authorized-stage`` lists ``<project>:<stage>`` of this promotion.
@@ -28,8 +30,10 @@ which the stage uses afterwards for the implicit Argo CD health check.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -263,16 +267,36 @@ class _NotFound(Exception):
     pass
 
 
-async def _connect(client: httpx.AsyncClient) -> ArgoCD:
+def _verify() -> bool:
+    return os.environ.get(ENV_INSECURE, "").strip().lower() not in ("1", "true", "yes")
+
+
+def _server(verify: bool) -> tuple[str, credentials.Credentials]:
+    """The configured Argo CD URL and its credential (checked against ``verify``)."""
     base = os.environ.get(ENV_URL, "").strip()
     if not base:
         raise step_failed(f"Argo CD is not configured on this worker: set {ENV_URL} (and an argocd credential)")
     try:
         creds = credentials.lookup(base, "argocd")
+        credentials.check_tls(creds, base, verify=verify)
     except CredentialsError as e:
         raise step_failed(f"credential configuration: {e}") from None
     if creds is None or not creds.password:
         raise step_failed(f"no argocd credential matches {redact_url(base)}: add a token for it to the credential store")
+    return base, creds
+
+
+@contextlib.asynccontextmanager
+async def connect(timeout: float = TIMEOUT) -> AsyncIterator[ArgoCD]:
+    """A logged-in API session with the worker's Argo CD, over a client that follows the
+    credential's rules (no proxy unless allowed; TLS-off only when allowed)."""
+    verify = _verify()
+    base, creds = _server(verify)
+    async with http_client.client(timeout=timeout, verify=verify, creds=creds, follow_redirects=False) as client:
+        yield await _connect(client, base, creds)
+
+
+async def _connect(client: httpx.AsyncClient, base: str, creds: credentials.Credentials) -> ArgoCD:
     if not creds.username:
         return ArgoCD(client, base, {"Authorization": f"Bearer {creds.password}"})
     # username and password: log in for a session token (never shown or returned)
@@ -370,13 +394,11 @@ async def argocd_update(input: StepInput) -> StepResult:
     """One round of updating and syncing the configured Applications."""
     updates = _validate(input.config)
     default_ns = os.environ.get(ENV_NAMESPACE, "").strip() or "argocd"
-    verify = os.environ.get(ENV_INSECURE, "").strip().lower() not in ("1", "true", "yes")
     phases: list[str] = []
     refs: list[dict[str, str]] = []
     checks: list[dict[str, Any]] = []
     notes: list[str] = []
-    async with httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT), verify=verify) as client:
-        api = await _connect(client)
+    async with connect() as api:
         for i, update in enumerate(updates):
             where = f"apps[{i}]"
             namespace = update.get("namespace") or default_ns

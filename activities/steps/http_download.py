@@ -7,7 +7,9 @@ same URL (a retry after a lost completion), which counts as done.
 
 Kargo's limits: 100 MiB at most; ``timeout`` defaults to 5 minutes. A non-2xx status is
 retried (Temporal), as in Kargo. An ``Authorization`` header comes from the credential
-store (type ``http``) by URL, unless the config sets its own.
+store (type ``http``) by URL, unless the config sets its own; it goes direct (no proxy)
+unless the credential sets ``proxy: true``, is refused with ``insecureSkipTLSVerify``
+unless the credential sets that too, and is dropped on a redirect to another origin.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import http_client
+from activities import credentials, http_client
 from activities.credentials import redact_url
 from activities.steps import _safe_paths
 from activities.steps._common import get_bool, get_str
@@ -52,6 +54,7 @@ async def download(
     timeout: float,
     verify: bool,
     limit: int = MAX_DOWNLOAD,
+    creds: credentials.Credentials | None = None,
 ) -> int:
     """Stream ``url`` into ``target`` atomically, heartbeating; return the size."""
     shown = redact_url(url)
@@ -59,7 +62,7 @@ async def download(
     tmp = await asyncio.to_thread(http_client.AtomicFile, target)
     try:
         try:
-            async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify, follow_redirects=True) as client:
+            async with http_client.client(timeout=timeout, verify=verify, creds=creds, follow_redirects=True) as client:
                 async with client.stream("GET", url, headers=headers) as resp:
                     if not 200 <= resp.status_code < 300:
                         raise ApplicationError(f"GET {shown} returned HTTP {resp.status_code}", type="HTTPStatus")
@@ -99,9 +102,11 @@ async def http_download(input: StepInput) -> StepResult:
     target, done = await run_blocking(_prepare, base, out_path, allow, input.alias, source)
     if done:
         return StepResult(message=f"{out_path} was already downloaded from {source}")
+    creds = None
     if "authorization" not in headers:
-        headers.update(http_client.lookup_auth(url, "http"))
-    size = await download(url, target, headers=headers, timeout=timeout, verify=verify)
+        creds = http_client.stored_credentials(url, "http", verify=verify)
+        headers.update(http_client.auth_header(creds))
+    size = await download(url, target, headers=headers, timeout=timeout, verify=verify, creds=creds)
     await run_blocking(http_client.record_download, base, target, input.alias, source)
     activity.logger.info("http-download: %s -> %s (%d bytes)", source, out_path, size)
     return StepResult(message=f"downloaded {size} bytes from {source} to {out_path}")

@@ -17,7 +17,11 @@ list of values) and ``response.body`` (JSON or YAML parsed by content type, plai
 for ``text/plain``, else parsed as JSON when it is JSON; ``{}`` when empty).
 
 Credentials: an ``Authorization`` header comes from the credential store (type ``http``)
-by URL, unless the config sets its own ``Authorization`` header.
+by URL, unless the config sets its own ``Authorization`` header. A request carrying a
+stored credential ignores the step's ``proxy`` (and the worker's proxy variables) and
+goes direct unless the credential sets ``proxy: true``; with ``insecureSkipTLSVerify``
+it fails unless the credential sets ``insecureSkipTLSVerify: true`` too
+(``activities.http_client``). A redirect to another origin drops the header.
 """
 
 from __future__ import annotations
@@ -222,12 +226,16 @@ def _read_body_file(base: Path, path: str) -> bytes:
 
 async def _send(req: dict[str, Any], content: bytes) -> tuple[httpx.Response, bytes]:
     headers = httpx.Headers(req["headers"])
+    url = http_client.with_params(req["url"], req["params"])
+    creds = None
     if "authorization" not in headers:
-        headers.update(http_client.lookup_auth(req["url"], "http"))
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(req["timeout"]), verify=req["verify"], proxy=req["proxy"], follow_redirects=True
+        creds = http_client.stored_credentials(url, "http", verify=req["verify"])
+        headers.update(http_client.auth_header(creds))
+    if creds is not None and req["proxy"] and not http_client.proxy_allowed(creds):
+        activity.logger.info("http: not using the configured proxy: %s does not allow proxies (proxy: true)", creds.source)
+    async with http_client.client(
+        timeout=req["timeout"], verify=req["verify"], proxy=req["proxy"], creds=creds, follow_redirects=True
     ) as client:
-        url = http_client.with_params(req["url"], req["params"])
         async with client.stream(req["method"], url, headers=headers, content=content) as resp:
             declared = resp.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > MAX_BODY:
