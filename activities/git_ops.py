@@ -5,6 +5,27 @@ Plain ``git`` subprocesses rather than GitPython: every call needs its own envir
 simpler to guarantee here. Secrets reach git only through ``GIT_ASKPASS`` and the
 environment of that one process, so they never land in ``.git/config``, on a command
 line, or in an error message.
+
+The trust boundary (issue #10; docs/steps.md "What git runs"):
+
+* environment: ``git_env()`` = ``trust.tool_env()`` (allow-list, private HOME, no global
+  or system config) + protocol allow-list, ssh command, locale, then askpass and author
+  variables for the one process that needs them;
+* config that runs programs: ``neutral_config()`` on every command line (hooks,
+  fsmonitor, pager, editors, external diff, signing, ssh command); a repository's own
+  config may hold only the keys Gantry's clones have (``_LOCAL_ALLOWED``), else
+  ``Git.check_config`` refuses to run there (names are arbitrary for filter and diff
+  drivers and ``url.*.insteadOf``, and ``core.gitProxy`` cannot be overridden by ``-c``,
+  so refusing is the only complete answer);
+* ``GIT_ALLOW_PROTOCOL`` on every command (``allowed_protocols()``), and
+  ``check_remote_url`` before any command: option-like URLs, remote helpers and, unless
+  the worker allows local repositories, paths and ``file://``;
+* askpass: answers only a prompt whose scheme://host:port is the credential's and whose
+  path lies under the credential's prefix (``credential.useHttpPath=true``); redirects
+  are followed on the initial request only.
+
+An operator's own git config (``GANTRY_GIT_CONFIG``, trusted) is git's global config and
+the keys it sets are not overridden.
 """
 
 from __future__ import annotations

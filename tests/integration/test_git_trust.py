@@ -394,3 +394,18 @@ async def test_the_credential_still_works_for_its_own_host_and_path(
     monkeypatch.setenv("GANTRY_GIT_CREDENTIALS_R_PASSWORD", PASSWORD)
     assert (await clone(promo, f"{server.url}/org-a/old.git")) == {"./src": remote.sha("main")}
     assert any(auth == f"Basic {basic()}" for _, auth in server.seen)
+
+
+def test_the_operators_git_config_is_trusted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keys the operator's own config (GANTRY_GIT_CONFIG) sets are not overridden; with
+    signing configured there, no signing key is."""
+    config = tmp_path / "operator.gitconfig"
+    config.write_text("[core]\n\thooksPath = /opt/hooks\n[commit]\n\tgpgSign = true\n")
+    monkeypatch.setenv("GANTRY_GIT_CONFIG", str(config))
+    args = git_ops.neutral_config()
+    assert Git().env()["GIT_CONFIG_GLOBAL"] == str(config)
+    assert not any(a.lower().startswith(("core.hookspath=", "commit.gpgsign=", "gpg.")) for a in args), args
+    assert "core.fsmonitor=false" in args
+    monkeypatch.delenv("GANTRY_GIT_CONFIG")
+    args = git_ops.neutral_config()
+    assert f"core.hooksPath={os.devnull}" in args and "commit.gpgSign=false" in args and "gpg.program=false" in args
