@@ -57,7 +57,10 @@ for _ in $(seq 1 100); do registry_up && break; sleep 0.1; done
 registry_up || { echo "the registry did not start:"; cat "$qs_dir/registry.log"; exit 1; }
 
 step "Temporal dev server and worker (gantry dev), data in $GANTRY_DATA_DIR"
-"$gantry" dev --port "$port" --ui-port $((port + 1000)) > "$qs_dir/dev.log" 2>&1 & pids+=($!)
+# The GitOps repository is a local path and the verification job runs on the worker: both
+# are off on a worker unless the operator turns them on (docs/security.md).
+"$gantry" dev --port "$port" --ui-port $((port + 1000)) --allow-local-repos --allow-local-jobs \
+  > "$qs_dir/dev.log" 2>&1 & pids+=($!)
 dev_pid=$!
 for _ in $(seq 1 150); do
   grep -q "Worker running" "$qs_dir/dev.log" 2>/dev/null && break

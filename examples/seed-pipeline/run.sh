@@ -36,7 +36,8 @@ prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb"
   --web.listen-address=127.0.0.1:9090 > "$work/prometheus.log" 2>&1 & pids+=($!)
 
 echo "==> gantry dev"
-"$gantry" dev > "$work/dev.log" 2>&1 & pids+=($!)
+# local GitOps repository and the integration-test job on the worker: both opt-in (docs/security.md)
+"$gantry" dev --allow-local-repos --allow-local-jobs > "$work/dev.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 150); do grep -q "Worker running" "$work/dev.log" && break; sleep 0.2; done
 
 manifests="$work/manifests.yaml"
