@@ -4,7 +4,7 @@ Config as in Kargo: ``path`` or ``paths`` (one of them), ``pathsAreGlobs`` (``**
 matches across directories, hidden files included) and ``strict`` (fail when a path is
 missing or a pattern matches nothing). A symbolic link is removed itself, never what it
 points at, and nothing outside the working directory or inside ``.git`` can be named
-(a glob skips matches there).
+(a glob skips matches there, and never descends through a symbolic link).
 
 Idempotent: with ``strict: false`` (the default) deleting again finds nothing and
 succeeds. With ``strict: true`` a retry after a successful first attempt fails like
@@ -13,7 +13,7 @@ Kargo does, since the path is gone.
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import os
 import shutil
 from pathlib import Path
@@ -45,22 +45,69 @@ def _literal(base: Path, rel: str, field: str) -> Path | None:
     return target
 
 
+def _glob(root: Path, pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True, include_hidden=True)`` below ``root``, except
+    that the walk never descends through a symbolic link (a committed ``up -> ..`` would
+    loop, or take the walk outside) and never enters ``.git``. A match may itself be a
+    link: deleting it removes the link."""
+    segs = [s for s in pattern.split("/") if s not in ("", ".")]
+    found: set[str] = set()
+
+    def entries(rel: str) -> list[tuple[str, bool]]:
+        try:
+            with os.scandir(root / rel if rel else root) as it:
+                return [(e.name, e.is_dir(follow_symlinks=False)) for e in it if not _safe_paths.is_git(e.name)]
+        except OSError:
+            return []
+
+    def join(rel: str, name: str) -> str:
+        return f"{rel}/{name}" if rel else name
+
+    def everything(rel: str) -> None:
+        for name, is_dir in entries(rel):
+            found.add(join(rel, name))
+            if is_dir:
+                everything(join(rel, name))
+
+    def walk(rel: str, i: int) -> None:
+        if i == len(segs):
+            if rel:
+                found.add(rel)
+            return
+        seg, last = segs[i], i == len(segs) - 1
+        if seg == "**":
+            if last:
+                if rel:
+                    found.add(rel)
+                everything(rel)
+                return
+            walk(rel, i + 1)
+            for name, is_dir in entries(rel):
+                if is_dir:
+                    walk(join(rel, name), i)
+            return
+        if seg == "..":
+            if rel:
+                walk(rel.rpartition("/")[0], i + 1)
+            return
+        for name, is_dir in entries(rel):
+            if fnmatch.fnmatchcase(name, seg) and (last or is_dir):
+                walk(join(rel, name), i + 1)
+
+    walk("", 0)
+    return sorted(found)
+
+
 def _globbed(base: Path, pattern: str, field: str) -> list[Path]:
-    root = base.resolve()
     _safe_paths.check_text(pattern, field)
-    pat = pattern[2:] if pattern.startswith("./") else pattern
     found = []
-    for match in sorted(glob.glob(pat, root_dir=root, recursive=True, include_hidden=True)):
-        match = match.rstrip("/")
-        if match in ("", ".", MARKER):
+    for match in _glob(_safe_paths.root_of(base), pattern):
+        if match == MARKER:
             continue
-        if any(_safe_paths.is_git(p) for p in match.split("/")):
-            continue  # a pattern never reaches into .git
         try:
             target = _literal(base, match, field)
         except ApplicationError:
-            continue  # a match through a symbolic link that leads out of the working directory
-
+            continue  # cannot happen for a match of the walk above; never delete what is refused
         if target is not None:
             found.append(target)
     return found
