@@ -85,7 +85,10 @@ async def test_kill_9_inside_a_step_then_restart_same_worker(
     home = tmp_path / "home"
     home.mkdir()
     (home / ".gitconfig").write_text(f"[core]\n\thooksPath = {hooks}\n")
-    pool = WorkerPool(temporal_address, f"gantry-crash-steps-{unique}", tmp_path, env={"HOME": str(home)})
+    # the worker's own git config (GANTRY_GIT_CONFIG, the operator's): git reads no HOME config
+    pool = WorkerPool(
+        temporal_address, f"gantry-crash-steps-{unique}", tmp_path, env={"GANTRY_GIT_CONFIG": str(home / ".gitconfig")}
+    )
     try:
         before = repo.commits()
         gate.close()
