@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +40,7 @@ from temporalio.exceptions import ApplicationError
 from activities import credentials
 from activities.credentials import CredentialsError, redact_url
 from activities.steps.base import step_failed
+from pipeline.yamlsafe import json_loads
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
@@ -260,7 +260,7 @@ class Registry:
             raise OCIError(f"the registry's token service refused the credentials for {self.ref.registry}/{self.ref.repository}")
         if token_resp.status_code != 200:
             raise ApplicationError(f"token service of {self.ref.registry} returned HTTP {token_resp.status_code}", type="OCIError")
-        body = token_resp.json()
+        body = json_loads(token_resp.content)
         token = body.get("token") or body.get("access_token")
         if not token:
             raise OCIError(f"the token service of {self.ref.registry} returned no token")
@@ -310,7 +310,7 @@ class Registry:
         if reference.startswith("sha256:") and reference != digest:
             raise OCIError(f"manifest digest mismatch: asked for {reference}, got {digest}")
         try:
-            doc = resp.json()
+            doc = json_loads(resp.content)
         except ValueError:
             raise OCIError(f"manifest {reference} is not JSON") from None
         media = resp.headers.get("content-type", "").split(";")[0].strip() or doc.get("mediaType", "")
@@ -360,7 +360,7 @@ class Registry:
             resp = await self.request("GET", url, headers={"Accept": "application/json"})
             self._check_listing(resp)
             try:
-                page = resp.json().get("tags") or []
+                page = json_loads(resp.content).get("tags") or []
             except (ValueError, AttributeError):
                 raise OCIError(f"the tag list of {self.ref.registry}/{self.ref.repository} is not JSON") from None
             found.extend(page)
@@ -393,7 +393,7 @@ class Registry:
         finally:
             await resp.aclose()
         try:
-            doc = json.loads(data)
+            doc = json_loads(data)
         except ValueError:
             return {}
         return doc if isinstance(doc, dict) else {}
@@ -402,7 +402,7 @@ class Registry:
 def _error_code(resp: httpx.Response) -> str:
     """The first error code of a registry error body (``{"errors": [{"code": ...}]}``)."""
     try:
-        errors = resp.json().get("errors") or []
+        errors = json_loads(resp.content).get("errors") or []
         return str(errors[0].get("code") or "")
     except (ValueError, AttributeError, IndexError, TypeError):
         return ""

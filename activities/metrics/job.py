@@ -108,6 +108,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.credentials import CredentialsError, redact_url
 from activities.trust import ALLOW_LOCAL_JOBS, local_jobs_allowed, tool_env
+from pipeline.yamlsafe import json_loads
 from activities.metrics.base import (
     MAX_MESSAGE,
     ConfigError,
@@ -493,7 +494,7 @@ class Kube:
     @staticmethod
     def fail(what: str, r: httpx.Response) -> KubeError:
         try:
-            message = r.json().get("message") or r.text
+            message = json_loads(r.content).get("message") or r.text
         except ValueError:
             message = r.text
         return KubeError(f"{what}: {r.status_code}: {str(message)[:300]}")
@@ -550,7 +551,7 @@ async def run_kubernetes(req: MeasureRequest, job: JobSpec, api: str) -> Measure
         r = await kube.call("GET", f"/api/v1/namespaces/{namespace}/pods", params={"labelSelector": f"job-name={name}"})
         if r.status_code != 200:
             return None
-        pods = sorted(r.json().get("items") or [], key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+        pods = sorted(json_loads(r.content).get("items") or [], key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
         for pod in pods:
             pod_name = (pod.get("metadata") or {}).get("name")
             if not isinstance(pod_name, str) or (pod.get("status") or {}).get("phase") == "Pending":
@@ -586,7 +587,7 @@ async def run_kubernetes(req: MeasureRequest, job: JobSpec, api: str) -> Measure
                     r = await kube.call("GET", f"{kube.jobs()}/{name}")
                     if r.status_code != 200:
                         raise kube.fail(f"reading job {namespace}/{name}", r)
-                    current = r.json()
+                    current = json_loads(r.content)
                     pod = await copy_logs()
                     failures = 0
                 except KubeError:

@@ -50,6 +50,7 @@ from activities.metrics.base import (
     provider_config,
     seconds,
 )
+from pipeline.yamlsafe import json_loads
 
 DEFAULT_TIMEOUT = 30.0
 RESOLVED_QUERY = "ResolvedPrometheusQuery"
@@ -153,7 +154,7 @@ async def query(req: MeasureRequest) -> MeasureResult:
         return error(f"prometheus at {where}: {type(e).__name__}: {redact_url(str(e))}", **metadata)
 
     try:
-        body = response.json()
+        body = json_loads(response.content)
     except ValueError:
         body = None
     if not (200 <= response.status_code < 300):

@@ -42,6 +42,7 @@ from activities.metrics.base import (
     provider_config,
     seconds,
 )
+from pipeline.yamlsafe import json_loads
 
 DEFAULT_TIMEOUT = 10.0
 MAX_BODY = 10 << 20
@@ -175,7 +176,7 @@ async def fetch(req: MeasureRequest) -> MeasureResult:
         )
     raw = response.content[:MAX_BODY]
     try:
-        data = json.loads(raw) if raw.strip() else None
+        data = json_loads(raw) if raw.strip() else None
         is_json = raw.strip() != b""
     except ValueError:
         data, is_json = None, False

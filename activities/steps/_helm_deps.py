@@ -40,7 +40,7 @@ from pathlib import Path
 
 import httpx
 
-from activities import http_client
+from activities import credentials, http_client
 from activities.steps import _safe_paths
 from activities.steps._helm_lock import (
     Dependency,
@@ -64,8 +64,10 @@ async def resolve(chart_dir: Path, root: Path, deps: list[Dependency]) -> list[L
     """Resolve and download every dependency (nothing is written here)."""
     locked: list[Locked] = []
     missing: list[str] = []
-    async with http_client.client(timeout=TIMEOUT) as client:
-        session = RepoSession(client, chart_dir, root)
+    async with http_client.client(timeout=TIMEOUT) as client, http_client.client(
+        timeout=TIMEOUT, creds=credentials.Credentials()
+    ) as direct:
+        session = RepoSession(client, chart_dir, root, direct)
         for dep in deps:
             repo = dep.repository
             try:

@@ -15,8 +15,9 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from activities import http_client, oci
+from activities import credentials, http_client, oci
 from activities.credentials import redact_url
+from activities.steps import _safe_paths
 from activities.steps._helm_lock import Dependency
 from activities.steps._helm_package import chart_meta, package_chart
 from activities.steps.base import step_failed
@@ -124,12 +125,18 @@ async def _read_body(resp: httpx.Response, where: str) -> bytes:
 class RepoSession:
     """One dependency update: an HTTP client, index and download caches."""
 
-    def __init__(self, client: httpx.AsyncClient, chart_dir: Path, root: Path) -> None:
+    def __init__(self, client: httpx.AsyncClient, chart_dir: Path, root: Path, direct: httpx.AsyncClient | None = None) -> None:
         self.client = client
+        #: for requests that carry a stored credential: never through a proxy unless the
+        #: credential allows it (``http_client.proxy_allowed``)
+        self.direct = direct or client
         self.chart_dir = chart_dir
         self.root = root
         self.indexes: dict[str, dict[str, Any]] = {}
         self.downloads: dict[str, tuple[str, bytes]] = {}
+
+    def _client_for(self, creds: credentials.Credentials | None) -> httpx.AsyncClient:
+        return self.client if http_client.proxy_allowed(creds) else self.direct
 
     # --- http(s) ---------------------------------------------------------------------
 
@@ -140,8 +147,9 @@ class RepoSession:
         from activities.discovery.charts import parse_index
 
         where = describe_dependency(dep)
-        auth = http_client.lookup_auth(repository, "helm")
-        resp = await http_client.heartbeating(self.client.get(_index_url(repository), headers=auth))
+        creds = http_client.stored_credentials(repository, "helm")
+        auth = http_client.auth_header(creds)
+        resp = await http_client.heartbeating(self._client_for(creds).get(_index_url(repository), headers=auth))
         _check_response(resp, where, "index.yaml", auth)
         try:
             index = await asyncio.to_thread(parse_index, resp.content)
@@ -171,9 +179,10 @@ class RepoSession:
         url = resolve_reference_url(dep.repository, str(entry["urls"][0]))
         if url not in self.downloads:
             # credentials go only to the repository's own scheme and host
-            auth = http_client.lookup_auth(dep.repository, "helm") if _same_origin(url, dep.repository) else {}
+            creds = http_client.stored_credentials(dep.repository, "helm") if _same_origin(url, dep.repository) else None
+            auth = http_client.auth_header(creds)
             what = f"chart archive {redact_url(url)}"
-            async with self.client.stream(
+            async with self._client_for(creds).stream(
                 "GET", url, headers={**auth, "Accept": "application/gzip,application/octet-stream"}
             ) as resp:
                 _check_response(resp, where, what, auth)
@@ -194,7 +203,8 @@ class RepoSession:
             ref = oci.parse_repository(dep.repository.rstrip("/") + "/" + dep.name)
         except ValueError as e:
             raise step_failed(f"{where}: {e}") from None
-        reg = oci.Registry(ref, self.client, oci.lookup_credentials(ref))
+        creds = oci.lookup_credentials(ref)
+        reg = oci.Registry(ref, self._client_for(creds), creds)
         try:
             if try_parse_version(dep.version) is not None:
                 version = dep.version
@@ -264,10 +274,12 @@ class RepoSession:
         rel = dep.repository[len("file://"):]
         if not rel or os.path.isabs(rel):
             raise step_failed(f"{where}: a file:// path must be relative to the chart")
-        path = (self.chart_dir / rel).resolve()
         root = self.root.resolve()
-        if path != root and root not in path.parents:
-            raise step_failed(f"{where}: the path leaves the working directory")
+        # resolved like every step path: links only while they stay inside, never .git
+        try:
+            path = _safe_paths.resolve(root, posixpath.join(os.path.relpath(self.chart_dir.resolve(), root), rel), "repository")
+        except ApplicationError as e:
+            raise step_failed(f"{where}: {e.message.removeprefix('config field ')}") from None
         meta = chart_meta(path, where)
         v = try_parse_version(meta["version"])
         if v is None or not constraint.check(v):

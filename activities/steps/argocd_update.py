@@ -45,6 +45,7 @@ from activities import credentials, http_client
 from activities.credentials import CredentialsError, normalize_url, redact_url
 from activities.steps._common import get_bool, get_list, get_str
 from activities.steps.base import StepInput, StepResult, step_failed
+from pipeline.yamlsafe import json_loads
 
 AUTHORIZED_STAGE = "kargo.akuity.io/authorized-stage"
 PROMOTION_INFO = "kargo.akuity.io/promotion"
@@ -240,9 +241,9 @@ class ArgoCD:
         except httpx.HTTPError as e:
             raise http_client.transport_error(f"Argo CD {method} {path}", e) from None
         if resp.status_code < 300:
-            return resp.json()
+            return json_loads(resp.content)
         try:
-            message = resp.json().get("message") or resp.text
+            message = json_loads(resp.content).get("message") or resp.text
         except ValueError:
             message = resp.text
         if resp.status_code == 401:

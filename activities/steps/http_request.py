@@ -26,7 +26,6 @@ it fails unless the credential sets ``insecureSkipTLSVerify: true`` too
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 

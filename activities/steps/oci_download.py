@@ -20,7 +20,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import http_client, oci
+from activities import credentials, http_client, oci
 from activities.steps._common import get_bool, get_str
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 from activities.steps.http_download import _prepare
@@ -62,9 +62,15 @@ async def oci_download(input: StepInput) -> StepResult:
         return StepResult(message=f"{out_path} was already downloaded from {source}")
 
     creds = oci.lookup_credentials(ref)
+    try:
+        credentials.check_tls(creds, ref.base_url, verify=verify)
+    except credentials.CredentialsError as e:
+        raise step_failed(f"credential configuration: {e}") from None
     beat = http_client.Heartbeat()
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT), verify=verify, follow_redirects=True) as client:
+        # the same client rules as every credentialed request: no proxy unless the
+        # credential allows it; Registry itself keeps Authorization on its own origin
+        async with http_client.client(timeout=TIMEOUT, verify=verify, creds=creds) as client:
             reg = oci.Registry(ref, client, creds)
             manifest = await http_client.heartbeating(reg.image_manifest(ref.reference))
             layer = _pick_layer(manifest, media_type, ref)
