@@ -32,7 +32,10 @@ class WorkdirActivities:
             path = workdir(promotion)
             if path.exists():
                 shutil.rmtree(path)
-            path.mkdir(parents=True)
+            # checkouts are private to the worker's user: a local job running as another
+            # user (nobody, under a root worker) cannot read other promotions' files
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.mkdir(mode=0o700)
             (path / MARKER).write_text(promotion + "\n")
 
         await run_blocking(make)

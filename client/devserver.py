@@ -103,7 +103,11 @@ class DevServer:
     def start(self, timeout: float = 30.0) -> DevServer:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        # the server needs none of Gantry's settings or credentials (docs/security.md)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GANTRY_")}
+        self.process = subprocess.Popen(
+            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
