@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -110,6 +110,9 @@ class Credentials:
     #: URL prefixes of OCI token services this credential may be sent to besides the
     #: registry's own host (``tokenRealms``)
     token_realms: tuple[str, ...] = ()
+    #: the URL prefix (normalised) this credential was matched by, or for a ``urlRegex``
+    #: credential the URL it was looked up for: where git's askpass may answer with it
+    scope: str = ""
 
     def opt_in(self, file_key: str, env_suffix: str) -> str:
         """How to set an opt-in on this credential, for error messages."""
@@ -415,11 +418,11 @@ def lookup(url: str, type: CredentialType = "git") -> Credentials | None:
             if length > best_len:
                 best, best_len = e, length
     if best is not None:
-        return best.creds
+        return replace(best.creds, scope=normalize_url(best.prefix or ""))
     subjects = _regex_subjects(url)
     for e in entries:
         if e.regex is not None and any(e.regex.search(s) for s in subjects):
-            return e.creds
+            return replace(e.creds, scope=normalize_url(url))
     return None
 
 

@@ -42,8 +42,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
+from activities import askpass
 from activities import credentials as credstore
 from activities.credentials import Credentials, normalize_url, redact_url
 from activities.trust import ALLOW_LOCAL_REPOS, local_repos_allowed, private_home, tool_env
@@ -57,134 +58,33 @@ OPERATOR_CONFIG = "GANTRY_GIT_CONFIG"
 
 # --- askpass: answers only for the credential's own origin and path prefix ----------------
 
-_ASKPASS_PY = r"""
-# Answers git's prompts ("Username for 'https://host/path': ", "Password for
-# 'https://user@host/path': ") from this process's environment, and only when the
-# prompt's scheme://host:port is the credential's and its path lies under the
-# credential's path prefix (after decoding and removing dot segments). Anything else
-# (a redirect to another host, another port, another path) gets no answer.
-import os, re, sys
-from urllib.parse import unquote, urlsplit
-
-_PORTS = {"http": 80, "https": 443}
-
-
-def norm_path(path):
-    out = []
-    for seg in unquote(path).split("/"):
-        if seg in ("", "."):
-            continue
-        if seg == "..":
-            if out:
-                out.pop()
-            continue
-        out.append(seg)
-    s = "/".join(out)
-    while s.endswith(".git") or s.endswith("/"):
-        s = s[:-4] if s.endswith(".git") else s[:-1]
-    return s
-
-
-def where(url):
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _PORTS or not parts.hostname:
-        raise ValueError(url)
-    port = parts.port or _PORTS[scheme]
-    return "%s://%s:%d" % (scheme, parts.hostname.lower(), port), norm_path(parts.path)
-
-
-def main():
-    prompt = sys.argv[1] if len(sys.argv) > 1 else ""
-    m = re.fullmatch(r"(Username|Password) for '(.*)':\s*", prompt, re.S)
-    origin = os.environ.get("GANTRY_ASKPASS_ORIGIN", "")
-    prefix = os.environ.get("GANTRY_ASKPASS_PATH", "")
-    if not m or not origin:
-        sys.stderr.write("gantry askpass: no credential for this prompt\n")
-        return 1
-    try:
-        got, path = where(m.group(2))
-    except ValueError:
-        got, path = "", ""
-    if got != origin or (prefix and path != prefix and not path.startswith(prefix + "/")):
-        shown = re.sub(r"//[^/@]*@", "//", m.group(2))
-        sys.stderr.write("gantry askpass: refused to answer for %s: the credential is for %s/%s\n" % (shown, origin, prefix))
-        return 1
-    name = "GANTRY_ASKPASS_USERNAME" if m.group(1) == "Username" else "GANTRY_ASKPASS_PASSWORD"
-    sys.stdout.write(os.environ.get(name, "") + "\n")
-    return 0
-
-
-sys.exit(main())
-"""
 _askpass_lock = threading.Lock()
 _askpass_path: Path | None = None
 
 
 def askpass_script() -> Path:
-    """A static askpass helper (no secret inside), written once per worker process."""
+    """A static askpass helper (no secret inside), written once per worker process: it
+    runs ``activities/askpass.py`` with this interpreter, isolated (``-I -S``)."""
     global _askpass_path
     with _askpass_lock:
         if _askpass_path is None or not _askpass_path.exists():
             d = Path(tempfile.mkdtemp(prefix="gantry-askpass-"))
-            py = d / "askpass.py"
-            py.write_text(_ASKPASS_PY)
             p = d / "askpass.sh"
-            p.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S {shlex.quote(str(py))} \"$@\"\n")
+            p.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S {shlex.quote(askpass.__file__)} \"$@\"\n")
             p.chmod(stat.S_IRWXU)
             _askpass_path = p
         return _askpass_path
-
-
-def _default_port(scheme: str) -> int:
-    return {"http": 80, "https": 443}.get(scheme, 0)
 
 
 def credential_scope(url: str, creds: Credentials) -> tuple[str, str] | None:
     """(``scheme://host:port``, path prefix) the askpass may answer ``creds`` for: the
     credential's own URL prefix when it has one, else the URL it was looked up for.
     None when that is not an http(s) URL (git asks askpass for http(s) only)."""
-    scope = normalize_url(url)
-    try:  # the prefix of the entry lookup() chose (an entry by regex has none)
-        norm = normalize_url(url)
-        public = getattr(credstore, "prefix_matches", None)
-        best, best_len = None, -1
-        for e in credstore._env_entries() + credstore._file_entries():
-            if e.type != "git" or not e.prefix:
-                continue
-            prefix = normalize_url(e.prefix)
-            hit = public(e.prefix, url) if public else credstore._prefix_matches(prefix, norm)
-            if hit and len(prefix) > best_len:
-                best, best_len = e, len(prefix)
-        if best is not None and best.creds == creds:
-            scope = normalize_url(best.prefix)
-    except Exception:  # noqa: BLE001 - the narrower scope (this URL) is always safe
-        pass
-    parts = urlsplit(scope)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        return None
     try:
-        port = parts.port or _default_port(scheme)
+        return askpass.where(creds.scope or normalize_url(url))
     except ValueError:
         return None
-    return f"{scheme}://{parts.hostname.lower()}:{port}", _norm_path(parts.path)
 
-
-def _norm_path(path: str) -> str:
-    out: list[str] = []
-    for seg in unquote(path).split("/"):
-        if seg in ("", "."):
-            continue
-        if seg == "..":
-            if out:
-                out.pop()
-            continue
-        out.append(seg)
-    s = "/".join(out)
-    while s.endswith(".git") or s.endswith("/"):
-        s = s[:-4] if s.endswith(".git") else s[:-1]
-    return s
 
 
 # --- which remotes git may talk to ---------------------------------------------------------
