@@ -22,7 +22,6 @@ whose environment holds the credentials, as in production.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import secrets
 import shutil
@@ -37,6 +36,8 @@ from tests.githttp import GitHTTPServer
 from tests.gitrepos import git
 from tests.integration.test_no_secrets_in_history import USER, assert_histories_clean, assert_nowhere
 from tests.integration.test_promotion import apply_text
+from tests.pipelines import project_with_warehouse
+from tests.unit.test_steps_paths_trust import snapshot
 from tests.workerproc import WorkerPool
 
 pytestmark = pytest.mark.integration
@@ -44,22 +45,6 @@ pytestmark = pytest.mark.integration
 needs_kustomize = pytest.mark.skipif(
     not (shutil.which("kustomize") or shutil.which("kubectl")), reason="needs kustomize or kubectl on PATH"
 )
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every entry under ``root``: its kind and, for files, a digest of the content."""
-    out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            rel = str(p.relative_to(root))
-            if p.is_symlink():
-                out[rel] = "link:" + os.readlink(p)
-            elif p.is_file():
-                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
-            else:
-                out[rel] = "dir"
-    return out
 
 
 def hostile_repo(root: Path, outside: Path, marker: Path) -> Path:
@@ -125,21 +110,7 @@ def manifests(project: str, url: str, marker: Path) -> str:
     steps.append("      - uses: copy\n        as: honest\n        config: {inPath: ./src/payload/file.txt, outPath: ./src/notes.txt}\n")
     steps.append("      - uses: git-commit\n        config: {path: ./src, message: honest change}\n")
     steps.append("      - uses: git-push\n        config: {path: ./src, targetBranch: main}\n")
-    return f"""apiVersion: kargo.akuity.io/v1alpha1
-kind: Project
-metadata:
-  name: {project}
----
-apiVersion: kargo.akuity.io/v1alpha1
-kind: Warehouse
-metadata:
-  name: app
-  namespace: {project}
-spec:
-  subscriptions:
-  - image:
-      repoURL: registry.test/app
----
+    return project_with_warehouse(project, "registry.test/app") + f"""---
 apiVersion: kargo.akuity.io/v1alpha1
 kind: Stage
 metadata:
