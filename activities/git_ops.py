@@ -6,7 +6,7 @@ simpler to guarantee here. Secrets reach git only through ``GIT_ASKPASS`` and th
 environment of that one process, so they never land in ``.git/config``, on a command
 line, or in an error message.
 
-The trust boundary (issue #10; docs/steps.md "What git runs"):
+The trust boundary (docs/security.md; the settings live in ``activities.git_trust``):
 
 * environment: ``git_env()`` = ``trust.tool_env()`` (allow-list, private HOME, no global
   or system config) + protocol allow-list, ssh command, locale, then askpass and author
@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import stat
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -44,81 +41,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from activities import askpass
 from activities import credentials as credstore
-from activities.credentials import Credentials, normalize_url, redact_url
+from activities.credentials import Credentials, redact_url
+from activities.git_trust import (
+    NETWORK_PROTOCOLS,
+    allowed_protocols,
+    askpass_script,
+    credential_scope,
+    neutral_config,
+    operator_keys,
+    ssh_command,
+    unsafe_local_keys,
+    url_transport,
+)
 from activities.trust import ALLOW_LOCAL_REPOS, local_repos_allowed, private_home, tool_env
 
 DEFAULT_TIMEOUT = float(os.environ.get("GANTRY_GIT_TIMEOUT", "300"))
 DEFAULT_AUTHOR = ("Gantry", "gantry@localhost")
-
-#: A git config file of the operator's (trusted): git reads it as its global config, and
-#: the keys it sets are not overridden below (signing, a proxy, hooks for tests).
-OPERATOR_CONFIG = "GANTRY_GIT_CONFIG"
-
-# --- askpass: answers only for the credential's own origin and path prefix ----------------
-
-_askpass_lock = threading.Lock()
-_askpass_path: Path | None = None
-
-
-def askpass_script() -> Path:
-    """A static askpass helper (no secret inside), written once per worker process: it
-    runs ``activities/askpass.py`` with this interpreter, isolated (``-I -S``)."""
-    global _askpass_path
-    with _askpass_lock:
-        if _askpass_path is None or not _askpass_path.exists():
-            d = Path(tempfile.mkdtemp(prefix="gantry-askpass-"))
-            p = d / "askpass.sh"
-            p.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S {shlex.quote(askpass.__file__)} \"$@\"\n")
-            p.chmod(stat.S_IRWXU)
-            _askpass_path = p
-        return _askpass_path
-
-
-def credential_scope(url: str, creds: Credentials) -> tuple[str, str] | None:
-    """(``scheme://host:port``, path prefix) the askpass may answer ``creds`` for: the
-    credential's own URL prefix when it has one, else the URL it was looked up for.
-    None when that is not an http(s) URL (git asks askpass for http(s) only)."""
-    try:
-        return askpass.where(creds.scope or normalize_url(url))
-    except ValueError:
-        return None
-
-
-
-# --- which remotes git may talk to ---------------------------------------------------------
-
-#: Transports git may use; ``file`` (file:// URLs and local paths) only when the worker
-#: allows local repositories. ``ext::``, ``fd::`` and other remote helpers never.
-NETWORK_PROTOCOLS = ("https", "http", "ssh", "git")
-
-
-def allowed_protocols() -> list[str]:
-    """``GIT_ALLOW_PROTOCOL`` for every git command: ours, intersected with the
-    operator's own ``GIT_ALLOW_PROTOCOL`` when the worker's environment sets one."""
-    allowed = [*NETWORK_PROTOCOLS, *(["file"] if local_repos_allowed() else [])]
-    operator = os.environ.get("GIT_ALLOW_PROTOCOL")
-    if operator is not None:
-        theirs = {p.strip().lower() for p in operator.split(":") if p.strip()}
-        allowed = [p for p in allowed if p in theirs]
-    return allowed
-
-
-def url_transport(url: str) -> str:
-    """The git transport ``url`` uses, as ``GIT_ALLOW_PROTOCOL`` names it."""
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)::", url)
-    if m:
-        return m.group(1).lower()  # <transport>::<address>, a remote helper
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
-    if m:
-        scheme = m.group(1).lower()
-        return "ssh" if scheme in ("git+ssh", "ssh+git") else scheme
-    colon, slash = url.find(":"), url.find("/")
-    if colon > 0 and (slash < 0 or colon < slash):
-        return "ssh"  # scp-like user@host:path
-    return "file"
-
 
 def check_remote_url(url: str) -> None:
     """Refuse, before git runs, a remote URL git would read as an option or that uses a
@@ -155,112 +94,6 @@ def check_value(value: str, what: str) -> str:
     if "\x00" in value:
         raise GitError(f"{what}: {value!r} contains a NUL byte", "usage")
     return value
-
-
-# --- config that runs programs --------------------------------------------------------------
-
-#: Set on the command line of every git command (command-line config wins over the
-#: repository's), unless the operator's own config (GANTRY_GIT_CONFIG) sets the key.
-_NEUTRAL_CONFIG: tuple[tuple[str, str], ...] = (
-    ("core.fsmonitor", "false"),
-    ("core.hooksPath", os.devnull),  # <hooksPath>/<hook> never exists: no hook runs
-    ("core.pager", "cat"),
-    ("core.editor", "false"),
-    ("sequence.editor", "false"),
-    ("core.askPass", ""),
-    ("credential.helper", ""),  # an empty list: git asks only our askpass
-    ("credential.useHttpPath", "true"),  # prompts carry the path the askpass checks
-    ("diff.external", ""),
-    ("submodule.recurse", "false"),
-    ("protocol.ext.allow", "never"),
-    ("http.followRedirects", "initial"),
-    ("log.showSignature", "false"),
-    ("commit.gpgSign", "false"),
-    ("tag.gpgSign", "false"),
-    ("tag.forceSignAnnotated", "false"),
-    ("push.gpgSign", "false"),
-    ("gpg.program", "false"),
-    ("gpg.openpgp.program", "false"),
-    ("gpg.x509.program", "false"),
-    ("gpg.ssh.program", "false"),
-    ("gpg.ssh.defaultKeyCommand", ""),
-    ("core.quotePath", "false"),
-)
-_SIGNING = re.compile(r"^(gpg\..*|user\.signingkey|(commit|tag|push)\.gpgsign|tag\.forcesignannotated)$")
-
-#: The only keys a repository's own config (.git/config, its worktree config) may hold.
-#: These are what ``git clone``/``init``, git-clone and discovery write; none runs a
-#: program. Anything else (core.fsmonitor, filter and diff drivers, url.*.insteadOf,
-#: include.path, core.gitProxy, remote.*.uploadpack, ...) means something other than
-#: Gantry wrote the file, and git refuses to run there.
-_LOCAL_ALLOWED = re.compile(
-    r"^(core\.(repositoryformatversion|filemode|bare|logallrefupdates|ignorecase|precomposeunicode|symlinks"
-    r"|autocrlf|eol|safecrlf|sparsecheckout|sparsecheckoutcone)"
-    r"|extensions\.(objectformat|partialclone|preciousobjects|noop)"
-    r"|remote\..+\.(url|fetch|promisor|partialclonefilter|tagopt|mirror)"
-    r"|branch\..+\.(remote|merge)"
-    r"|user\.(name|email)"
-    r"|gc\.(autodetach|auto)"
-    r"|index\.version)$",
-    re.S,
-)
-
-
-def ssh_command() -> str:
-    """The operator's GIT_SSH_COMMAND, else a non-interactive ssh."""
-    return os.environ.get("GIT_SSH_COMMAND") or "ssh -o BatchMode=yes"
-
-
-_operator_cache: dict[tuple[str, int, int], frozenset[str]] = {}
-
-
-def _operator_keys() -> tuple[str | None, frozenset[str]]:
-    """The operator's git config file and the (lower-cased) keys it sets."""
-    path = os.environ.get(OPERATOR_CONFIG)
-    if not path:
-        return None, frozenset()
-    try:
-        st = os.stat(path)
-    except OSError:
-        return path, frozenset()
-    key = (path, st.st_mtime_ns, st.st_size)
-    if key not in _operator_cache:
-        proc = subprocess.run(
-            ["git", "config", "--file", path, "--includes", "--list", "--name-only", "-z"],
-            capture_output=True, text=True, env=tool_env(), stdin=subprocess.DEVNULL, timeout=30,
-        )  # fmt: skip
-        _operator_cache.clear()
-        _operator_cache[key] = frozenset(k.lower() for k in proc.stdout.split("\0") if k)
-    return path, _operator_cache[key]
-
-
-def neutral_config() -> list[str]:
-    """``-c key=value`` for every command: program-running config neutralised."""
-    _, theirs = _operator_keys()
-    signing = any(_SIGNING.match(k) for k in theirs)
-    out: list[str] = []
-    for key, value in (*_NEUTRAL_CONFIG, ("core.sshCommand", ssh_command())):
-        if key.lower() in theirs or (signing and _SIGNING.match(key.lower())):
-            continue
-        out += ["-c", f"{key}={value}"]
-    return out
-
-
-def unsafe_local_keys(listing: str) -> list[str]:
-    """Keys of ``git config --list --show-scope -z`` output from the repository's own
-    config that it may not hold."""
-    bad: list[str] = []
-    fields = listing.split("\0")
-    for scope, entry in zip(fields[0::2], fields[1::2]):
-        if scope not in ("local", "worktree"):
-            continue
-        name = entry.partition("\n")[0]
-        section, _, rest = name.partition(".")
-        sub, _, var = rest.rpartition(".")
-        lowered = section.lower() + "." + (sub + "." if sub else "") + var.lower()
-        if not _LOCAL_ALLOWED.match(lowered) and name not in bad:
-            bad.append(name)
-    return bad
 
 
 _clean_configs: dict[str, tuple[int, int, int]] = {}
@@ -325,7 +158,7 @@ def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of every git process: ``tool_env()`` (allow-listed, private HOME,
     no global or system config) plus what git itself needs; ``extra`` (askpass, author)
     last. Nothing else of the worker's environment reaches git."""
-    operator, _ = _operator_keys()
+    operator, _ = operator_keys()
     env = tool_env(
         {
             "LC_ALL": "C",
