@@ -1,6 +1,6 @@
 """What tests need to run local jobs as the worker runs them.
 
-A worker running as root runs jobs as ``nobody`` (activities/metrics/job.py), who cannot
+A worker running as root runs jobs as ``nobody`` (activities/metrics/job_local.py), who cannot
 reach this venv's interpreter when it lives under a private home (``/root/.pyenv``), nor
 pytest's ``tmp_path`` (``/tmp/pytest-of-root`` is 0700). Job commands in tests use
 :data:`JOB_PYTHON`, and files a job must write go into :func:`shared_dir`.

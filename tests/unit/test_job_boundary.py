@@ -23,12 +23,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from activities.metrics.base import MeasureRequest, MeasureResult  # noqa: E402
-from activities.metrics.job import (  # noqa: E402
-    check_namespace,
-    check_object_name,
-    k8s_job_name,
-    measure_job,
-)
+from activities.metrics.job import measure_job  # noqa: E402
+from activities.metrics.job_kubernetes import check_namespace, check_object_name, k8s_job_name  # noqa: E402
 from activities.metrics.base import ConfigError  # noqa: E402
 from activities.steps.base import step_failed  # noqa: E402
 from client.worker import OneLineApplicationErrors, install_log_filter, protect_worker_process  # noqa: E402

@@ -19,7 +19,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from activities.metrics.base import MeasureRequest, MeasureResult, log_path  # noqa: E402
-from activities.metrics.job import image_env_names, k8s_job_name, measure_job  # noqa: E402
+from activities.metrics.job import measure_job  # noqa: E402
+from activities.metrics.job_kubernetes import k8s_job_name  # noqa: E402
+from activities.metrics.job_spec import image_env_names  # noqa: E402
 from tests.jobs import JOB_PYTHON, remove, shared_dir  # noqa: E402
 
 # the interpreter the job's user can run (a root worker runs jobs as nobody)
