@@ -125,5 +125,5 @@ if [ "${KEEP_RUNNING:-0}" = 1 ]; then
   echo "Temporal Web: http://127.0.0.1:$((port + 1000))  (pids ${pids[*]}; kill them when done)"
   trap - EXIT
 else
-  echo "Run '$gantry dev' to browse these workflows in Temporal Web at http://127.0.0.1:8233"
+  echo "Run '$gantry dev --allow-local-repos --allow-local-jobs' to browse these workflows in Temporal Web at http://127.0.0.1:8233"
 fi
