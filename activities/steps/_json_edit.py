@@ -1,13 +1,15 @@
 """In-place JSON edits that keep the rest of the text as it was (spacing, key order,
 indentation), for ``json-update``. Paths use Kargo's (sjson) syntax: ``a.b``, a list index
 ``items.0``, ``-1`` to append to a list, ``\\.`` for a literal dot and a leading ``:`` to
-force an object key that looks like a number (``labels.:1``)."""
+force an object key that looks like a number (``labels.:1``), split by ``_keys.split_key``."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from activities.steps._keys import KeySyntaxError, split_key
 
 
 class JSONEditError(ValueError):
@@ -98,33 +100,15 @@ def parse_document(text: str) -> Node | None:
 
 
 def split_path(key: str) -> list[tuple[str, bool]]:
-    """Path parts, each with whether it was forced to be an object key (``:`` prefix)."""
-    parts: list[tuple[str, bool]] = []
-    cur: list[str] = []
-    escaped = False
-    for ch in key:
-        if escaped:
-            cur.append(ch)
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == ".":
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    out = []
+    """Path parts (``_keys.split_key``), each with whether it was forced to be an object key."""
+    try:
+        parts = split_key(key)
+    except KeySyntaxError as e:
+        raise JSONEditError(str(e)) from None
     for p in parts:
-        if p.startswith(":"):
-            out.append((p[1:], True))
-        else:
-            if any(c in p for c in "*?"):
-                raise JSONEditError(f"wildcards are not supported in keys ({p!r})")
-            out.append((p, False))
-    if any(p == "" for p, _ in out):
-        raise JSONEditError("empty path component")
-    return out
+        if p.wildcard:
+            raise JSONEditError(f"wildcards are not supported in keys ({p.name!r}; escape them with a backslash)")
+    return [(p.name, p.forced) for p in parts]
 
 
 def _index(part: str, forced: bool) -> int | None:

@@ -1,7 +1,8 @@
 """`yaml-update`: set scalar values of existing keys in a YAML file, keeping comments.
 
 Keys use Kargo's (sjson) path syntax: ``image.tag``; ``containers.0.image`` for a list
-index; ``example\\.com/version`` for a key with a literal dot. Like Kargo, only existing
+index; ``example\\.com/version`` for a key with a literal dot (split by ``_keys.split_key``,
+shared with ``json-update``). Like Kargo, only existing
 keys holding scalars can be updated, so a typo fails the step instead of adding a key.
 """
 
@@ -15,27 +16,8 @@ from temporalio import activity
 
 from activities.steps import _yaml
 from activities.steps._common import get_list, get_str
+from activities.steps._keys import KeySyntaxError, key_names
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
-
-
-def split_key(key: str) -> list[str]:
-    """Split a dotted key; a backslash makes the next character literal."""
-    parts, cur, escaped = [], [], False
-    for ch in key:
-        if escaped:
-            cur.append(ch)
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == ".":
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    if escaped:
-        cur.append("\\")
-    parts.append("".join(cur))
-    return parts
 
 
 def _locate(doc: Any, parts: list[str], field: str, key: str) -> tuple[Any, Any]:
@@ -94,7 +76,11 @@ def _run(base: Path, config: dict[str, Any]) -> str:
         value = u["value"]
         if isinstance(value, (dict, list)):
             raise step_failed(f"config field 'updates[{i}].value' must be a string, number, boolean or null")
-        parent, sel = _locate(docs[0], split_key(key), f"updates[{i}].key", key)
+        try:
+            parts = key_names(key)
+        except KeySyntaxError as e:
+            raise step_failed(f"config field 'updates[{i}].key': {e}") from None
+        parent, sel = _locate(docs[0], parts, f"updates[{i}].key", key)
         parent[sel] = _new_value(parent[sel], value)
         lines.append(f"- {key}: {_yaml.quote_if_necessary(value)}")
     _yaml.dump(target, y, docs, text)

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 from activities.steps.base import STEP_FAILED, WORKDIR_LOST, workdir  # noqa: E402
 from activities.steps.git_clone import git_clone  # noqa: E402
 from activities.steps.kustomize_set_image import kustomize_set_image  # noqa: E402
-from activities.steps.yaml_update import split_key, yaml_update  # noqa: E402
+from activities.steps.yaml_update import yaml_update  # noqa: E402
 from tests.gitrepos import KUSTOMIZATION, VALUES, Remote, promo, remote, step, work_root  # noqa: E402,F401
 
 env = ActivityEnvironment()
@@ -112,12 +112,6 @@ async def test_set_image_failures_name_the_field(promo: str, src: Path) -> None:
     with pytest.raises(ApplicationError) as e:
         await set_image(promo, [{"image": "my-registry/unknown"}])
     assert "my-registry/unknown" in str(e.value)
-
-
-def test_split_key() -> None:
-    assert split_key("image.tag") == ["image", "tag"]
-    assert split_key(r"example\.com/version") == ["example.com/version"]
-    assert split_key("containers.0.image") == ["containers", "0", "image"]
 
 
 async def test_yaml_update_keys_keep_comments(promo: str, src: Path) -> None:
