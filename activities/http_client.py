@@ -23,22 +23,18 @@ Where a request that carries a stored credential may go:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
-import time
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from temporalio import activity
 
 from activities import credentials
 from activities.credentials import CredentialsError, redact_url
-from activities.steps.base import HEARTBEAT_EVERY, step_failed
+from activities.heartbeat import Heartbeat, heartbeating  # noqa: F401 (the HTTP callers use http_client.heartbeating)
+from activities.steps.base import step_failed
 
-T = TypeVar("T")
 
 #: Methods the http step accepts (Kargo's schema).
 METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
@@ -169,35 +165,6 @@ def client(
         trust_env=allowed,
         proxy=proxy if allowed else None,
     )
-
-
-async def heartbeating(awaitable: Awaitable[T]) -> T:
-    """Await while heartbeating every few seconds, so a stuck worker is noticed."""
-    task = asyncio.ensure_future(awaitable)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
-        if done:
-            return task.result()
-        if activity.in_activity():
-            activity.heartbeat()
-
-
-class Heartbeat:
-    """Rate-limited heartbeats for streaming loops: call ``tick()`` per chunk."""
-
-    def __init__(self, every: float = HEARTBEAT_EVERY) -> None:
-        self.every = every
-        self.last = time.monotonic()
-
-    def tick(self, details: Any = None) -> None:
-        now = time.monotonic()
-        if now - self.last >= self.every:
-            self.last = now
-            if activity.in_activity():
-                if details is None:
-                    activity.heartbeat()
-                else:
-                    activity.heartbeat(details)
 
 
 def transport_error(what: str, e: httpx.HTTPError) -> Exception:

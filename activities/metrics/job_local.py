@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from temporalio import activity
-
+from activities.heartbeat import heartbeating
 from activities.metrics.base import (
     MAX_MESSAGE,
     ConfigError,
@@ -28,7 +27,6 @@ from activities.metrics.base import (
 )
 from activities.metrics.job_spec import (
     DEFAULT_JOB_USER,
-    HEARTBEAT_EVERY,
     JOB_USER_ENV,
     KILL_GRACE,
     TAIL_LINES,
@@ -78,13 +76,6 @@ async def _kill_group(proc: asyncio.subprocess.Process) -> None:
             return
         except asyncio.TimeoutError:
             continue
-
-
-async def _heartbeat_forever(details: dict[str, Any]) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_EVERY)
-        if activity.in_activity():
-            activity.heartbeat(dict(details))
 
 
 class JobUser:
@@ -199,18 +190,19 @@ async def _run_local(req: MeasureRequest, job: JobSpec, argv: list[str], user: J
     path = log_path(req.run, req.metric)
     log = LogFile(path, truncate=req.attempt <= 1 and req.index == 0)
     details: dict[str, Any] = {"try": 0, "logPath": str(path)}
-    beat = asyncio.ensure_future(_heartbeat_forever(details))
     started = time.monotonic()
     tries = 0
     outcome: int | str = "not run"
-    try:
+
+    async def tries_until_done() -> None:
+        nonlocal tries, outcome
         while True:
             tries += 1
             details["try"] = tries
             remaining = None if job.deadline is None else job.deadline - (time.monotonic() - started)
             if remaining is not None and remaining <= 0:
                 outcome = f"deadline exceeded: activeDeadlineSeconds {job.deadline:g}"
-                break
+                return
             log.mark(f"measurement #{req.index} try {tries}/{job.backoff_limit + 1}: {shlex.join(argv)}")
             try:
                 outcome = await _run_once(argv, env, cwd, log, remaining, user)
@@ -219,9 +211,11 @@ async def _run_local(req: MeasureRequest, job: JobSpec, argv: list[str], user: J
                 raise
             log.mark(f"exit: {outcome}")
             if outcome == 0 or tries > job.backoff_limit or isinstance(outcome, str):
-                break
+                return
+
+    try:
+        await heartbeating(tries_until_done(), details=lambda: dict(details))
     finally:
-        beat.cancel()
         log.close()
     tail = "\n".join(log.tail)
     metadata = {"mode": "local", "tries": str(tries), "logPath": str(path)}

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
+
+from activities.heartbeat import heartbeating
 
 
 class StepRef(BaseModel):
@@ -73,9 +74,6 @@ STEP_FAILED = "StepFailed"
 #: Error type raised when the working directory of a promotion is not on this worker.
 WORKDIR_LOST = "WorkdirLost"
 
-HEARTBEAT_EVERY = 2.0
-
-
 def step_failed(message: str) -> ApplicationError:
     """A terminal step failure: the promotion fails without retrying the step."""
     return ApplicationError(message, type=STEP_FAILED, non_retryable=True)
@@ -113,13 +111,7 @@ def resolve_path(base: Path, relative: str, field: str = "path", *, follow_final
 async def run_blocking(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     """Run blocking work (git, files) in a thread while heartbeating, so a worker that
     dies mid-step is noticed by its heartbeat timeout and the step is retried."""
-    task = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
-        if done:
-            return task.result()
-        if activity.in_activity():
-            activity.heartbeat()
+    return await heartbeating(asyncio.to_thread(fn, *args, **kwargs))
 
 
 MARKER = ".gantry-promotion"
