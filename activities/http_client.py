@@ -33,6 +33,7 @@ import httpx
 from activities import credentials
 from activities.credentials import CredentialsError, redact_url
 from activities.heartbeat import Heartbeat, heartbeating  # noqa: F401 (the HTTP callers use http_client.heartbeating)
+from activities.pairs import PairsError, name_value_list
 from activities.steps.base import step_failed
 
 
@@ -83,23 +84,11 @@ def lookup_auth(url: str, type: credentials.CredentialType, *, verify: bool = Tr
 
 
 def name_value_pairs(config: dict[str, Any], field: str) -> list[tuple[str, str]]:
-    """Kargo's ``headers`` / ``queryParams`` lists of ``{name, value}``."""
-    value = config.get(field)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise step_failed(f"config field {field!r} must be a list of {{name, value}}")
-    pairs = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict) or set(item) - {"name", "value"}:
-            raise step_failed(f"config field '{field}[{i}]' must be a mapping {{name, value}}")
-        name, val = item.get("name"), item.get("value")
-        if not isinstance(name, str) or not name:
-            raise step_failed(f"config field '{field}[{i}].name' must be a non-empty string")
-        if isinstance(val, bool) or not isinstance(val, (str, int, float)) or val == "":
-            raise step_failed(f"config field '{field}[{i}].value' must be a non-empty string")
-        pairs.append((name, str(val)))
-    return pairs
+    """Kargo's ``headers`` / ``queryParams`` lists of ``{name, value}`` (``activities.pairs``)."""
+    try:
+        return name_value_list(config.get(field), field, exact=True, empty_value=False)
+    except PairsError as e:
+        raise step_failed(f"config field {e.where!r} {e.problem}") from None
 
 
 def with_params(url: str, pairs: list[tuple[str, str]]) -> str:

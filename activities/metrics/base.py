@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities import credentials
+from activities.pairs import PairsError, name_value_list
 
 MeasurementPhase = Literal["Successful", "Failed", "Error"]
 
@@ -86,22 +87,11 @@ def provider_config(req: MeasureRequest, name: str) -> dict[str, Any]:
 
 
 def key_value_headers(cfg: dict[str, Any], field: str = "headers") -> list[tuple[str, str]]:
-    """Argo's ``headers: [{key, value}]`` (``name`` is accepted for ``key``)."""
-    raw = cfg.get(field)
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError(f"{field} must be a list of {{key, value}}")
-    out = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise ConfigError(f"{field}[{i}] must be a mapping {{key, value}}")
-        key = item.get("key", item.get("name"))
-        if not isinstance(key, str) or not key:
-            raise ConfigError(f"{field}[{i}].key must be a non-empty string")
-        value = item.get("value", "")
-        out.append((key, "" if value is None else str(value)))
-    return out
+    """Argo's ``headers: [{key, value}]`` (``name`` is accepted for ``key``; ``activities.pairs``)."""
+    try:
+        return name_value_list(cfg.get(field), field, key="key", also="name")
+    except PairsError as e:
+        raise ConfigError(str(e)) from None
 
 
 def lookup_auth(url: str, *types: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ import shlex
 from typing import Any
 
 from activities.metrics.base import ConfigError
+from activities.pairs import PairsError, name_value_list
 from activities.trust import ALLOW_LOCAL_JOBS
 
 DEFAULT_BACKOFF_LIMIT = 6
@@ -63,14 +64,13 @@ class JobSpec:
         self.image = str(self.container.get("image") or "")
         self.command = self._strings("command")
         self.args = self._strings("args")
-        self.env: dict[str, str] = {}
-        for i, item in enumerate(self.container.get("env") or []):
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
-                raise ConfigError(f"containers[0].env[{i}] must be a mapping {{name, value}}")
-            if "valueFrom" in item:
-                raise ConfigError(f"containers[0].env[{i}] ({item['name']}): valueFrom is not supported by a local job")
-            value = item.get("value")
-            self.env[item["name"]] = "" if value is None else str(value)
+        try:
+            self.env: dict[str, str] = dict(name_value_list(
+                self.container.get("env") or [], "containers[0].env",
+                unsupported={"valueFrom": "valueFrom is not supported by a local job"},
+            ))
+        except PairsError as e:
+            raise ConfigError(str(e)) from None
         working_dir = self.container.get("workingDir")
         self.working_dir = str(working_dir) if working_dir else None
 
