@@ -1,0 +1,584 @@
+#!/usr/bin/env python
+"""Record the workflow histories that tests/unit/test_replay.py replays.
+
+Starts its own Temporal dev server (free port, temporary SQLite), runs small real pipelines
+on in-process workers (and, for the worker-lost case, worker subprocesses) against local
+bare git repositories, and writes the complete history of every workflow run that took part,
+closed or still running, as ``tests/fixtures/histories/<scenario>/<type>--<id>--<run>.json``
+(``WorkflowHistory.to_json()``), with ``index.json`` (source commit, and per file the
+workflow id, run id, type and status) and a generated ``README.md``.
+
+Record from committed code, not a work tree others are editing:
+
+    git worktree add /tmp/replay-src HEAD
+    cp scripts/record_histories.py /tmp/replay-src/scripts/   # if the script is newer than HEAD
+    cd /tmp/replay-src && PYTHONPATH=$PWD /path/to/.venv/bin/python scripts/record_histories.py \\
+        --out /path/to/checkout/tests/fixtures/histories
+    git worktree remove /tmp/replay-src
+
+Every scenario is recorded unless named with ``--only``; a scenario whose server cannot start
+here (the OCI registry) is skipped and says why. Re-record only to add scenarios or after a
+deliberate, versioned change, never to make a failing replay pass (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# The pipelines' git remotes are local bare repositories and their verifications local jobs:
+# opt-in capabilities of a worker (docs/security.md), set before any Gantry module reads them.
+os.environ["GANTRY_ALLOW_LOCAL_REPOS"] = "1"
+os.environ["GANTRY_ALLOW_LOCAL_JOBS"] = "1"
+
+import temporalio  # noqa: E402
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus  # noqa: E402
+from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
+
+from client.api import Gantry  # noqa: E402
+from client.devserver import DevServer, ensure_search_attributes, free_port  # noqa: E402
+from client.settings import TemporalSettings  # noqa: E402
+from client.worker import build_workers  # noqa: E402
+
+DEFAULT_OUT = ROOT / "tests" / "fixtures" / "histories"
+SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitise(workflow_id: str) -> str:
+    return SAFE.sub("_", workflow_id).strip("_")
+
+
+# -- the run of one scenario -----------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    """What a scenario gets: a client, its own task queue (so its workflows are found by
+    ``TaskQueue``), a temporary directory, and in-process workers once started."""
+
+    name: str
+    client: Client
+    address: str
+    tmp: Path
+    task_queue: str = ""
+    worker_id: str = ""
+    workers: list = field(default_factory=list)
+    tasks: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.task_queue = f"gantry-record-{self.name}"
+        self.worker_id = f"record-{self.name}"
+
+    @property
+    def gantry(self) -> Gantry:
+        return Gantry(self.client, self.task_queue)
+
+    def handle(self):
+        """A tests.conftest.WorkerHandle, for the test helpers that take one."""
+        from tests.conftest import WorkerHandle
+
+        return WorkerHandle(self.task_queue, self.worker_id, self.tmp / "work", self.gantry)
+
+    async def start_workers(self) -> None:
+        os.environ["GANTRY_WORK_DIR"] = str(self.tmp / "work")
+        self.workers = build_workers(self.client, task_queue=self.task_queue, worker_id=self.worker_id)
+        self.tasks = [asyncio.create_task(w.run()) for w in self.workers]
+
+    async def stop_workers(self) -> None:
+        await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
+        for task in self.tasks:
+            task.cancel()
+        self.workers, self.tasks = [], []
+
+
+class Skip(Exception):
+    """A scenario that cannot run here (a server is missing); the message says why."""
+
+
+async def wait_for(predicate: Callable[[], Awaitable[object] | object], *, timeout: float, message: str) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(0.2)
+
+
+# -- scenarios -------------------------------------------------------------------------
+
+
+async def scenario_promotion(s: Scenario) -> None:
+    """(a) dev promoted by hand, staging by auto-promotion (no soak)."""
+    from tests.integration.test_promotion import apply_text
+    from tests.integration.test_stages import AUTO_CONFIG, new_freight
+    from tests.pipelines import make_gitops_repo, pipeline_manifests
+
+    await s.start_workers()
+    repo = make_gitops_repo(s.tmp / "remote")
+    project = "rec-promotion"
+    await apply_text(s.gantry, pipeline_manifests(project, repo.url) + AUTO_CONFIG.format(project=project))
+    freight = await new_freight(s.gantry, project, "1.0.0")
+    status = await asyncio.wait_for((await s.gantry.promote(project, "dev", freight["alias"], actor="recorder")).result(), 60)
+    assert status.phase == "Succeeded", status
+    await _wait_succeeded(s, project, "staging")
+
+
+async def _wait_succeeded(s: Scenario, project: str, stage: str, timeout: float = 60) -> None:
+    async def done() -> bool:
+        rows = await s.gantry.promotions(project, stage)
+        return any(r["phase"] == "Succeeded" and r["status"] == "completed" for r in rows)
+
+    try:
+        await wait_for(done, timeout=timeout, message=f"a promotion to {stage} in {project} to succeed")
+    except TimeoutError as err:
+        rows = [(r["name"], r["phase"], r["status"]) for r in await s.gantry.promotions(project)]
+        raise TimeoutError(f"{err}; promotions: {rows}") from None
+
+
+async def scenario_verification(s: Scenario) -> None:
+    """(b) verifications: a local job that passes and one that fails (AnalysisRun Failed), and
+    a web metric measured on timers that fails its failureLimit."""
+    from tests.httpserver import ScriptedServer
+    from tests.integration.test_verification import (
+        BAD,
+        ERROR_RATE,
+        OK,
+        PIPELINE,
+        SMOKE,
+        promote_and_verify,
+        web_provider,
+    )
+    from tests.jobs import JOB_PYTHON
+
+    await s.start_workers()
+    worker = s.handle()
+    for tag, phase in (("1.0.0", "Successful"), ("9.9.9", "Failed")):
+        project = f"rec-job-{phase.lower()}"
+        text = PIPELINE.format(project=project, refs="    - name: smoke-test") + SMOKE.format(
+            project=project, python=JOB_PYTHON, good="1.0.0"
+        )
+        status, run, _ = await promote_and_verify(worker, project, text, tag=tag)
+        assert status.phase == "Succeeded" and run.phase == phase, (status, run)
+
+    project = "rec-web-failed"
+    with ScriptedServer(script=[BAD, BAD, BAD], then=OK) as server:
+        text = PIPELINE.format(project=project, refs="    - name: error-rate-check") + ERROR_RATE.format(
+            project=project, provider=web_provider(server.url)
+        )
+        text = text.replace("    args:\n    - name: image-tag\n      value: ${{ imageFrom(\"my-registry/my-app\").Tag }}\n", "")
+        status, run, _ = await promote_and_verify(worker, project, text)
+    assert run.phase == "Failed", run
+
+
+async def scenario_soak(s: Scenario) -> None:
+    """(c) staging requires a 3 s soak in dev: the StageWorkflow's timer fires and auto-promotes."""
+    from tests.integration.test_promotion import apply_text
+    from tests.integration.test_stages import AUTO_CONFIG, new_freight, with_soak
+    from tests.pipelines import make_gitops_repo, pipeline_manifests
+
+    await s.start_workers()
+    repo = make_gitops_repo(s.tmp / "remote")
+    project = "rec-soak"
+    await apply_text(s.gantry, with_soak(pipeline_manifests(project, repo.url), "3s") + AUTO_CONFIG.format(project=project))
+    freight = await new_freight(s.gantry, project, "4.0.0")
+    status = await asyncio.wait_for((await s.gantry.promote(project, "dev", freight["name"])).result(), 60)
+    assert status.phase == "Succeeded", status
+    await _wait_succeeded(s, project, "staging")
+
+
+def _git_source(path: Path) -> Path:
+    from tests.gitrepos import git
+
+    git("init", "-q", "-b", "main", str(path))
+    (path / "README").write_text("v1\n")
+    git("add", "-A", cwd=path)
+    git("commit", "-q", "-m", "first", cwd=path)
+    return path
+
+
+def _git_commit(path: Path, text: str) -> None:
+    from tests.gitrepos import git
+
+    (path / "README").write_text(text)
+    git("commit", "-q", "-am", text.strip(), cwd=path)
+
+
+async def scenario_warehouse(s: Scenario) -> None:
+    """(d) a Warehouse subscribed to a local git repository: two refreshed passes, two Freight."""
+    from tests.integration.test_promotion import apply_text
+    from tests.integration.test_warehouses import warehouse_doc
+
+    await s.start_workers()
+    repo = _git_source(s.tmp / "app-src")
+    project = "rec-warehouse"
+    await apply_text(s.gantry, f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n")
+    await apply_text(s.gantry, warehouse_doc(project, f"  - git:\n      repoURL: file://{repo}\n      branch: main\n"))
+    first = await s.gantry.refresh_warehouse(project, "app", wait=True)
+    assert first is not None and first.error == "" and first.last_freight, first
+    _git_commit(repo, "v2\n")
+    second = await s.gantry.refresh_warehouse(project, "app", wait=True)
+    assert second is not None and second.last_freight and second.last_freight != first.last_freight, second
+
+
+async def scenario_quickstart(s: Scenario) -> None:
+    """The quickstart's manifests (examples/quickstart/manifests) on a loopback registry: an
+    image Warehouse, auto-promotion to dev with a local-job verification, a soak, staging."""
+    from tests.integration.test_promotion import apply_text
+    from tests.pipelines import make_gitops_repo
+    from tests.jobs import remove, shared_dir
+    from tests.registry import push_artifact, token_registry, token_registry_missing
+
+    reason = token_registry_missing()
+    if reason:
+        raise Skip(reason)
+    await s.start_workers()
+    shared = shared_dir("gantry-record-quickstart-")  # the verification job may run as nobody
+    repo = make_gitops_repo(shared)
+    with token_registry() as registry:
+        image = f"{registry.host}/public/guestbook"
+        push_artifact(registry, "public/guestbook", "1.0.0", [(b"layer 1.0.0", "application/vnd.oci.image.layer.v1.tar")])
+        text = "\n---\n".join(
+            (ROOT / "examples" / "quickstart" / "manifests" / name).read_text() for name in ("project.yaml", "stages.yaml")
+        )
+        text = (
+            text.replace("127.0.0.1:5001/guestbook", image)
+            .replace("/tmp/gantry-quickstart/gitops.git", str(repo.bare))
+            .replace("requiredSoakTime: 15s", "requiredSoakTime: 2s")
+        )
+        await apply_text(s.gantry, text, file="quickstart.yaml")
+        status = await s.gantry.refresh_warehouse("quickstart", "guestbook", wait=True)
+        assert status is not None and status.error == "" and status.last_freight, status
+        try:
+            await _wait_succeeded(s, "quickstart", "staging", timeout=90)
+        finally:
+            remove(shared)
+
+
+async def scenario_can_project(s: Scenario) -> None:
+    """(e) ProjectWorkflow with a tiny history limit continues as new while Freight is created."""
+    from client.applying import plan_apply
+    from client.manifests import LoadedManifests
+    from client.updates import retry_unprocessed
+    from pipeline.manifests import parse_documents
+    from tests.pipelines import pipeline_manifests
+    from workflows.messages import ApplyRequest, ApplyResult, FreightCreate
+    from workflows.project import ProjectInput
+
+    await s.start_workers()
+    project = "rec-can-project"
+    workflow_id = f"project/{project}"
+    start = WithStartWorkflowOperation(
+        "ProjectWorkflow",
+        ProjectInput(name=project, max_history=40),
+        id=workflow_id,
+        task_queue=s.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    documents = plan_apply(
+        LoadedManifests(documents=parse_documents(pipeline_manifests(project, "file:///nowhere.git"), "p.yaml"))
+    ).documents[project]
+    await s.client.execute_update_with_start_workflow(
+        "apply", ApplyRequest(documents=documents, default_project=project), start_workflow_operation=start, result_type=ApplyResult
+    )
+    handle = s.client.get_workflow_handle(workflow_id)
+    runs = {(await handle.describe()).run_id}
+    for i in range(200):
+        freight = {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/app", "tag": f"1.0.{i}"}]}
+        await retry_unprocessed(lambda: handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict))
+        runs.add((await handle.describe()).run_id)
+        if len(runs) >= 3:
+            break
+    assert len(runs) >= 3, "the project never continued as new twice"
+
+
+async def scenario_can_stage(s: Scenario) -> None:
+    """(e) StageWorkflow with a tiny history limit continues as new between promotions."""
+    from tests.integration.test_promotion import apply_text
+    from tests.integration.test_stages import new_freight
+    from tests.pipelines import make_gitops_repo, pipeline_manifests
+    from workflows.ids import stage_workflow_id
+    from workflows.stage import StageInput
+
+    await s.start_workers()
+    repo = make_gitops_repo(s.tmp / "remote")
+    project = "rec-can-stage"
+    workflow_id = stage_workflow_id(project, "dev")
+    await s.client.start_workflow(
+        "StageWorkflow", StageInput(project=project, stage="dev", max_history=20), id=workflow_id, task_queue=s.task_queue
+    )
+    first_run = (await s.client.get_workflow_handle(workflow_id).describe()).run_id
+    await apply_text(s.gantry, pipeline_manifests(project, repo.url))
+    for i in range(6):
+        freight = await new_freight(s.gantry, project, f"2.0.{i}")
+        status = await asyncio.wait_for((await s.gantry.promote(project, "dev", freight["name"])).result(), 60)
+        assert status.phase == "Succeeded", status
+        if i >= 2 and (await s.client.get_workflow_handle(workflow_id).describe()).run_id != first_run:
+            break
+    assert (await s.client.get_workflow_handle(workflow_id).describe()).run_id != first_run, "the stage never continued as new"
+
+
+async def scenario_can_warehouse(s: Scenario) -> None:
+    """(e) WarehouseWorkflow with a tiny history limit and a 1 s interval continues as new."""
+    from tests.integration.test_promotion import apply_text
+    from tests.integration.test_warehouses import warehouse_doc
+    from workflows.ids import warehouse_workflow_id
+    from workflows.warehouse import WarehouseInput, WarehouseStatus
+
+    await s.start_workers()
+    repo = _git_source(s.tmp / "app-src")
+    project = "rec-can-warehouse"
+    workflow_id = warehouse_workflow_id(project, "app")
+    await apply_text(s.gantry, f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n")
+    await s.client.start_workflow(
+        "WarehouseWorkflow", WarehouseInput(project=project, warehouse="app", max_history=40), id=workflow_id, task_queue=s.task_queue
+    )
+    handle = s.client.get_workflow_handle(workflow_id)
+    first_run = (await handle.describe()).run_id
+    await apply_text(
+        s.gantry, warehouse_doc(project, f"  - git:\n      repoURL: file://{repo}\n      branch: main\n", "  interval: 1s\n")
+    )
+
+    async def continued() -> bool:
+        return (await handle.describe()).run_id != first_run
+
+    await wait_for(continued, timeout=60, message="the warehouse to continue as new")
+    _git_commit(repo, "v2\n")
+
+    async def two_freight() -> bool:
+        status = await handle.query("status", result_type=WarehouseStatus)
+        return len(await s.gantry.freight(project)) == 2 and status.error == ""
+
+    await wait_for(two_freight, timeout=30, message="the next pass to make Freight of the new commit")
+
+
+async def scenario_abort(s: Scenario) -> None:
+    """(f) a promotion aborted (Gantry.abort_promotion, as `gantry promote --abort`) while a step polls."""
+    from tests.httpserver import ScriptedServer
+    from tests.integration.test_step_semantics import http_step, ok, result, start
+
+    await s.start_workers()
+    with ScriptedServer([], then=(200, {"ready": False})) as server:
+        step = http_step("forever", server.url + "/ready", successExpression="response.body.ready", pollInterval="1s")
+        handle, _, _ = await start(s.handle(), "abort", [ok("before"), step, ok("after", **{"if": "${{ always() }}"})])
+        await wait_for(lambda: server.count >= 2, timeout=30, message="the http step to poll twice")
+        await s.gantry.abort_promotion(handle.id, "aborted by the recorder")
+        status = await result(handle)
+    assert status.phase == "Aborted", status
+
+
+async def scenario_worker_lost(s: Scenario) -> None:
+    """(g) the worker running a promotion's git-push is SIGKILLed and never comes back; a
+    worker with another id (another disk) takes the promotion over (worker subprocesses)."""
+    from tests.integration.test_worker_crash import start_promotion
+    from tests.pipelines import make_gitops_repo
+    from tests.workerproc import Gate, WorkerPool, write_hook
+
+    repo = make_gitops_repo(s.tmp / "remote")
+    gate = Gate(block=s.tmp / "block", entered=s.tmp / "entered")
+    write_hook(repo.bare / "hooks" / "pre-receive", gate)
+    pool = WorkerPool(s.address, s.task_queue, s.tmp)
+    try:
+        gate.close()
+        worker = pool.start("host-a")
+        handle = await start_promotion(s.client, s.task_queue, repo, "worker-lost")
+        await wait_for(gate.entered.exists, timeout=60, message="git-push to reach the remote's hook")
+        worker.kill_group()
+        gate.open()
+        pool.start("host-b")
+        status = await asyncio.wait_for(handle.result(), 120)
+        assert status.phase == "Succeeded" and status.restarts == 1, status
+        await asyncio.sleep(1.0)
+    finally:
+        pool.stop_all()
+        gate.open()
+
+
+SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
+    "promotion": scenario_promotion,
+    "verification": scenario_verification,
+    "soak": scenario_soak,
+    "warehouse": scenario_warehouse,
+    "quickstart": scenario_quickstart,
+    "can_project": scenario_can_project,
+    "can_stage": scenario_can_stage,
+    "can_warehouse": scenario_can_warehouse,
+    "abort": scenario_abort,
+    "worker_lost": scenario_worker_lost,
+}
+
+
+# -- fetching and writing histories ----------------------------------------------------
+
+
+async def executions(client: Client, task_queue: str) -> list:
+    """Every run (closed and running) on the scenario's task queue, once visibility settled."""
+    query = f"TaskQueue = '{task_queue}'"
+    previous: list[tuple[str, str, str]] | None = None
+    for _ in range(50):
+        found = [e async for e in client.list_workflows(query)]
+        key = sorted((e.id, e.run_id, e.status.name if e.status else "") for e in found)
+        if key == previous:
+            return found
+        previous = key
+        await asyncio.sleep(0.5)
+    return found
+
+
+async def write_histories(client: Client, scenario: str, task_queue: str, out: Path) -> list[dict]:
+    directory = out / scenario
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    rows = []
+    for execution in await executions(client, task_queue):
+        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        name = f"{execution.workflow_type}--{sanitise(execution.id)}--{execution.run_id[:8]}.json"
+        (directory / name).write_text(history.to_json())
+        rows.append(
+            {
+                "file": f"{scenario}/{name}",
+                "workflow_type": execution.workflow_type,
+                "workflow_id": execution.id,
+                "run_id": execution.run_id,
+                "status": execution.status.name.lower() if execution.status else "unknown",
+                "events": len(history.events),
+            }
+        )
+    rows.sort(key=lambda r: r["file"])
+    return rows
+
+
+def source_commit() -> tuple[str, bool]:
+    """The commit the recording ran from, and whether the workflow code differs from it."""
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "workflows", "pipeline", "activities", "client"],
+        cwd=ROOT, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    return sha, bool(dirty)
+
+
+README = """# Recorded workflow histories
+
+Replayed by `tests/unit/test_replay.py` against the current workflow code (no server needed).
+Recorded by `scripts/record_histories.py` from commit `{commit}` ({when}, temporalio {sdk});
+`index.json` names each file's workflow id, run id, type and status at the time.
+
+A change to workflow code must replay every history here, or be gated with `workflow.patched`.
+Re-record only to add scenarios, never to make a failing replay pass (docs/architecture.md,
+"Replay tests").
+
+| scenario | histories | what ran |
+|---|---|---|
+{rows}
+"""
+
+
+def write_index(out: Path, commit: str, dirty: bool, results: dict[str, dict], rows: list[dict]) -> None:
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    index = {
+        "source_commit": commit,
+        "source_dirty": dirty,
+        "recorded_at": when,
+        "temporalio": temporalio.__version__,
+        "scenarios": results,
+        "histories": rows,
+    }
+    (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+    table = []
+    for name, result in results.items():
+        count = sum(1 for r in rows if r["file"].startswith(name + "/"))
+        what = result.get("doc", "")
+        if result["status"] != "recorded":
+            what = f"**{result['status']}**: {result.get('reason', '')}"
+        table.append(f"| {name} | {count} | {what} |")
+    (out / "README.md").write_text(
+        README.format(commit=commit + (" plus uncommitted changes" if dirty else ""), when=when,
+                      sdk=temporalio.__version__, rows="\n".join(table))
+    )  # fmt: skip
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the histories go (default: %(default)s)")
+    parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), help="record only these scenarios")
+    parser.add_argument("--allow-dirty", action="store_true", help="record even if workflow code has uncommitted changes")
+    args = parser.parse_args()
+
+    import workflows
+
+    print(f"workflow code from {Path(workflows.__file__).parent}", flush=True)
+    commit, dirty = source_commit()
+    if dirty and not args.allow_dirty:
+        print(f"{ROOT} has uncommitted changes to workflow code: record from a clean checkout (see --help)", file=sys.stderr)
+        return 2
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    previous = json.loads((out / "index.json").read_text()) if (out / "index.json").exists() else {}
+    names = args.only or list(SCENARIOS)
+    # a scenario that is skipped or fails here keeps its earlier recording (files and rows)
+    results: dict[str, dict] = dict(previous.get("scenarios", {}))
+    rows = list(previous.get("histories", []))
+
+    tmp_root = Path(tempfile.mkdtemp(prefix="gantry-record-"))
+    server = DevServer(db_file=tmp_root / "temporal.db", port=free_port(), ui_port=None, log_file=tmp_root / "server.log").start()
+    failed = False
+    try:
+        client = await TemporalSettings(address=server.address, namespace="default").connect_when_ready()
+        await ensure_search_attributes(client)
+        for name in names:
+            scenario = Scenario(name, client, server.address, tmp_root / name)
+            scenario.tmp.mkdir()
+            doc = (SCENARIOS[name].__doc__ or "").split("\n\n")[0].replace("\n", " ").replace("    ", "").strip()
+            started = time.monotonic()
+            try:
+                await SCENARIOS[name](scenario)
+                await asyncio.sleep(1.0)  # let the last workflow tasks settle before reading
+                written = await write_histories(client, name, scenario.task_queue, out)
+                rows = [r for r in rows if r["file"].split("/")[0] != name] + written
+                results[name] = {"status": "recorded", "doc": doc}
+                size = sum((out / r["file"]).stat().st_size for r in written)
+                print(f"{name}: {len(written)} histories, {size / 1024:.0f} KB, {time.monotonic() - started:.1f} s", flush=True)
+            except Skip as why:
+                kept = " (its earlier recording is kept)" if results.get(name, {}).get("status") == "recorded" else ""
+                results[name] = {"status": "skipped", "reason": str(why) + kept, "doc": doc}
+                print(f"{name}: skipped: {why}{kept}", flush=True)
+            except Exception as err:
+                failed = True
+                kept = " (its earlier recording is kept)" if results.get(name, {}).get("status") == "recorded" else ""
+                results[name] = {"status": "failed", "reason": f"{type(err).__name__}: {err}{kept}", "doc": doc}
+                print(f"{name}: FAILED: {type(err).__name__}: {err}{kept}", file=sys.stderr, flush=True)
+            finally:
+                await scenario.stop_workers()
+    finally:
+        server.stop()
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    rows.sort(key=lambda r: r["file"])
+    write_index(out, commit, dirty, {k: results[k] for k in sorted(results)}, rows)
+    total = sum((out / r["file"]).stat().st_size for r in rows)
+    print(f"{len(rows)} histories, {total / 1024:.0f} KB in {out}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
