@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from client.updates import retry_unprocessed
 from pipeline.manifests import ClusterPromotionTask, PromotionStep, PromotionTask
 from pipeline.promotion_plan import PlanError, plan_steps
+from workflows.failures import cause_message
 from workflows.ids import CLUSTER_WORKFLOW_ID, project_workflow_id
 from workflows.messages import PromotionContext, PromotionContextRequest
 
@@ -99,7 +100,4 @@ class CatalogActivities:
         try:
             return await retry_unprocessed(lambda: handle.execute_update(update, change.data, result_type=dict))
         except WorkflowUpdateFailedError as err:
-            cause: BaseException = err
-            while getattr(cause, "cause", None) is not None:
-                cause = cause.cause  # type: ignore[assignment]
-            raise ApplicationError(str(cause), type="StepFailed", non_retryable=True) from err
+            raise ApplicationError(cause_message(err), type="StepFailed", non_retryable=True) from err

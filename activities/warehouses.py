@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from client.updates import retry_unprocessed
+from workflows.failures import cause_message
 from workflows.ids import project_workflow_id
 from workflows.messages import FreightCreate
 from workflows.warehouse import wake_warehouse
@@ -38,9 +39,7 @@ class WarehouseActivities:
         try:
             return await retry_unprocessed(lambda: handle.execute_update("create_freight", request, result_type=dict))
         except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise ApplicationError(message, type="FreightRefused", non_retryable=True) from None
+            raise ApplicationError(cause_message(err), type="FreightRefused", non_retryable=True) from None
 
     @activity.defn(name="wake_warehouses")
     async def wake_warehouses(self, project: str, warehouses: list[str]) -> None:

@@ -28,6 +28,7 @@ from client.updates import retry_unprocessed
 from pipeline.availability import Availability, freight_availability
 from pipeline.manifests import ManifestSet
 from workflows import search_attributes as sa
+from workflows.failures import cause_message
 from workflows.ids import (
     CLUSTER_WORKFLOW_ID,
     project_workflow_id,
@@ -55,13 +56,6 @@ from workflows.warehouse import WarehouseInput, WarehouseStatus, wake_warehouse
 
 class GantryError(Exception):
     """A request the server refused, with its reason in plain words."""
-
-
-def _reason(err: BaseException) -> str:
-    cause: BaseException | None = err
-    while cause is not None and getattr(cause, "cause", None) is not None:
-        cause = cause.cause  # type: ignore[attr-defined]
-    return str(cause or err)
 
 
 def _sortable_id() -> str:
@@ -103,7 +97,7 @@ class Gantry:
                 )
             )
         except WorkflowUpdateFailedError as err:
-            raise GantryError(_reason(err)) from None
+            raise GantryError(cause_message(err)) from None
         except RPCError as err:
             raise GantryError(err.message) from None
 
@@ -187,7 +181,7 @@ class Gantry:
         try:
             return await retry_unprocessed(lambda: handle.execute_update(update, arg, result_type=dict))
         except WorkflowUpdateFailedError as err:
-            raise GantryError(_reason(err)) from None
+            raise GantryError(cause_message(err)) from None
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise GantryError(f"project {project!r} does not exist (apply its manifests first)") from None
