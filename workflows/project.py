@@ -4,6 +4,12 @@ One long-lived workflow per project (id `project/<name>`); the cluster-scoped ki
 (ClusterPromotionTask, ClusterAnalysisTemplate) live in the same kind of workflow under
 the reserved id `cluster`. Apply is an update with a validator: a set that does not
 validate is rejected before it touches the state, so a bad apply changes nothing.
+
+A bug in this workflow's code (see `workflows/bugs.py`) never stops it: an update that hits
+one fails with an `InternalError` naming it, a `promotion_finished` signal that hits one is
+logged and dropped, and an item of an outbound queue (new Freight to announce, verified
+Freight to offer downstream, Warehouses to wake) that hits one is logged and dropped, so the
+queue moves on. Changes a handler made before the bug stay; nothing is rolled back.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pipeline.freight import FreightCatalog, set_alias
+    from workflows.bugs import LONG_LIVED_PATCH, guard_signal, guard_update, handles, log_bug
     from pipeline.manifests import (
         ManifestError,
         ManifestIssue,
@@ -88,11 +95,29 @@ class ProjectWorkflow:
             if self._should_continue_as_new():
                 break
             if self._state.wake:
-                await self._wake_warehouses()
+                names = list(self._state.wake)
+                try:
+                    await self._wake_warehouses()
+                except Exception as err:
+                    if not self._bug_to_drop(err, "waking warehouses", names):
+                        raise
+                    self._state.wake = [n for n in self._state.wake if n not in names]
             if self._state.announce:
-                await self._announce_new_freight()
+                head = self._state.announce[0]
+                try:
+                    await self._announce_new_freight()
+                except Exception as err:
+                    if not self._bug_to_drop(err, "announcing new freight", head):
+                        raise
+                    self._drop_head(self._state.announce, head)
             if self._state.verified:
-                await self._offer_downstream()
+                event = self._state.verified[0]
+                try:
+                    await self._offer_downstream()
+                except Exception as err:
+                    if not self._bug_to_drop(err, "offering verified freight downstream", event):
+                        raise
+                    self._drop_head(self._state.verified, event)
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(ProjectInput(name=self._name, state=self._state, max_history=self._max_history))
 
@@ -148,6 +173,20 @@ class ProjectWorkflow:
         info = workflow.info()
         return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._max_history
 
+    def _bug_to_drop(self, err: Exception, what: str, item: Any) -> bool:
+        """False for what is not a bug (cancellation, the SDK's own errors: the caller
+        re-raises); a bug is logged, and the caller drops its item (a bug is deterministic:
+        trying the item again would fail again and hold up the queue behind it)."""
+        if not handles(err, LONG_LIVED_PATCH):
+            return False
+        log_bug(f"project {self._name}: {what} ({item!r} is dropped)", err)
+        return True
+
+    @staticmethod
+    def _drop_head(queue: list[Any], item: Any) -> None:
+        if queue and queue[0] is item:
+            queue.pop(0)
+
     # -- apply -----------------------------------------------------------------------
 
     def _merged(self, request: ApplyRequest) -> tuple[ManifestSet, list[str]]:
@@ -183,6 +222,7 @@ class ProjectWorkflow:
         return merged, changes
 
     @workflow.update(name="apply", description="Create or replace manifests; the whole set must validate")
+    @guard_update
     def apply(self, request: ApplyRequest) -> ApplyResult:
         merged, changes = self._merged(request)
         before = self._state.manifests.projects.get(self._name)
@@ -203,6 +243,7 @@ class ProjectWorkflow:
     # -- freight ---------------------------------------------------------------------
 
     @workflow.update(name="create_freight", description="Add Freight to the catalog (idempotent by content)")
+    @guard_update
     def create_freight(self, request: FreightCreate) -> dict[str, Any]:
         freight, created = self._state.catalog.add(request.freight, workflow.now())
         if created and self._name != "cluster":
@@ -228,6 +269,7 @@ class ProjectWorkflow:
             raise ValueError(f"alias {alias!r} is already used by freight {existing}")
 
     @workflow.update(name="set_freight_alias", description="Change a Freight's alias: {freight, alias}")
+    @guard_update
     def set_freight_alias(self, request: dict[str, Any]) -> dict[str, Any]:
         return set_alias(self._state.catalog, request["freight"], request["alias"])
 
@@ -248,6 +290,7 @@ class ProjectWorkflow:
             raise ValueError(f"alias {request['alias']!r} is already used by freight {owner}")
 
     @workflow.update(name="set_metadata", description="Merge metadata into Stages or Freight: {updates: [...]}")
+    @guard_update
     def set_metadata(self, request: dict[str, Any]) -> dict[str, Any]:
         for update in request.get("updates") or request.get("metadata") or []:
             target = self._metadata_target(update)
@@ -274,6 +317,7 @@ class ProjectWorkflow:
         raise ValueError(f"metadata kind must be Stage or Freight, not {kind!r}")
 
     @workflow.update(name="approve", description="Approve Freight for a Stage: bypasses verification and soak")
+    @guard_update
     def approve(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._state.catalog.approve(
             request["stage"], request["freight"], request.get("actor") or "unknown", workflow.now()
@@ -316,6 +360,7 @@ class ProjectWorkflow:
         return [v.model_dump(mode="json") for v in self._state.catalog.history.get(stage, [])]
 
     @workflow.signal(name="promotion_finished", description="A promotion of this project ended")
+    @guard_signal
     def promotion_finished(self, event: PromotionFinished) -> None:
         if event.verification is not None:
             runs = self._state.verifications.setdefault(event.stage, [])

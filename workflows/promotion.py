@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.step_rendering import RenderScope, render_config, resolve_vars
     from pipeline.step_summary import progress_table, summarize_step
     from workflows import search_attributes as sa
+    from workflows.bugs import PROMOTION_PATCH, describe, handles, log_bug
     from workflows.ids import project_workflow_id, stage_workflow_id, verification_workflow_id
     from workflows.messages import (
         LockRequest,
@@ -89,6 +90,7 @@ class PromotionWorkflow:
         self._verification_id: str | None = None
         self._verification_record: dict[str, Any] | None = None
         self._cleanup_queue: str | None = None
+        self._reported = False  # the project and the Stage were told of the end
 
     @workflow.query(name="status", description="Phase, current step and every step's execution record")
     def status(self) -> PromotionStatus:
@@ -105,6 +107,18 @@ class PromotionWorkflow:
 
     @workflow.run
     async def run(self, request: PromotionRequest) -> PromotionStatus:
+        """The promotion; a bug in this code ends it Errored and releases the lock (see
+        :meth:`_end_on_bug` and `workflows/bugs.py`) instead of failing the workflow task for
+        ever with the Stage locked. Cancellation, continue-as-new and the SDK's own errors
+        propagate as they always did."""
+        try:
+            return await self._run(request)
+        except Exception as err:
+            if not handles(err, PROMOTION_PATCH):
+                raise
+            return await self._end_on_bug(request, err)
+
+    async def _run(self, request: PromotionRequest) -> PromotionStatus:
         status = self._status
         status.started_at = workflow.now()
         self._set_phase("Running")
@@ -638,9 +652,42 @@ class PromotionWorkflow:
         )  # fmt: skip
         # Both signals leave in this one workflow task, in this order: the project hears of this
         # promotion before the next holder of the lock can start.
-        await asyncio.gather(self._tell_project(request, event), self._release_lock(request))
+        if not self._reported:  # told once, even when a bug after this point ends it again
+            self._reported = True
+            await asyncio.gather(self._tell_project(request, event), self._release_lock(request))
         await self._cleanup(request)  # the project tells the Stages downstream (off this path)
         return status
+
+    async def _end_on_bug(self, request: PromotionRequest, err: Exception) -> PromotionStatus:
+        """A bug in this workflow's code: end Errored with a message naming it, telling the
+        project and the Stage as any Errored promotion does (:meth:`_finish`). Should ending
+        fail as well, the lock is still given back and the workflow fails (not its task), so
+        the Stage moves on either way."""
+        held = self._holds_lock
+        message = f"internal error: {describe(err)} (a bug in Gantry; the promotion was ended"
+        message += " and the Stage's lock released)" if held else ")"
+        log_bug(f"promotion {self._status.name}", err)
+        index = self._status.current_step
+        if index is not None and 0 <= index < len(self._status.steps):  # the step it was at
+            step = self._status.steps[index]
+            if step.status in ("Pending", "Running"):
+                step.status, step.message = "Errored", message
+                step.started_at = step.started_at or workflow.now()
+                step.finished_at = workflow.now()
+        try:
+            return await self._finish(request, "Errored", message)
+        except Exception as again:
+            if not handles(again, PROMOTION_PATCH):
+                raise
+            log_bug(f"ending promotion {self._status.name}", again)
+            try:
+                await self._release_lock(request)  # a no-op when _finish released it already
+            except Exception as last:  # the Stage's liveness check frees it once this run ends
+                if not handles(last, PROMOTION_PATCH):
+                    raise
+            raise ApplicationError(
+                f"{message}; ending it failed too: {describe(again)}", type="InternalError", non_retryable=True
+            ) from None
 
 
 def _as_arg(value: Any) -> str:

@@ -14,6 +14,12 @@ a liveness check every `holder_check_interval`, and the lock moves on.
 Auto-promotion: when Freight is verified in an upstream Stage, this Stage is told
 (`upstream_verified`); if ProjectConfig enables auto-promotion here, it sleeps on a
 durable timer until the Freight's soak ends and then starts the promotion.
+
+A bug in this workflow's code (see `workflows/bugs.py`) never stops it: a signal that hits
+one is logged and dropped, and a turn of the loop that hits one is logged and tried again
+after a change or `holder_check_interval`, whichever comes first (a durable timer, so a bug
+that repeats neither spins nor grows the history faster than the liveness check does). The
+lock is never handed on because of a bug: dropping a holder could let two promotions run.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.bugs import LONG_LIVED_PATCH, guard_signal, handles, log_bug
     from workflows.ids import stage_workflow_id
     from workflows.messages import AutoPromotion, LockRequest, StageLockView, UpstreamVerified
 
@@ -81,6 +88,7 @@ class StageWorkflow:
     # -- messages --------------------------------------------------------------------
 
     @workflow.signal(name="acquire", description="A promotion asks for the stage lock")
+    @guard_signal
     def acquire(self, request: LockRequest) -> None:
         state = self._state
         if state.holder and state.holder.promotion == request.promotion:
@@ -97,6 +105,7 @@ class StageWorkflow:
         self._changed = True
 
     @workflow.signal(name="release", description="A promotion is done with the stage (or gave up waiting)")
+    @guard_signal
     def release(self, promotion: str) -> None:
         state = self._state
         if state.holder and state.holder.promotion == promotion:
@@ -106,6 +115,7 @@ class StageWorkflow:
         self._changed = True
 
     @workflow.signal(name="upstream_verified", description="Freight was verified in an upstream Stage")
+    @guard_signal
     def upstream_verified(self, event: UpstreamVerified) -> None:
         if event.freight in self._state.auto_promoted:
             return
@@ -129,30 +139,16 @@ class StageWorkflow:
 
     @workflow.run
     async def run(self, input: StageInput) -> None:
-        state = self._state
         while True:
-            if state.holder is None and state.queue and state.queue[0].ready:
-                state.holder = state.queue.pop(0)
-            if state.holder and state.granted_at is None:
-                await self._grant()
-                continue
-            if self._should_continue_as_new():
-                break
-            wake = self._next_wake()
-            self._changed = False
-            timeout = None if wake is None else max(wake - workflow.now(), timedelta(0))
             try:
-                await workflow.wait_condition(
-                    lambda: self._changed, timeout=timeout, timeout_summary=self._wake_summary()
-                )
-            except asyncio.TimeoutError:
-                pass
-            if not self._changed:
-                if state.holder and state.granted_at:
-                    await self._check_holder()
-                elif self._reserved_head():
-                    await self._check_reservation()
-            await self._fire_due_soaks()
+                if await self._turn():
+                    break
+            except Exception as err:
+                if not handles(err, LONG_LIVED_PATCH):
+                    raise
+                log_bug(f"stage {input.project}/{input.stage} (tried again later)", err)
+                if await self._after_bug():
+                    break
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             StageInput(
@@ -163,6 +159,48 @@ class StageWorkflow:
                 max_history=input.max_history,
             )
         )
+
+    async def _turn(self) -> bool:
+        """One turn of the loop: grant, wait for a change or a timer, check, fire soaks.
+        True when it is time to continue as new."""
+        state = self._state
+        if state.holder is None and state.queue and state.queue[0].ready:
+            state.holder = state.queue.pop(0)
+        if state.holder and state.granted_at is None:
+            await self._grant()
+            return False
+        if self._should_continue_as_new():
+            return True
+        wake = self._next_wake()
+        self._changed = False
+        timeout = None if wake is None else max(wake - workflow.now(), timedelta(0))
+        try:
+            await workflow.wait_condition(lambda: self._changed, timeout=timeout, timeout_summary=self._wake_summary())
+        except asyncio.TimeoutError:
+            pass
+        if not self._changed:
+            if state.holder and state.granted_at:
+                await self._check_holder()
+            elif self._reserved_head():
+                await self._check_reservation()
+        await self._fire_due_soaks()
+        return False
+
+    async def _after_bug(self) -> bool:
+        """After a turn that hit a bug: wait for a change or `holder_check_interval`, then
+        the loop tries again. True when it is time to continue as new instead."""
+        if self._should_continue_as_new():
+            return True
+        self._changed = False
+        try:
+            await workflow.wait_condition(
+                lambda: self._changed,
+                timeout=self._input.holder_check_interval,
+                timeout_summary="try again after an internal error",
+            )
+        except asyncio.TimeoutError:
+            pass
+        return False
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -13,6 +13,11 @@ two passes racing, create nothing twice. A failing subscription (registry down, 
 credentials) is reported in the status and tried again at the next interval; the last
 good discovery and every Freight already made are kept. The history stays bounded by
 continue-as-new, which carries the state.
+
+A bug in this workflow's code (see `workflows/bugs.py`) never stops it: a pass that hits one
+(a Freight rule raising on odd discovery results, say) is a failed pass like any other, its
+status error naming the bug, and the next pass comes at the interval; `refresh` fails with an
+`InternalError` naming a bug of its own, and a `wake` signal that hits one is dropped.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from pipeline.durations import parse_duration
     from pipeline.freight import freight_name
+    from workflows.bugs import LONG_LIVED_PATCH, describe, guard_signal, guard_update, handles, log_bug
     from workflows.failures import cause_message
     from workflows.ids import warehouse_workflow_id
     from workflows.messages import DiscoveryRequest, FreightCreate
@@ -103,10 +109,12 @@ class WarehouseWorkflow:
         self._last_spec: dict[str, Any] = {}
 
     @workflow.signal(name="wake", description="Discover now (the Warehouse was applied, or a user asked)")
+    @guard_signal
     def wake(self) -> None:
         self._wake = True
 
     @workflow.update(name="refresh", description="Discover now; answers with the status after that pass")
+    @guard_update
     async def refresh(self) -> WarehouseStatus:
         # a pass already running may have read its registries before this request
         target = self._state.passes + (2 if self._discovering else 1)
@@ -143,7 +151,14 @@ class WarehouseWorkflow:
                 return self.status()
             self._wake = False
             self._last_spec = warehouse.get("spec") or {}
-            await self._pass(warehouse)
+            try:
+                await self._pass(warehouse)
+            except Exception as err:  # a bug: this pass failed (it counted itself); the next one comes
+                if not handles(err, LONG_LIVED_PATCH):
+                    raise
+                log_bug(f"warehouse {input.project}/{input.warehouse} (the pass failed)", err)
+                self._state.error = f"internal error: {describe(err)} (a bug in Gantry; the next pass tries again)"
+                self._state.failed_passes += 1
             if self._should_continue_as_new():
                 break
             await self._sleep(self._last_spec)
