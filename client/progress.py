@@ -10,7 +10,6 @@ from rich.table import Table
 from client.output import console
 from workflows.messages import PromotionStatus
 
-TERMINAL = {"Succeeded", "Failed", "Errored", "Aborted"}
 STYLE = {"Succeeded": "green", "Failed": "red", "Errored": "red", "Aborted": "yellow", "Running": "cyan"}
 
 

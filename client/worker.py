@@ -17,7 +17,6 @@ import asyncio
 import logging
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 from temporalio.client import Client
@@ -144,7 +143,6 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
         client,
         task_queue=own_queue,
         activities=[workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
-        activity_executor=ThreadPoolExecutor(max_workers=16),
     )
     return [shared, step_worker]
 

@@ -21,7 +21,6 @@ Secrets never appear here: credentials are looked up inside the activity by URL
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -147,8 +146,3 @@ def seconds(value: Any, field: str, default: float) -> float:
     if result < 0:
         raise ConfigError(f"{field} must not be negative")
     return result if result > 0 else default
-
-
-def env_flag(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None

@@ -39,11 +39,9 @@ _MODULES: dict[str, tuple[str, str]] = {
     "fail": ("activities.steps.fail", "fail"),
 }
 
-STEP_NAMES: set[str] = set(_MODULES)
-
 # The step functions share their modules' names (git_push.git_push), so import them
-# from their modules; the package itself exports only these two.
-__all__ = ["STEP_ACTIVITIES", "STEP_NAMES"]
+# from their modules; the package itself exports only this.
+__all__ = ["STEP_ACTIVITIES"]
 
 
 def __getattr__(name: str) -> Any:

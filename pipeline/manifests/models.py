@@ -50,12 +50,6 @@ class KargoModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
-class FreeModel(KargoModel):
-    """A block whose fields we name for convenience but whose other fields we keep as given."""
-
-    model_config = ConfigDict(extra="allow")
-
-
 def _check_duration(value: str) -> str:
     try:
         parse_duration(value)
