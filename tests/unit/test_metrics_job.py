@@ -285,11 +285,12 @@ async def test_kubernetes_cancel_deletes_the_job(kube: FakeKubernetes) -> None:
     kube.complete_after = 10_000
     env = ActivityEnvironment()
     task = asyncio.ensure_future(measure(req(SEED_JOB, metric="cancel-k8s"), env))
+    # cancel once the activity follows the job it created: it has read the job's status twice
     deadline = time.monotonic() + 10
-    while not kube.jobs:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)
+    while sum(j.polls for j in list(kube.jobs.values())) < 2:
+        assert time.monotonic() < deadline, "the activity never followed its job"
+        assert not task.done(), task
+        await asyncio.sleep(0.02)
     env.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 10)
