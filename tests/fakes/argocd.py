@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -166,7 +167,8 @@ class FakeArgoCD:
         return app
 
     # ---- server ------------------------------------------------------------
-    def start(self) -> "FakeArgoCD":
+    def start(self, tls: "ssl.SSLContext | None" = None) -> "FakeArgoCD":
+        """Serve on 127.0.0.1; over TLS (an https URL) with ``tls``, a server-side context."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -252,8 +254,10 @@ class FakeArgoCD:
                 self._handle("POST")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
         return self
 
     def stop(self) -> None:
