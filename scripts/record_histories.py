@@ -33,10 +33,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,14 +47,14 @@ if str(ROOT) not in sys.path:
 os.environ["GANTRY_ALLOW_LOCAL_REPOS"] = "1"
 os.environ["GANTRY_ALLOW_LOCAL_JOBS"] = "1"
 
-import temporalio  # noqa: E402
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus  # noqa: E402
-from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
+import temporalio
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 
-from client.api import Gantry  # noqa: E402
-from client.devserver import DevServer, ensure_search_attributes, free_port  # noqa: E402
-from client.settings import TemporalSettings  # noqa: E402
-from client.worker import build_workers  # noqa: E402
+from client.api import Gantry
+from client.devserver import DevServer, ensure_search_attributes, free_port
+from client.settings import TemporalSettings
+from client.worker import build_workers
 
 DEFAULT_OUT = ROOT / "tests" / "fixtures" / "histories"
 SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -245,8 +244,8 @@ async def scenario_quickstart(s: Scenario) -> None:
     """The quickstart's manifests (examples/quickstart/manifests) on a loopback registry: an
     image Warehouse, auto-promotion to dev with a local-job verification, a soak, staging."""
     from tests.integration.test_promotion import apply_text
-    from tests.pipelines import make_gitops_repo
     from tests.jobs import remove, shared_dir
+    from tests.pipelines import make_gitops_repo
     from tests.registry import push_artifact, token_registry, token_registry_missing
 
     reason = token_registry_missing()
@@ -305,7 +304,9 @@ async def scenario_can_project(s: Scenario) -> None:
     runs = {(await handle.describe()).run_id}
     for i in range(200):
         freight = {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/app", "tag": f"1.0.{i}"}]}
-        await retry_unprocessed(lambda: handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict))
+        await retry_unprocessed(
+            lambda f=freight: handle.execute_update("create_freight", FreightCreate(freight=f), result_type=dict)
+        )
         runs.add((await handle.describe()).run_id)
         if len(runs) >= 3:
             break
@@ -470,10 +471,10 @@ async def write_histories(client: Client, scenario: str, task_queue: str, out: P
 
 def source_commit() -> tuple[str, bool]:
     """The commit the recording ran from, and whether the workflow code differs from it."""
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--", "workflows", "pipeline", "activities", "client"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
     return sha, bool(dirty)
 
@@ -495,7 +496,7 @@ Re-record only to add scenarios, never to make a failing replay pass (docs/archi
 
 
 def write_index(out: Path, commit: str, dirty: bool, results: dict[str, dict], rows: list[dict]) -> None:
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    when = datetime.now(UTC).isoformat(timespec="seconds")
     index = {
         "source_commit": commit,
         "source_dirty": dirty,
@@ -563,7 +564,7 @@ async def main() -> int:
                 kept = " (its earlier recording is kept)" if results.get(name, {}).get("status") == "recorded" else ""
                 results[name] = {"status": "skipped", "reason": str(why) + kept, "doc": doc}
                 print(f"{name}: skipped: {why}{kept}", flush=True)
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001  (reported, and the next scenario still runs)
                 failed = True
                 kept = " (its earlier recording is kept)" if results.get(name, {}).get("status") == "recorded" else ""
                 results[name] = {"status": "failed", "reason": f"{type(err).__name__}: {err}{kept}", "doc": doc}
