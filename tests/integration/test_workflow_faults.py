@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,12 +24,14 @@ from temporalio.exceptions import CancelledError
 
 from client.api import GantryError
 from pipeline import availability, step_policies
+from pipeline.discovery import freight as discovery_freight
 from pipeline.freight import FreightCatalog
 from tests.conftest import WorkerHandle, wait_for
+from tests.gitrepos import git
 from tests.httpserver import ScriptedServer
 from tests.integration.test_promotion import apply_text
 from tests.integration.test_step_semantics import IMAGE, http_step, manifests, ok, result
-from workflows.ids import project_workflow_id
+from workflows.ids import project_workflow_id, warehouse_workflow_id
 
 pytestmark = pytest.mark.integration
 
@@ -201,6 +204,51 @@ async def test_a_bug_in_the_promotion_finished_signal_drops_that_signal_only(
 
     await wait_for(current, timeout=10, message="the project to record the second promotion")
     handle = worker.gantry.client.get_workflow_handle(project_workflow_id(project))
+    assert await task_failures(handle) == 0
+
+
+# -- WarehouseWorkflow ------------------------------------------------------------------
+
+
+async def test_a_bug_in_a_warehouse_pass_fails_that_pass_only(
+    worker: WorkerHandle, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "app-src"
+    git("init", "-q", "-b", "main", str(repo))
+    (repo / "README").write_text("v1\n")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "first", cwd=repo)
+    # imported by name into workflows.warehouse: the Warehouse's run starts after the patch
+    fault = Fault(discovery_freight.freight_candidate, KeyError("commits"))
+    monkeypatch.setattr(discovery_freight, "freight_candidate", fault)
+    project = f"faultwh-{unique}"
+    await apply_text(
+        worker.gantry,
+        f"""apiVersion: kargo.akuity.io/v1alpha1
+kind: Project
+metadata:
+  name: {project}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata:
+  name: app
+  namespace: {project}
+spec:
+  subscriptions:
+  - git:
+      repoURL: file://{repo}
+      branch: main
+""",
+    )
+    failed = await asyncio.wait_for(worker.gantry.refresh_warehouse(project, "app", wait=True), 30)
+    assert fault.hits >= 1
+    assert failed.error.startswith("internal error: KeyError: 'commits' (a bug in Gantry"), failed.error
+    assert failed.failed_passes >= 1 and failed.last_freight is None
+    fault.on = False  # the same run goes on: its next pass makes the Freight
+    good = await asyncio.wait_for(worker.gantry.refresh_warehouse(project, "app", wait=True), 30)
+    assert good.error == "" and good.last_freight, good
+    handle = worker.gantry.client.get_workflow_handle(warehouse_workflow_id(project, "app"))
     assert await task_failures(handle) == 0
 
 
