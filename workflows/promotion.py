@@ -655,6 +655,8 @@ class PromotionWorkflow:
         if not self._reported:  # told once, even when a bug after this point ends it again
             self._reported = True
             await asyncio.gather(self._tell_project(request, event), self._release_lock(request))
+        else:
+            await self._release_lock(request)  # a no-op unless a bug cut the first attempt short
         await self._cleanup(request)  # the project tells the Stages downstream (off this path)
         return status
 
