@@ -25,6 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pipeline.freight import FreightCatalog, set_alias
+    from workflows import continuation
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, guard_update, handles, log_bug
     from pipeline.manifests import (
         ManifestError,
@@ -118,8 +119,7 @@ class ProjectWorkflow:
                     if not self._bug_to_drop(err, "offering verified freight downstream", event):
                         raise
                     self._drop_head(self._state.verified, event)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(ProjectInput(name=self._name, state=self._state, max_history=self._max_history))
+        await continuation.hand_over(ProjectInput(name=self._name, state=self._state, max_history=self._max_history))
 
     async def _announce_new_freight(self) -> None:
         """New Freight reaches the Stages that take it directly (where auto-promotion is on)."""
@@ -170,8 +170,7 @@ class ProjectWorkflow:
         self._state.wake = [n for n in self._state.wake if n not in names]
 
     def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._max_history
+        return continuation.due(self._max_history)
 
     def _bug_to_drop(self, err: Exception, what: str, item: Any) -> bool:
         """False for what is not a bug (cancellation, the SDK's own errors: the caller

@@ -35,6 +35,7 @@ from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import continuation
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, handles, log_bug
     from workflows.ids import stage_workflow_id
     from workflows.messages import AutoPromotion, LockRequest, StageLockView, UpstreamVerified
@@ -149,8 +150,7 @@ class StageWorkflow:
                 log_bug(f"stage {input.project}/{input.stage} (tried again later)", err)
                 if await self._after_bug():
                     break
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
+        await continuation.hand_over(
             StageInput(
                 project=input.project,
                 stage=input.stage,
@@ -203,8 +203,7 @@ class StageWorkflow:
         return False
 
     def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._input.max_history
+        return continuation.due(self._input.max_history)
 
     def _next_wake(self) -> datetime | None:
         times = [e.soak_until for e in self._state.pending.values()]

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from pipeline.durations import parse_duration
     from pipeline.freight import freight_name
+    from workflows import continuation
     from workflows.bugs import LONG_LIVED_PATCH, describe, guard_signal, guard_update, handles, log_bug
     from workflows.failures import cause_message
     from workflows.ids import warehouse_workflow_id
@@ -162,14 +163,12 @@ class WarehouseWorkflow:
             if self._should_continue_as_new():
                 break
             await self._sleep(self._last_spec)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
+        await continuation.hand_over(
             WarehouseInput(project=input.project, warehouse=input.warehouse, state=self._state, max_history=input.max_history)
         )
 
     def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._input.max_history
+        return continuation.due(self._input.max_history)
 
     async def _sleep(self, spec: dict[str, Any]) -> None:
         interval = parse_duration(str(spec.get("interval") or "5m"))
