@@ -49,7 +49,10 @@ def write_hook(path: Path, gate: Gate) -> Path:
 
 
 class WorkerProcess:
-    """``python worker.py`` against ``address``, with ``env`` added to this process's environment."""
+    """``python worker.py`` against ``address``, with ``env`` added to this process's environment.
+
+    ``root`` is the tree whose ``worker.py`` runs (this checkout by default; the upgrade test
+    passes an extracted earlier version, with ``PYTHONPATH`` pointing at it in ``env``)."""
 
     def __init__(
         self,
@@ -59,9 +62,11 @@ class WorkerProcess:
         work_dir: Path,
         log: Path,
         env: Mapping[str, str] | None = None,
+        root: Path = REPO_ROOT,
     ):
+        self.root = root
         self.args = [
-            sys.executable, str(REPO_ROOT / "worker.py"), "--address", address, "--task-queue", task_queue,
+            sys.executable, str(root / "worker.py"), "--address", address, "--task-queue", task_queue,
             "--worker-id", worker_id, "--work-dir", str(work_dir),
         ]  # fmt: skip
         self.log = log
@@ -71,7 +76,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                self.args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=self.env, start_new_session=True
+                self.args, stdout=out, stderr=subprocess.STDOUT, cwd=self.root, env=self.env, start_new_session=True
             )
         return self
 
