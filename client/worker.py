@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import socket
+from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -30,6 +31,7 @@ from temporalio.worker.workflow_sandbox import (
 from activities.argocd_health import argocd_health
 from activities.catalog import CatalogActivities
 from activities.discovery import DISCOVERY_ACTIVITIES
+from activities.heartbeat import HEARTBEAT_EVERY
 from activities.metrics import METRIC_ACTIVITIES
 from activities.stages import StageActivities
 from activities.steps import STEP_ACTIVITIES
@@ -45,6 +47,12 @@ from workflows.warehouse import WarehouseWorkflow
 
 log = structlog.get_logger("gantry.worker")
 
+#: Heartbeats reach the server as often as activities send them (every HEARTBEAT_EVERY s), not
+#: at 80% of the heartbeat timeout as the SDK throttles by default: with a 10 s timeout the
+#: server would otherwise see one heartbeat per 8 s, 2 s of margin before a live step is
+#: taken for dead; now 8 s (docs/architecture.md "Durability").
+HEARTBEAT_THROTTLE = timedelta(seconds=HEARTBEAT_EVERY)
+STICKY_TIMEOUT = timedelta(seconds=3)
 PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", "structlog", "re2")
 WORKFLOWS = [ProjectWorkflow, PromotionWorkflow, StageWorkflow, VerificationWorkflow, WarehouseWorkflow]
 
@@ -121,6 +129,10 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
     shared = Worker(
         client,
         task_queue=task_queue,
+        # a workflow whose last task ran on a worker that died waits this long on that
+        # worker's sticky queue before any worker may take it (the SDK's default is 10 s)
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         workflows=WORKFLOWS,
         activities=[
             workdirs.claim_worker,
@@ -142,6 +154,7 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
     step_worker = Worker(
         client,
         task_queue=own_queue,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         activities=[workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
     )
     return [shared, step_worker]

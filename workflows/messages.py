@@ -19,11 +19,15 @@ class PromotionOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Chosen by bench/chaos.py (docs/architecture.md "Durability"): steps heartbeat every 2 s
+    # and workers send each heartbeat on (client/worker.py), so 10 s is 5 missed heartbeats;
+    # a worker restarted on the same disk then resumes a step within about 13 s (30 s before),
+    # and a promotion whose worker is gone for good moves within about 40 s (150 s before).
     step_heartbeat_timeout: timedelta = Field(
-        default=timedelta(seconds=30), description="how soon a step on a dead worker is noticed"
+        default=timedelta(seconds=10), description="how soon a step on a dead worker is noticed"
     )
     worker_wait_timeout: timedelta = Field(
-        default=timedelta(minutes=2),
+        default=timedelta(seconds=25),
         description="how long a step waits for the worker holding the working directory before "
         "the promotion moves to another worker and starts its steps again",
     )

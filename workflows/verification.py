@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 MEASURE_TIMEOUT = timedelta(hours=1)
+#: measurements heartbeat every 2 s (activities/heartbeat.py): a dead worker's is retried after 10 s
+MEASURE_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 
 class VerificationRequest(BaseModel):
@@ -168,7 +170,7 @@ class VerificationWorkflow:
                     MeasureRequest(run=workflow.info().workflow_id, metric=metric.name, provider=metric.provider, index=index - 1),
                     result_type=MeasureResult,
                     start_to_close_timeout=MEASURE_TIMEOUT,
-                    heartbeat_timeout=timedelta(seconds=30),
+                    heartbeat_timeout=MEASURE_HEARTBEAT_TIMEOUT,
                     retry_policy=RetryPolicy(maximum_attempts=3),
                     summary=f"{metric.name} #{index} ({kind})",
                 )
