@@ -39,12 +39,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import patches
     from workflows.failures import cause_message
 
 #: ``workflow.patched`` id of "a bug ends the promotion Errored and releases the lock"
-PROMOTION_PATCH = "gantry-bug-ends-promotion"
+PROMOTION_PATCH = patches.BUG_ENDS_PROMOTION.id
 #: ``workflow.patched`` id of "a long-lived workflow survives a bug in a handler or its loop"
-LONG_LIVED_PATCH = "gantry-bug-survived"
+LONG_LIVED_PATCH = patches.BUG_SURVIVED.id
 #: the ApplicationError type of an update that failed because of a bug
 INTERNAL_ERROR = "InternalError"
 

@@ -1,0 +1,59 @@
+"""Every ``workflow.patched`` id in Gantry, in one list (docs/architecture.md, "Versioning
+workflow code").
+
+A patch id is written into the history of every run that takes the new path, so once
+released it is never renamed or reused. Workflow code takes ids from here only
+(``patches.X.id``, or a constant set from it), never a string of its own:
+tests/unit/test_patches.py checks that.
+
+Each entry says when it was added and from which commit on the code has it: runs started
+(or, for Project, Stage and Warehouse workflows, last continued-as-new) by older code are
+the ones that still need the old path. When none of those can still be running, the entry
+moves to ``state="deprecated"`` (the code calls ``workflow.deprecate_patch`` and keeps only
+the new path); once no run from before the deprecation can be running either, the call and
+the entry go. Runs that can still be running: a promotion lives at most its longest soak
+or PR wait, then the namespace's retention keeps its history; the long-lived workflows need
+to have continued-as-new under code that has the patch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Patch:
+    id: str
+    """what ``workflow.patched`` / ``workflow.deprecate_patch`` take: ``gantry-<what>``, never renamed"""
+    added: str
+    """the date it was added (YYYY-MM-DD)"""
+    since: str
+    """the first commit whose code has it: runs of older code still need the old path"""
+    workflows: tuple[str, ...]
+    """the workflow types that call it"""
+    what: str
+    """the change it gates"""
+    state: Literal["patched", "deprecated"] = "patched"
+
+
+BUG_ENDS_PROMOTION = Patch(
+    id="gantry-bug-ends-promotion",
+    added="2026-11-30",
+    since="4e7fc62",
+    workflows=("PromotionWorkflow",),
+    what="a Temporal failure nobody caught ends the promotion Errored and releases the Stage's lock "
+    "(before: it failed the workflow); workflows/bugs.py",
+)
+
+BUG_SURVIVED = Patch(
+    id="gantry-bug-survived",
+    added="2026-11-30",
+    since="4e7fc62",
+    workflows=("ProjectWorkflow", "StageWorkflow", "WarehouseWorkflow"),
+    what="a Temporal failure in a handler or a loop item is logged and dropped (before: it failed the "
+    "long-lived workflow); workflows/bugs.py",
+)
+
+#: every patch, oldest first; append only
+ALL: tuple[Patch, ...] = (BUG_ENDS_PROMOTION, BUG_SURVIVED)
