@@ -20,6 +20,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.freight_store import FreightStore
 from client.updates import retry_unprocessed
 from pipeline.manifests import ClusterPromotionTask, PromotionStep, PromotionTask
 from pipeline.promotion_plan import PlanError, plan_steps
@@ -41,8 +42,9 @@ def _not_found(message: str) -> ApplicationError:
 
 
 class CatalogActivities:
-    def __init__(self, client: Client):
+    def __init__(self, client: Client, task_queue: str):
         self.client = client
+        self.store = FreightStore(client, task_queue)
 
     async def _cluster(self, kind: str) -> dict[str, Any]:
         """Cluster-scoped manifests of one kind ("cluster_promotion_tasks" / "cluster_analysis_templates")."""
@@ -58,6 +60,9 @@ class CatalogActivities:
     @activity.defn(name="load_promotion_context")
     async def load_promotion_context(self, request: PromotionContextRequest) -> PromotionContext:
         handle = self.client.get_workflow_handle(project_workflow_id(request.project))
+        record = await self.store.get(request.project, request.freight)
+        if record is not None:
+            request = request.model_copy(update={"record": record})
         try:
             context = await handle.query("promotion_context", request, result_type=PromotionContext)
         except WorkflowQueryFailedError as err:
@@ -85,6 +90,10 @@ class CatalogActivities:
             doc = context.tasks.get(f"PromotionTask/{name}")
             return PromotionTask.model_validate(doc) if doc else None
 
+        if record is not None:  # a catalog of old answers this itself (None: it knows)
+            context.stored = True
+            newer = await self.store.newer_exists(request.project, record)
+            context.newest_of_origin = None if newer is None else not newer
         promotion_vars = {v.get("name") for v in context.stage_vars + context.template_vars}
         try:
             context.steps = plan_steps(steps, find_task, promotion_vars=promotion_vars)

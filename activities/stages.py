@@ -12,6 +12,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.freight_store import FreightStore
 from pipeline.auto_promotion import auto_promotion_enabled
 from pipeline.durations import parse_duration
 from pipeline.manifests import ManifestSet
@@ -25,6 +26,7 @@ class StageActivities:
     def __init__(self, client: Client, task_queue: str):
         self.client = client
         self.task_queue = task_queue
+        self.store = FreightStore(client, task_queue)
 
     async def _signal_stage(self, project: str, stage: str, signal: str, arg: Any) -> None:
         await signal_stage(self.client, self.task_queue, project, stage, signal, arg)
@@ -55,9 +57,7 @@ class StageActivities:
         _, project = await self._manifests(event.project)
         if project is None:
             return []
-        freight = await self.client.get_workflow_handle(project_workflow_id(event.project)).query(
-            "get_freight", event.freight
-        )
+        freight = await self.store.find(event.project, event.freight)
         origin = (freight or {}).get("origin") or {}
         told = []
         for name, stage in sorted(project.stages.items()):
@@ -94,7 +94,7 @@ class StageActivities:
         if stage is None or not auto_promotion_enabled(project.project_config, stage):
             return "auto-promotion is off"
         handle = self.client.get_workflow_handle(project_workflow_id(request.project))
-        freight = await handle.query("get_freight", request.freight)
+        freight = await self.store.find(request.project, request.freight)
         origin = ((freight or {}).get("origin") or {}).get("name", "")
         if await handle.query("auto_promotion_held", {"stage": request.stage, "origin": origin}):
             return f"auto-promotion of {origin} in {request.stage} is on hold (a user promoted other Freight)"

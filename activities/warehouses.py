@@ -1,17 +1,18 @@
 """Activities the WarehouseWorkflow (and the project) need to reach other workflows:
-read the applied Warehouse, hand Freight to the project's catalog, wake Warehouses."""
+read the applied Warehouse, create Freight (FreightWorkflows), wake Warehouses."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from datetime import datetime, timezone
+
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.updates import retry_unprocessed
-from workflows.failures import cause_message
+from activities.freight_store import FreightStore
 from workflows.ids import project_workflow_id
 from workflows.messages import FreightCreate
 from workflows.warehouse import wake_warehouse
@@ -21,6 +22,7 @@ class WarehouseActivities:
     def __init__(self, client: Client, task_queue: str):
         self.client = client
         self.task_queue = task_queue
+        self.store = FreightStore(client, task_queue)
 
     @activity.defn(name="load_warehouse")
     async def load_warehouse(self, project: str, warehouse: str) -> dict[str, Any] | None:
@@ -34,12 +36,12 @@ class WarehouseActivities:
 
     @activity.defn(name="create_warehouse_freight")
     async def create_warehouse_freight(self, project: str, request: FreightCreate) -> dict[str, Any]:
-        """Idempotent: the catalog names Freight by its artifacts, so a retry finds the same one."""
-        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        """Idempotent: Freight is named by its artifacts, so a retry finds the same one. The
+        Warehouse's pass just read the Warehouse, so its origin is not checked again."""
         try:
-            return await retry_unprocessed(lambda: handle.execute_update("create_freight", request, result_type=dict))
-        except WorkflowUpdateFailedError as err:
-            raise ApplicationError(cause_message(err), type="FreightRefused", non_retryable=True) from None
+            return await self.store.create(project, request.freight, datetime.now(timezone.utc), check=False)
+        except ValueError as err:  # FreightRefused, or Freight without artifacts
+            raise ApplicationError(str(err), type="FreightRefused", non_retryable=True) from None
 
     @activity.defn(name="wake_warehouses")
     async def wake_warehouses(self, project: str, warehouses: list[str]) -> None:

@@ -23,9 +23,13 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.freight_store import FreightPage, FreightRefused, FreightStore, query_literal
+from activities.garbage import project_settings, worker_settings
 from client.settings import TemporalSettings
 from client.updates import retry_unprocessed
 from pipeline.availability import Availability, freight_availability
+from pipeline.freight import StageVisit, merge_visits
+from pipeline.garbage import PromotionRecord, promotions_to_collect
 from pipeline.manifests import ManifestSet
 from workflows import search_attributes as sa
 from workflows.failures import cause_message
@@ -40,11 +44,11 @@ from workflows.ids import (
 from workflows.messages import (
     ApplyRequest,
     ApplyResult,
-    FreightCreate,
     LockRequest,
     PromotionOptions,
     PromotionRequest,
     PromotionStatus,
+    StageHistory,
     StageLockView,
     StageView,
 )
@@ -71,6 +75,7 @@ class Gantry:
     def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE):
         self.client = client
         self.task_queue = task_queue
+        self.store = FreightStore(client, task_queue)
 
     @classmethod
     async def connect(cls, settings: TemporalSettings | None = None) -> Gantry:
@@ -166,14 +171,31 @@ class Gantry:
 
     # -- freight ---------------------------------------------------------------------
 
-    async def freight(self, project: str) -> list[dict[str, Any]]:
-        return await self._project(project, "freight") or []
+    async def freight(self, project: str, warehouse: str | None = None) -> list[dict[str, Any]]:
+        """Every Freight of the project (or of one Warehouse), newest first."""
+        await self._require_project(project)
+        return await self.store.all(project, warehouse)
+
+    async def freight_page(
+        self, project: str, *, limit: int = 100, token: str | None = None, warehouse: str | None = None
+    ) -> FreightPage:
+        """A page of Freight, newest first; `next_token` continues the list (None at the end)."""
+        await self._require_project(project)
+        try:
+            return await self.store.page(project, limit=limit, token=token, warehouse=warehouse)
+        except (ValueError, RPCError) as err:
+            raise GantryError(f"cannot list freight: {err}") from None
 
     async def get_freight(self, project: str, name_or_alias: str) -> dict[str, Any]:
-        found = await self._project(project, "get_freight", name_or_alias)
+        found = await self.store.find(project, name_or_alias)
         if not found:
+            await self._require_project(project)
             raise GantryError(f"freight {name_or_alias!r} does not exist in project {project}")
         return found
+
+    async def _require_project(self, project: str) -> None:
+        if not await self.project_exists(project):
+            raise GantryError(f"project {project!r} does not exist (apply its manifests first)")
 
     async def _update_project(self, project: str, update: str, arg: Any) -> dict[str, Any]:
         """A project update; its validator's refusal becomes a GantryError with the reason."""
@@ -188,7 +210,13 @@ class Gantry:
             raise GantryError(err.message) from None
 
     async def create_freight(self, project: str, freight: dict[str, Any]) -> dict[str, Any]:
-        return await self._update_project(project, "create_freight", FreightCreate(freight=freight))
+        """New Freight (a FreightWorkflow), or the existing one with the same artifacts."""
+        try:
+            return await self.store.create(project, freight, datetime.now(timezone.utc))
+        except FreightRefused as err:
+            raise GantryError(str(err)) from None
+        except ValueError as err:
+            raise GantryError(str(err)) from None
 
     async def set_freight_alias(self, project: str, freight: str, alias: str) -> dict[str, Any]:
         return await self._update_project(project, "set_freight_alias", {"freight": freight, "alias": alias})
@@ -309,24 +337,41 @@ class Gantry:
             ),
         )
 
-    async def availability(self, project: str, freight: dict[str, Any]) -> dict[str, Availability]:
-        """Per Stage: may it receive this Freight now? (the client's clock)"""
-        manifests = ManifestSet.model_validate(await self.manifests(project))
+    async def availability(
+        self, project: str, freight: dict[str, Any], manifests: ManifestSet | None = None
+    ) -> dict[str, Availability]:
+        """Per Stage: may it receive this Freight now? (the client's clock; pass `manifests`
+        when asking for many Freight)"""
+        manifests = manifests or ManifestSet.model_validate(await self.manifests(project))
         stages = manifests.projects[project].stages if project in manifests.projects else {}
         now = datetime.now(timezone.utc)
         return {name: freight_availability(stage, freight, now) for name, stage in sorted(stages.items())}
 
     async def approve(self, project: str, stage: str, freight: str, actor: str) -> dict[str, Any]:
+        """Approve Freight for a Stage (Kargo's manual approval: bypasses verification and soak)."""
         return await self._update_project(project, "approve", {"stage": stage, "freight": freight, "actor": actor})
 
     async def stage_lock(self, project: str, stage: str) -> StageLockView | None:
         return await self._query_or_none(stage_workflow_id(project, stage), "lock", result_type=StageLockView)
 
+    async def _stage_history(self, project: str, stage: str) -> StageHistory:
+        """The Stage's own history, and what the project kept of it before Stages kept their own."""
+        own = await self._query_or_none(stage_workflow_id(project, stage), "history", result_type=StageHistory)
+        own = own or StageHistory()
+        older = await self._project(project, "stage_history", stage) or []
+        visits = merge_visits(own.visits, [StageVisit.model_validate(v) for v in older])
+        runs = own.verifications + [
+            v for v in await self._project(project, "verification_history", stage) or [] if v not in own.verifications
+        ]
+        return StageHistory(visits=visits, verifications=runs)
+
     async def stage_history(self, project: str, stage: str) -> list[dict[str, Any]]:
-        return await self._project(project, "stage_history", stage) or []
+        """The Stage's Freight history, newest first."""
+        return [v.model_dump(mode="json") for v in (await self._stage_history(project, stage)).visits]
 
     async def verification_history(self, project: str, stage: str) -> list[dict[str, Any]]:
-        return await self._project(project, "verification_history", stage) or []
+        """The Stage's last verification runs, newest first."""
+        return (await self._stage_history(project, stage)).verifications
 
     async def running_verification(self, project: str, stage: str) -> str | None:
         """The workflow id of the verification the Stage's lock holder is running, if any."""
@@ -389,10 +434,14 @@ class Gantry:
                 return execution.id
         raise GantryError(f"promotion {name!r} does not exist in project {project}")
 
-    async def promotions(self, project: str, stage: str | None = None) -> list[dict[str, Any]]:
-        query = f"WorkflowType='PromotionWorkflow' AND GantryProject='{project}'"
+    async def promotions(
+        self, project: str, stage: str | None = None, *, collected: bool = False
+    ) -> list[dict[str, Any]]:
+        """Promotions, newest first: per Stage, those Kargo's garbage collection keeps
+        (`pipeline/garbage.py`); `collected` adds the ones past it that Temporal still retains."""
+        query = f"WorkflowType='PromotionWorkflow' AND GantryProject={query_literal(project)}"
         if stage:
-            query += f" AND GantryStage='{stage}'"
+            query += f" AND GantryStage={query_literal(stage)}"
         rows = []
         async for execution in self.client.list_workflows(query):
             attrs = execution.typed_search_attributes
@@ -410,7 +459,22 @@ class Gantry:
                 }
             )
         rows.sort(key=lambda r: r["started"] or "", reverse=True)
-        return rows
+        if collected or not rows:
+            return rows
+        try:
+            settings = await project_settings(self.client, project)
+        except RPCError:  # the project is gone: the worker's settings
+            settings = worker_settings()
+        now = datetime.now(timezone.utc)
+        gone: set[str] = set()
+        for name in {r["stage"] for r in rows}:
+            records = [
+                PromotionRecord(r["id"], datetime.fromisoformat(r["started"]), ended=r["status"] != "running")
+                for r in rows
+                if r["stage"] == name and r["started"]
+            ]
+            gone.update(promotions_to_collect(records, now, settings))
+        return [r for r in rows if r["id"] not in gone]
 
 
 async def fetch_freight(project: str, name_or_alias: str, settings: TemporalSettings | None = None) -> dict[str, Any]:

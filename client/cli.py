@@ -290,17 +290,29 @@ def refresh_warehouse(
 def get_freight(
     project: str = ProjectOpt,
     name: Optional[str] = typer.Argument(None, help="name or alias; all when omitted"),
+    limit: int = typer.Option(100, "--limit", "-n", min=1, help="at most this many, newest first"),
+    continue_token: Optional[str] = typer.Option(
+        None, "--continue", help="the token a previous page printed: the next page"
+    ),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="only Freight from this Warehouse"),
     output: OutputFormat = OutputOpt,
 ) -> None:
     async def go() -> None:
         from pipeline.freight import artifact_summary, freight_document
+        from pipeline.manifests import ManifestSet
 
         gantry = await _connect()
-        items = [await gantry.get_freight(project, name)] if name else await gantry.freight(project)
+        next_token = None
+        if name:
+            items = [await gantry.get_freight(project, name)]
+        else:
+            page = await gantry.freight_page(project, limit=limit, token=continue_token, warehouse=warehouse)
+            items, next_token = page.items, page.next_token
+        manifests = ManifestSet.model_validate(await gantry.manifests(project))
         now = datetime.now(timezone.utc)
         rows = []
         for f in items:
-            availability = await gantry.availability(project, f)
+            availability = await gantry.availability(project, f, manifests)
             rows.append(
                 {
                     "name": f["name"][:12],
@@ -310,7 +322,10 @@ def get_freight(
                     "stages": ", ".join(f"{stage}: {a.describe(now)}" for stage, a in availability.items()),
                 }
             )
-        emit(rows, ["name", "alias", "artifacts", "in", "stages"], output, raw=[freight_document(f, project) for f in items], title="freight")
+        raw = [freight_document(f, project) for f in items]
+        emit(rows, ["name", "alias", "artifacts", "in", "stages"], output, raw=raw, title="freight")
+        if next_token:  # on stderr, so JSON and YAML on stdout stay one list
+            errors.print(f"more: gantry get freight -p {project} --limit {limit} --continue {next_token}", soft_wrap=True)
 
     run(go())
 
@@ -319,11 +334,14 @@ def get_freight(
 def get_promotions(
     project: str = ProjectOpt,
     stage: Optional[str] = typer.Option(None, "--stage", "-s"),
+    collected: bool = typer.Option(
+        False, "--collected", help="also those past garbage collection that Temporal still retains"
+    ),
     output: OutputFormat = OutputOpt,
 ) -> None:
     async def go() -> None:
         gantry = await _connect()
-        rows = await gantry.promotions(project, stage)
+        rows = await gantry.promotions(project, stage, collected=collected)
         emit(rows, ["name", "stage", "freight", "phase", "started"], output, title="promotions")
 
     run(go())

@@ -97,7 +97,7 @@ class DevServer:
         else:
             args += ["--headless"]
         for key in sa.ALL:
-            args += ["--search-attribute", f"{key.name}=Keyword"]
+            args += ["--search-attribute", f"{key.name}={sa.CLI_TYPE[key.indexed_value_type]}"]
         return args + DEV_SERVER_TUNING + self.extra_args
 
     def start(self, timeout: float = 30.0) -> DevServer:
@@ -137,7 +137,7 @@ class DevServer:
 async def ensure_search_attributes(client: Client, namespace: str = "default") -> None:
     """Register any of Gantry's search attributes the server does not have yet."""
     service = client.operator_service
-    missing = {key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL}
+    missing = {key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in sa.ALL}
     try:
         existing = await service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
     except RPCError as err:  # the time-skipping test server cannot list them: just add

@@ -7,6 +7,12 @@ Two cases, both safe to repeat because the update was never applied:
 * `RESOURCE_EXHAUSTED` "concurrent in-flight updates": the server admits only a few updates
   per workflow at once (`history.maxInFlightUpdates`, 10 by default); a burst (many
   Warehouses, many clients) waits its turn instead of failing.
+* "workflow update was aborted" (`UNAVAILABLE`): the update was admitted but the run
+  continued as new before any workflow task took it (an update the run accepted is always
+  finished first: the workflows wait for `all_handlers_finished`); the next run takes it.
+* "Workflow Task in failed state" (`FAILED_PRECONDITION`, WorkflowNotReady): the workflow's
+  last task failed or timed out (a busy worker's sticky queue, a worker that died) and is
+  not retried yet; the server takes updates again once a task completes.
 """
 
 from __future__ import annotations
@@ -35,6 +41,18 @@ def too_many_in_flight(err: RPCError) -> bool:
     return err.status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in err.message
 
 
+def aborted_by_continue_as_new(err: RPCError) -> bool:
+    return err.status == RPCStatusCode.UNAVAILABLE and "update was aborted" in err.message
+
+
+def workflow_not_ready(err: RPCError) -> bool:
+    return err.status == RPCStatusCode.FAILED_PRECONDITION and "Workflow Task in failed state" in err.message
+
+
+def _transient(err: RPCError) -> bool:
+    return too_many_in_flight(err) or aborted_by_continue_as_new(err) or workflow_not_ready(err)
+
+
 async def retry_unprocessed(call: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
     """Run `call` (one update), again while the server turned it away unapplied."""
     for attempt in range(1, attempts + 1):
@@ -44,7 +62,7 @@ async def retry_unprocessed(call: Callable[[], Awaitable[T]], attempts: int = AT
             if attempt == attempts or not was_unprocessed(err):
                 raise
         except RPCError as err:
-            if attempt == attempts or not too_many_in_flight(err):
+            if attempt == attempts or not _transient(err):
                 raise
         await asyncio.sleep(min(BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF))
     raise AssertionError("unreachable")

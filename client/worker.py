@@ -30,6 +30,8 @@ from temporalio.worker.workflow_sandbox import (
 
 from activities.argocd_health import argocd_health
 from activities.catalog import CatalogActivities
+from activities.freight import FreightActivities
+from activities.garbage import GarbageActivities
 from activities.discovery import DISCOVERY_ACTIVITIES
 from activities.heartbeat import HEARTBEAT_EVERY
 from activities.metrics import METRIC_ACTIVITIES
@@ -38,6 +40,8 @@ from activities.steps import STEP_ACTIVITIES
 from activities.steps.base import work_root
 from activities.warehouses import WarehouseActivities
 from activities.workdir import WorkdirActivities
+from workflows.freight import FreightWorkflow
+from workflows.freight_alias import FreightAliasWorkflow
 from workflows.project import ProjectWorkflow
 from workflows.promotion import PromotionWorkflow
 from workflows.stage import StageWorkflow
@@ -54,7 +58,15 @@ log = structlog.get_logger("gantry.worker")
 HEARTBEAT_THROTTLE = timedelta(seconds=HEARTBEAT_EVERY)
 STICKY_TIMEOUT = timedelta(seconds=3)
 PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", "structlog", "re2")
-WORKFLOWS = [ProjectWorkflow, PromotionWorkflow, StageWorkflow, VerificationWorkflow, WarehouseWorkflow]
+WORKFLOWS = [
+    ProjectWorkflow,
+    PromotionWorkflow,
+    StageWorkflow,
+    VerificationWorkflow,
+    WarehouseWorkflow,
+    FreightWorkflow,
+    FreightAliasWorkflow,
+]
 
 
 def protect_worker_process() -> bool:
@@ -123,7 +135,9 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
     install_log_filter()
     own_queue = worker_queue(resolve_worker_id(worker_id))
     workdirs = WorkdirActivities(own_queue)
-    catalog = CatalogActivities(client)
+    catalog = CatalogActivities(client, task_queue)
+    freight = FreightActivities(client, task_queue)
+    garbage = GarbageActivities(client, task_queue)
     stages = StageActivities(client, task_queue)
     warehouses = WarehouseActivities(client, task_queue)
     shared = Worker(
@@ -138,6 +152,10 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
             workdirs.claim_worker,
             catalog.load_promotion_context,
             catalog.change_catalog,
+            freight.change_freight,
+            freight.import_freight,
+            freight.store_freight,
+            garbage.collect_garbage,
             stages.request_stage_lock,
             stages.workflow_is_running,
             stages.notify_downstream,

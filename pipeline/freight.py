@@ -8,8 +8,9 @@ Aliases are friendly names derived from the name, unique within a project.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -60,6 +61,7 @@ class StageCurrent(BaseModel):
     freight: str
     since: datetime
     promotion: str
+    alias: str = ""
 
 
 class StageVisit(BaseModel):
@@ -74,8 +76,143 @@ class StageVisit(BaseModel):
 HISTORY_LIMIT = 50
 
 
+#: Kargo keeps the alias in a label, so it follows the label value rules
+ALIAS_PATTERN = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+#: a Freight name, or a prefix of one long enough to look up (7 hex digits, as git shortens)
+NAME_PREFIX = re.compile(r"[0-9a-f]{7,40}")
+
+
+def check_alias(alias: str) -> None:
+    """Raise ValueError unless `alias` is a valid alias (Kargo's label value rules)."""
+    if not alias:
+        raise ValueError("alias must not be empty")
+    if not ALIAS_PATTERN.fullmatch(alias):
+        raise ValueError(
+            f"alias {alias!r} is not valid: at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+
+
+def check_artifacts(freight: dict[str, Any]) -> None:
+    if not (freight.get("images") or freight.get("commits") or freight.get("charts")):
+        raise ValueError("freight needs at least one image, commit or chart")
+
+
+def new_record(freight: dict[str, Any], name: str, alias: str, now: datetime) -> dict[str, Any]:
+    """The flattened Freight as it is kept: named, aliased, discovered now unless it says when."""
+    record = dict(freight)
+    record.update(name=name, alias=alias)
+    record.setdefault("discoveredAt", now.isoformat())
+    record.setdefault("status", {})
+    return record
+
+
+def name_of(freight: dict[str, Any]) -> str:
+    """The Freight's given name, else the SHA-1 of its origin and artifacts."""
+    return freight.get("name") or freight_name(
+        freight.get("origin") or {},
+        freight.get("images") or [],
+        freight.get("commits") or [],
+        freight.get("charts") or [],
+    )
+
+
+def enter_stage(record: dict[str, Any], stage: str, at: datetime) -> None:
+    """The Freight is now current in the Stage (`status.currentlyIn`)."""
+    record.setdefault("status", {}).setdefault("currentlyIn", {})[stage] = {"since": at.isoformat()}
+
+
+def leave_stage(record: dict[str, Any], stage: str, at: datetime) -> None:
+    """The Freight left the Stage: how long it soaked there after verification is kept."""
+    status = record.setdefault("status", {})
+    status.setdefault("currentlyIn", {}).pop(stage, None)
+    verified = (status.get("verifiedIn") or {}).get(stage)
+    if verified and verified.get("verifiedAt"):
+        soaked = at - datetime.fromisoformat(verified["verifiedAt"])
+        old = parse_duration(verified["longestSoak"]) if verified.get("longestSoak") else None
+        if old is None or soaked > old:
+            verified["longestSoak"] = format_duration(soaked)
+
+
+def mark_verified(record: dict[str, Any], stage: str, at: datetime) -> bool:
+    """Verified in a Stage (the first time counts; a re-verification keeps it)."""
+    verified = record.setdefault("status", {}).setdefault("verifiedIn", {})
+    if stage in verified:
+        return False
+    verified[stage] = {"verifiedAt": at.isoformat()}
+    return True
+
+
+def approve_for(record: dict[str, Any], stage: str, actor: str, at: datetime) -> None:
+    """Approved for a Stage: bypasses verification and soak there."""
+    record.setdefault("status", {}).setdefault("approvedFor", {})[stage] = {"approvedAt": at.isoformat(), "by": actor}
+
+
+def merge_metadata(record: dict[str, Any], values: dict[str, Any]) -> None:
+    record.setdefault("status", {}).setdefault("metadata", {}).update(values)
+
+
+def record_visit(visits: list[StageVisit], freight: str, promotion: str, at: datetime) -> None:
+    """A Stage's history (newest first) after a successful promotion: a new Freight opens a
+    visit and closes the one before; the same Freight again (a re-verification) changes
+    nothing. At most HISTORY_LIMIT visits are kept."""
+    if visits and visits[0].freight == freight and visits[0].until is None:
+        return
+    for visit in visits:
+        if visit.until is None:
+            visit.until = at
+    visits.insert(0, StageVisit(freight=freight, since=at, promotion=promotion))
+    del visits[HISTORY_LIMIT:]
+
+
+def merge_visits(newer: list[StageVisit], older: list[StageVisit]) -> list[StageVisit]:
+    """A Stage's own history followed by what a project kept of it before, newest first."""
+    seen = {(v.freight, v.since) for v in newer}
+    merged = newer + [v for v in older if (v.freight, v.since) not in seen]
+    merged.sort(key=lambda v: v.since, reverse=True)
+    for newer_visit, visit in zip(merged, merged[1:]):  # only the newest can still be open
+        if visit.until is None:
+            visit.until = newer_visit.since
+    return merged[:HISTORY_LIMIT]
+
+
+class FreightChange(BaseModel):
+    """One change to a Freight: where it is, where it was verified or approved, its alias
+    or metadata (the FreightWorkflow's `change` update takes one)."""
+
+    kind: Literal["entered", "left", "verified", "approved", "alias", "metadata"]
+    stage: str = ""
+    at: datetime | None = None
+    actor: str = ""
+    alias: str = ""
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+def approval(stage: str, actor: str | None, at: datetime) -> FreightChange:
+    """The change an approval makes (Kargo's `approvedFor`): bypasses verification and soak."""
+    return FreightChange(kind="approved", stage=stage, actor=actor or "unknown", at=at)
+
+
+def apply_change(record: dict[str, Any], change: FreightChange, now: datetime) -> None:
+    at = change.at or now
+    if change.kind == "entered":
+        enter_stage(record, change.stage, at)
+    elif change.kind == "left":
+        leave_stage(record, change.stage, at)
+    elif change.kind == "verified":
+        mark_verified(record, change.stage, at)
+    elif change.kind == "approved":
+        approve_for(record, change.stage, change.actor or "unknown", at)
+    elif change.kind == "alias":
+        record["alias"] = change.alias
+    else:
+        merge_metadata(record, change.values)
+
+
 class FreightCatalog(BaseModel):
-    """All Freight of a project, with Kargo's status maps kept inside each document."""
+    """All Freight of a project, as projects kept it before Freight became workflows of
+    their own (`workflows/freight.py`): still read when replaying those projects' histories,
+    and emptied into Freight workflows by the project's first run under the new code."""
 
     freight: dict[str, dict[str, Any]] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)
@@ -93,72 +230,43 @@ class FreightCatalog(BaseModel):
 
     def add(self, freight: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
         """Add Freight (named and aliased here when it comes without); False if it existed."""
-        name = freight.get("name") or freight_name(
-            freight.get("origin") or {},
-            freight.get("images") or [],
-            freight.get("commits") or [],
-            freight.get("charts") or [],
-        )
+        name = name_of(freight)
         if name in self.freight:
             return self.freight[name], False
         alias = freight.get("alias") or alias_for(name, set(self.aliases))
         if alias in self.aliases:
             raise ValueError(f"alias {alias!r} is already used by freight {self.aliases[alias]}")
-        record = dict(freight)
-        record.update(name=name, alias=alias)
-        record.setdefault("discoveredAt", now.isoformat())
-        record.setdefault("status", {})
+        record = new_record(freight, name, alias, now)
         self.freight[name] = record
         self.aliases[alias] = name
         return record, True
 
-    def record_promotion(self, stage: str, freight: str, promotion: str, at: datetime) -> None:
-        """A successful promotion: the Freight is now current in the Stage; the previous one left."""
+    def record_promotion(
+        self, stage: str, freight: str, promotion: str, at: datetime, *, keep_history: bool = True
+    ) -> str | None:
+        """A successful promotion: the Freight is now current in the Stage; the previous one
+        left (its name is returned when it did). `keep_history` False: the Stage's own
+        workflow keeps its history."""
         previous = self.stages.get(stage)
-        if previous and previous.freight != freight:
-            self._leave(stage, previous.freight, at)
-        if previous is None or previous.freight != freight:
-            visits = self.history.setdefault(stage, [])
-            visits.insert(0, StageVisit(freight=freight, since=at, promotion=promotion))
-            del visits[HISTORY_LIMIT:]
+        left = previous.freight if previous and previous.freight != freight else None
+        if keep_history:
+            record_visit(self.history.setdefault(stage, []), freight, promotion, at)
+        if left is not None and left in self.freight:
+            leave_stage(self.freight[left], stage, at)
         self.stages[stage] = StageCurrent(freight=freight, since=at, promotion=promotion)
         if freight in self.freight:
-            status = self.freight[freight].setdefault("status", {})
-            status.setdefault("currentlyIn", {})[stage] = {"since": at.isoformat()}
-
-    def _leave(self, stage: str, freight: str, at: datetime) -> None:
-        """Freight leaves a Stage: record how long it soaked there after verification."""
-        for visit in self.history.get(stage, []):
-            if visit.freight == freight and visit.until is None:
-                visit.until = at
-        record = self.freight.get(freight)
-        if record is None:
-            return
-        status = record.setdefault("status", {})
-        status.setdefault("currentlyIn", {}).pop(stage, None)
-        verified = (status.get("verifiedIn") or {}).get(stage)
-        if verified and verified.get("verifiedAt"):
-            soaked = at - datetime.fromisoformat(verified["verifiedAt"])
-            old = parse_duration(verified["longestSoak"]) if verified.get("longestSoak") else None
-            if old is None or soaked > old:
-                verified["longestSoak"] = format_duration(soaked)
+            enter_stage(self.freight[freight], stage, at)
+        return left
 
     def mark_verified(self, stage: str, freight: str, at: datetime) -> bool:
-        """Freight verified in a Stage (first time counts; a re-verification keeps it)."""
         record = self.freight.get(freight)
-        if record is None:
-            return False
-        verified = record.setdefault("status", {}).setdefault("verifiedIn", {})
-        if stage in verified:
-            return False
-        verified[stage] = {"verifiedAt": at.isoformat()}
-        return True
+        return False if record is None else mark_verified(record, stage, at)
 
     def approve(self, stage: str, freight: str, actor: str, at: datetime) -> dict[str, Any]:
         record = self.find(freight)
         if record is None:
             raise ValueError(f"freight {freight!r} does not exist")
-        record.setdefault("status", {}).setdefault("approvedFor", {})[stage] = {"approvedAt": at.isoformat(), "by": actor}
+        approve_for(record, stage, actor, at)
         return record
 
 

@@ -415,6 +415,65 @@ async def scenario_worker_lost(s: Scenario) -> None:
         gate.open()
 
 
+async def scenario_freight(s: Scenario) -> None:
+    """(h) Freight as workflows: created through the API and the project's update, an alias
+    moved (its claim released), approved, promoted (the promotion records it), one collected,
+    and a project's catalog of old moved into FreightWorkflows."""
+    from datetime import timezone
+
+    from client.applying import plan_apply
+    from client.manifests import LoadedManifests
+    from pipeline.freight import FreightCatalog
+    from pipeline.manifests import parse_documents
+    from tests.integration.test_promotion import apply_text
+    from tests.pipelines import make_gitops_repo, pipeline_manifests
+    from workflows.messages import ApplyRequest, ApplyResult, FreightCreate
+    from workflows.project import ProjectInput, ProjectState
+
+    await s.start_workers()
+    gantry = s.gantry
+    project = "rec-freight"
+    repo = make_gitops_repo(s.tmp / "remote")
+    await apply_text(gantry, pipeline_manifests(project, repo.url))
+    image = lambda tag: {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/app", "tag": tag}]}  # noqa: E731
+    first = await gantry.create_freight(project, image("1.0.0"))
+    await gantry.set_freight_alias(project, first["name"], "first-release")
+    await gantry.approve(project, "staging", first["name"], "alice")
+    handle = s.client.get_workflow_handle(f"project/{project}")
+    second = await handle.execute_update("create_freight", FreightCreate(freight=image("2.0.0")), result_type=dict)
+    promotion = await gantry.promote(project, "dev", first["name"])
+    assert (await promotion.result()).phase == "Succeeded"
+    promotion = await gantry.promote(project, "dev", second["name"])
+    assert (await promotion.result()).phase == "Succeeded"
+    third = await gantry.create_freight(project, image("3.0.0"))
+    await gantry.store.collect(project, third["name"])
+
+    old = "rec-freight-old"
+    catalog = FreightCatalog()
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    for i in range(3):
+        catalog.add({**image(f"0.{i}.0"), "discoveredAt": f"2026-11-0{i + 1}T00:00:00+00:00"}, now)
+    documents = plan_apply(
+        LoadedManifests(documents=parse_documents(pipeline_manifests(old, "file:///nowhere.git"), "p.yaml"))
+    ).documents[old]
+    start = WithStartWorkflowOperation(
+        "ProjectWorkflow",
+        ProjectInput(name=old, state=ProjectState(catalog=catalog)),
+        id=f"project/{old}",
+        task_queue=s.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await s.client.execute_update_with_start_workflow(
+        "apply", ApplyRequest(documents=documents, default_project=old), start_workflow_operation=start, result_type=ApplyResult
+    )
+    old_handle = s.client.get_workflow_handle(f"project/{old}")
+
+    async def moved() -> bool:
+        return await old_handle.query("freight") == []
+
+    await wait_for(moved, timeout=30, message="the catalog of old to move out")
+
+
 SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "promotion": scenario_promotion,
     "verification": scenario_verification,
@@ -426,6 +485,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "can_warehouse": scenario_can_warehouse,
     "abort": scenario_abort,
     "worker_lost": scenario_worker_lost,
+    "freight": scenario_freight,
 }
 
 
@@ -482,8 +542,9 @@ def source_commit() -> tuple[str, bool]:
 README = """# Recorded workflow histories
 
 Replayed by `tests/unit/test_replay.py` against the current workflow code (no server needed).
-Recorded by `scripts/record_histories.py` from commit `{commit}` ({when}, temporalio {sdk});
-`index.json` names each file's workflow id, run id, type and status at the time.
+Recorded by `scripts/record_histories.py`, last from commit `{commit}` ({when}, temporalio {sdk});
+a scenario recorded from another commit says so in `index.json` (`scenarios.<name>.commit`),
+which also names each file's workflow id, run id, type and status at the time.
 
 A change to workflow code must replay every history here, or be gated with `workflow.patched`.
 Re-record only to add scenarios, never to make a failing replay pass (docs/architecture.md,
@@ -539,6 +600,8 @@ async def main() -> int:
     names = args.only or list(SCENARIOS)
     # a scenario that is skipped or fails here keeps its earlier recording (files and rows)
     results: dict[str, dict] = dict(previous.get("scenarios", {}))
+    for kept in results.values():  # recordings kept from an earlier run name their commit
+        kept.setdefault("commit", previous.get("source_commit", "") + ("+dirty" if previous.get("source_dirty") else ""))
     rows = list(previous.get("histories", []))
 
     tmp_root = Path(tempfile.mkdtemp(prefix="gantry-record-"))
@@ -557,7 +620,7 @@ async def main() -> int:
                 await asyncio.sleep(1.0)  # let the last workflow tasks settle before reading
                 written = await write_histories(client, name, scenario.task_queue, out)
                 rows = [r for r in rows if r["file"].split("/")[0] != name] + written
-                results[name] = {"status": "recorded", "doc": doc}
+                results[name] = {"status": "recorded", "doc": doc, "commit": commit + ("+dirty" if dirty else "")}
                 size = sum((out / r["file"]).stat().st_size for r in written)
                 print(f"{name}: {len(written)} histories, {size / 1024:.0f} KB, {time.monotonic() - started:.1f} s", flush=True)
             except Skip as why:

@@ -21,7 +21,8 @@ def due(max_history: int) -> bool:
     return info.is_continue_as_new_suggested() or info.get_current_history_length() >= max_history
 
 
-async def hand_over(next_input: Any) -> NoReturn:
-    """Wait for the handlers in flight, then continue as new with `next_input`."""
+async def hand_over(next_input: Any, **options: Any) -> NoReturn:
+    """Wait for the handlers in flight, then continue as new with `next_input` (and any of
+    `workflow.continue_as_new`'s options, e.g. `memo`)."""
     await workflow.wait_condition(workflow.all_handlers_finished)
-    workflow.continue_as_new(next_input)
+    workflow.continue_as_new(next_input, **options)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 
 def project_workflow_id(project: str) -> str:
     return f"project/{project}"
@@ -21,11 +19,6 @@ def promotion_name(stage: str, unique: str, freight: str) -> str:
     return f"{stage}.{unique}.{freight[:7]}"
 
 
-def parse_promotion_workflow_id(workflow_id: str) -> tuple[str, str, str] | None:
-    match = re.fullmatch(r"promotion/([^/]+)/([^/]+)/(.+)", workflow_id)
-    return (match.group(1), match.group(2), match.group(3)) if match else None
-
-
 def stage_workflow_id(project: str, stage: str) -> str:
     return f"stage/{project}/{stage}"
 
@@ -36,3 +29,11 @@ def verification_workflow_id(project: str, stage: str, name: str) -> str:
 
 def warehouse_workflow_id(project: str, warehouse: str) -> str:
     return f"warehouse/{project}/{warehouse}"
+
+
+def freight_workflow_id(project: str, name: str) -> str:
+    return f"freight/{project}/{name}"
+
+
+def freight_alias_workflow_id(project: str, alias: str) -> str:
+    return f"freight-alias/{project}/{alias}"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.freight import FreightChange, StageVisit
 from pipeline.promotion_plan import PlannedStep
 
 PromotionPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Errored", "Aborted"]
@@ -114,12 +115,19 @@ class PromotionContext(BaseModel):
         default_factory=dict, description='"Kind/name" -> (Cluster)AnalysisTemplate the Stage verifies with'
     )
     steps: list[PlannedStep] = Field(default_factory=list, description="the steps to run, tasks inflated")
+    newest_of_origin: bool | None = Field(
+        default=None, description="no newer Freight of its Warehouse exists (Kargo's holds); None: not known"
+    )
+    stored: bool = Field(default=False, description="the Freight is a FreightWorkflow (not in a catalog of old)")
 
 
 class PromotionContextRequest(BaseModel):
     project: str
     stage: str
     freight: str
+    record: dict[str, Any] | None = Field(
+        default=None, description="the Freight, when the caller found it (FreightWorkflows); else the project looks"
+    )
 
 
 class PromotionFinished(BaseModel):
@@ -135,6 +143,11 @@ class PromotionFinished(BaseModel):
     auto: bool = False
     verify_only: bool = False
     verification: dict[str, Any] | None = Field(default=None, description="the verification run, if one ran")
+    origin: str = Field(default="", description="the Freight's Warehouse")
+    freight_alias: str = ""
+    newest_of_origin: bool | None = Field(default=None, description="as the promotion's context said")
+    freight_recorded: bool = Field(default=False, description="the promotion recorded entered/verified on the Freight itself")
+    stage_recorded: bool = Field(default=False, description="the Stage's workflow keeps this in its history")
 
 
 class ApplyRequest(BaseModel):
@@ -153,6 +166,42 @@ class ApplyRequest(BaseModel):
 
 class ApplyResult(BaseModel):
     results: list[str] = Field(default_factory=list, description='e.g. "stage/uat created"')
+
+
+class FreightChangeRequest(BaseModel):
+    """Changes to one Freight of a project, made in order (the `change_freight` activity)."""
+
+    project: str
+    freight: str = Field(description="name or alias")
+    changes: list[FreightChange]
+    missing_ok: bool = Field(default=False, description="a Freight that is gone (collected) is no error")
+
+
+class NewFreight(BaseModel):
+    """Freight to create in a project (the `store_freight` activity): flattened, as FreightCreate."""
+
+    project: str
+    freight: dict[str, Any]
+
+
+class FreightImport(BaseModel):
+    """Freight of a project's catalog of old, to become FreightWorkflows (`import_freight`)."""
+
+    project: str
+    records: list[dict[str, Any]]
+
+
+class GarbageRequest(BaseModel):
+    """Collect one Warehouse's old Freight (the `collect_garbage` activity)."""
+
+    project: str
+    warehouse: str
+
+
+class GarbageReport(BaseModel):
+    collected: list[str] = Field(default_factory=list)
+    kept: int = 0
+    message: str = ""
 
 
 class FreightCreate(BaseModel):
@@ -186,6 +235,13 @@ class LockRequest(BaseModel):
     promotion: str
     requested_at: datetime
     ready: bool = True
+
+
+class StageHistory(BaseModel):
+    """A Stage's Freight history and verification runs, newest first (StageWorkflow `history`)."""
+
+    visits: list[StageVisit] = Field(default_factory=list)
+    verifications: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class StageLockView(BaseModel):

@@ -14,7 +14,6 @@ queue moves on. Changes a handler made before the bug stay; nothing is rolled ba
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +23,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pipeline.freight import FreightCatalog, set_alias
-    from workflows import continuation
+    from pipeline import freight as freight_rules
+    from pipeline.freight import FreightCatalog, FreightChange, check_alias, check_artifacts, set_alias
+    from workflows.failures import cause_message
+    from workflows.ids import stage_workflow_id
+    from workflows import continuation, patches
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, guard_update, handles, log_bug
     from pipeline.manifests import (
         ManifestError,
@@ -38,11 +40,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         ApplyRequest,
         ApplyResult,
+        FreightChangeRequest,
         FreightCreate,
+        FreightImport,
         FreightVerified,
+        NewFreight,
         PromotionContext,
         PromotionContextRequest,
         PromotionFinished,
+        StageHistory,
         StageView,
     )
 
@@ -52,8 +58,12 @@ DEFAULT_MAX_HISTORY = 5_000
 
 class ProjectState(BaseModel):
     manifests: ManifestSet = Field(default_factory=ManifestSet)
+    #: where each Stage's Freight is and was; Freight itself lives in FreightWorkflows, and
+    #: `catalog.freight` only holds Freight of projects from before those (emptied into them)
+    #: or made by the `create_freight` update, until the run loop moves it out
     catalog: FreightCatalog = Field(default_factory=FreightCatalog)
-    promotions: list[PromotionFinished] = Field(default_factory=list, description="the latest, newest last")
+    #: no longer kept (nothing read it, and it grew with every verification); old runs carry it
+    promotions: list[PromotionFinished] = Field(default_factory=list, exclude=True)
     stage_metadata: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: per Stage, its verification runs, newest first
     verifications: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
@@ -65,6 +75,10 @@ class ProjectState(BaseModel):
     verified: list[FreightVerified] = Field(default_factory=list)
     #: Warehouses applied (created or changed) whose workflows still have to be woken
     wake: list[str] = Field(default_factory=list)
+    #: status changes (entered, left, verified) still to make on FreightWorkflows
+    freight_changes: list[FreightChangeRequest] = Field(default_factory=list)
+    #: Stages whose history and verification runs kept here go to their own workflows
+    hand_over: list[str] = Field(default_factory=list)
 
 
 class ProjectInput(BaseModel):
@@ -73,9 +87,14 @@ class ProjectInput(BaseModel):
     max_history: int = DEFAULT_MAX_HISTORY
 
 
-KEEP_PROMOTIONS = 200
-#: Kargo keeps the alias in a label, so it follows the label value rules
-ALIAS_PATTERN = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+#: verification runs kept per Stage for `gantry get stage`
+VERIFICATIONS_KEPT = 20
+#: Freight moved out of a catalog of old into FreightWorkflows per activity
+MIGRATION_BATCH = 100
+#: the run loop moves `catalog.freight` into FreightWorkflows (not in histories from before)
+FREIGHT_MIGRATION_PATCH = patches.FREIGHT_WORKFLOWS.id
+#: the `create_freight` update makes a FreightWorkflow (it added to the catalog before)
+FREIGHT_CREATE_PATCH = patches.CREATE_FREIGHT_WORKFLOW.id
 
 
 @workflow.defn(name="ProjectWorkflow")
@@ -84,17 +103,47 @@ class ProjectWorkflow:
     def __init__(self, input: ProjectInput) -> None:
         self._name = input.name
         self._state = input.state or ProjectState()
+        self._state.promotions = []
         self._max_history = input.max_history
+        #: None until the loop first sees Freight of old in the catalog (then: may it move them?)
+        self._migrating: bool | None = None
 
     @workflow.run
     async def run(self, input: ProjectInput) -> None:
         while True:
             await workflow.wait_condition(
-                lambda: bool(self._state.announce or self._state.wake or self._state.verified)
+                lambda: bool(
+                    self._state.announce
+                    or self._state.wake
+                    or self._state.verified
+                    or self._state.freight_changes
+                    or self._state.hand_over
+                    or (self._state.catalog.freight and self._migrating is not False)
+                )
                 or self._should_continue_as_new()
             )
             if self._should_continue_as_new():
                 break
+            if self._state.catalog.freight and self._migrating is not False:
+                self._migrating = workflow.patched(FREIGHT_MIGRATION_PATCH)
+                if self._migrating:
+                    await self._move_freight_out()
+            if self._state.hand_over:
+                stage = self._state.hand_over[0]
+                try:
+                    await self._hand_history_over()
+                except Exception as err:
+                    if not self._bug_to_drop(err, "handing a stage its history", stage):
+                        raise
+                    self._drop_head(self._state.hand_over, stage)
+            if self._state.freight_changes:
+                change = self._state.freight_changes[0]
+                try:
+                    await self._change_freight()
+                except Exception as err:
+                    if not self._bug_to_drop(err, "changing freight", change):
+                        raise
+                    self._drop_head(self._state.freight_changes, change)
             if self._state.wake:
                 names = list(self._state.wake)
                 try:
@@ -153,6 +202,66 @@ class ProjectWorkflow:
         except ActivityError as err:
             workflow.logger.warning("could not tell stages downstream of %s: %s", event.stage, err)
         self._state.verified.pop(0)
+
+    async def _move_freight_out(self) -> None:
+        """Freight kept in the catalog (a project from before FreightWorkflows, or made by the
+        `create_freight` update) becomes FreightWorkflows, oldest first so that lists keep
+        their order, a batch per activity; each leaves the catalog once its workflow runs."""
+        catalog = self._state.catalog
+        oldest = sorted(catalog.freight.values(), key=lambda f: (f.get("discoveredAt") or "", f["name"]))
+        batch = oldest[:MIGRATION_BATCH]
+        # new Freight still to announce is announced first, from here, as before
+        batch = [f for f in batch if f["name"] not in self._state.announce] or []
+        if not batch:
+            return
+        try:
+            await workflow.execute_activity(
+                "import_freight",
+                FreightImport(project=self._name, records=batch),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+                summary=f"move {len(batch)} freight into freight workflows",
+            )
+        except ActivityError as err:  # not retryable: stop trying until the next run
+            workflow.logger.error("could not move freight into freight workflows (tried again in the next run): %s", err)
+            self._migrating = False
+            return
+        for record in batch:
+            catalog.freight.pop(record["name"], None)
+            if catalog.aliases.get(record.get("alias") or "") == record["name"]:
+                del catalog.aliases[record["alias"]]
+
+    async def _hand_history_over(self) -> None:
+        """What this project kept of a Stage's history (before Stages kept their own) goes to
+        the Stage's workflow, and leaves here."""
+        stage = self._state.hand_over[0]
+        kept = StageHistory(
+            visits=self._state.catalog.history.get(stage, []), verifications=self._state.verifications.get(stage, [])
+        )
+        try:
+            await workflow.get_external_workflow_handle(stage_workflow_id(self._name, stage)).signal("adopt_history", kept)
+        except Exception as err:  # the Stage's workflow is gone: its history goes with it
+            workflow.logger.warning("could not hand stage %s its history: %s", stage, err)
+        self._state.catalog.history.pop(stage, None)
+        self._state.verifications.pop(stage, None)
+        self._state.hand_over.pop(0)
+
+    async def _change_freight(self) -> None:
+        """A promotion's effect on its Freight (entered, verified) and on the Freight it
+        replaced (left), made on their FreightWorkflows."""
+        request = self._state.freight_changes[0]
+        try:
+            await workflow.execute_activity(
+                "change_freight",
+                request,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=10),
+                summary=f"freight {request.freight[:7]}: "
+                + ", ".join(f"{c.kind} {c.stage}".strip() for c in request.changes),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("could not change freight %s: %s", request.freight, err)
+        self._state.freight_changes.pop(0)
 
     async def _wake_warehouses(self) -> None:
         """Applied Warehouses start (or look again) at once, not at their next interval."""
@@ -241,9 +350,11 @@ class ProjectWorkflow:
 
     # -- freight ---------------------------------------------------------------------
 
-    @workflow.update(name="create_freight", description="Add Freight to the catalog (idempotent by content)")
+    @workflow.update(name="create_freight", description="Create Freight (idempotent by content): a FreightWorkflow")
     @guard_update
-    def create_freight(self, request: FreightCreate) -> dict[str, Any]:
+    async def create_freight(self, request: FreightCreate) -> dict[str, Any]:
+        if workflow.patched(FREIGHT_CREATE_PATCH):
+            return await self._to_freight("store_freight", NewFreight(project=self._name, freight=request.freight))
         freight, created = self._state.catalog.add(request.freight, workflow.now())
         if created and self._name != "cluster":
             self._state.announce.append(freight["name"])
@@ -260,53 +371,71 @@ class ProjectWorkflow:
                 f"freight origin Warehouse {name!r} does not exist in project {self._name}"
                 + (f" (warehouses: {', '.join(known)})" if known else " (apply a Warehouse first)")
             )
-        if not (request.freight.get("images") or request.freight.get("commits") or request.freight.get("charts")):
-            raise ValueError("freight needs at least one image, commit or chart")
+        check_artifacts(request.freight)
         alias = request.freight.get("alias")
         if alias and alias in self._state.catalog.aliases:
             existing = self._state.catalog.aliases[alias]
             raise ValueError(f"alias {alias!r} is already used by freight {existing}")
 
+    async def _to_freight(self, activity: str, request: BaseModel) -> dict[str, Any]:
+        """Forward a change of a FreightWorkflow's Freight to the store; its refusal fails the update."""
+        try:
+            return await workflow.execute_activity(
+                activity,
+                request,
+                result_type=dict,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=5),
+                summary=f"{activity} in project {self._name}",
+            )
+        except ActivityError as err:
+            raise ApplicationError(cause_message(err), type="FreightRefused", non_retryable=True) from None
+
+    def _change(self, freight: str, *changes: FreightChange) -> FreightChangeRequest:
+        return FreightChangeRequest(project=self._name, freight=freight, changes=list(changes))
+
     @workflow.update(name="set_freight_alias", description="Change a Freight's alias: {freight, alias}")
     @guard_update
-    def set_freight_alias(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def set_freight_alias(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._state.catalog.find(str(request["freight"])) is None:  # a FreightWorkflow's, if any
+            alias = FreightChange(kind="alias", alias=str(request["alias"]))
+            return await self._to_freight("change_freight", self._change(str(request["freight"]), alias))
         return set_alias(self._state.catalog, request["freight"], request["alias"])
 
     @set_freight_alias.validator
     def validate_set_freight_alias(self, request: dict[str, Any]) -> None:
+        check_alias(str(request.get("alias") or ""))
         freight = self._state.catalog.find(str(request.get("freight", "")))
-        if freight is None:
-            raise ValueError(f"freight {request.get('freight')!r} does not exist in project {self._name}")
         owner = self._state.catalog.aliases.get(str(request.get("alias", "")))
-        if not request.get("alias"):
-            raise ValueError("alias must not be empty")
-        if not ALIAS_PATTERN.fullmatch(str(request["alias"])):
-            raise ValueError(
-                f"alias {request['alias']!r} is not valid: at most 63 letters, digits, '-', '_' or '.', "
-                "starting and ending with a letter or digit"
-            )
-        if owner is not None and owner != freight["name"]:
+        if freight is not None and owner is not None and owner != freight["name"]:
             raise ValueError(f"alias {request['alias']!r} is already used by freight {owner}")
 
     @workflow.update(name="set_metadata", description="Merge metadata into Stages or Freight: {updates: [...]}")
     @guard_update
-    def set_metadata(self, request: dict[str, Any]) -> dict[str, Any]:
-        for update in request.get("updates") or request.get("metadata") or []:
+    async def set_metadata(self, request: dict[str, Any]) -> dict[str, Any]:
+        updates = request.get("updates") or request.get("metadata") or []
+        for update in updates:
+            values = update.get("values") or {}
             target = self._metadata_target(update)
-            target.update(update.get("values") or {})
-        return {"updated": len(request.get("updates") or request.get("metadata") or [])}
+            if target is None:  # a FreightWorkflow's Freight
+                change = FreightChange(kind="metadata", values=values)
+                await self._to_freight("change_freight", self._change(str(update.get("name", "")), change))
+            else:
+                target.update(values)
+        return {"updated": len(updates)}
 
     @set_metadata.validator
     def validate_set_metadata(self, request: dict[str, Any]) -> None:
         for update in request.get("updates") or request.get("metadata") or []:
             self._metadata_target(update)
 
-    def _metadata_target(self, update: dict[str, Any]) -> dict[str, Any]:
+    def _metadata_target(self, update: dict[str, Any]) -> dict[str, Any] | None:
+        """Where the values go here; None for Freight that is not in the catalog of old."""
         kind, name = update.get("kind"), str(update.get("name", ""))
         if kind == "Freight":
             freight = self._state.catalog.find(name)
             if freight is None:
-                raise ValueError(f"freight {name!r} does not exist in project {self._name}")
+                return None
             return freight.setdefault("status", {}).setdefault("metadata", {})
         if kind == "Stage":
             project = self._state.manifests.projects.get(self._name)
@@ -317,18 +446,27 @@ class ProjectWorkflow:
 
     @workflow.update(name="approve", description="Approve Freight for a Stage: bypasses verification and soak")
     @guard_update
-    def approve(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self._state.catalog.approve(
-            request["stage"], request["freight"], request.get("actor") or "unknown", workflow.now()
-        )
+    async def approve(self, request: dict[str, Any]) -> dict[str, Any]:
+        actor = request.get("actor") or "unknown"
+        if self._state.catalog.find(str(request["freight"])) is None:  # a FreightWorkflow's, if any
+            change = freight_rules.approval(str(request["stage"]), actor, workflow.now())
+            return await self._to_freight("change_freight", self._change(str(request["freight"]), change))
+        return self._state.catalog.approve(request["stage"], request["freight"], actor, workflow.now())
 
     @approve.validator
     def validate_approve(self, request: dict[str, Any]) -> None:
         project = self._state.manifests.projects.get(self._name)
         if project is None or request.get("stage") not in project.stages:
             raise ValueError(f"stage {request.get('stage')!r} does not exist in project {self._name}")
-        if self._state.catalog.find(str(request.get("freight", ""))) is None:
-            raise ValueError(f"freight {request.get('freight')!r} does not exist in project {self._name}")
+        if not request.get("freight"):
+            raise ValueError("freight must be given")
+
+    def _hold(self, stage: str, origin: str, *, held: bool) -> None:
+        holds = self._state.holds.setdefault(stage, [])
+        if held and origin not in holds:
+            holds.append(origin)
+        elif not held and origin in holds:
+            holds.remove(origin)
 
     def _update_hold(self, stage: str, freight_name: str) -> None:
         """Kargo v1.11 holds: a user promoting anything but the newest Freight of an origin
@@ -354,6 +492,13 @@ class ProjectWorkflow:
     def verification_history(self, stage: str) -> list[dict[str, Any]]:
         return self._state.verifications.get(stage, [])
 
+    @workflow.query(name="freight_in_use", description="Freight current in a Stage or in a Stage's history window")
+    def freight_in_use(self) -> list[str]:
+        catalog = self._state.catalog
+        names = {current.freight for current in catalog.stages.values()}
+        names.update(visit.freight for visits in catalog.history.values() for visit in visits)
+        return sorted(names)
+
     @workflow.query(name="stage_history", description="A Stage's Freight history, newest first")
     def stage_history(self, stage: str) -> list[dict[str, Any]]:
         return [v.model_dump(mode="json") for v in self._state.catalog.history.get(stage, [])]
@@ -361,21 +506,48 @@ class ProjectWorkflow:
     @workflow.signal(name="promotion_finished", description="A promotion of this project ended")
     @guard_signal
     def promotion_finished(self, event: PromotionFinished) -> None:
-        if event.verification is not None:
+        if event.stage_recorded:  # the Stage keeps its history now: hand it what was kept here
+            if event.stage in self._state.verifications or event.stage in self._state.catalog.history:
+                if event.stage not in self._state.hand_over:
+                    self._state.hand_over.append(event.stage)
+        elif event.verification is not None:
             runs = self._state.verifications.setdefault(event.stage, [])
             runs.insert(0, event.verification)
-            del runs[50:]
-        if event.phase == "Succeeded":
-            if not (event.auto or event.verify_only):
+            del runs[VERIFICATIONS_KEPT:]
+        if event.phase != "Succeeded":
+            return
+        catalog = self._state.catalog
+        if not (event.auto or event.verify_only):
+            if event.newest_of_origin is None:
                 self._update_hold(event.stage, event.freight)
-            self._state.catalog.record_promotion(event.stage, event.freight, event.promotion, event.finished_at)
-            if event.verified_at is not None:
-                self._state.catalog.mark_verified(event.stage, event.freight, event.verified_at)
-                self._state.verified.append(
-                    FreightVerified(project=self._name, stage=event.stage, freight=event.freight, verified_at=event.verified_at)
-                )
-        self._state.promotions.append(event)
-        del self._state.promotions[:-KEEP_PROMOTIONS]
+            else:
+                self._hold(event.stage, event.origin, held=not event.newest_of_origin)
+        left = catalog.record_promotion(
+            event.stage, event.freight, event.promotion, event.finished_at, keep_history=not event.stage_recorded
+        )
+        current = catalog.stages[event.stage]
+        if event.freight_alias:
+            current.alias = event.freight_alias
+        elif event.freight in catalog.freight:
+            current.alias = catalog.freight[event.freight].get("alias") or ""
+        stored = event.freight not in catalog.freight
+        moves = [FreightChange(kind="entered", stage=event.stage, at=event.finished_at)]
+        if event.verified_at is not None:
+            if not stored:
+                catalog.mark_verified(event.stage, event.freight, event.verified_at)
+            moves.append(FreightChange(kind="verified", stage=event.stage, at=event.verified_at))
+            self._state.verified.append(
+                FreightVerified(project=self._name, stage=event.stage, freight=event.freight, verified_at=event.verified_at)
+            )
+        if left is not None and left not in catalog.freight:
+            leave = FreightChange(kind="left", stage=event.stage, at=event.finished_at)
+            self._state.freight_changes.append(
+                FreightChangeRequest(project=self._name, freight=left, changes=[leave], missing_ok=True)
+            )
+        if stored and not event.freight_recorded:  # a promotion from before FreightWorkflows recorded nothing
+            self._state.freight_changes.append(
+                FreightChangeRequest(project=self._name, freight=event.freight, changes=moves, missing_ok=True)
+            )
 
     # -- queries ---------------------------------------------------------------------
 
@@ -383,7 +555,7 @@ class ProjectWorkflow:
     def manifests(self) -> ManifestSet:
         return self._state.manifests
 
-    @workflow.query(name="freight", description="Every Freight of the project, newest first")
+    @workflow.query(name="freight", description="Freight still in the catalog of old (see FreightWorkflow), newest first")
     def freight(self) -> list[dict[str, Any]]:
         items = list(self._state.catalog.freight.values())
         return sorted(items, key=lambda f: f.get("discoveredAt") or "", reverse=True)
@@ -393,7 +565,7 @@ class ProjectWorkflow:
         found = self._state.manifests.warehouse(self._name, name)
         return found.model_dump(mode="json", by_alias=True, exclude_none=True) if found else None
 
-    @workflow.query(name="get_freight", description="One Freight by name, alias or name prefix")
+    @workflow.query(name="get_freight", description="One Freight of the catalog of old by name, alias or name prefix")
     def get_freight(self, name_or_alias: str) -> dict[str, Any] | None:
         return self._state.catalog.find(name_or_alias)
 
@@ -406,6 +578,7 @@ class ProjectWorkflow:
         for name, stage in sorted(project.stages.items()):
             current = self._state.catalog.stages.get(name)
             freight = self._state.catalog.freight.get(current.freight) if current else None
+            alias = (current.alias if current else "") or (freight or {}).get("alias")
             upstream: list[str] = []
             direct = False
             for request in stage.spec.requested_freight:
@@ -416,7 +589,7 @@ class ProjectWorkflow:
                 StageView(
                     name=name,
                     freight=current.freight if current else None,
-                    freight_alias=(freight or {}).get("alias"),
+                    freight_alias=alias or None,
                     since=current.since if current else None,
                     promotion=current.promotion if current else None,
                     upstream=upstream,
@@ -433,7 +606,7 @@ class ProjectWorkflow:
         stage = project.stages.get(request.stage) if project else None
         if stage is None:
             raise ApplicationError(f"stage {request.stage!r} does not exist in project {self._name}", type="NotFound")
-        freight = self._state.catalog.find(request.freight)
+        freight = request.record or self._state.catalog.find(request.freight)
         if freight is None:
             raise ApplicationError(
                 f"freight {request.freight!r} does not exist in project {self._name}", type="NotFound"

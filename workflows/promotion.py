@@ -33,10 +33,13 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.promotion_plan import PlannedStep
     from pipeline.step_rendering import RenderScope, render_config, resolve_vars
     from pipeline.step_summary import progress_table, summarize_step
+    from workflows import patches
     from workflows import search_attributes as sa
+    from pipeline.freight import FreightChange
     from workflows.bugs import PROMOTION_PATCH, describe, handles, log_bug
     from workflows.ids import project_workflow_id, stage_workflow_id, verification_workflow_id
     from workflows.messages import (
+        FreightChangeRequest,
         LockRequest,
         StageLockRequest,
         PromotionContext,
@@ -52,6 +55,10 @@ HEALTH_POLL = timedelta(seconds=5)
 #: A step whose worker died is sent again this often before the promotion gives up on it.
 MAX_WORKER_LOSSES_PER_STEP = 20
 NO_RETRY = RetryPolicy(maximum_attempts=1)
+#: a promotion of a FreightWorkflow's Freight records where it is before it ends
+FREIGHT_RECORD_PATCH = patches.PROMOTION_RECORDS_FREIGHT.id
+#: a promotion that held the lock gives the Stage its record with the lock (`finished`)
+STAGE_HISTORY_PATCH = patches.STAGE_KEEPS_HISTORY.id
 CATALOG_CHANGES = {"set-freight-alias": "freight-alias", "set-metadata": "metadata"}
 
 
@@ -308,6 +315,10 @@ class PromotionWorkflow:
             summary=f"read stage {request.stage}, freight {request.freight} and tasks",
         )
 
+    def _origin(self) -> str:
+        freight = self._context.freight if self._context else {}
+        return str((freight.get("origin") or {}).get("name") or "")
+
     async def _wait_until_available(self, request: PromotionRequest, context: PromotionContext) -> PromotionContext:
         """The availability rule; with wait_for_soak, sleep (durably) until the soak ends."""
         while True:
@@ -375,14 +386,17 @@ class PromotionWorkflow:
         except ActivityError:
             workflow.logger.warning("could not remove the working directory of %s", self._status.name)
 
-    async def _release_lock(self, request: PromotionRequest) -> None:
+    async def _release_lock(self, request: PromotionRequest, finished: PromotionFinished | None = None) -> None:
+        """Give the Stage's lock back; with `finished`, the Stage records the promotion too."""
         if not self._holds_lock:
             return
         self._holds_lock = False
+        stage = workflow.get_external_workflow_handle(stage_workflow_id(request.project, request.stage))
         try:
-            await workflow.get_external_workflow_handle(stage_workflow_id(request.project, request.stage)).signal(
-                "release", self._status.name
-            )
+            if finished is not None:
+                await stage.signal("finished", finished)
+            else:
+                await stage.signal("release", self._status.name)
         except Exception as err:  # the stage's liveness check frees it anyway
             workflow.logger.warning("could not release the lock of %s: %s", request.stage, err)
 
@@ -649,16 +663,46 @@ class PromotionWorkflow:
             promotion=status.name, stage=request.stage, freight=status.freight, phase=status.phase,
             finished_at=status.finished_at, verified_at=verified_at, actor=request.actor, auto=request.auto,
             verify_only=request.verify_only, verification=self._verification_record,
+            origin=self._origin(), freight_alias=status.freight_alias,
+            newest_of_origin=self._context.newest_of_origin if self._context else None,
         )  # fmt: skip
+        if phase == "Succeeded" and self._context is not None and self._context.stored and not self._reported:
+            event.freight_recorded = await self._record_freight(request, event)
+        # the Stage keeps its own history: the event goes with the lock's release
+        event.stage_recorded = self._holds_lock and not self._reported and workflow.patched(STAGE_HISTORY_PATCH)
         # Both signals leave in this one workflow task, in this order: the project hears of this
         # promotion before the next holder of the lock can start.
         if not self._reported:  # told once, even when a bug after this point ends it again
             self._reported = True
-            await asyncio.gather(self._tell_project(request, event), self._release_lock(request))
+            finished = event if event.stage_recorded else None
+            await asyncio.gather(self._tell_project(request, event), self._release_lock(request, finished))
         else:
             await self._release_lock(request)  # a no-op unless a bug cut the first attempt short
         await self._cleanup(request)  # the project tells the Stages downstream (off this path)
         return status
+
+    async def _record_freight(self, request: PromotionRequest, event: PromotionFinished) -> bool:
+        """The Freight is now in the Stage (and verified there, if it was), recorded on its
+        FreightWorkflow before the promotion ends, so whoever reads it after sees it (the next
+        promotion's availability check above all). False leaves it to the project (a history
+        from before FreightWorkflows, or the activity failed)."""
+        if not workflow.patched(FREIGHT_RECORD_PATCH):
+            return False
+        changes = [FreightChange(kind="entered", stage=request.stage, at=event.finished_at)]
+        if event.verified_at is not None:
+            changes.append(FreightChange(kind="verified", stage=request.stage, at=event.verified_at))
+        try:
+            await workflow.execute_activity(
+                "change_freight",
+                FreightChangeRequest(project=request.project, freight=event.freight, changes=changes, missing_ok=True),
+                start_to_close_timeout=CATALOG_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=5),
+                summary=f"freight {self._status.freight_alias or event.freight[:7]} is in {request.stage}",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("could not record freight %s in %s (the project will): %s", event.freight, request.stage, err)
+            return False
+        return True
 
     async def _end_on_bug(self, request: PromotionRequest, err: Exception) -> PromotionStatus:
         """A bug in this workflow's code: end Errored with a message naming it, telling the

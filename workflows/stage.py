@@ -38,9 +38,19 @@ with workflow.unsafe.imports_passed_through():
     from workflows import continuation
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, handles, log_bug
     from workflows.ids import stage_workflow_id
-    from workflows.messages import AutoPromotion, LockRequest, StageLockView, UpstreamVerified
+    from pipeline.freight import StageVisit, merge_visits, record_visit
+    from workflows.messages import (
+        AutoPromotion,
+        LockRequest,
+        PromotionFinished,
+        StageHistory,
+        StageLockView,
+        UpstreamVerified,
+    )
 
 DEFAULT_MAX_HISTORY = 5_000
+#: verification runs a Stage keeps (`gantry get stage`); each names its workflow for the rest
+VERIFICATIONS_KEPT = 20
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 
@@ -53,6 +63,9 @@ class StageState(BaseModel):
     #: Freight this Stage already auto-promoted, so a Freight is never auto-promoted twice
     auto_promoted: list[str] = Field(default_factory=list)
     served: int = 0
+    #: the Stage's Freight history, newest first (HISTORY_LIMIT), and its last verification runs
+    history: list[StageVisit] = Field(default_factory=list)
+    verifications: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class StageInput(BaseModel):
@@ -114,6 +127,34 @@ class StageWorkflow:
             state.served += 1
         state.queue = [q for q in state.queue if q.promotion != promotion]
         self._changed = True
+
+    @workflow.signal(name="finished", description="A promotion that held the lock ended: its record, and the lock back")
+    @guard_signal
+    def finished(self, event: PromotionFinished) -> None:
+        self._record(event)
+        self.release(event.promotion)
+
+    def _record(self, event: PromotionFinished) -> None:
+        state = self._state
+        if event.verification is not None:
+            state.verifications.insert(0, event.verification)
+            del state.verifications[VERIFICATIONS_KEPT:]
+        if event.phase == "Succeeded":
+            record_visit(state.history, event.freight, event.promotion, event.finished_at)
+
+    @workflow.signal(name="adopt_history", description="What the project kept of this Stage's history before")
+    @guard_signal
+    def adopt_history(self, kept: StageHistory) -> None:
+        state = self._state
+        state.history = merge_visits(state.history, kept.visits)
+        known = {v.get("id") for v in state.verifications}
+        state.verifications += [v for v in kept.verifications if v.get("id") not in known]
+        state.verifications.sort(key=lambda v: v.get("finishedAt") or "", reverse=True)
+        del state.verifications[VERIFICATIONS_KEPT:]
+
+    @workflow.query(name="history", description="The Stage's Freight history and verification runs, newest first")
+    def history(self) -> StageHistory:
+        return StageHistory(visits=self._state.history, verifications=self._state.verifications)
 
     @workflow.signal(name="upstream_verified", description="Freight was verified in an upstream Stage")
     @guard_signal

@@ -41,15 +41,17 @@ with workflow.unsafe.imports_passed_through():
     )
     from pipeline.durations import parse_duration
     from pipeline.freight import freight_name
-    from workflows import continuation
+    from workflows import continuation, patches
     from workflows.bugs import LONG_LIVED_PATCH, describe, guard_signal, guard_update, handles, log_bug
     from workflows.failures import cause_message
     from workflows.ids import warehouse_workflow_id
-    from workflows.messages import DiscoveryRequest, FreightCreate
+    from workflows.messages import DiscoveryRequest, FreightCreate, GarbageRequest
 
 DEFAULT_MAX_HISTORY = 2_000
 DISCOVERY_TIMEOUT = timedelta(minutes=10)
 CATALOG_TIMEOUT = timedelta(seconds=30)
+#: how often a Warehouse collects its old Freight (Kargo's collector runs on a schedule too)
+GARBAGE_EVERY = timedelta(hours=1)
 #: a subscription is tried this often in one pass before the pass reports it failed
 DISCOVERY_ATTEMPTS = 3
 
@@ -67,6 +69,8 @@ class WarehouseState(BaseModel):
     last_freight_alias: str | None = None
     passes: int = 0
     failed_passes: int = 0
+    #: when this Warehouse's old Freight was last collected
+    garbage_collected_at: datetime | None = None
 
 
 class WarehouseInput(BaseModel):
@@ -160,12 +164,33 @@ class WarehouseWorkflow:
                 log_bug(f"warehouse {input.project}/{input.warehouse} (the pass failed)", err)
                 self._state.error = f"internal error: {describe(err)} (a bug in Gantry; the next pass tries again)"
                 self._state.failed_passes += 1
+            await self._collect_garbage()
             if self._should_continue_as_new():
                 break
             await self._sleep(self._last_spec)
         await continuation.hand_over(
             WarehouseInput(project=input.project, warehouse=input.warehouse, state=self._state, max_history=input.max_history)
         )
+
+    async def _collect_garbage(self) -> None:
+        """Kargo's garbage collection of this Warehouse's Freight (activities/garbage.py), at
+        most every GARBAGE_EVERY; a failure is logged and waits for the next time."""
+        now = workflow.now()
+        due = self._state.garbage_collected_at is None or now - self._state.garbage_collected_at >= GARBAGE_EVERY
+        if not due or not workflow.patched(patches.WAREHOUSE_COLLECTS_GARBAGE.id):
+            return
+        self._state.garbage_collected_at = now
+        try:
+            await workflow.execute_activity(
+                "collect_garbage",
+                GarbageRequest(project=self._input.project, warehouse=self._input.warehouse),
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=10),  # a worker lost mid-way holds the next pass no longer
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary=f"collect old freight of warehouse {self._input.warehouse}",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("garbage collection of %s failed: %s", self._input.warehouse, cause_message(err))
 
     def _should_continue_as_new(self) -> bool:
         return continuation.due(self._input.max_history)

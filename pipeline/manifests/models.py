@@ -188,8 +188,19 @@ class PromotionPolicy(KargoModel):
     auto_rollback: AutoRollback | None = None
 
 
+class GarbageCollection(KargoModel):
+    """Gantry's extension: this project's garbage collection (Kargo sets it per controller).
+    Unset fields take the worker's settings (docs/architecture.md, "Garbage collection")."""
+
+    max_retained_freight: int | None = Field(default=None, ge=0)
+    min_freight_deletion_age: Duration | None = None
+    max_retained_promotions: int | None = Field(default=None, ge=0)
+    min_promotion_deletion_age: Duration | None = None
+
+
 class ProjectConfigSpec(KargoModel):
     promotion_policies: list[PromotionPolicy] = Field(default_factory=list)
+    garbage_collection: GarbageCollection | None = None
     webhook_receivers: list[dict[str, Any]] = Field(default_factory=list)
     freight_links: list[dict[str, Any]] = Field(default_factory=list)
     stage_links: list[dict[str, Any]] = Field(default_factory=list)

@@ -60,8 +60,10 @@ async def test_reverify_and_abort(worker: WorkerHandle, temporal_address: str, t
     code, out = await gantry(temporal_address, worker, "verify", "-p", project, "-s", "uat")
     assert code == 0, out
     assert "Successful" in out
-    history = await worker.gantry.client.get_workflow_handle(f"project/{project}").query("verification_history", "uat")
+    history = await worker.gantry.verification_history(project, "uat")
     assert [h["phase"] for h in history] == ["Successful", "Successful"]
+    kept = await worker.gantry.client.get_workflow_handle(f"stage/{project}/uat").query("history")
+    assert len(kept["verifications"]) == 2 and kept["visits"][0]["freight"] == freight["name"], "the Stage keeps them"
 
     # a verification that hangs, aborted from the CLI: Failed, "aborted by user", Freight verified before stays so
     slow = text.replace("    - name: smoke-test", "    - name: slow") + "---\n" + SLOW_JOB.format(project=project, python=JOB_PYTHON)

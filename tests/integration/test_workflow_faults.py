@@ -25,6 +25,7 @@ from temporalio.exceptions import CancelledError
 from client.api import GantryError
 from pipeline import availability, step_policies
 from pipeline.discovery import freight as discovery_freight
+import pipeline.freight as freight_module
 from pipeline.freight import FreightCatalog
 from tests.conftest import WorkerHandle, wait_for
 from tests.gitrepos import git
@@ -166,19 +167,22 @@ async def test_a_bug_in_a_project_update_fails_that_update_only(
     worker: WorkerHandle, unique: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = await new_project(worker, unique, [ok("a")])
+    freight = await new_freight(worker, project, "4.0.0")
     fault = Fault(
-        FreightCatalog.add,
+        freight_module.approval,
         AttributeError("'NoneType' object has no attribute 'get'"),
-        when=lambda catalog, freight, now: freight["images"][0]["tag"] == "boom",
+        when=lambda stage, actor, at: actor == "mallory",
     )
-    monkeypatch.setattr(FreightCatalog, "add", fault)
+    monkeypatch.setattr(freight_module, "approval", fault)
 
     with pytest.raises(GantryError, match=r"internal error: AttributeError: 'NoneType' object has no attribute 'get'"):
-        await asyncio.wait_for(new_freight(worker, project, "boom"), 20)
+        await asyncio.wait_for(worker.gantry.approve(project, "s", freight["name"], "mallory"), 20)
     assert fault.hits == 1
     # the project answers the next update and the next query
-    made = await asyncio.wait_for(new_freight(worker, project, "5.0.0"), 20)
-    assert made["name"] in [f["name"] for f in await worker.gantry.freight(project)]
+    await asyncio.wait_for(worker.gantry.approve(project, "s", freight["name"], "alice"), 20)
+    approved = await worker.gantry.get_freight(project, freight["name"])
+    assert approved["status"]["approvedFor"]["s"]["by"] == "alice"
+    assert len(await worker.gantry.stages(project)) == 1
     handle = worker.gantry.client.get_workflow_handle(project_workflow_id(project))
     assert await task_failures(handle) == 0
 
@@ -188,7 +192,7 @@ async def test_a_bug_in_the_promotion_finished_signal_drops_that_signal_only(
 ) -> None:
     project = await new_project(worker, unique, [ok("a")])
     first, second = await new_freight(worker, project, "6.0.0"), await new_freight(worker, project, "6.0.1")
-    fault = Fault(FreightCatalog.record_promotion, KeyError("stage"), when=lambda catalog, stage, freight, *a: freight == first["name"])
+    fault = Fault(FreightCatalog.record_promotion, KeyError("stage"), when=lambda catalog, stage, freight, *a, **kw: freight == first["name"])
     monkeypatch.setattr(FreightCatalog, "record_promotion", fault)
 
     status = await result(await worker.gantry.promote(project, "s", first["name"]))

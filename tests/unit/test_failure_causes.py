@@ -66,11 +66,11 @@ async def test_client_refusal_reads_the_cause() -> None:
 
 async def test_activities_report_the_cause() -> None:
     env = ActivityEnvironment()
-    catalog = CatalogActivities(_Client(refused("alias 'a' is already used")))  # type: ignore[arg-type]
+    catalog = CatalogActivities(_Client(refused("alias 'a' is already used")), "q")  # type: ignore[arg-type]
     with pytest.raises(ApplicationError) as e:
         await env.run(catalog.change_catalog, CatalogChange(project="p", kind="freight-alias", data={}))
     assert e.value.message == "alias 'a' is already used" and e.value.type == "StepFailed" and e.value.non_retryable
-    warehouses = WarehouseActivities(_Client(refused("freight needs at least one image")), "q")  # type: ignore[arg-type]
-    with pytest.raises(ApplicationError) as e:
-        await env.run(warehouses.create_warehouse_freight, "p", FreightCreate.model_construct())
-    assert e.value.message == "freight needs at least one image" and e.value.type == "FreightRefused"
+    warehouses = WarehouseActivities(_Client(refused("not asked")), "q")  # type: ignore[arg-type]
+    with pytest.raises(ApplicationError) as e:  # refused by the store's rules before any call
+        await env.run(warehouses.create_warehouse_freight, "p", FreightCreate(freight={"origin": {"name": "app"}}))
+    assert e.value.message == "freight needs at least one image, commit or chart" and e.value.type == "FreightRefused"

@@ -77,3 +77,38 @@ async def test_other_rpc_errors_are_not_retried() -> None:
     with pytest.raises(RPCError):
         await retry_unprocessed(call)
     assert len(calls) == 1
+
+
+async def test_an_update_aborted_by_continue_as_new_is_sent_again() -> None:
+    """Admitted but never taken by a task before the run continued as new: not applied."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    calls = []
+
+    async def call() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RPCError("workflow update was aborted", RPCStatusCode.UNAVAILABLE, b"")
+        return "applied"
+
+    assert await retry_unprocessed(call) == "applied"
+    assert len(calls) == 2
+
+
+async def test_an_update_to_a_workflow_whose_task_failed_waits_for_the_next_task() -> None:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    calls = []
+
+    async def call() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RPCError(
+                "Unable to perform workflow execution update due to Workflow Task in failed state.",
+                RPCStatusCode.FAILED_PRECONDITION,
+                b"",
+            )
+        return "applied"
+
+    assert await retry_unprocessed(call) == "applied"
+    assert len(calls) == 3

@@ -1,0 +1,48 @@
+"""Activities on Freight for workflows (a workflow cannot start, query or update another
+workflow and wait for the answer; an activity can): the project's status changes after a
+promotion and the move of a catalog of old into FreightWorkflows. The rules are the
+store's (`activities/freight_store.py`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from activities.freight_store import FreightRefused, FreightStore
+from workflows.messages import FreightChangeRequest, FreightImport, NewFreight
+
+
+class FreightActivities:
+    def __init__(self, client: Client, task_queue: str):
+        self.store = FreightStore(client, task_queue)
+
+    @activity.defn(name="change_freight")
+    async def change_freight(self, request: FreightChangeRequest) -> dict | None:
+        """The Freight after the changes; None when it is gone (garbage-collected) and the
+        caller said that is fine. Each change is idempotent, so a retry does no harm."""
+        record = None
+        for change in request.changes:
+            try:
+                record = await self.store.change(request.project, request.freight, change)
+            except ValueError as err:  # FreightRefused, or an alias that is not valid
+                if request.missing_ok and await self.store.get(request.project, request.freight) is None:
+                    activity.logger.warning("freight %s is gone; %s not recorded", request.freight, change.kind)
+                    return None
+                raise ApplicationError(str(err), type="FreightRefused", non_retryable=True) from None
+        return record
+
+    @activity.defn(name="store_freight")
+    async def store_freight(self, request: NewFreight) -> dict:
+        """The project's `create_freight` update, made a FreightWorkflow (the update's
+        validator checked the origin)."""
+        try:
+            return await self.store.create(request.project, request.freight, datetime.now(timezone.utc), check=False)
+        except ValueError as err:
+            raise ApplicationError(str(err), type="FreightRefused", non_retryable=True) from None
+
+    @activity.defn(name="import_freight")
+    async def import_freight(self, request: FreightImport) -> list[str]:
+        return await self.store.import_records(request.project, request.records)

@@ -1,0 +1,346 @@
+"""Freight kept as workflows of their own: create, find, list, change, collect.
+
+One place that knows how Freight is stored (a `FreightWorkflow` per Freight, a
+`FreightAliasWorkflow` per alias claim, visibility for lists), used by the client API, the
+Warehouse's activity and the promotion's activities alike, so every way in follows the
+same rules: the origin Warehouse must exist, there is at least one artifact, the name is the
+SHA-1 of the artifacts (so creating the same artifacts twice gives the same Freight), and
+an alias is unique in the project.
+
+Reads by name or alias are strongly consistent (a query of one workflow). Lists and name
+prefixes go through visibility, which trails a write by some milliseconds (8-70 ms on the
+dev server); they come newest first by creation.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from client.updates import retry_unprocessed
+from pipeline.freight import (
+    NAME_PREFIX,
+    FreightChange,
+    alias_for,
+    check_alias,
+    check_artifacts,
+    name_of,
+    new_record,
+)
+from workflows.failures import cause_message
+from workflows.freight import FreightInput, freight_search_attributes
+from workflows.freight_alias import AliasClaim
+from workflows.ids import freight_alias_workflow_id, freight_workflow_id, project_workflow_id
+
+#: how many generated aliases are tried before giving up (clashes are rare: 3,000 base names)
+ALIAS_TRIES = 50
+
+
+class FreightRefused(ValueError):
+    """A create or change the rules refuse (the message says why); never worth a retry."""
+
+
+def query_literal(value: str) -> str:
+    """A value for a visibility query; names here are validated, but a quote must never end one."""
+    if "'" in value or "\\" in value:
+        raise FreightRefused(f"{value!r} cannot be looked up")
+    return f"'{value}'"
+
+
+class FreightPage:
+    """One page of a Freight list, newest first, and the token of the next page (None at the end)."""
+
+    def __init__(self, items: list[dict[str, Any]], next_token: str | None):
+        self.items = items
+        self.next_token = next_token
+
+
+class FreightStore:
+    def __init__(self, client: Client, task_queue: str):
+        self.client = client
+        self.task_queue = task_queue
+
+    # -- reading -------------------------------------------------------------------
+
+    async def _running(self, handle: WorkflowHandle) -> bool:
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
+
+    async def by_name(self, project: str, name: str) -> dict[str, Any] | None:
+        handle = self.client.get_workflow_handle(freight_workflow_id(project, name))
+        if not await self._running(handle):
+            return None
+        return await handle.query("get")
+
+    async def alias_owner(self, project: str, alias: str) -> str | None:
+        """The name of the Freight holding `alias`, or None."""
+        handle = self.client.get_workflow_handle(freight_alias_workflow_id(project, alias))
+        if not await self._running(handle):
+            return None
+        return await handle.query("freight")
+
+    async def get(self, project: str, name_or_alias: str) -> dict[str, Any] | None:
+        """By name, alias, or a name prefix of 7 or more hex digits that only one Freight has."""
+        if not name_or_alias or "/" in name_or_alias:
+            return None
+        if NAME_PREFIX.fullmatch(name_or_alias) and len(name_or_alias) == 40:
+            found = await self.by_name(project, name_or_alias)
+            if found is not None:
+                return found
+        owner = await self.alias_owner(project, name_or_alias)
+        if owner is not None:
+            found = await self.by_name(project, owner)
+            if found is not None:
+                return found
+        if NAME_PREFIX.fullmatch(name_or_alias) and len(name_or_alias) < 40:
+            query = self.query(project) + f" AND GantryFreight STARTS_WITH {query_literal(name_or_alias)}"
+            matches = [e.id async for e in self.client.list_workflows(query, limit=2)]
+            if len(matches) == 1:
+                return await self.by_name(project, matches[0].rsplit("/", 1)[-1])
+        return None
+
+    async def legacy(self, project: str, name_or_alias: str | None = None) -> Any:
+        """The project's catalog of old (Freight from before FreightWorkflows, until the
+        project's run loop has moved it out): one Freight, or all of it when no name is given."""
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        try:
+            if name_or_alias is None:
+                return await handle.query("freight") or []
+            return await handle.query("get_freight", name_or_alias)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return [] if name_or_alias is None else None
+            raise
+
+    async def find(self, project: str, name_or_alias: str) -> dict[str, Any] | None:
+        """A Freight wherever it is kept: its FreightWorkflow, else the project's catalog of old."""
+        found = await self.get(project, name_or_alias)
+        return found if found is not None else await self.legacy(project, name_or_alias)
+
+    @staticmethod
+    def query(project: str, warehouse: str | None = None) -> str:
+        """The visibility query for the running Freight of a project (or of one Warehouse)."""
+        query = f"WorkflowType='FreightWorkflow' AND ExecutionStatus='Running' AND GantryProject={query_literal(project)}"
+        if warehouse:
+            query += f" AND GantryWarehouse={query_literal(warehouse)}"
+        return query
+
+    async def page(
+        self, project: str, *, limit: int = 100, token: str | None = None, warehouse: str | None = None
+    ) -> FreightPage:
+        """One page of the project's Freight, newest first."""
+        listing = self.client.list_workflows(
+            self.query(project, warehouse),
+            page_size=max(1, limit),
+            next_page_token=base64.urlsafe_b64decode(token.encode()) if token else None,
+        )
+        await listing.fetch_next_page()
+        items = [] if token else list(await self.legacy(project))
+        if warehouse:
+            items = [f for f in items if (f.get("origin") or {}).get("name") == warehouse]
+        for execution in listing.current_page:
+            memo = await execution.memo()
+            record = memo.get("freight")
+            if record is None:  # started without a memo: read it
+                record = await self.by_name(project, execution.id.rsplit("/", 1)[-1])
+            if record is not None:
+                items.append(record)
+        next_token = base64.urlsafe_b64encode(listing.next_page_token).decode() if listing.next_page_token else None
+        return FreightPage(items, next_token)
+
+    async def all(self, project: str, warehouse: str | None = None) -> list[dict[str, Any]]:
+        """Every Freight of the project (or of one Warehouse), newest first: for small projects
+        and tests; lists for people go page by page."""
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = await self.page(project, limit=1000, token=token, warehouse=warehouse)
+            items += page.items
+            token = page.next_token
+            if token is None:
+                return items
+
+    async def newer_exists(self, project: str, record: dict[str, Any]) -> bool | None:
+        """Does the Freight's Warehouse have Freight discovered after this one? None when the
+        server cannot say (a server without visibility, such as the time-skipping test server)."""
+        origin = (record.get("origin") or {}).get("name") or ""
+        query = self.query(project, origin) + f" AND GantryFreight != {query_literal(record['name'])}"
+        if record.get("discoveredAt"):
+            query += f" AND GantryDiscoveredAt > {query_literal(record['discoveredAt'])}"
+        try:
+            return any([e async for e in self.client.list_workflows(query, limit=1)])
+        except RPCError as err:
+            if err.status == RPCStatusCode.UNIMPLEMENTED:
+                return None
+            raise
+
+    # -- aliases ---------------------------------------------------------------------
+
+    async def _claim(self, project: str, alias: str, name: str) -> bool:
+        """Claim `alias` for Freight `name`: True when it is (now or already) that Freight's."""
+        for _ in range(3):
+            try:
+                await self.client.start_workflow(
+                    "FreightAliasWorkflow",
+                    AliasClaim(project=project, alias=alias, freight=name),
+                    id=freight_alias_workflow_id(project, alias),
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    static_summary=f"Alias {alias} of freight {name[:7]} ({project})",
+                )
+                return True
+            except WorkflowAlreadyStartedError:
+                owner = await self.alias_owner(project, alias)
+                if owner is not None:  # None: released just now; claim again
+                    return owner == name
+        return False
+
+    async def _release(self, project: str, alias: str, name: str) -> None:
+        try:
+            await self.client.get_workflow_handle(freight_alias_workflow_id(project, alias)).signal("release", name)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+    async def _claim_generated(self, project: str, name: str) -> str:
+        taken: set[str] = set()
+        for _ in range(ALIAS_TRIES):
+            alias = alias_for(name, taken)
+            if await self._claim(project, alias, name):
+                return alias
+            taken.add(alias)
+        raise FreightRefused(f"no free alias for freight {name} after {ALIAS_TRIES} tries")
+
+    # -- writing ---------------------------------------------------------------------
+
+    async def check_origin(self, project: str, freight: dict[str, Any]) -> None:
+        origin = (freight.get("origin") or {}).get("name")
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        try:
+            manifests = await handle.query("manifests")
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise FreightRefused(f"project {project!r} does not exist (apply its manifests first)") from None
+            raise
+        warehouses = sorted((((manifests or {}).get("projects") or {}).get(project) or {}).get("warehouses") or {})
+        if not origin or origin not in warehouses:
+            raise FreightRefused(
+                f"freight origin Warehouse {origin!r} does not exist in project {project}"
+                + (f" (warehouses: {', '.join(warehouses)})" if warehouses else " (apply a Warehouse first)")
+            )
+
+    async def create(
+        self, project: str, freight: dict[str, Any], now: datetime, *, announce: bool = True, check: bool = True
+    ) -> dict[str, Any]:
+        """Create Freight, or return the one with the same artifacts. `check` False skips the
+        origin check (the caller made it); `announce` False does not offer it to direct Stages."""
+        check_artifacts(freight)
+        if check:
+            await self.check_origin(project, freight)
+        name = name_of(freight)
+        existing = await self.by_name(project, name)
+        if existing is not None:
+            return existing
+        given = freight.get("alias")
+        if given:
+            check_alias(given)
+            if not await self._claim(project, given, name):
+                owner = await self.alias_owner(project, given)
+                raise FreightRefused(f"alias {given!r} is already used by freight {owner}")
+            alias = given
+        else:
+            alias = await self._claim_generated(project, name)
+        record = new_record(freight, name, alias, now)
+        handle = await self.client.start_workflow(
+            "FreightWorkflow",
+            FreightInput(project=project, record=record, announce=announce),
+            id=freight_workflow_id(project, name),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            memo={"freight": record},
+            search_attributes=freight_search_attributes(project, record),
+            static_summary=f"Freight {alias} ({project})",
+        )
+        stored = await handle.query("get")
+        if stored.get("alias") != alias:  # it existed already (a racing create): our claim is not needed
+            await self._release(project, alias, name)
+        return stored
+
+    async def change(self, project: str, name_or_alias: str, change: FreightChange) -> dict[str, Any]:
+        if change.kind == "alias":
+            return await self.set_alias(project, name_or_alias, change.alias)
+        found = await self.get(project, name_or_alias)
+        if found is None:
+            raise FreightRefused(f"freight {name_or_alias!r} does not exist in project {project}")
+        return await self._update(project, found["name"], "change", change)
+
+    async def _update(self, project: str, name: str, update: str, arg: Any = None) -> dict[str, Any]:
+        handle = self.client.get_workflow_handle(freight_workflow_id(project, name))
+        args = [] if arg is None else [arg]
+        try:
+            return await retry_unprocessed(lambda: handle.execute_update(update, args=args, result_type=dict))
+        except WorkflowUpdateFailedError as err:
+            raise FreightRefused(cause_message(err)) from None
+
+    async def set_alias(self, project: str, name_or_alias: str, alias: str) -> dict[str, Any]:
+        """Kargo's aliases are mutable and unique in a project."""
+        check_alias(alias)
+        found = await self.get(project, name_or_alias)
+        if found is None:
+            raise FreightRefused(f"freight {name_or_alias!r} does not exist in project {project}")
+        name, old = found["name"], found.get("alias")
+        if old == alias:
+            return found
+        if not await self._claim(project, alias, name):
+            owner = await self.alias_owner(project, alias)
+            raise FreightRefused(f"alias {alias!r} is already used by freight {owner}")
+        record = await self._update(project, name, "change", FreightChange(kind="alias", alias=alias))
+        if old:
+            await self._release(project, old, name)
+        return record
+
+    async def import_records(self, project: str, records: list[dict[str, Any]]) -> list[str]:
+        """Freight of a catalog of old become FreightWorkflows, status and alias kept (a
+        generated alias when another Freight claimed theirs meanwhile); never announced
+        again. Idempotent: a Freight that runs already is left as it is."""
+        moved = []
+        for record in records:
+            name = record["name"]
+            if await self.by_name(project, name) is None:
+                alias = record.get("alias") or ""
+                if not alias or not await self._claim(project, alias, name):
+                    alias = await self._claim_generated(project, name)
+                record = {**record, "alias": alias}
+                await self.client.start_workflow(
+                    "FreightWorkflow",
+                    FreightInput(project=project, record=record, announce=False),
+                    id=freight_workflow_id(project, name),
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    memo={"freight": record},
+                    search_attributes=freight_search_attributes(project, record),
+                    static_summary=f"Freight {alias} ({project})",
+                )
+            moved.append(name)
+        return moved
+
+    async def collect(self, project: str, name: str) -> dict[str, Any]:
+        """End a Freight (garbage collection); its alias is free again."""
+        record = await self._update(project, name, "collect")
+        if record.get("alias"):
+            await self._release(project, record["alias"], name)
+        return record

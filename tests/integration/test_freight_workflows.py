@@ -1,0 +1,266 @@
+"""Freight as workflows of their own: found by name, alias and prefix, listed page by page,
+aliases unique under races, the project's catalog of old moved out, and no payload that
+grows with the number of Freight."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import pytest
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from client.api import Gantry, GantryError
+from client.applying import plan_apply
+from client.manifests import LoadedManifests
+from pipeline.freight import FreightCatalog
+from pipeline.manifests import parse_documents
+from tests.conftest import WorkerHandle, wait_for
+from tests.integration.test_promotion import apply_text
+from tests.pipelines import pipeline_manifests
+from workflows.messages import ApplyRequest, ApplyResult, FreightCreate
+from workflows.project import ProjectInput, ProjectState
+
+pytestmark = pytest.mark.integration
+
+
+def image(tag: str, warehouse: str = "app") -> dict:
+    return {"origin": {"kind": "Warehouse", "name": warehouse}, "images": [{"repoURL": "registry.test/app", "tag": tag}]}
+
+
+async def listed(gantry: Gantry, project: str, count: int) -> list[dict]:
+    """The project's Freight once visibility (which trails writes by milliseconds) shows `count`."""
+    found: list[dict] = []
+
+    async def enough() -> bool:
+        found[:] = await gantry.freight(project)
+        return len(found) >= count
+
+    await wait_for(enough, timeout=30, message=f"{count} freight listed")
+    return found
+
+
+async def test_freight_is_a_workflow_found_by_name_alias_and_prefix(worker: WorkerHandle, unique: str) -> None:
+    gantry = worker.gantry
+    project = f"fw-{unique}"
+    await apply_text(gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    made = await gantry.create_freight(project, image("1.0.0"))
+    again = await gantry.create_freight(project, image("1.0.0"))
+    assert again["name"] == made["name"] and again["alias"] == made["alias"], "same artifacts, same Freight"
+
+    description = await gantry.client.get_workflow_handle(f"freight/{project}/{made['name']}").describe()
+    assert description.workflow_type == "FreightWorkflow"
+    assert (await gantry.get_freight(project, made["alias"]))["name"] == made["name"]
+    assert (await gantry.get_freight(project, made["name"]))["alias"] == made["alias"]
+
+    async def by_prefix() -> bool:
+        try:
+            return (await gantry.get_freight(project, made["name"][:9]))["name"] == made["name"]
+        except GantryError:
+            return False
+
+    await wait_for(by_prefix, timeout=10, message="the name prefix to find the freight")
+    with pytest.raises(GantryError, match="does not exist"):
+        await gantry.get_freight(project, "no-such-alias")
+    with pytest.raises(GantryError, match="Warehouse 'nope' does not exist"):
+        await gantry.create_freight(project, image("1.0.1", warehouse="nope"))
+    with pytest.raises(GantryError, match="at least one image"):
+        await gantry.create_freight(project, {"origin": {"kind": "Warehouse", "name": "app"}})
+    assert await gantry.client.get_workflow_handle(f"project/{project}").query("freight") == [], "nothing in the project"
+
+
+async def test_aliases_are_unique_and_move(worker: WorkerHandle, unique: str) -> None:
+    gantry = worker.gantry
+    project = f"fa-{unique}"
+    await apply_text(gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    first = await gantry.create_freight(project, {**image("1.0.0"), "alias": "release-one"})
+    assert first["alias"] == "release-one"
+    with pytest.raises(GantryError, match="'release-one' is already used by freight " + first["name"]):
+        await gantry.create_freight(project, {**image("2.0.0"), "alias": "release-one"})
+    second = await gantry.create_freight(project, image("2.0.0"))
+
+    with pytest.raises(GantryError, match="already used"):
+        await gantry.set_freight_alias(project, second["name"], "release-one")
+    with pytest.raises(GantryError, match="not valid"):
+        await gantry.set_freight_alias(project, second["name"], "-bad-")
+    moved = await gantry.set_freight_alias(project, first["name"], "release-1")
+    assert moved["alias"] == "release-1"
+    assert (await gantry.get_freight(project, "release-1"))["name"] == first["name"]
+    # the old alias is free again: another Freight may take it
+    taken = await gantry.set_freight_alias(project, second["name"], "release-one")
+    assert taken["alias"] == "release-one"
+    assert (await gantry.get_freight(project, "release-one"))["name"] == second["name"]
+
+
+async def test_racing_creates_make_one_freight_and_distinct_aliases(worker: WorkerHandle, unique: str) -> None:
+    gantry = worker.gantry
+    project = f"fr-{unique}"
+    await apply_text(gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    same = await asyncio.gather(*(gantry.create_freight(project, image("9.9.9")) for _ in range(10)))
+    assert len({f["name"] for f in same}) == 1 and len({f["alias"] for f in same}) == 1
+    many = await asyncio.gather(*(gantry.create_freight(project, image(f"3.0.{i}")) for i in range(30)))
+    aliases = [f["alias"] for f in many]
+    assert len(set(aliases)) == 30, "every alias is held by one Freight"
+    for freight in many[:5]:
+        assert (await gantry.get_freight(project, freight["alias"]))["name"] == freight["name"]
+    query = (
+        "WorkflowType='FreightAliasWorkflow' AND ExecutionStatus='Running' "
+        f"AND WorkflowId STARTS_WITH 'freight-alias/{project}/'"
+    )
+
+    async def claims() -> int:
+        return len([e async for e in gantry.client.list_workflows(query)])
+
+    async def one_claim_each() -> bool:
+        return await claims() == 31
+
+    await wait_for(one_claim_each, timeout=15, message="one alias claim per Freight, none left behind by the race")
+
+
+async def test_freight_is_listed_newest_first_page_by_page(worker: WorkerHandle, unique: str) -> None:
+    gantry = worker.gantry
+    project = f"fl-{unique}"
+    await apply_text(gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    made = [await gantry.create_freight(project, image(f"1.{i}.0")) for i in range(7)]
+    everything = await listed(gantry, project, 7)
+    assert [f["name"] for f in everything] == [f["name"] for f in reversed(made)], "newest first"
+
+    seen, token, pages = [], None, 0
+    while True:
+        page = await gantry.freight_page(project, limit=3, token=token)
+        seen += [f["name"] for f in page.items]
+        pages += 1
+        token = page.next_token
+        if token is None:
+            break
+    assert seen == [f["name"] for f in reversed(made)] and pages == 3
+
+
+async def test_the_cli_pages_freight(worker: WorkerHandle, unique: str, temporal_address: str) -> None:
+    from tests.integration.test_cli import gantry as run_cli
+
+    project = f"fc-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    for i in range(3):
+        await worker.gantry.create_freight(project, image(f"4.{i}.0"))
+    await listed(worker.gantry, project, 3)
+    code, out = await run_cli(temporal_address, worker, "get", "freight", "-p", project, "--limit", "2", "-o", "json")
+    assert code == 0, out
+    assert out.count('"kind": "Freight"') == 2 and "--continue" in out
+
+
+async def test_a_catalog_of_old_moves_into_freight_workflows(client: Client, worker: WorkerHandle, unique: str) -> None:
+    """A project from before FreightWorkflows: its catalog's Freight (status and alias kept)
+    become FreightWorkflows, and the project keeps none of them."""
+    project = f"fm-{unique}"
+    catalog = FreightCatalog()
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    names = []
+    for i in range(5):
+        record, _ = catalog.add({**image(f"0.{i}.0"), "discoveredAt": f"2026-11-0{i + 1}T00:00:00+00:00"}, now)
+        names.append(record["name"])
+    catalog.record_promotion("dev", names[2], "dev.old.1", now)
+    catalog.mark_verified("dev", names[2], now)
+    catalog.approve("staging", names[4], "alice", now)
+    documents = plan_apply(
+        LoadedManifests(documents=parse_documents(pipeline_manifests(project, "file:///x.git"), "p.yaml"))
+    ).documents[project]
+    start = WithStartWorkflowOperation(
+        "ProjectWorkflow",
+        ProjectInput(name=project, state=ProjectState(catalog=catalog)),
+        id=f"project/{project}",
+        task_queue=worker.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await client.execute_update_with_start_workflow(
+        "apply", ApplyRequest(documents=documents, default_project=project), start_workflow_operation=start, result_type=ApplyResult
+    )
+    handle = client.get_workflow_handle(f"project/{project}")
+
+    async def moved() -> bool:
+        return await handle.query("freight") == []
+
+    await wait_for(moved, timeout=30, message="the catalog to move out")
+    everything = await listed(worker.gantry, project, 5)
+    assert [f["name"] for f in everything] == list(reversed(names)), "oldest moved first: listed newest first"
+    third = await worker.gantry.get_freight(project, catalog.freight[names[2]]["alias"])
+    assert third["status"]["currentlyIn"]["dev"] and third["status"]["verifiedIn"]["dev"]
+    assert (await worker.gantry.get_freight(project, names[4]))["status"]["approvedFor"]["staging"]["by"] == "alice"
+    stages = {s.name: s for s in await worker.gantry.stages(project)}
+    assert stages["dev"].freight == names[2], "where Stages are stays in the project"
+    # the project's create_freight update (what `temporal workflow update` users call) makes a FreightWorkflow too
+    created = await handle.execute_update("create_freight", FreightCreate(freight=image("0.9.0")), result_type=dict)
+    assert (await worker.gantry.get_freight(project, created["alias"]))["name"] == created["name"]
+    assert await handle.query("freight") == []
+
+
+async def test_no_payload_grows_with_the_number_of_freight(client: Client, worker: WorkerHandle, unique: str) -> None:
+    """Hundreds of Freight made at once (the bench goes to 10,000): the project's history and
+    its continue-as-new input stay the size of its manifests; new Freight is still made and found."""
+    gantry = worker.gantry
+    project = f"fs-{unique}"
+    await apply_text(gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    count = 300
+    semaphore = asyncio.Semaphore(20)
+
+    async def make(i: int) -> dict:
+        async with semaphore:
+            return await gantry.create_freight(project, image(f"5.{i // 100}.{i % 100}"))
+
+    made = await asyncio.gather(*(make(i) for i in range(count)))
+    assert len({f["name"] for f in made}) == count
+    late = await gantry.create_freight(project, image("6.0.0"))
+    assert (await gantry.get_freight(project, late["alias"]))["name"] == late["name"]
+    page = await gantry.freight_page(project, limit=10)
+    assert len(page.items) == 10 and page.next_token
+
+    largest = 0
+    async for event in client.get_workflow_handle(f"project/{project}").fetch_history_events():
+        largest = max(largest, event.ByteSize())
+    assert largest < 64 * 1024, f"the project's largest event is {largest} bytes"
+    description = await client.get_workflow_handle(f"project/{project}").describe()
+    assert description.raw_description.workflow_execution_info.history_length < 60, "creating Freight does not touch the project"
+    assert await client.get_workflow_handle(f"project/{project}").query("freight") == []
+
+
+async def test_a_stage_takes_over_the_history_its_project_kept(
+    client: Client, worker: WorkerHandle, tmp_path, unique: str
+) -> None:
+    """Before, the project kept each Stage's Freight history and verification runs; now the
+    Stage's workflow does, and the first promotion there hands it what the project kept."""
+    from tests.pipelines import make_gitops_repo
+
+    project = f"fh-{unique}"
+    repo = make_gitops_repo(tmp_path / "remote")
+    catalog = FreightCatalog()
+    then = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    old, _ = catalog.add(image("0.1.0"), then)
+    catalog.record_promotion("dev", old["name"], "dev.old.1", then)
+    state = ProjectState(catalog=catalog, verifications={"dev": [{"id": "verification/old", "phase": "Successful"}]})
+    documents = plan_apply(
+        LoadedManifests(documents=parse_documents(pipeline_manifests(project, repo.url), "p.yaml"))
+    ).documents[project]
+    start = WithStartWorkflowOperation(
+        "ProjectWorkflow",
+        ProjectInput(name=project, state=state),
+        id=f"project/{project}",
+        task_queue=worker.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await client.execute_update_with_start_workflow(
+        "apply", ApplyRequest(documents=documents, default_project=project), start_workflow_operation=start, result_type=ApplyResult
+    )
+    new = await worker.gantry.create_freight(project, image("0.2.0"))
+    assert (await (await worker.gantry.promote(project, "dev", new["name"])).result()).phase == "Succeeded"
+    handle = client.get_workflow_handle(f"project/{project}")
+
+    async def handed_over() -> bool:
+        return await handle.query("stage_history", "dev") == [] and await handle.query("verification_history", "dev") == []
+
+    await wait_for(handed_over, timeout=30, message="the project to hand dev its history")
+    kept = await client.get_workflow_handle(f"stage/{project}/dev").query("history")
+    assert [v["freight"] for v in kept["visits"]] == [new["name"], old["name"]]
+    assert kept["visits"][1]["until"] is not None, "the old visit ended when the new Freight came"
+    assert [v["id"] for v in kept["verifications"]] == ["verification/old"]
+    assert [v["freight"] for v in await worker.gantry.stage_history(project, "dev")] == [new["name"], old["name"]]
