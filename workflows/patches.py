@@ -58,7 +58,7 @@ BUG_SURVIVED = Patch(
 FREIGHT_WORKFLOWS = Patch(
     id="gantry-freight-workflows",
     added="2026-12-01",
-    since="e2b7afc",
+    since="974dd97",
     workflows=("ProjectWorkflow",),
     what="the run loop moves Freight kept in the project's catalog into FreightWorkflows, a batch per "
     "activity (before: the catalog held every Freight and rode continue-as-new)",
@@ -67,7 +67,7 @@ FREIGHT_WORKFLOWS = Patch(
 CREATE_FREIGHT_WORKFLOW = Patch(
     id="gantry-create-freight-workflow",
     added="2026-12-01",
-    since="e2b7afc",
+    since="974dd97",
     workflows=("ProjectWorkflow",),
     what="the create_freight update starts a FreightWorkflow through an activity (before: it added to the "
     "catalog and announced from the project's loop)",
@@ -76,7 +76,7 @@ CREATE_FREIGHT_WORKFLOW = Patch(
 PROMOTION_RECORDS_FREIGHT = Patch(
     id="gantry-promotion-records-freight",
     added="2026-12-01",
-    since="e2b7afc",
+    since="974dd97",
     workflows=("PromotionWorkflow",),
     what="a successful promotion of a FreightWorkflow's Freight records entered/verified on it by an "
     "activity before it ends (there were no FreightWorkflows before)",
@@ -85,7 +85,7 @@ PROMOTION_RECORDS_FREIGHT = Patch(
 WAREHOUSE_COLLECTS_GARBAGE = Patch(
     id="gantry-warehouse-collects-garbage",
     added="2026-12-01",
-    since="e2b7afc",
+    since="974dd97",
     workflows=("WarehouseWorkflow",),
     what="after a pass, at most hourly, the collect_garbage activity removes the Warehouse's old Freight",
 )
@@ -93,7 +93,7 @@ WAREHOUSE_COLLECTS_GARBAGE = Patch(
 STAGE_KEEPS_HISTORY = Patch(
     id="gantry-stage-keeps-history",
     added="2026-12-01",
-    since="e2b7afc",
+    since="974dd97",
     workflows=("PromotionWorkflow",),
     what="a promotion that held the lock signals the Stage `finished` (its record, and the lock back) "
     "instead of `release`; the Stage, not the project, keeps its Freight history and verification runs",
