@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.freight_store import FreightStore
-from client.updates import retry_unprocessed
+from activities.updates import retry_unprocessed
 from pipeline.manifests import ClusterPromotionTask, PromotionStep, PromotionTask
 from pipeline.promotion_plan import PlanError, plan_steps
 from workflows.failures import cause_message

@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.freight_store import FreightRefused, FreightStore
+from activities.freight_store import FreightStore
 from workflows.messages import FreightChangeRequest, FreightImport, NewFreight
 
 

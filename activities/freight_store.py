@@ -23,7 +23,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.updates import retry_unprocessed
+from activities.updates import retry_unprocessed
 from pipeline.freight import (
     NAME_PREFIX,
     FreightChange,

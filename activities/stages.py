@@ -8,15 +8,15 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.freight_store import FreightStore
+from activities.starting import start_promotion
 from pipeline.auto_promotion import auto_promotion_enabled
 from pipeline.durations import parse_duration
 from pipeline.manifests import ManifestSet
-from workflows import search_attributes as sa
 from workflows.ids import project_workflow_id, promotion_workflow_id
 from workflows.messages import AutoPromotion, FreightVerified, PromotionRequest, StageLockRequest, UpstreamVerified
 from workflows.stage import signal_stage
@@ -100,23 +100,14 @@ class StageActivities:
             return f"auto-promotion of {origin} in {request.stage} is on hold (a user promoted other Freight)"
         name = f"{request.stage}.auto.{request.freight[:12]}"
         workflow_id = promotion_workflow_id(request.project, request.stage, name)
+        promotion = PromotionRequest(
+            project=request.project, stage=request.stage, freight=request.freight, actor="auto-promotion", auto=True
+        )
         try:
-            await self.client.start_workflow(
-                "PromotionWorkflow",
-                PromotionRequest(project=request.project, stage=request.stage, freight=request.freight, actor="auto-promotion", auto=True),
-                id=workflow_id,
-                task_queue=self.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=f"Auto-promote {request.freight[:7]} to {request.stage} ({request.project})",
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.PROJECT, request.project),
-                        SearchAttributePair(sa.STAGE, request.stage),
-                        SearchAttributePair(sa.FREIGHT, request.freight),
-                        SearchAttributePair(sa.PHASE, "Pending"),
-                    ]
-                ),
-            )
+            await start_promotion(
+                self.client, self.task_queue, promotion, name, freight or {"name": request.freight},
+                reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )  # fmt: skip
         except WorkflowAlreadyStartedError:
             pass
         return workflow_id

@@ -16,17 +16,14 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-)
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.freight_store import FreightPage, FreightRefused, FreightStore, query_literal
 from activities.garbage import project_settings, worker_settings
+from activities.starting import start_promotion
 from client.settings import TemporalSettings
-from client.updates import retry_unprocessed
+from activities.updates import retry_unprocessed
 from pipeline.availability import Availability, freight_availability
 from pipeline.freight import StageVisit, merge_visits
 from pipeline.garbage import PromotionRecord, promotions_to_collect
@@ -316,26 +313,7 @@ class Gantry:
     async def _start_promotion(
         self, request: PromotionRequest, workflow_id: str, found: dict[str, Any]
     ) -> WorkflowHandle[Any, PromotionStatus]:
-        project, stage, dry_run, actor = request.project, request.stage, request.dry_run, request.actor
-        return await self.client.start_workflow(
-            "PromotionWorkflow",
-            request,
-            id=workflow_id,
-            task_queue=self.task_queue,
-            result_type=PromotionStatus,
-            static_summary=("Dry run: " if dry_run else "")
-            + f"Promote {found.get('alias') or found['name'][:7]} to {stage} ({project})",
-            static_details=f"Freight `{found['name']}` ({found.get('alias')}) to stage `{stage}` of project "
-            f"`{project}`, requested by {actor or 'unknown'}.",
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.PROJECT, project),
-                    SearchAttributePair(sa.STAGE, stage),
-                    SearchAttributePair(sa.FREIGHT, found["name"]),
-                    SearchAttributePair(sa.PHASE, "Pending"),
-                ]
-            ),
-        )
+        return await start_promotion(self.client, self.task_queue, request, workflow_id.rsplit("/", 1)[-1], found)
 
     async def availability(
         self, project: str, freight: dict[str, Any], manifests: ManifestSet | None = None
@@ -398,14 +376,9 @@ class Gantry:
             raise GantryError(f"stage {stage} has no Freight to verify")
         freight = views[stage].freight
         name = "verify." + promotion_name(stage, _sortable_id(), freight)
-        return await self.client.start_workflow(
-            "PromotionWorkflow",
-            PromotionRequest(project=project, stage=stage, freight=freight, actor="reverify", verify_only=True),
-            id=promotion_workflow_id(project, stage, name),
-            task_queue=self.task_queue,
-            result_type=PromotionStatus,
-            static_summary=f"Verify {views[stage].freight_alias or freight[:7]} in {stage} again ({project})",
-        )
+        request = PromotionRequest(project=project, stage=stage, freight=freight, actor="reverify", verify_only=True)
+        found = {"name": freight, "alias": views[stage].freight_alias}
+        return await start_promotion(self.client, self.task_queue, request, name, found)
 
     async def abort_promotion(self, workflow_id: str, reason: str = "aborted by user") -> None:
         try:

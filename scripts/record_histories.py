@@ -278,7 +278,7 @@ async def scenario_can_project(s: Scenario) -> None:
     """(e) ProjectWorkflow with a tiny history limit continues as new while Freight is created."""
     from client.applying import plan_apply
     from client.manifests import LoadedManifests
-    from client.updates import retry_unprocessed
+    from activities.updates import retry_unprocessed
     from pipeline.manifests import parse_documents
     from tests.pipelines import pipeline_manifests
     from workflows.messages import ApplyRequest, ApplyResult, FreightCreate

@@ -9,7 +9,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from client.api import Gantry, GantryError
-from client.updates import retry_unprocessed
+from activities.updates import retry_unprocessed
 from tests.conftest import WorkerHandle, wait_for
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import pipeline_manifests

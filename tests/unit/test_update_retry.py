@@ -6,7 +6,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from client.updates import retry_unprocessed
+from activities.updates import retry_unprocessed
 
 
 def rejected(kind: str) -> WorkflowUpdateFailedError:

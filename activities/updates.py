@@ -1,6 +1,7 @@
-"""Workflow updates that the server turned away without applying them are sent again.
+"""Workflow updates that the server turned away without applying them are sent again (by
+the client API and by the activities that update workflows alike).
 
-Two cases, both safe to repeat because the update was never applied:
+These cases are safe to repeat because the update was never applied:
 
 * `UnprocessedUpdate`: the update reached the workflow in the very workflow task in which
   it continued as new; the new run takes it when it is sent again.
