@@ -26,10 +26,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import retries
     from pipeline.freight import FreightChange, apply_change
     from workflows import continuation
     from workflows import search_attributes as sa
@@ -99,7 +100,7 @@ class FreightWorkflow:
                 "notify_downstream",
                 FreightVerified(project=self._input.project, stage="", freight=self._record["name"], verified_at=workflow.now()),
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=10),
+                retry_policy=retries.TELL,
                 summary=f"offer new freight {self._record.get('alias')} to direct stages",
             )
         except ActivityError as err:

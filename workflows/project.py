@@ -19,10 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import retries
     from pipeline import freight as freight_rules
     from pipeline.freight import FreightCatalog, FreightChange, check_alias, check_artifacts, set_alias
     from workflows.failures import cause_message
@@ -180,7 +180,7 @@ class ProjectWorkflow:
                     "notify_downstream",
                     FreightVerified(project=self._name, stage="", freight=name, verified_at=workflow.now()),
                     start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=RetryPolicy(maximum_attempts=10),
+                    retry_policy=retries.TELL,
                     summary=f"offer new freight {freight.get('alias')} to direct stages",
                 )
             except ActivityError as err:
@@ -196,7 +196,7 @@ class ProjectWorkflow:
                 "notify_downstream",
                 event,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=10),
+                retry_policy=retries.TELL,
                 summary=f"tell stages downstream of {event.stage} that {event.freight[:7]} is verified",
             )
         except ActivityError as err:
@@ -219,7 +219,7 @@ class ProjectWorkflow:
                 "import_freight",
                 FreightImport(project=self._name, records=batch),
                 start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+                retry_policy=retries.MOVE_OUT,
                 summary=f"move {len(batch)} freight into freight workflows",
             )
         except ActivityError as err:  # not retryable: stop trying until the next run
@@ -255,7 +255,7 @@ class ProjectWorkflow:
                 "change_freight",
                 request,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=10),
+                retry_policy=retries.TELL,
                 summary=f"freight {request.freight[:7]}: "
                 + ", ".join(f"{c.kind} {c.stage}".strip() for c in request.changes),
             )
@@ -271,7 +271,7 @@ class ProjectWorkflow:
                 "wake_warehouses",
                 args=[self._name, names],
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=10),
+                retry_policy=retries.TELL,
                 summary=f"wake warehouses {', '.join(names)}",
             )
         except ActivityError as err:
@@ -385,7 +385,7 @@ class ProjectWorkflow:
                 request,
                 result_type=dict,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=5),
+                retry_policy=retries.CHANGE,
                 summary=f"{activity} in project {self._name}",
             )
         except ActivityError as err:

@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import retries
     from workflows.failures import cause_message
     from activities.steps.base import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
     from pipeline import step_policies as policy
@@ -54,7 +55,7 @@ CATALOG_TIMEOUT = timedelta(seconds=30)
 HEALTH_POLL = timedelta(seconds=5)
 #: A step whose worker died is sent again this often before the promotion gives up on it.
 MAX_WORKER_LOSSES_PER_STEP = 20
-NO_RETRY = RetryPolicy(maximum_attempts=1)
+NO_RETRY = retries.NO_RETRY
 #: a promotion of a FreightWorkflow's Freight records where it is before it ends
 FREIGHT_RECORD_PATCH = patches.PROMOTION_RECORDS_FREIGHT.id
 #: a promotion that held the lock gives the Stage its record with the lock (`finished`)
@@ -230,7 +231,7 @@ class PromotionWorkflow:
                 result_type=dict,
                 task_queue=workflow.info().task_queue,
                 start_to_close_timeout=CATALOG_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                retry_policy=retries.CHECK,
                 summary=f"Argo CD health #{polls}",
             )
             status.health, status.verification = health["status"], health["message"]
@@ -311,7 +312,7 @@ class PromotionWorkflow:
             result_type=PromotionContext,
             task_queue=workflow.info().task_queue,
             start_to_close_timeout=CATALOG_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["NotFound", "PlanError"]),
+            retry_policy=retries.LOAD_CONTEXT,
             summary=f"read stage {request.stage}, freight {request.freight} and tasks",
         )
 
@@ -350,7 +351,7 @@ class PromotionWorkflow:
             ),
             task_queue=workflow.info().task_queue,
             start_to_close_timeout=CATALOG_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_attempts=10),
+            retry_policy=retries.TELL,
             summary=f"ask for the lock of stage {request.stage}",
         )
         self._holds_lock = True  # from here on, release it whatever happens
@@ -414,7 +415,7 @@ class PromotionWorkflow:
                 task_queue=workflow.info().task_queue,
                 start_to_close_timeout=CATALOG_TIMEOUT,
                 heartbeat_timeout=opts.step_heartbeat_timeout,
-                retry_policy=RetryPolicy(maximum_attempts=5),
+                retry_policy=retries.CHANGE,
                 summary="choose a worker and make the working directory there",
             )
         except ActivityError as err:
@@ -602,7 +603,7 @@ class PromotionWorkflow:
                 {"project": request.project, "kind": CATALOG_CHANGES[uses], "data": data},
                 task_queue=workflow.info().task_queue,
                 start_to_close_timeout=CATALOG_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=[STEP_FAILED]),
+                retry_policy=retries.CATALOG_CHANGE,
                 summary=f"{uses}: update the project catalog",
             )
         except ActivityError as err:
@@ -696,7 +697,7 @@ class PromotionWorkflow:
                 "change_freight",
                 FreightChangeRequest(project=request.project, freight=event.freight, changes=changes, missing_ok=True),
                 start_to_close_timeout=CATALOG_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=5),
+                retry_policy=retries.CHANGE,
                 summary=f"freight {self._status.freight_alias or event.freight[:7]} is in {request.stage}",
             )
         except ActivityError as err:

@@ -31,10 +31,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import retries
     from workflows import continuation
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, handles, log_bug
     from workflows.ids import stage_workflow_id
@@ -306,7 +307,7 @@ class StageWorkflow:
                 promotion,
                 result_type=bool,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                retry_policy=retries.CHECK,
                 summary=f"is {promotion} still running?",
             )
         except ActivityError:
@@ -325,7 +326,7 @@ class StageWorkflow:
                     "auto_promote",
                     AutoPromotion(project=self._input.project, stage=self._input.stage, freight=name, upstream=event.upstream),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=RetryPolicy(maximum_attempts=5),
+                    retry_policy=retries.CHANGE,
                     summary=f"auto-promote {name[:7]} after its soak in {event.upstream}",
                 )
             except ActivityError as err:

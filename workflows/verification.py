@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import retries
     from activities.metrics import PROVIDERS
     from activities.metrics.base import MeasureRequest, MeasureResult
     from pipeline.analysis import (
@@ -171,7 +171,7 @@ class VerificationWorkflow:
                     result_type=MeasureResult,
                     start_to_close_timeout=MEASURE_TIMEOUT,
                     heartbeat_timeout=MEASURE_HEARTBEAT_TIMEOUT,
-                    retry_policy=RetryPolicy(maximum_attempts=3),
+                    retry_policy=retries.CHECK,
                     summary=f"{metric.name} #{index} ({kind})",
                 )
             except ActivityError as err:

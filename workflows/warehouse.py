@@ -29,10 +29,11 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import retries
     from activities.discovery import ACTIVITY_NAMES
     from pipeline.discovery.freight import (
         NoCandidate,
@@ -52,8 +53,6 @@ DISCOVERY_TIMEOUT = timedelta(minutes=10)
 CATALOG_TIMEOUT = timedelta(seconds=30)
 #: how often a Warehouse collects its old Freight (Kargo's collector runs on a schedule too)
 GARBAGE_EVERY = timedelta(hours=1)
-#: a subscription is tried this often in one pass before the pass reports it failed
-DISCOVERY_ATTEMPTS = 3
 
 
 class WarehouseState(BaseModel):
@@ -186,7 +185,7 @@ class WarehouseWorkflow:
                 GarbageRequest(project=self._input.project, warehouse=self._input.warehouse),
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=timedelta(seconds=10),  # a worker lost mid-way holds the next pass no longer
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                retry_policy=retries.CHECK,
                 summary=f"collect old freight of warehouse {self._input.warehouse}",
             )
         except ActivityError as err:
@@ -211,7 +210,7 @@ class WarehouseWorkflow:
             args=[self._input.project, self._input.warehouse],
             result_type=dict,
             start_to_close_timeout=CATALOG_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_attempts=10),
+            retry_policy=retries.TELL,
             summary=f"read warehouse {self._input.warehouse}",
         )
 
@@ -262,11 +261,7 @@ class WarehouseWorkflow:
             result_type=dict,
             start_to_close_timeout=DISCOVERY_TIMEOUT,
             heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=RetryPolicy(
-                maximum_attempts=DISCOVERY_ATTEMPTS,
-                initial_interval=timedelta(seconds=1),
-                non_retryable_error_types=["DiscoveryError"],
-            ),
+            retry_policy=retries.DISCOVERY,
             summary=f"discover {kind} {subscription.get('repoURL', '')}",
         )
 
@@ -287,7 +282,7 @@ class WarehouseWorkflow:
                 args=[self._input.project, FreightCreate(freight=candidate)],
                 result_type=dict,
                 start_to_close_timeout=CATALOG_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=10, non_retryable_error_types=["FreightRefused"]),
+                retry_policy=retries.CREATE_FREIGHT,
                 summary="create freight from the newest artifacts",
             )
         except ActivityError as err:
