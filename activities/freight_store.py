@@ -78,10 +78,21 @@ class FreightStore:
         return description.status == WorkflowExecutionStatus.RUNNING
 
     async def by_name(self, project: str, name: str) -> dict[str, Any] | None:
+        """The Freight's document from its memo, which the workflow keeps current (it upserts
+        the memo in the workflow task of every change). No query: a query of a workflow that is
+        busy (one Freight promoted to many Stages at once) waits in a buffer of one and is
+        refused, "consistent query buffer is full" (bench/scale.py)."""
         handle = self.client.get_workflow_handle(freight_workflow_id(project, name))
-        if not await self._running(handle):
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        if description.status != WorkflowExecutionStatus.RUNNING:
             return None
-        return await handle.query("get")
+        record = (await description.memo()).get("freight")
+        return record if record is not None else await handle.query("get")
 
     async def alias_owner(self, project: str, alias: str) -> str | None:
         """The name of the Freight holding `alias`, or None."""
@@ -263,21 +274,25 @@ class FreightStore:
         else:
             alias = await self._claim_generated(project, name)
         record = new_record(freight, name, alias, now)
-        handle = await self.client.start_workflow(
+        handle = await self._start(project, record, announce=announce)
+        stored = await handle.query("get")
+        if stored.get("alias") != alias:  # it existed already (a racing create): our claim is not needed
+            await self._release(project, alias, name)
+        return stored
+
+    async def _start(self, project: str, record: dict[str, Any], *, announce: bool) -> WorkflowHandle:
+        """Start the Freight's workflow, or find the one running (a racing create)."""
+        return await self.client.start_workflow(
             "FreightWorkflow",
             FreightInput(project=project, record=record, announce=announce),
-            id=freight_workflow_id(project, name),
+            id=freight_workflow_id(project, record["name"]),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             memo={"freight": record},
             search_attributes=freight_search_attributes(project, record),
-            static_summary=f"Freight {alias} ({project})",
+            static_summary=f"Freight {record.get('alias')} ({project})",
         )
-        stored = await handle.query("get")
-        if stored.get("alias") != alias:  # it existed already (a racing create): our claim is not needed
-            await self._release(project, alias, name)
-        return stored
 
     async def change(self, project: str, name_or_alias: str, change: FreightChange) -> dict[str, Any]:
         if change.kind == "alias":
@@ -323,18 +338,7 @@ class FreightStore:
                 alias = record.get("alias") or ""
                 if not alias or not await self._claim(project, alias, name):
                     alias = await self._claim_generated(project, name)
-                record = {**record, "alias": alias}
-                await self.client.start_workflow(
-                    "FreightWorkflow",
-                    FreightInput(project=project, record=record, announce=False),
-                    id=freight_workflow_id(project, name),
-                    task_queue=self.task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                    memo={"freight": record},
-                    search_attributes=freight_search_attributes(project, record),
-                    static_summary=f"Freight {alias} ({project})",
-                )
+                await self._start(project, {**record, "alias": alias}, announce=False)
             moved.append(name)
         return moved
 
