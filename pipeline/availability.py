@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.durations import format_duration, parse_duration
+from pipeline.durations import format_duration, parse_duration, parse_time
 from pipeline.manifests import Stage
 
 
@@ -50,14 +50,6 @@ def human(delta: timedelta) -> str:
     return f"{secs}s"
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
-
-
 def soak_end(freight: dict[str, Any], upstream: str, required: timedelta) -> datetime | None:
     """When the Freight will have soaked `required` in `upstream`; None if it is not
     verified there or left before soaking enough (it then never will)."""
@@ -65,7 +57,7 @@ def soak_end(freight: dict[str, Any], upstream: str, required: timedelta) -> dat
     verified = (status.get("verifiedIn") or {}).get(upstream)
     if not verified:
         return None
-    verified_at = _parse_time(verified.get("verifiedAt"))
+    verified_at = parse_time(verified.get("verifiedAt"))
     if verified_at is None:
         return None
     longest = verified.get("longestSoak")

@@ -7,10 +7,10 @@ needs a length of time calls :func:`parse_duration`. Pure code: safe in the work
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["parse_duration", "format_duration", "DURATION_HINT"]
+__all__ = ["parse_duration", "format_duration", "parse_time", "DURATION_HINT"]
 
 #: Nanoseconds per unit, as Go's time.ParseDuration accepts them.
 _UNITS: dict[str, int] = {
@@ -80,3 +80,15 @@ def format_duration(value: timedelta) -> str:
     if minutes:
         return f"{sign}{minutes}m{sec_text}s"
     return f"{sign}{sec_text}s"
+
+
+def parse_time(value: object) -> datetime | None:
+    """An RFC 3339 time as Kargo writes it (`...Z` or an offset), a datetime as is, else None."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None

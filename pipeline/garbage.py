@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.durations import parse_duration
+from pipeline.durations import parse_duration, parse_time
 
 DEFAULT_MAX_RETAINED = 20
 DEFAULT_MIN_AGE = timedelta(hours=336)
@@ -46,14 +46,6 @@ def _age(text: Any, default: timedelta) -> timedelta:
     return parse_duration(str(text)) if text not in (None, "") else default
 
 
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
-
-
 def freight_to_collect(
     freight: list[dict[str, Any]], in_use: set[str], now: datetime, settings: GarbageSettings
 ) -> list[str]:
@@ -65,7 +57,7 @@ def freight_to_collect(
     first = oldest_in_use + settings.max_retained_freight + 1
     names = []
     for record in ordered[first:]:
-        discovered = _when(record.get("discoveredAt"))
+        discovered = parse_time(record.get("discoveredAt"))
         if record["name"] in in_use or discovered is None or now - discovered < settings.min_freight_deletion_age:
             continue
         names.append(record["name"])

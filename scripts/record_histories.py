@@ -207,13 +207,9 @@ async def scenario_soak(s: Scenario) -> None:
 
 
 def _git_source(path: Path) -> Path:
-    from tests.gitrepos import git
+    from tests.gitrepos import source_repo
 
-    git("init", "-q", "-b", "main", str(path))
-    (path / "README").write_text("v1\n")
-    git("add", "-A", cwd=path)
-    git("commit", "-q", "-m", "first", cwd=path)
-    return path
+    return source_repo(path)
 
 
 def _git_commit(path: Path, text: str) -> None:
@@ -421,14 +417,11 @@ async def scenario_freight(s: Scenario) -> None:
     and a project's catalog of old moved into FreightWorkflows."""
     from datetime import timezone
 
-    from client.applying import plan_apply
-    from client.manifests import LoadedManifests
     from pipeline.freight import FreightCatalog
-    from pipeline.manifests import parse_documents
     from tests.integration.test_promotion import apply_text
-    from tests.pipelines import make_gitops_repo, pipeline_manifests
-    from workflows.messages import ApplyRequest, ApplyResult, FreightCreate
-    from workflows.project import ProjectInput, ProjectState
+    from tests.pipelines import make_gitops_repo, pipeline_manifests, start_project_with_state
+    from workflows.messages import FreightCreate
+    from workflows.project import ProjectState
 
     await s.start_workers()
     gantry = s.gantry
@@ -453,19 +446,7 @@ async def scenario_freight(s: Scenario) -> None:
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
     for i in range(3):
         catalog.add({**image(f"0.{i}.0"), "discoveredAt": f"2026-11-0{i + 1}T00:00:00+00:00"}, now)
-    documents = plan_apply(
-        LoadedManifests(documents=parse_documents(pipeline_manifests(old, "file:///nowhere.git"), "p.yaml"))
-    ).documents[old]
-    start = WithStartWorkflowOperation(
-        "ProjectWorkflow",
-        ProjectInput(name=old, state=ProjectState(catalog=catalog)),
-        id=f"project/{old}",
-        task_queue=s.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    await s.client.execute_update_with_start_workflow(
-        "apply", ApplyRequest(documents=documents, default_project=old), start_workflow_operation=start, result_type=ApplyResult
-    )
+    await start_project_with_state(s.client, s.task_queue, old, "file:///nowhere.git", ProjectState(catalog=catalog))
     old_handle = s.client.get_workflow_handle(f"project/{old}")
 
     async def moved() -> bool:

@@ -192,3 +192,12 @@ def step(promotion: str, uses: str, config: dict, *, alias: str | None = None, *
     return StepInput(
         promotion=promotion, project="my-project", stage="uat", alias=alias or uses, uses=uses, config=config, **kw
     )
+
+
+def source_repo(path: Path) -> Path:
+    """A plain repository on `main` with one commit (README `v1`): what a git Warehouse watches."""
+    git("init", "-q", "-b", "main", str(path))
+    (path / "README").write_text("v1\n")
+    git("add", "-A", cwd=path)
+    git("commit", "-q", "-m", "first", cwd=path)
+    return path

@@ -113,3 +113,30 @@ spec:
 """
         )
     return project_with_warehouse(project, image) + "".join(stages)
+
+
+async def start_project_with_state(client, task_queue: str, project: str, repo_url: str, state) -> None:
+    """A project as one from before would stand: `pipeline_manifests` applied to a
+    ProjectWorkflow started with `state` (a ProjectState, e.g. a catalog of old)."""
+    from temporalio.client import WithStartWorkflowOperation
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from client.applying import plan_apply
+    from client.manifests import LoadedManifests
+    from pipeline.manifests import parse_documents
+    from workflows.messages import ApplyRequest, ApplyResult
+    from workflows.project import ProjectInput
+
+    documents = plan_apply(
+        LoadedManifests(documents=parse_documents(pipeline_manifests(project, repo_url), "p.yaml"))
+    ).documents[project]
+    start = WithStartWorkflowOperation(
+        "ProjectWorkflow",
+        ProjectInput(name=project, state=state),
+        id=f"project/{project}",
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await client.execute_update_with_start_workflow(
+        "apply", ApplyRequest(documents=documents, default_project=project), start_workflow_operation=start, result_type=ApplyResult
+    )

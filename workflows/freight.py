@@ -21,7 +21,7 @@ Aliases are unique in a project through `FreightAliasWorkflow` claims
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -31,6 +31,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
+    from pipeline.durations import parse_time
     from pipeline.freight import FreightChange, apply_change
     from workflows import continuation
     from workflows import search_attributes as sa
@@ -57,19 +58,10 @@ def freight_search_attributes(project: str, record: dict[str, Any]) -> TypedSear
         SearchAttributePair(sa.WAREHOUSE, (record.get("origin") or {}).get("name") or ""),
         SearchAttributePair(sa.ALIAS, record.get("alias") or ""),
     ]
-    discovered = _parse_time(record.get("discoveredAt"))
+    discovered = parse_time(record.get("discoveredAt"))
     if discovered is not None:
         pairs.append(SearchAttributePair(sa.DISCOVERED_AT, discovered))
     return TypedSearchAttributes(pairs)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
 
 
 @workflow.defn(name="FreightWorkflow")

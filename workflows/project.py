@@ -15,6 +15,7 @@ queue moves on. Changes a handler made before the bug stay; nothing is rolled ba
 from __future__ import annotations
 
 from datetime import timedelta
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -128,22 +129,8 @@ class ProjectWorkflow:
                 self._migrating = workflow.patched(FREIGHT_MIGRATION_PATCH)
                 if self._migrating:
                     await self._move_freight_out()
-            if self._state.hand_over:
-                stage = self._state.hand_over[0]
-                try:
-                    await self._hand_history_over()
-                except Exception as err:
-                    if not self._bug_to_drop(err, "handing a stage its history", stage):
-                        raise
-                    self._drop_head(self._state.hand_over, stage)
-            if self._state.freight_changes:
-                change = self._state.freight_changes[0]
-                try:
-                    await self._change_freight()
-                except Exception as err:
-                    if not self._bug_to_drop(err, "changing freight", change):
-                        raise
-                    self._drop_head(self._state.freight_changes, change)
+            await self._serve(self._state.hand_over, self._hand_history_over, "handing a stage its history")
+            await self._serve(self._state.freight_changes, self._change_freight, "changing freight")
             if self._state.wake:
                 names = list(self._state.wake)
                 try:
@@ -152,22 +139,8 @@ class ProjectWorkflow:
                     if not self._bug_to_drop(err, "waking warehouses", names):
                         raise
                     self._state.wake = [n for n in self._state.wake if n not in names]
-            if self._state.announce:
-                head = self._state.announce[0]
-                try:
-                    await self._announce_new_freight()
-                except Exception as err:
-                    if not self._bug_to_drop(err, "announcing new freight", head):
-                        raise
-                    self._drop_head(self._state.announce, head)
-            if self._state.verified:
-                event = self._state.verified[0]
-                try:
-                    await self._offer_downstream()
-                except Exception as err:
-                    if not self._bug_to_drop(err, "offering verified freight downstream", event):
-                        raise
-                    self._drop_head(self._state.verified, event)
+            await self._serve(self._state.announce, self._announce_new_freight, "announcing new freight")
+            await self._serve(self._state.verified, self._offer_downstream, "offering verified freight downstream")
         await continuation.hand_over(ProjectInput(name=self._name, state=self._state, max_history=self._max_history))
 
     async def _announce_new_freight(self) -> None:
@@ -280,6 +253,18 @@ class ProjectWorkflow:
 
     def _should_continue_as_new(self) -> bool:
         return continuation.due(self._max_history)
+
+    async def _serve(self, queue: list[Any], work: Callable[[], Awaitable[None]], what: str) -> None:
+        """The head of an outbound queue (`work` takes it off); a bug drops that item only."""
+        if not queue:
+            return
+        head = queue[0]
+        try:
+            await work()
+        except Exception as err:
+            if not self._bug_to_drop(err, what, head):
+                raise
+            self._drop_head(queue, head)
 
     def _bug_to_drop(self, err: Exception, what: str, item: Any) -> bool:
         """False for what is not a bug (cancellation, the SDK's own errors: the caller

@@ -8,19 +8,15 @@ import asyncio
 from datetime import datetime, timezone
 
 import pytest
-from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client
 
 from client.api import Gantry, GantryError
-from client.applying import plan_apply
-from client.manifests import LoadedManifests
 from pipeline.freight import FreightCatalog
-from pipeline.manifests import parse_documents
 from tests.conftest import WorkerHandle, wait_for
 from tests.integration.test_promotion import apply_text
-from tests.pipelines import pipeline_manifests
-from workflows.messages import ApplyRequest, ApplyResult, FreightCreate
-from workflows.project import ProjectInput, ProjectState
+from tests.pipelines import pipeline_manifests, start_project_with_state
+from workflows.messages import FreightCreate
+from workflows.project import ProjectState
 
 pytestmark = pytest.mark.integration
 
@@ -163,19 +159,7 @@ async def test_a_catalog_of_old_moves_into_freight_workflows(client: Client, wor
     catalog.record_promotion("dev", names[2], "dev.old.1", now)
     catalog.mark_verified("dev", names[2], now)
     catalog.approve("staging", names[4], "alice", now)
-    documents = plan_apply(
-        LoadedManifests(documents=parse_documents(pipeline_manifests(project, "file:///x.git"), "p.yaml"))
-    ).documents[project]
-    start = WithStartWorkflowOperation(
-        "ProjectWorkflow",
-        ProjectInput(name=project, state=ProjectState(catalog=catalog)),
-        id=f"project/{project}",
-        task_queue=worker.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    await client.execute_update_with_start_workflow(
-        "apply", ApplyRequest(documents=documents, default_project=project), start_workflow_operation=start, result_type=ApplyResult
-    )
+    await start_project_with_state(client, worker.task_queue, project, "file:///x.git", ProjectState(catalog=catalog))
     handle = client.get_workflow_handle(f"project/{project}")
 
     async def moved() -> bool:
@@ -238,19 +222,7 @@ async def test_a_stage_takes_over_the_history_its_project_kept(
     old, _ = catalog.add(image("0.1.0"), then)
     catalog.record_promotion("dev", old["name"], "dev.old.1", then)
     state = ProjectState(catalog=catalog, verifications={"dev": [{"id": "verification/old", "phase": "Successful"}]})
-    documents = plan_apply(
-        LoadedManifests(documents=parse_documents(pipeline_manifests(project, repo.url), "p.yaml"))
-    ).documents[project]
-    start = WithStartWorkflowOperation(
-        "ProjectWorkflow",
-        ProjectInput(name=project, state=state),
-        id=f"project/{project}",
-        task_queue=worker.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    await client.execute_update_with_start_workflow(
-        "apply", ApplyRequest(documents=documents, default_project=project), start_workflow_operation=start, result_type=ApplyResult
-    )
+    await start_project_with_state(client, worker.task_queue, project, repo.url, state)
     new = await worker.gantry.create_freight(project, image("0.2.0"))
     assert (await (await worker.gantry.promote(project, "dev", new["name"])).result()).phase == "Succeeded"
     handle = client.get_workflow_handle(f"project/{project}")

@@ -11,7 +11,7 @@ import pytest
 
 from client.api import GantryError
 from tests.conftest import WorkerHandle, wait_for
-from tests.gitrepos import git
+from tests.gitrepos import source_repo
 from tests.integration.test_promotion import apply_text
 from tests.integration.test_warehouses import warehouse_doc
 from tests.pipelines import make_gitops_repo, pipeline_manifests
@@ -30,14 +30,6 @@ spec:
     maxRetainedFreight: 1
     minFreightDeletionAge: 1h
 """
-
-
-def source_repo(path: Path) -> Path:
-    git("init", "-q", "-b", "main", str(path))
-    (path / "README").write_text("v1\n")
-    git("add", "-A", cwd=path)
-    git("commit", "-q", "-m", "first", cwd=path)
-    return path
 
 
 async def test_the_warehouse_collects_old_freight_beyond_the_oldest_in_use(
