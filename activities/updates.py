@@ -8,6 +8,8 @@ These cases are safe to repeat because the update was never applied:
 * `RESOURCE_EXHAUSTED` "concurrent in-flight updates": the server admits only a few updates
   per workflow at once (`history.maxInFlightUpdates`, 10 by default); a burst (many
   Warehouses, many clients) waits its turn instead of failing.
+* "workflow operation can not be applied because workflow is closing" (`RESOURCE_EXHAUSTED`):
+  the run is continuing as new; the next run takes it.
 * "workflow update was aborted" (`UNAVAILABLE`): the update was admitted but the run
   continued as new before any workflow task took it (an update the run accepted is always
   finished first: the workflows wait for `all_handlers_finished`); the next run takes it.
@@ -43,6 +45,8 @@ def too_many_in_flight(err: RPCError) -> bool:
 
 
 def aborted_by_continue_as_new(err: RPCError) -> bool:
+    if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+        return "workflow is closing" in err.message
     return err.status == RPCStatusCode.UNAVAILABLE and "update was aborted" in err.message
 
 

@@ -89,10 +89,14 @@ async def test_an_update_aborted_by_continue_as_new_is_sent_again() -> None:
         calls.append(1)
         if len(calls) == 1:
             raise RPCError("workflow update was aborted", RPCStatusCode.UNAVAILABLE, b"")
+        if len(calls) == 2:
+            raise RPCError(
+                "workflow operation can not be applied because workflow is closing", RPCStatusCode.RESOURCE_EXHAUSTED, b""
+            )
         return "applied"
 
     assert await retry_unprocessed(call) == "applied"
-    assert len(calls) == 2
+    assert len(calls) == 3
 
 
 async def test_an_update_to_a_workflow_whose_task_failed_waits_for_the_next_task() -> None:
