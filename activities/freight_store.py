@@ -237,14 +237,19 @@ class FreightStore:
     # -- writing ---------------------------------------------------------------------
 
     async def check_origin(self, project: str, freight: dict[str, Any]) -> None:
+        """The origin Warehouse must exist. One Warehouse is read, not the whole manifests
+        (a 200-Stage project's are 220 KB: bench/scale.py)."""
         origin = (freight.get("origin") or {}).get("name")
         handle = self.client.get_workflow_handle(project_workflow_id(project))
         try:
-            manifests = await handle.query("manifests")
+            found = await handle.query("warehouse", str(origin or ""))
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise FreightRefused(f"project {project!r} does not exist (apply its manifests first)") from None
             raise
+        if origin and found is not None:
+            return
+        manifests = await handle.query("manifests")
         warehouses = sorted((((manifests or {}).get("projects") or {}).get(project) or {}).get("warehouses") or {})
         if not origin or origin not in warehouses:
             raise FreightRefused(

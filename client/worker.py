@@ -57,7 +57,7 @@ log = structlog.get_logger("gantry.worker")
 #: taken for dead; now 8 s (docs/architecture.md "Durability").
 HEARTBEAT_THROTTLE = timedelta(seconds=HEARTBEAT_EVERY)
 STICKY_TIMEOUT = timedelta(seconds=3)
-PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "activities", "ruamel", "structlog", "re2")
+PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "contracts", "activities", "ruamel", "structlog", "re2")
 WORKFLOWS = [
     ProjectWorkflow,
     PromotionWorkflow,

@@ -23,7 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
     from workflows.failures import cause_message
-    from activities.steps.base import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
+    from contracts.steps import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
     from pipeline import step_policies as policy
     from pipeline.availability import freight_availability
     from pipeline.analysis import AnalysisSpecError, build_run_spec

@@ -20,8 +20,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
-    from activities.metrics import PROVIDERS
-    from activities.metrics.base import MeasureRequest, MeasureResult
+    from contracts.metrics import PROVIDERS, MeasureRequest, MeasureResult
     from pipeline.analysis import (
         AnalysisPhase,
         AnalysisRunSpec,

@@ -34,7 +34,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
-    from activities.discovery import ACTIVITY_NAMES
+    from contracts.discovery import ACTIVITY_NAMES
     from pipeline.discovery.freight import (
         NoCandidate,
         check_criteria,

@@ -30,8 +30,7 @@ _MODULES: dict[str, tuple[str, str]] = {
     "chart": ("activities.discovery.charts", "discover_charts"),
 }
 
-#: subscription kind -> activity name
-ACTIVITY_NAMES: dict[str, str] = {kind: fn for kind, (_, fn) in _MODULES.items()}
+from contracts.discovery import ACTIVITY_NAMES  # noqa: E402  (the names the modules' activities carry)
 
 __all__ = ["ACTIVITY_NAMES", "DISCOVERY_ACTIVITIES"]
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-#: provider key in the template -> activity name.
-PROVIDERS: dict[str, str] = {"prometheus": "measure-prometheus", "web": "measure-web", "job": "measure-job"}
+from contracts.metrics import PROVIDERS
 
 _MODULES: dict[str, tuple[str, str]] = {
     "measure-prometheus": ("activities.metrics.prometheus", "measure_prometheus"),

@@ -14,52 +14,14 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from contracts.steps import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult, StepStatus
 
-
-class StepRef(BaseModel):
-    """An earlier (or later) step of the same promotion, for cross-step lookups."""
-
-    alias: str
-    uses: str
-
-
-class StepInput(BaseModel):
-    """What the workflow hands to a step activity."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    promotion: str = Field(description="promotion id, also the name of the working directory")
-    project: str
-    stage: str
-    alias: str = Field(description="the step's alias (`as`, else step-N)")
-    uses: str
-    config: dict[str, Any] = Field(default_factory=dict, description="rendered step config")
-    freight: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description="Freight being promoted, as Kargo Freight documents flattened to "
-        "{name, alias, origin{kind,name}, images[], commits[], charts[]}",
-    )
-    outputs: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="outputs of the steps that ran before, by alias"
-    )
-    steps: list[StepRef] = Field(default_factory=list, description="every step of the promotion, in order")
-
-
-StepStatus = Literal["Succeeded", "Skipped", "Failed", "Errored", "Running"]
-
-
-class StepResult(BaseModel):
-    """What a step returns. `outputs` become `outputs['<alias>']` for later steps."""
-
-    status: StepStatus = "Succeeded"
-    outputs: dict[str, Any] = Field(default_factory=dict)
-    message: str = ""
+__all__ = ["STEP_FAILED", "WORKDIR_LOST", "StepInput", "StepRef", "StepResult", "StepStatus"]
 
 
 # ---------------------------------------------------------------------------
@@ -69,10 +31,6 @@ class StepResult(BaseModel):
 
 T = TypeVar("T")
 
-#: Error type of a failure that retrying cannot fix (bad config, missing file...).
-STEP_FAILED = "StepFailed"
-#: Error type raised when the working directory of a promotion is not on this worker.
-WORKDIR_LOST = "WorkdirLost"
 
 def step_failed(message: str) -> ApplicationError:
     """A terminal step failure: the promotion fails without retrying the step."""

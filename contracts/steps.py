@@ -1,0 +1,53 @@
+"""The boundary between PromotionWorkflow and the step activities (`activities/steps/`):
+one activity per step, named as Kargo names the step (`git-clone`, `git-push`...)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Error type of a failure that retrying cannot fix (bad config, missing file...).
+STEP_FAILED = "StepFailed"
+#: Error type raised when the working directory of a promotion is not on this worker.
+WORKDIR_LOST = "WorkdirLost"
+
+
+class StepRef(BaseModel):
+    """An earlier (or later) step of the same promotion, for cross-step lookups."""
+
+    alias: str
+    uses: str
+
+
+class StepInput(BaseModel):
+    """What the workflow hands to a step activity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    promotion: str = Field(description="promotion id, also the name of the working directory")
+    project: str
+    stage: str
+    alias: str = Field(description="the step's alias (`as`, else step-N)")
+    uses: str
+    config: dict[str, Any] = Field(default_factory=dict, description="rendered step config")
+    freight: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Freight being promoted, as Kargo Freight documents flattened to "
+        "{name, alias, origin{kind,name}, images[], commits[], charts[]}",
+    )
+    outputs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="outputs of the steps that ran before, by alias"
+    )
+    steps: list[StepRef] = Field(default_factory=list, description="every step of the promotion, in order")
+
+
+StepStatus = Literal["Succeeded", "Skipped", "Failed", "Errored", "Running"]
+
+
+class StepResult(BaseModel):
+    """What a step returns. `outputs` become `outputs['<alias>']` for later steps."""
+
+    status: StepStatus = "Succeeded"
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    message: str = ""
