@@ -24,8 +24,19 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             pass
 
 
+#: how long a starting worker waits for its Temporal server (restarting with it, say)
+WORKER_CONNECT_TIMEOUT = 120.0
+
+
 async def run_worker_forever(settings: TemporalSettings, worker_id: str | None = None) -> None:
-    client = await settings.connect()
+    """A worker until SIGINT/SIGTERM. A server that is not up yet (it restarts at the same
+    time, or comes up after the worker) is waited for, up to WORKER_CONNECT_TIMEOUT, rather
+    than the worker exiting; once connected, the SDK rides out server restarts itself."""
+    try:
+        client = await settings.connect()
+    except RuntimeError as err:
+        log.warning("waiting for the Temporal server", address=settings.address, error=str(err).splitlines()[0])
+        client = await settings.connect_when_ready(timeout=WORKER_CONNECT_TIMEOUT)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     await run_workers(client, stop=stop, task_queue=settings.task_queue, worker_id=worker_id)
