@@ -29,7 +29,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 T = TypeVar("T")
-ATTEMPTS = 20
+#: with the backoff below, about a minute: a workflow whose task failed under load (a worker
+#: evicted it, sdk-core refused a state it could not follow) takes a retry or two to recover
+ATTEMPTS = 60
 #: the pause before attempt n is min(BACKOFF * 2**(n-2), MAX_BACKOFF) seconds
 BACKOFF = 0.02
 MAX_BACKOFF = 1.0

@@ -129,3 +129,11 @@ async def test_continue_as_new_keeps_state_and_in_flight_updates(client: Client,
 
     await wait_for(continued, timeout=30, message="the workflow to continue as new")
     assert {f["name"] for f in await gantry.freight(project)} == set(names), "nothing lost across the new runs"
+    # every run of that burst replays (the worker replays a run whenever its cache misses it)
+    from tests.unit.test_replay import replayer
+
+    runs = [e async for e in client.list_workflows(f"WorkflowId='{workflow_id}'")]
+    assert len(runs) >= 2
+    for run in runs:
+        history = await client.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history()
+        await replayer().replay_workflow(history)
