@@ -18,7 +18,13 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -68,14 +74,15 @@ class FreightStore:
 
     # -- reading -------------------------------------------------------------------
 
-    async def _running(self, handle: WorkflowHandle) -> bool:
+    async def _if_running(self, handle: WorkflowHandle) -> WorkflowExecutionDescription | None:
+        """The workflow's description while it runs; None when it ended or never was."""
         try:
             description = await handle.describe()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                return False
+                return None
             raise
-        return description.status == WorkflowExecutionStatus.RUNNING
+        return description if description.status == WorkflowExecutionStatus.RUNNING else None
 
     async def by_name(self, project: str, name: str) -> dict[str, Any] | None:
         """The Freight's document from its memo, which the workflow keeps current (it upserts
@@ -83,13 +90,8 @@ class FreightStore:
         busy (one Freight promoted to many Stages at once) waits in a buffer of one and is
         refused, "consistent query buffer is full" (bench/scale.py)."""
         handle = self.client.get_workflow_handle(freight_workflow_id(project, name))
-        try:
-            description = await handle.describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        if description.status != WorkflowExecutionStatus.RUNNING:
+        description = await self._if_running(handle)
+        if description is None:
             return None
         record = (await description.memo()).get("freight")
         return record if record is not None else await handle.query("get")
@@ -97,7 +99,7 @@ class FreightStore:
     async def alias_owner(self, project: str, alias: str) -> str | None:
         """The name of the Freight holding `alias`, or None."""
         handle = self.client.get_workflow_handle(freight_alias_workflow_id(project, alias))
-        if not await self._running(handle):
+        if await self._if_running(handle) is None:
             return None
         return await handle.query("freight")
 

@@ -54,10 +54,16 @@ def worker_settings(env: dict[str, str] | None = None) -> GarbageSettings:
     )
 
 
+async def read_manifests(client: Client, project: str) -> ManifestSet:
+    return ManifestSet.model_validate(await client.get_workflow_handle(project_workflow_id(project)).query("manifests"))
+
+
 async def project_settings(client: Client, project: str) -> GarbageSettings:
     """The worker's settings with the project's ProjectConfig `spec.garbageCollection` on top."""
-    handle = client.get_workflow_handle(project_workflow_id(project))
-    manifests = ManifestSet.model_validate(await handle.query("manifests"))
+    return settings_for(await read_manifests(client, project), project)
+
+
+def settings_for(manifests: ManifestSet, project: str) -> GarbageSettings:
     found = manifests.projects.get(project)
     config = found.project_config if found else None
     spec = config.spec.garbage_collection if config else None
@@ -69,11 +75,10 @@ class GarbageActivities:
         self.client = client
         self.store = FreightStore(client, task_queue)
 
-    async def _in_use(self, project: str) -> set[str]:
+    async def _in_use(self, project: str, manifests: ManifestSet) -> set[str]:
         """Freight a Stage holds or has in its history window, and the Freight of running promotions."""
         handle = self.client.get_workflow_handle(project_workflow_id(project))
         names = set(await handle.query("freight_in_use"))
-        manifests = ManifestSet.model_validate(await handle.query("manifests"))
         found = manifests.projects.get(project)
         for stage in sorted(found.stages) if found else []:
             try:
@@ -95,11 +100,12 @@ class GarbageActivities:
     @activity.defn(name="collect_garbage")
     async def collect_garbage(self, request: GarbageRequest) -> GarbageReport:
         try:
-            settings = await project_settings(self.client, request.project)
+            manifests = await read_manifests(self.client, request.project)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return GarbageReport(message="the project is gone")
             raise
+        settings = settings_for(manifests, request.project)
         now = datetime.now(timezone.utc)
         oldest_kept = now - settings.min_freight_deletion_age
         # the usual case, cheaply: nothing is old enough to go, however much there is
@@ -117,7 +123,7 @@ class GarbageActivities:
         activity.heartbeat("listed")
         if len(freight) <= settings.max_retained_freight:
             return GarbageReport(kept=len(freight))
-        names = freight_to_collect(freight, await self._in_use(request.project), now, settings)
+        names = freight_to_collect(freight, await self._in_use(request.project, manifests), now, settings)
         for name in names:
             await self.store.collect(request.project, name)
             activity.heartbeat(name)

@@ -148,33 +148,27 @@ class ProjectWorkflow:
         name = self._state.announce[0]
         freight = self._state.catalog.freight.get(name)
         if freight is not None:
-            try:
-                await workflow.execute_activity(
-                    "notify_downstream",
-                    FreightVerified(project=self._name, stage="", freight=name, verified_at=workflow.now()),
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=retries.TELL,
-                    summary=f"offer new freight {freight.get('alias')} to direct stages",
-                )
-            except ActivityError as err:
-                workflow.logger.warning("could not offer freight %s to direct stages: %s", name, err)
+            event = FreightVerified(project=self._name, stage="", freight=name, verified_at=workflow.now())
+            await self._tell("notify_downstream", event, f"offer new freight {freight.get('alias')} to direct stages")
         self._state.announce.pop(0)
 
     async def _offer_downstream(self) -> None:
         """Verified Freight reaches the Stages downstream (their soak timers start), off the
         promotion's path: the promotion ends as soon as the project has recorded it."""
         event = self._state.verified[0]
+        summary = f"tell stages downstream of {event.stage} that {event.freight[:7]} is verified"
+        await self._tell("notify_downstream", event, summary)
+        self._state.verified.pop(0)
+
+    async def _tell(self, activity: str, arg: BaseModel, summary: str) -> None:
+        """Tell other workflows something through an activity (retries.TELL); if it still
+        fails, log it and go on: the queue behind it must not wait for ever."""
         try:
             await workflow.execute_activity(
-                "notify_downstream",
-                event,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=retries.TELL,
-                summary=f"tell stages downstream of {event.stage} that {event.freight[:7]} is verified",
+                activity, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=retries.TELL, summary=summary
             )
         except ActivityError as err:
-            workflow.logger.warning("could not tell stages downstream of %s: %s", event.stage, err)
-        self._state.verified.pop(0)
+            workflow.logger.warning("%s: failed (%s)", summary, err)
 
     async def _move_freight_out(self) -> None:
         """Freight kept in the catalog (a project from before FreightWorkflows, or made by the
@@ -184,7 +178,7 @@ class ProjectWorkflow:
         oldest = sorted(catalog.freight.values(), key=lambda f: (f.get("discoveredAt") or "", f["name"]))
         batch = oldest[:MIGRATION_BATCH]
         # new Freight still to announce is announced first, from here, as before
-        batch = [f for f in batch if f["name"] not in self._state.announce] or []
+        batch = [f for f in batch if f["name"] not in self._state.announce]
         if not batch:
             return
         try:
@@ -223,17 +217,8 @@ class ProjectWorkflow:
         """A promotion's effect on its Freight (entered, verified) and on the Freight it
         replaced (left), made on their FreightWorkflows."""
         request = self._state.freight_changes[0]
-        try:
-            await workflow.execute_activity(
-                "change_freight",
-                request,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=retries.TELL,
-                summary=f"freight {request.freight[:7]}: "
-                + ", ".join(f"{c.kind} {c.stage}".strip() for c in request.changes),
-            )
-        except ActivityError as err:
-            workflow.logger.warning("could not change freight %s: %s", request.freight, err)
+        changes = ", ".join(f"{c.kind} {c.stage}".strip() for c in request.changes)
+        await self._tell("change_freight", request, f"freight {request.freight[:7]}: {changes}")
         self._state.freight_changes.pop(0)
 
     async def _wake_warehouses(self) -> None:
