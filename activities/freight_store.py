@@ -30,6 +30,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.updates import retry_unprocessed
+from pipeline.durations import parse_time
 from pipeline.freight import (
     NAME_PREFIX,
     FreightChange,
@@ -189,8 +190,9 @@ class FreightStore:
         server cannot say (a server without visibility, such as the time-skipping test server)."""
         origin = (record.get("origin") or {}).get("name") or ""
         query = self.query(project, origin) + f" AND GantryFreight != {query_literal(record['name'])}"
-        if record.get("discoveredAt"):
-            query += f" AND GantryDiscoveredAt > {query_literal(record['discoveredAt'])}"
+        discovered = parse_time(record.get("discoveredAt"))
+        if discovered is not None:
+            query += f" AND GantryDiscoveredAt > {query_literal(discovered.isoformat())}"
         try:
             return any([e async for e in self.client.list_workflows(query, limit=1)])
         except RPCError as err:
@@ -265,6 +267,8 @@ class FreightStore:
         """Create Freight, or return the one with the same artifacts. `check` False skips the
         origin check (the caller made it); `announce` False does not offer it to direct Stages."""
         check_artifacts(freight)
+        if freight.get("discoveredAt") is not None and parse_time(freight["discoveredAt"]) is None:
+            raise FreightRefused(f"discoveredAt {freight['discoveredAt']!r} is not a time: write RFC 3339, e.g. 2026-12-01T10:00:00Z")
         if check:
             await self.check_origin(project, freight)
         name = name_of(freight)

@@ -63,6 +63,8 @@ async def test_freight_is_a_workflow_found_by_name_alias_and_prefix(worker: Work
         await gantry.create_freight(project, image("1.0.1", warehouse="nope"))
     with pytest.raises(GantryError, match="at least one image"):
         await gantry.create_freight(project, {"origin": {"kind": "Warehouse", "name": "app"}})
+    with pytest.raises(GantryError, match="discoveredAt 'yesterday' is not a time"):
+        await gantry.create_freight(project, {**image("1.0.2"), "discoveredAt": "yesterday"})
     assert await gantry.client.get_workflow_handle(f"project/{project}").query("freight") == [], "nothing in the project"
 
 
