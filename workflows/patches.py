@@ -64,15 +64,6 @@ FREIGHT_WORKFLOWS = Patch(
     "activity (before: the catalog held every Freight and rode continue-as-new)",
 )
 
-CREATE_FREIGHT_WORKFLOW = Patch(
-    id="gantry-create-freight-workflow",
-    added="2026-12-01",
-    since="974dd97",
-    workflows=("ProjectWorkflow",),
-    what="the create_freight update starts a FreightWorkflow through an activity (before: it added to the "
-    "catalog and announced from the project's loop)",
-)
-
 PROMOTION_RECORDS_FREIGHT = Patch(
     id="gantry-promotion-records-freight",
     added="2026-12-01",
@@ -104,7 +95,6 @@ ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
     BUG_SURVIVED,
     FREIGHT_WORKFLOWS,
-    CREATE_FREIGHT_WORKFLOW,
     PROMOTION_RECORDS_FREIGHT,
     WAREHOUSE_COLLECTS_GARBAGE,
     STAGE_KEEPS_HISTORY,

@@ -45,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
         FreightCreate,
         FreightImport,
         FreightVerified,
-        NewFreight,
         PromotionContext,
         PromotionContextRequest,
         PromotionFinished,
@@ -94,8 +93,6 @@ VERIFICATIONS_KEPT = 20
 MIGRATION_BATCH = 100
 #: the run loop moves `catalog.freight` into FreightWorkflows (not in histories from before)
 FREIGHT_MIGRATION_PATCH = patches.FREIGHT_WORKFLOWS.id
-#: the `create_freight` update makes a FreightWorkflow (it added to the catalog before)
-FREIGHT_CREATE_PATCH = patches.CREATE_FREIGHT_WORKFLOW.id
 
 
 @workflow.defn(name="ProjectWorkflow")
@@ -320,11 +317,12 @@ class ProjectWorkflow:
 
     # -- freight ---------------------------------------------------------------------
 
-    @workflow.update(name="create_freight", description="Create Freight (idempotent by content): a FreightWorkflow")
+    @workflow.update(name="create_freight", description="Create Freight (idempotent by content)")
     @guard_update
-    async def create_freight(self, request: FreightCreate) -> dict[str, Any]:
-        if workflow.patched(FREIGHT_CREATE_PATCH):
-            return await self._to_freight("store_freight", NewFreight(project=self._name, freight=request.freight))
+    def create_freight(self, request: FreightCreate) -> dict[str, Any]:
+        """Kept as it was (into the catalog, announced from here), and the run loop moves the
+        Freight into its FreightWorkflow. Doing it here through an activity (an async handler
+        with a patch marker) made histories of update bursts that sdk-core could not replay."""
         freight, created = self._state.catalog.add(request.freight, workflow.now())
         if created and self._name != "cluster":
             self._state.announce.append(freight["name"])

@@ -178,7 +178,8 @@ async def test_a_catalog_of_old_moves_into_freight_workflows(client: Client, wor
     # the project's create_freight update (what `temporal workflow update` users call) makes a FreightWorkflow too
     created = await handle.execute_update("create_freight", FreightCreate(freight=image("0.9.0")), result_type=dict)
     assert (await worker.gantry.get_freight(project, created["alias"]))["name"] == created["name"]
-    assert await handle.query("freight") == []
+    await wait_for(moved, timeout=30, message="the updated Freight to move out too")
+    assert (await worker.gantry.get_freight(project, created["alias"]))["name"] == created["name"]
 
 
 async def test_no_payload_grows_with_the_number_of_freight(client: Client, worker: WorkerHandle, unique: str) -> None:
