@@ -3,22 +3,34 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.freight_store import FreightStore
 from activities.starting import start_promotion
-from pipeline.auto_promotion import auto_promotion_enabled
-from pipeline.durations import parse_duration
+from pipeline.auto_promotion import (
+    DownstreamStage,
+    auto_promotion_enabled,
+    stages_to_tell,
+)
 from pipeline.manifests import ManifestSet
 from workflows.ids import project_workflow_id, promotion_workflow_id
-from workflows.messages import AutoPromotion, FreightVerified, PromotionRequest, StageLockRequest, UpstreamVerified
+from workflows.messages import (
+    AutoPromotion,
+    AutoPromotionQuery,
+    AutoPromotionState,
+    DownstreamRequest,
+    FreightVerified,
+    PromotionRequest,
+    StageLockRequest,
+    UpstreamVerified,
+)
 from workflows.stage import signal_stage
 
 
@@ -50,53 +62,74 @@ class StageActivities:
         manifests = ManifestSet.model_validate(await handle.query("manifests"))
         return manifests, manifests.projects.get(project)
 
+    async def _ask_project(self, project: str, query: str, arg: BaseModel, result_type: type) -> Any:
+        """A narrow query of the project, or None when its workflow runs code from before
+        that query (a rolling upgrade): the caller then reads the manifests."""
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        try:
+            return await handle.query(query, arg, result_type=result_type)
+        except WorkflowQueryFailedError as err:
+            if "not found" in str(err) and query in str(err):
+                return None
+            raise
+
+    async def _downstream(self, project: str, origin: str, upstream: str) -> list[DownstreamStage]:
+        request = DownstreamRequest(origin=origin, upstream=upstream)
+        told = await self._ask_project(project, "downstream", request, list[DownstreamStage])
+        if told is None:
+            _, manifests = await self._manifests(project)
+            told = stages_to_tell(manifests, origin, upstream) if manifests else []
+        return told
+
     @activity.defn(name="notify_downstream")
     async def notify_downstream(self, event: FreightVerified) -> list[str]:
         """Tell every downstream Stage with auto-promotion on that Freight was verified here,
         and when its soak there will end. `stage` empty: new Freight, for direct Stages."""
-        _, project = await self._manifests(event.project)
-        if project is None:
-            return []
         freight = await self.store.find(event.project, event.freight)
-        origin = (freight or {}).get("origin") or {}
+        origin = ((freight or {}).get("origin") or {}).get("name")
+        if not origin:
+            return []
         told = []
-        for name, stage in sorted(project.stages.items()):
-            if not auto_promotion_enabled(project.project_config, stage):
-                continue
-            for request in stage.spec.requested_freight:
-                if request.origin.name != origin.get("name"):
-                    continue
-                if event.stage == "" and not request.sources.direct:
-                    continue  # new Freight: only Stages that take it directly
-                if event.stage != "" and event.stage not in request.sources.stages:
-                    continue
-                soak = parse_duration(request.sources.required_soak_time) if request.sources.required_soak_time else timedelta(0)
-                await self._signal_stage(
-                    event.project,
-                    name,
-                    "upstream_verified",
-                    UpstreamVerified(
-                        freight=event.freight,
-                        upstream=event.stage,
-                        verified_at=event.verified_at,
-                        soak_until=event.verified_at + soak,
-                    ),
-                )
-                told.append(name)
+        for downstream in await self._downstream(event.project, origin, event.stage):
+            await self._signal_stage(
+                event.project,
+                downstream.stage,
+                "upstream_verified",
+                UpstreamVerified(
+                    freight=event.freight,
+                    upstream=event.stage,
+                    verified_at=event.verified_at,
+                    soak_until=event.verified_at + downstream.soak,
+                ),
+            )
+            told.append(downstream.stage)
         return told
+
+    async def _auto_promotion(self, project: str, stage: str, origin: str) -> AutoPromotionState:
+        query = AutoPromotionQuery(stage=stage, origin=origin)
+        state = await self._ask_project(project, "auto_promotion", query, AutoPromotionState)
+        if state is None:
+            _, manifests = await self._manifests(project)
+            found = manifests.stages.get(stage) if manifests else None
+            if found is None:
+                return AutoPromotionState(exists=False)
+            handle = self.client.get_workflow_handle(project_workflow_id(project))
+            held = await handle.query("auto_promotion_held", {"stage": stage, "origin": origin})
+            state = AutoPromotionState(
+                exists=True, enabled=auto_promotion_enabled(manifests.project_config, found), held=bool(held)
+            )
+        return state
 
     @activity.defn(name="auto_promote")
     async def auto_promote(self, request: AutoPromotion) -> str:
         """Start the promotion auto-promotion asks for; one per Freight and Stage (the id
         says so, so a retried activity cannot start two)."""
-        _, project = await self._manifests(request.project)
-        stage = project.stages.get(request.stage) if project else None
-        if stage is None or not auto_promotion_enabled(project.project_config, stage):
-            return "auto-promotion is off"
-        handle = self.client.get_workflow_handle(project_workflow_id(request.project))
         freight = await self.store.find(request.project, request.freight)
         origin = ((freight or {}).get("origin") or {}).get("name", "")
-        if await handle.query("auto_promotion_held", {"stage": request.stage, "origin": origin}):
+        state = await self._auto_promotion(request.project, request.stage, origin)
+        if not (state.exists and state.enabled):
+            return "auto-promotion is off"
+        if state.held:
             return f"auto-promotion of {origin} in {request.stage} is on hold (a user promoted other Freight)"
         name = f"{request.stage}.auto.{request.freight[:12]}"
         workflow_id = promotion_workflow_id(request.project, request.stage, name)

@@ -268,6 +268,26 @@ class AutoPromotion(BaseModel):
     upstream: str = ""
 
 
+class DownstreamRequest(BaseModel):
+    """Which Stages to tell of Freight of `origin` available from `upstream` ("" = new Freight)?"""
+
+    origin: str
+    upstream: str = ""
+
+
+class AutoPromotionQuery(BaseModel):
+    stage: str
+    origin: str
+
+
+class AutoPromotionState(BaseModel):
+    """A Stage's auto-promotion for one origin: `exists` False when the Stage is gone."""
+
+    exists: bool
+    enabled: bool = False
+    held: bool = False
+
+
 class StageLockRequest(BaseModel):
     project: str
     stage: str

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ids import stage_workflow_id
     from workflows import continuation, patches
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, guard_update, handles, log_bug
+    from pipeline.auto_promotion import DownstreamStage, auto_promotion_enabled, stages_to_tell
     from pipeline.manifests import (
         ManifestError,
         ManifestIssue,
@@ -41,6 +42,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         ApplyRequest,
         ApplyResult,
+        AutoPromotionQuery,
+        AutoPromotionState,
+        DownstreamRequest,
         FreightChangeRequest,
         FreightCreate,
         FreightImport,
@@ -455,6 +459,24 @@ class ProjectWorkflow:
     @workflow.query(name="auto_promotion_held", description="Is auto-promotion of an origin held in a Stage?")
     def auto_promotion_held(self, request: dict[str, str]) -> bool:
         return request.get("origin", "") in self._state.holds.get(request.get("stage", ""), [])
+
+    @workflow.query(name="auto_promotion", description="Is auto-promotion of an origin on, and not held, in a Stage?")
+    def auto_promotion(self, request: AutoPromotionQuery) -> AutoPromotionState:
+        project = self._state.manifests.projects.get(self._name)
+        stage = project.stages.get(request.stage) if project else None
+        if stage is None:
+            return AutoPromotionState(exists=False)
+        return AutoPromotionState(
+            exists=True,
+            enabled=auto_promotion_enabled(project.project_config, stage),
+            held=request.origin in self._state.holds.get(request.stage, []),
+        )
+
+    @workflow.query(name="downstream", description="The Stages with auto-promotion on to tell of available Freight")
+    def downstream(self, request: DownstreamRequest) -> list[DownstreamStage]:
+        """What `notify_downstream` needs, instead of every manifest (220 KB for 200 Stages)."""
+        project = self._state.manifests.projects.get(self._name)
+        return stages_to_tell(project, request.origin, request.upstream) if project else []
 
     @workflow.query(name="verification_history", description="A Stage's verification runs, newest first")
     def verification_history(self, stage: str) -> list[dict[str, Any]]:

@@ -285,3 +285,43 @@ async def test_promoting_older_freight_holds_auto_promotion(
     )
     assert held_now is False
     assert newer["name"] != newest["name"]
+
+
+async def test_the_narrow_project_queries_agree_with_the_manifests_they_replace(
+    client: Client, worker: WorkerHandle, tmp_path: Path, unique: str
+) -> None:
+    """notify_downstream and auto_promote ask the project two small questions instead of
+    reading every manifest; a project whose workflow runs code from before those queries (a
+    rolling upgrade) is answered from the manifests, with the same answers."""
+    from activities.stages import StageActivities
+    from workflows.messages import AutoPromotionState
+
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"narrow-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, repo.url) + AUTO_CONFIG.format(project=project))
+    stages = StageActivities(client, worker.task_queue)
+    narrow = {
+        "new": await stages._downstream(project, "app", ""),
+        "from dev": await stages._downstream(project, "app", "dev"),
+        "dev": await stages._auto_promotion(project, "dev", "app"),
+        "staging": await stages._auto_promotion(project, "staging", "app"),
+        "gone": await stages._auto_promotion(project, "nope", "app"),
+    }
+    assert [d.stage for d in narrow["from dev"]] == ["staging"]  # the only Stage with auto-promotion on
+    assert narrow["new"] == []  # dev takes Freight directly, but its auto-promotion is off
+    assert narrow["dev"] == AutoPromotionState(exists=True, enabled=False, held=False)
+    assert narrow["staging"] == AutoPromotionState(exists=True, enabled=True, held=False)
+    assert narrow["gone"] == AutoPromotionState(exists=False)
+
+    # the real server's answer to a query the workflow does not know is "ask the manifests"
+    assert await stages._ask_project(project, "no_such_query", AutoPromotionState(exists=True), dict) is None
+
+    async def old_code(*args: object) -> None:
+        return None
+
+    stages._ask_project = old_code  # type: ignore[method-assign]
+    assert await stages._downstream(project, "app", "") == narrow["new"]
+    assert await stages._downstream(project, "app", "dev") == narrow["from dev"]
+    for stage in ("dev", "staging"):
+        assert await stages._auto_promotion(project, stage, "app") == narrow[stage]
+    assert await stages._auto_promotion(project, "nope", "app") == narrow["gone"]

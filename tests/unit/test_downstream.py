@@ -1,0 +1,78 @@
+"""Which Stages are told of available Freight (pipeline.auto_promotion.stages_to_tell): the
+rule behind `notify_downstream`, asked of the project by the `downstream` query."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from pipeline.auto_promotion import stages_to_tell
+from pipeline.manifests import ManifestSet, load_sourced, parse_documents
+
+HEAD = """---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: p, namespace: p}
+spec:
+  promotionPolicies:
+    - stageSelector: {name: manual}
+      autoPromotionEnabled: false
+    - stageSelector: {name: "glob:*"}
+      autoPromotionEnabled: true
+"""
+
+
+def stage(name: str, origin: str, *, direct: bool = False, upstream: tuple[str, ...] = (), soak: str = "") -> str:
+    sources = {"direct": direct} if direct else {"stages": list(upstream)}
+    if soak:
+        sources["requiredSoakTime"] = soak
+    return f"""---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: {name}, namespace: p}}
+spec:
+  requestedFreight:
+    - origin: {{kind: Warehouse, name: {origin}}}
+      sources: {sources}
+"""
+
+
+def project(*stages: str, policies: bool = True):
+    text = (HEAD if policies else "") + "".join(stages)
+    items = [load_sourced(d) for d in parse_documents(text, "p.yaml")]
+    return ManifestSet().merge(items).projects["p"]
+
+
+PIPELINE = project(
+    stage("dev", "app", direct=True),
+    stage("other", "lib", direct=True),
+    stage("uat", "app", upstream=("dev",), soak="1h"),
+    stage("qa", "app", upstream=("dev", "other")),
+    stage("prod", "app", upstream=("uat",), soak="2h30m"),
+    stage("ed", "app", direct=True),
+)
+
+
+@pytest.mark.parametrize(
+    ("origin", "upstream", "told"),
+    [
+        ("app", "", [("dev", 0), ("ed", 0)]),  # new Freight: the direct Stages of its origin, by name
+        ("lib", "", [("other", 0)]),
+        ("app", "dev", [("qa", 0), ("uat", 3600)]),  # each with its soak
+        ("app", "uat", [("prod", 9000)]),
+        ("app", "prod", []),  # the end of the line
+        ("lib", "dev", []),  # another origin's Freight is not asked for downstream
+        ("nope", "", []),
+    ],
+)
+def test_the_stages_told_and_their_soak(origin: str, upstream: str, told: list[tuple[str, int]]) -> None:
+    got = stages_to_tell(PIPELINE, origin, upstream)
+    assert [(d.stage, d.soak) for d in got] == [(name, timedelta(seconds=s)) for name, s in told]
+
+
+def test_stages_without_auto_promotion_are_not_told() -> None:
+    manual = project(stage("dev", "app", direct=True), stage("manual", "app", direct=True))
+    assert [d.stage for d in stages_to_tell(manual, "app", "")] == ["dev"]
+    off = project(stage("dev", "app", direct=True), policies=False)  # no ProjectConfig: off everywhere
+    assert stages_to_tell(off, "app", "") == []
