@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -14,7 +15,7 @@ from client.api import Gantry, GantryError
 from pipeline.freight import FreightCatalog
 from tests.conftest import WorkerHandle, wait_for
 from tests.integration.test_promotion import apply_text
-from tests.pipelines import pipeline_manifests, start_project_with_state
+from tests.pipelines import make_gitops_repo, pipeline_manifests, start_project_with_state
 from workflows.messages import FreightCreate
 from workflows.project import ProjectState
 
@@ -182,12 +183,16 @@ async def test_a_catalog_of_old_moves_into_freight_workflows(client: Client, wor
     assert (await worker.gantry.get_freight(project, created["alias"]))["name"] == created["name"]
 
 
-async def test_no_payload_grows_with_the_number_of_freight(client: Client, worker: WorkerHandle, unique: str) -> None:
+async def test_no_payload_grows_with_the_number_of_freight(
+    client: Client, worker: WorkerHandle, unique: str, tmp_path: Path
+) -> None:
     """Hundreds of Freight made at once (the bench goes to 10,000): the project's history and
-    its continue-as-new input stay the size of its manifests; new Freight is still made and found."""
+    its continue-as-new input stay the size of its manifests; new Freight is still made, found,
+    listed and promoted."""
     gantry = worker.gantry
     project = f"fs-{unique}"
-    await apply_text(gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    repo = make_gitops_repo(tmp_path / "remote")
+    await apply_text(gantry, pipeline_manifests(project, repo.url))
     count = 300
     semaphore = asyncio.Semaphore(20)
 
@@ -199,8 +204,13 @@ async def test_no_payload_grows_with_the_number_of_freight(client: Client, worke
     assert len({f["name"] for f in made}) == count
     late = await gantry.create_freight(project, image("6.0.0"))
     assert (await gantry.get_freight(project, late["alias"]))["name"] == late["name"]
-    page = await gantry.freight_page(project, limit=10)
-    assert len(page.items) == 10 and page.next_token
+
+    async def listed_first() -> bool:  # visibility trails the write by a few ms
+        page = await gantry.freight_page(project, limit=10)
+        assert len(page.items) == 10 and page.next_token
+        return page.items[0]["name"] == late["name"]  # newest first
+
+    await wait_for(listed_first, timeout=10, message="the newest Freight to list first")
 
     largest = 0
     async for event in client.get_workflow_handle(f"project/{project}").fetch_history_events():
@@ -209,6 +219,9 @@ async def test_no_payload_grows_with_the_number_of_freight(client: Client, worke
     description = await client.get_workflow_handle(f"project/{project}").describe()
     assert description.raw_description.workflow_execution_info.history_length < 60, "creating Freight does not touch the project"
     assert await client.get_workflow_handle(f"project/{project}").query("freight") == []
+    promotion = await gantry.promote(project, "dev", late["alias"])
+    assert (await asyncio.wait_for(promotion.result(), 120)).phase == "Succeeded"
+    assert "newTag: 6.0.0" in repo.show("env/dev/kustomization.yaml")
 
 
 async def test_a_stage_takes_over_the_history_its_project_kept(
