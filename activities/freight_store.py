@@ -98,11 +98,16 @@ class FreightStore:
         return record if record is not None else await handle.query("get")
 
     async def alias_owner(self, project: str, alias: str) -> str | None:
-        """The name of the Freight holding `alias`, or None."""
+        """The name of the Freight holding `alias`, or None. A claim names its Freight in its
+        memo, which never changes (no query: the server answers describe without a worker,
+        and with thousands of claims most are out of the worker's cache); claims made before
+        the memo are queried."""
         handle = self.client.get_workflow_handle(freight_alias_workflow_id(project, alias))
-        if await self._if_running(handle) is None:
+        description = await self._if_running(handle)
+        if description is None:
             return None
-        return await handle.query("freight")
+        owner = (await description.memo()).get("freight")
+        return owner if owner is not None else await handle.query("freight")
 
     async def get(self, project: str, name_or_alias: str) -> dict[str, Any] | None:
         """By name, alias, or a name prefix of 7 or more hex digits that only one Freight has."""
@@ -213,6 +218,7 @@ class FreightStore:
                     task_queue=self.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    memo={"freight": name},
                     static_summary=f"Alias {alias} of freight {name[:7]} ({project})",
                 )
                 return True

@@ -455,6 +455,19 @@ async def scenario_freight(s: Scenario) -> None:
     await wait_for(moved, timeout=30, message="the catalog of old to move out")
 
 
+async def scenario_seed(s: Scenario) -> None:
+    """The seed pipeline (examples/seed-pipeline): auto-promotion to dev and staging, a local
+    job and Prometheus error-rate checks, a soak, prod by hand; needs `prometheus` installed."""
+    from tests.integration.test_seed_pipeline import run_seed_pipeline
+    from tests.prometheus import prometheus_binary, running_prometheus
+
+    if prometheus_binary() is None:
+        raise Skip("Prometheus is not installed (apt-get install prometheus)")
+    await s.start_workers()
+    with running_prometheus(s.tmp / "prometheus") as prometheus:
+        await run_seed_pipeline(s.handle(), prometheus, s.tmp, "rec-seed")
+
+
 SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "promotion": scenario_promotion,
     "verification": scenario_verification,
@@ -467,6 +480,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "abort": scenario_abort,
     "worker_lost": scenario_worker_lost,
     "freight": scenario_freight,
+    "seed": scenario_seed,
 }
 
 

@@ -18,6 +18,7 @@ Use a distinct ``app`` per test: the server is shared by the session.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -153,13 +154,14 @@ def prometheus_binary() -> str | None:
     return shutil.which("prometheus") or ("/usr/bin/prometheus" if os.access("/usr/bin/prometheus", os.X_OK) else None)
 
 
-@pytest.fixture(scope="session")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+@contextlib.contextmanager
+def running_prometheus(directory: Path) -> Iterator[PrometheusServer]:
+    """A Prometheus scraping a fresh TestApp every second, its files in `directory`;
+    stopped on exit. For the fixture below and scripts/record_histories.py."""
     binary = prometheus_binary()
     if binary is None:
-        pytest.skip("Prometheus is not installed: apt-get install prometheus (Debian package), or set GANTRY_TEST_PROMETHEUS")
+        raise RuntimeError("Prometheus is not installed: apt-get install prometheus (Debian package), or set GANTRY_TEST_PROMETHEUS")
     app = TestApp().start()
-    directory = tmp_path_factory.mktemp("prometheus")
     target = app.url.removeprefix("http://")
     config = directory / "prometheus.yml"
     config.write_text(
@@ -208,3 +210,11 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
             process.kill()
             process.wait()
         app.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    if prometheus_binary() is None:
+        pytest.skip("Prometheus is not installed: apt-get install prometheus (Debian package), or set GANTRY_TEST_PROMETHEUS")
+    with running_prometheus(tmp_path_factory.mktemp("prometheus")) as server:
+        yield server

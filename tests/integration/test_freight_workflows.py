@@ -92,6 +92,33 @@ async def test_aliases_are_unique_and_move(worker: WorkerHandle, unique: str) ->
     assert (await gantry.get_freight(project, "release-one"))["name"] == second["name"]
 
 
+async def test_an_alias_claim_names_its_freight_in_its_memo_and_older_claims_are_asked(
+    worker: WorkerHandle, unique: str
+) -> None:
+    """Reads of an alias describe its claim (no worker needed); a claim started before claims
+    carried a memo is still answered, by its query."""
+    from activities.freight_store import FreightStore
+    from workflows.freight_alias import AliasClaim
+    from workflows.ids import freight_alias_workflow_id
+
+    gantry = worker.gantry
+    project = f"fm-{unique}"
+    await apply_text(gantry, pipeline_manifests(project, "file:///nowhere.git"))
+    made = await gantry.create_freight(project, {**image("1.0.0"), "alias": "memo-one"})
+    claim = gantry.client.get_workflow_handle(freight_alias_workflow_id(project, "memo-one"))
+    assert (await (await claim.describe()).memo()) == {"freight": made["name"]}
+
+    old = "0" * 40
+    await gantry.client.start_workflow(  # as the store started claims before
+        "FreightAliasWorkflow", AliasClaim(project=project, alias="old-claim", freight=old),
+        id=freight_alias_workflow_id(project, "old-claim"), task_queue=worker.task_queue,
+    )  # fmt: skip
+    store = FreightStore(gantry.client, worker.task_queue)
+    assert await store.alias_owner(project, "old-claim") == old
+    assert await store.alias_owner(project, "memo-one") == made["name"]
+    assert await store.alias_owner(project, "no-such-alias") is None
+
+
 async def test_racing_creates_make_one_freight_and_distinct_aliases(worker: WorkerHandle, unique: str) -> None:
     gantry = worker.gantry
     project = f"fr-{unique}"

@@ -21,8 +21,12 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seed-pipeline" / "
 
 
 async def test_seed_pipeline_end_to_end(worker: WorkerHandle, prometheus, tmp_path: Path, unique: str) -> None:  # noqa: F811
+    await run_seed_pipeline(worker, prometheus, tmp_path, f"seed-{unique}")
+
+
+async def run_seed_pipeline(worker: WorkerHandle, prometheus, tmp_path: Path, project: str) -> None:
+    """The whole pipeline, asserted on the way (also recorded by scripts/record_histories.py)."""
     repo = make_gitops_repo(tmp_path / "remote")
-    project = f"seed-{unique}"
     text = (
         EXAMPLE.read_text()
         .replace("seed-pipeline", project)
