@@ -464,6 +464,7 @@ async def scenario_seed(s: Scenario) -> None:
     if prometheus_binary() is None:
         raise Skip("Prometheus is not installed (apt-get install prometheus)")
     await s.start_workers()
+    (s.tmp / "prometheus").mkdir()
     with running_prometheus(s.tmp / "prometheus") as prometheus:
         await run_seed_pipeline(s.handle(), prometheus, s.tmp, "rec-seed")
 
