@@ -30,7 +30,7 @@ from pipeline.manifests.parse import (
     parse_documents,
 )
 from pipeline.manifests.steps import ENTERPRISE_STEPS, KNOWN_STEPS, OSS_STEPS
-from pipeline.manifests.validate import set_issues, stage_cycles, validate_set
+from pipeline.manifests.validate import MANIFESTS_LIMIT, check_size, set_issues, stage_cycles, validate_set
 
 __all__ = [  # noqa: F405 - plus every model name from pipeline.manifests.models
     "ManifestError", "ManifestIssue", "format_path",
@@ -38,7 +38,7 @@ __all__ = [  # noqa: F405 - plus every model name from pipeline.manifests.models
     "SourceDocument", "SourcedManifest", "SourceRef", "NAMESPACE_REQUIRED",
     "document_label", "load_document", "load_sourced", "parse_documents",
     "KNOWN_STEPS", "OSS_STEPS", "ENTERPRISE_STEPS",
-    "validate_set", "set_issues", "stage_cycles",
+    "validate_set", "set_issues", "stage_cycles", "check_size", "MANIFESTS_LIMIT",
     "KargoModel", "Manifest", "MODELS", "CLUSTER_SCOPED", "api_version_of",
 ]
 from pipeline.manifests import models as _models  # noqa: E402

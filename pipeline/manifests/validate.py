@@ -309,5 +309,47 @@ def set_issues(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -
 def validate_set(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -> None:
     """Raise ManifestError listing every problem of the set; return None if it is valid."""
     issues = set_issues(ms, known_steps=known_steps)
+    for project in sorted(ms.projects):
+        try:
+            check_size(ms, project)
+        except ManifestError as err:
+            issues.extend(err.issues)
     if issues:
         raise ManifestError(issues)
+
+
+#: the most a project's stored manifests may take, as JSON. The ProjectWorkflow carries them
+#: in every continue-as-new input, and Temporal refuses a payload over 2 MB: a project past
+#: that would stop taking anything. 1 MB leaves room for the rest of the project's state and
+#: for the apply request, which holds the documents' text too; Temporal warns from 512 KB
+#: (about 400 Stages of one step and one verification each: bench/scale.py).
+MANIFESTS_LIMIT = 1_000_000
+
+
+def check_size(ms: ManifestSet, project: str, limit: int = MANIFESTS_LIMIT) -> None:
+    """Raise ManifestError when the project's manifests would pass `limit` bytes stored."""
+    found = ms.projects.get(project)
+    if found is None:
+        return
+    size = len(found.model_dump_json(by_alias=True, exclude_none=True))
+    if size <= limit:
+        return
+    kinds = {
+        "Stage": found.stages,
+        "Warehouse": found.warehouses,
+        "PromotionTask": found.promotion_tasks,
+        "AnalysisTemplate": found.analysis_templates,
+    }
+    counts = ", ".join(f"{len(items)} {kind}s" for kind, items in kinds.items() if items)
+    raise ManifestError(
+        [
+            ManifestIssue(
+                project=project,
+                message=(
+                    f"project {project}'s manifests would take {size / 1000:.0f} KB stored ({counts}); the limit "
+                    f"is {limit / 1000:.0f} KB, as the project carries them in one Temporal payload: "
+                    "split it into projects, or share steps through PromotionTasks"
+                ),
+            )
+        ]
+    )
