@@ -184,6 +184,20 @@ class NewFreight(BaseModel):
     freight: dict[str, Any]
 
 
+class WarehouseRef(BaseModel):
+    """One Warehouse of a project (`load_warehouse`)."""
+
+    project: str
+    warehouse: str
+
+
+class WakeWarehouses(BaseModel):
+    """Warehouses of a project to start, or to look again now (`wake_warehouses`)."""
+
+    project: str
+    warehouses: list[str]
+
+
 class FreightImport(BaseModel):
     """Freight of a project's catalog of old, to become FreightWorkflows (`import_freight`)."""
 

@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         PromotionFinished,
         StageHistory,
         StageView,
+        WakeWarehouses,
     )
 
 #: Continue-as-new well before Temporal's own history limits.
@@ -228,7 +229,7 @@ class ProjectWorkflow:
         try:
             await workflow.execute_activity(
                 "wake_warehouses",
-                args=[self._name, names],
+                WakeWarehouses(project=self._name, warehouses=names),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=retries.TELL,
                 summary=f"wake warehouses {', '.join(names)}",

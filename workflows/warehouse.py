@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.bugs import LONG_LIVED_PATCH, describe, guard_signal, guard_update, handles, log_bug
     from workflows.failures import cause_message
     from workflows.ids import warehouse_workflow_id
-    from workflows.messages import DiscoveryRequest, FreightCreate, GarbageRequest
+    from workflows.messages import DiscoveryRequest, GarbageRequest, NewFreight, WarehouseRef
 
 DEFAULT_MAX_HISTORY = 2_000
 DISCOVERY_TIMEOUT = timedelta(minutes=10)
@@ -207,7 +207,7 @@ class WarehouseWorkflow:
     async def _load(self) -> dict[str, Any] | None:
         return await workflow.execute_activity(
             "load_warehouse",
-            args=[self._input.project, self._input.warehouse],
+            WarehouseRef(project=self._input.project, warehouse=self._input.warehouse),
             result_type=dict,
             start_to_close_timeout=CATALOG_TIMEOUT,
             retry_policy=retries.TELL,
@@ -279,7 +279,7 @@ class WarehouseWorkflow:
         try:
             freight = await workflow.execute_activity(
                 "create_warehouse_freight",
-                args=[self._input.project, FreightCreate(freight=candidate)],
+                NewFreight(project=self._input.project, freight=candidate),
                 result_type=dict,
                 start_to_close_timeout=CATALOG_TIMEOUT,
                 retry_policy=retries.CREATE_FREIGHT,
