@@ -25,12 +25,16 @@ class WarehouseActivities:
 
     # Each activity here takes one model; until every workflow task scheduled by a worker from
     # before that (two arguments) has run, they take those too (docs/architecture.md, "Versioning").
+    # The data converter leaves a `Model | str` argument a dict: each validates its own.
 
     @activity.defn(name="load_warehouse")
     async def load_warehouse(self, request: WarehouseRef | str, warehouse: str = "") -> dict[str, Any] | None:
         """The Warehouse as applied now; None when it (or its project) is gone."""
-        if isinstance(request, str):
-            request = WarehouseRef(project=request, warehouse=warehouse)
+        request = (
+            WarehouseRef(project=request, warehouse=warehouse)
+            if isinstance(request, str)
+            else WarehouseRef.model_validate(request)  # a union arrives as a dict
+        )
         handle = self.client.get_workflow_handle(project_workflow_id(request.project))
         try:
             return await handle.query("warehouse", request.warehouse)
@@ -46,7 +50,9 @@ class WarehouseActivities:
         """Idempotent: Freight is named by its artifacts, so a retry finds the same one. The
         Warehouse's pass just read the Warehouse, so its origin is not checked again."""
         if isinstance(request, str):
-            request = NewFreight(project=request, freight=freight.freight if freight else {})
+            request = NewFreight(project=request, freight=FreightCreate.model_validate(freight).freight)
+        else:
+            request = NewFreight.model_validate(request)
         try:
             return await self.store.create(request.project, request.freight, datetime.now(timezone.utc), check=False)
         except ValueError as err:  # FreightRefused, or Freight without artifacts
@@ -54,7 +60,10 @@ class WarehouseActivities:
 
     @activity.defn(name="wake_warehouses")
     async def wake_warehouses(self, request: WakeWarehouses | str, warehouses: list[str] | None = None) -> None:
-        if isinstance(request, str):
-            request = WakeWarehouses(project=request, warehouses=warehouses or [])
+        request = (
+            WakeWarehouses(project=request, warehouses=warehouses or [])
+            if isinstance(request, str)
+            else WakeWarehouses.model_validate(request)
+        )
         for name in request.warehouses:
             await wake_warehouse(self.client, self.task_queue, request.project, name)

@@ -1,6 +1,6 @@
 """Activities that took two arguments take one model now; a workflow task scheduled by a
 worker from before (its arguments already in history) must still run on the new worker.
-A stand-in workflow schedules them with the old arguments, on the real server."""
+A stand-in workflow schedules them with the old arguments and the new, on the real server."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from activities.warehouses import WarehouseActivities
 from tests.conftest import WorkerHandle
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import pipeline_manifests
-from workflows.messages import FreightCreate
+from workflows.messages import FreightCreate, NewFreight, WakeWarehouses, WarehouseRef
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,13 @@ class OldActivityShapes:
         )
         created = await workflow.execute_activity("create_warehouse_freight", args=[project, freight], **options)
         await workflow.execute_activity("wake_warehouses", args=[project, ["app"]], **options)
-        return [warehouse, created]
+        # and the shapes of now
+        again = await workflow.execute_activity("load_warehouse", WarehouseRef(project=project, warehouse="app"), **options)
+        same = await workflow.execute_activity(
+            "create_warehouse_freight", NewFreight(project=project, freight=freight.freight), **options
+        )
+        await workflow.execute_activity("wake_warehouses", WakeWarehouses(project=project, warehouses=["app"]), **options)
+        return [warehouse, created, again, same]
 
 
 async def test_activities_still_take_the_arguments_of_before(client: Client, worker: WorkerHandle, unique: str) -> None:
@@ -50,9 +56,11 @@ async def test_activities_still_take_the_arguments_of_before(client: Client, wor
         activities=[warehouses.load_warehouse, warehouses.create_warehouse_freight, warehouses.wake_warehouses],
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
-        warehouse, created = await old.execute_workflow(
-            OldActivityShapes.run, project, id=f"old-shapes-{unique}", task_queue=task_queue
-        )
+        warehouse, created, again, same = await old.execute_workflow(
+            OldActivityShapes.run, project, id=f"old-shapes-{unique}", task_queue=task_queue,
+            execution_timeout=timedelta(seconds=120),
+        )  # fmt: skip
+    assert again == warehouse and same == created
     assert warehouse["metadata"]["name"] == "app"
     assert created["images"][0]["tag"] == "4.0.0"
     assert (await worker.gantry.get_freight(project, created["name"]))["alias"] == created["alias"]
