@@ -14,7 +14,9 @@ dev server); they come newest first by creation.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 from datetime import datetime
 from typing import Any
 
@@ -33,8 +35,10 @@ from activities.updates import retry_unprocessed
 from pipeline.durations import parse_time
 from pipeline.freight import (
     NAME_PREFIX,
+    STAGE_CHANGES,
     FreightChange,
     alias_for,
+    change_shows,
     check_alias,
     check_artifacts,
     name_of,
@@ -43,10 +47,16 @@ from pipeline.freight import (
 from workflows.failures import cause_message
 from workflows.freight import FreightInput, freight_search_attributes
 from workflows.freight_alias import AliasClaim
-from workflows.ids import freight_alias_workflow_id, freight_workflow_id, project_workflow_id
+from workflows.ids import (
+    freight_alias_workflow_id,
+    freight_workflow_id,
+    project_workflow_id,
+)
 
 #: how many generated aliases are tried before giving up (clashes are rare: 3,000 base names)
 ALIAS_TRIES = 50
+#: seconds a promotion's change by signal may take to show before the update is made instead
+RECORD_WAIT = 10.0
 
 
 class FreightRefused(ValueError):
@@ -317,7 +327,34 @@ class FreightStore:
         found = await self.get(project, name_or_alias)
         if found is None:
             raise FreightRefused(f"freight {name_or_alias!r} does not exist in project {project}")
+        if change.kind in STAGE_CHANGES and change.stage:
+            return await self.record(project, found["name"], change)
         return await self._update(project, found["name"], "change", change)
+
+    async def record(self, project: str, name: str, change: FreightChange) -> dict[str, Any]:
+        """A promotion's change, by the signal `record`, then the memo read until it shows it
+        (read-your-writes, as the update gave). A Freight whose workflow runs code from before
+        that signal (a rolling upgrade) never shows it: after RECORD_WAIT the update is made
+        (each change is idempotent, so applying it twice does no harm)."""
+        handle = self.client.get_workflow_handle(freight_workflow_id(project, name))
+        try:
+            await handle.signal("record", change)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise FreightRefused(f"freight {name!r} does not exist in project {project}") from None
+            raise
+        deadline = time.monotonic() + RECORD_WAIT
+        pause = 0.02
+        while True:
+            found = await self.by_name(project, name)
+            if found is None:
+                raise FreightRefused(f"freight {name!r} does not exist in project {project}")
+            if change_shows(found, change):
+                return found
+            if time.monotonic() > deadline:
+                return await self._update(project, name, "change", change)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
     async def _update(self, project: str, name: str, update: str, arg: Any = None) -> dict[str, Any]:
         handle = self.client.get_workflow_handle(freight_workflow_id(project, name))

@@ -193,6 +193,24 @@ def approval(stage: str, actor: str | None, at: datetime) -> FreightChange:
     return FreightChange(kind="approved", stage=stage, actor=actor or "unknown", at=at)
 
 
+#: the changes a promotion makes, which the FreightWorkflow takes by signal (`record`)
+STAGE_CHANGES = ("entered", "left", "verified")
+
+
+def change_shows(record: dict[str, Any], change: FreightChange) -> bool:
+    """Whether `record` shows a Stage change (STAGE_CHANGES) was applied: the test a writer
+    that sent the change by signal polls the Freight's memo with."""
+    status = record.get("status") or {}
+    if change.kind == "verified":
+        return change.stage in (status.get("verifiedIn") or {})
+    current = (status.get("currentlyIn") or {}).get(change.stage)
+    if change.kind == "left":
+        return current is None or (change.at is not None and datetime.fromisoformat(current["since"]) > change.at)
+    if change.kind == "entered":
+        return current is not None and (change.at is None or datetime.fromisoformat(current["since"]) >= change.at)
+    raise ValueError(f"a {change.kind!r} change is not sent by signal")
+
+
 def apply_change(record: dict[str, Any], change: FreightChange, now: datetime) -> None:
     at = change.at or now
     if change.kind == "entered":

@@ -455,6 +455,22 @@ async def scenario_freight(s: Scenario) -> None:
     await wait_for(moved, timeout=30, message="the catalog of old to move out")
 
 
+async def scenario_fan_out(s: Scenario) -> None:
+    """(i) One Freight promoted to five Stages at once: each promotion records entered and
+    verified on it by the `record` signal (patch gantry-freight-record-signal)."""
+    from tests.integration.test_freight_workflows import fan_out_manifests, image
+    from tests.integration.test_promotion import apply_text
+
+    await s.start_workers()
+    project = "rec-fan-out"
+    await apply_text(s.gantry, fan_out_manifests(project, 5))
+    freight = await s.gantry.create_freight(project, image("1.0.0"))
+    stages = [f"region-{i:02d}" for i in range(5)]
+    handles = await asyncio.gather(*(s.gantry.promote(project, stage, freight["name"]) for stage in stages))
+    results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 120)
+    assert [r.phase for r in results] == ["Succeeded"] * 5, results
+
+
 async def scenario_seed(s: Scenario) -> None:
     """The seed pipeline (examples/seed-pipeline): auto-promotion to dev and staging, a local
     job and Prometheus error-rate checks, a soak, prod by hand; needs `prometheus` installed."""
@@ -482,6 +498,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "worker_lost": scenario_worker_lost,
     "freight": scenario_freight,
     "seed": scenario_seed,
+    "fan_out": scenario_fan_out,
 }
 
 

@@ -10,6 +10,9 @@ else, so no payload grows with the number of Freight:
   `GantryWarehouse`, `GantryFreight`, `GantryFreightAlias`, `GantryDiscoveredAt`; the
   document itself rides in the memo, so a page of Freight needs no query per item);
 - it is changed by one update, `change` (a `FreightChange`), and read by the query `get`;
+  promotions send theirs (entered, left, verified) by the signal `record` instead, and read
+  the memo until it shows them, so one Freight promoted to many Stages at once meets no limit
+  of updates in flight;
 - once, when it starts, it offers itself to the Stages that take its Warehouse's Freight
   directly (`notify_downstream`), the job the project's announce queue did before;
 - garbage collection ends it with the update `collect`: the workflow completes with its
@@ -32,10 +35,10 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
     from pipeline.durations import parse_time
-    from pipeline.freight import FreightChange, apply_change
-    from workflows import continuation
+    from pipeline.freight import STAGE_CHANGES, FreightChange, apply_change
+    from workflows import continuation, patches
     from workflows import search_attributes as sa
-    from workflows.bugs import guard_update
+    from workflows.bugs import guard_signal, guard_update
     from workflows.messages import FreightVerified
 
 #: Freight change rarely (a few updates per Stage it passes); a history this long is still small
@@ -71,12 +74,22 @@ class FreightWorkflow:
         self._input = input
         self._record = input.record
         self._collected = False
+        #: a `record` signal changed the document; the run loop upserts the memo once for all
+        self._memo_stale = False
 
     @workflow.run
     async def run(self, input: FreightInput) -> dict[str, Any]:
         if input.announce:
             await self._announce()
-        await workflow.wait_condition(lambda: self._collected or continuation.due(input.max_history))
+        while True:
+            await workflow.wait_condition(
+                lambda: self._memo_stale or self._collected or continuation.due(input.max_history)
+            )
+            if not self._memo_stale or self._collected:
+                break
+            self._memo_stale = False  # only `record` sets it: a history without one never gets here
+            if workflow.patched(patches.FREIGHT_RECORD_SIGNAL.id):  # old code left the signal unhandled
+                workflow.upsert_memo({"freight": self._record})
         if self._collected:
             await workflow.wait_condition(workflow.all_handlers_finished)
             return self._record
@@ -110,6 +123,19 @@ class FreightWorkflow:
             workflow.upsert_search_attributes([sa.ALIAS.value_set(change.alias)])
         workflow.upsert_memo({"freight": self._record})
         return self._record
+
+    @workflow.signal(name="record", description="A promotion's change (entered, left, verified), without a reply")
+    @guard_signal
+    def record(self, change: FreightChange) -> None:
+        """What `change` does for promotions, by signal: the server allows 10 updates in flight
+        per workflow, and one Freight promoted to 60 Stages at once met that limit (bench/scale.py).
+        Signals have no such limit and arrive in batches; the memo is upserted once per batch,
+        and the writer polls it (`FreightStore.record`)."""
+        if self._collected or change.kind not in STAGE_CHANGES or not change.stage:
+            workflow.logger.warning("freight %s: %s change to %r not recorded", self._record["name"], change.kind, change.stage)
+            return
+        apply_change(self._record, change, workflow.now())
+        self._memo_stale = True
 
     @change.validator
     def validate_change(self, change: FreightChange) -> None:

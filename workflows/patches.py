@@ -90,6 +90,14 @@ STAGE_KEEPS_HISTORY = Patch(
     "instead of `release`; the Stage, not the project, keeps its Freight history and verification runs",
 )
 
+FREIGHT_RECORD_SIGNAL = Patch(
+    id="gantry-freight-record-signal",
+    added="2026-12-01",
+    since="0000000",
+    workflows=("FreightWorkflow",),
+    what="the run loop upserts the memo after `record` signals (a promotion's entered/left/verified "
+    "by signal; before: only by the `change` update, and old code left such a signal unhandled)",
+)
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -98,4 +106,5 @@ ALL: tuple[Patch, ...] = (
     PROMOTION_RECORDS_FREIGHT,
     WAREHOUSE_COLLECTS_GARBAGE,
     STAGE_KEEPS_HISTORY,
+    FREIGHT_RECORD_SIGNAL,
 )

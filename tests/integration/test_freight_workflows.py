@@ -279,3 +279,52 @@ async def test_a_stage_takes_over_the_history_its_project_kept(
     assert kept["visits"][1]["until"] is not None, "the old visit ended when the new Freight came"
     assert [v["id"] for v in kept["verifications"]] == ["verification/old"]
     assert [v["freight"] for v in await worker.gantry.stage_history(project, "dev")] == [new["name"], old["name"]]
+
+
+def fan_out_manifests(project: str, stages: int) -> str:
+    """A Warehouse and `stages` Stages that each take its Freight directly, promoting with one
+    `compose-output` step (no git, no verification)."""
+    docs = [
+        f"apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n",
+        f"""apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {{name: app, namespace: {project}}}
+spec:
+  interval: 1h
+  subscriptions: [{{image: {{repoURL: registry.test/app}}}}]
+""",
+    ]
+    for i in range(stages):
+        docs.append(f"""apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: region-{i:02d}, namespace: {project}}}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: app}}
+    sources: {{direct: true}}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: compose-output
+        as: out
+        config:
+          tag: ${{{{ imageFrom("registry.test/app").Tag }}}}
+""")
+    return "---\n".join(docs)
+
+
+async def test_one_freight_promoted_to_many_stages_at_once(worker: WorkerHandle, unique: str) -> None:
+    """Forty promotions of one Freight at once each record `entered` and `verified` on it: by
+    signal, as the server refuses more than 10 updates in flight per workflow (with updates,
+    60 at once did not finish in 3 minutes: bench/scale.py). Every change shows."""
+    gantry = worker.gantry
+    project = f"fan-{unique}"
+    stages = [f"region-{i:02d}" for i in range(40)]
+    await apply_text(gantry, fan_out_manifests(project, len(stages)))
+    freight = await gantry.create_freight(project, image("7.0.0"))
+    handles = await asyncio.gather(*(gantry.promote(project, stage, freight["name"]) for stage in stages))
+    results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 180)
+    assert [r.phase for r in results] == ["Succeeded"] * len(stages), [r.message for r in results if r.phase != "Succeeded"]
+    status = (await gantry.get_freight(project, freight["name"]))["status"]
+    assert sorted(status["currentlyIn"]) == stages
+    assert sorted(status["verifiedIn"]) == stages

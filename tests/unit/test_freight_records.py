@@ -12,6 +12,7 @@ from pipeline.freight import (
     FreightChange,
     StageVisit,
     apply_change,
+    change_shows,
     check_alias,
     merge_visits,
     record_visit,
@@ -33,6 +34,27 @@ def test_a_freight_enters_is_verified_and_leaves_with_its_longest_soak() -> None
     apply_change(record, FreightChange(kind="left", stage="dev", at=at(65)), at(65))
     assert "dev" not in record["status"]["currentlyIn"]
     assert record["status"]["verifiedIn"]["dev"]["longestSoak"] == "1h0m0s"
+
+
+def test_a_stage_change_shows_once_applied_and_when_overtaken() -> None:
+    """What `FreightStore.record` polls the memo with after sending a change by signal."""
+    record: dict = {"name": "f"}
+    entered = FreightChange(kind="entered", stage="dev", at=at(0))
+    verified = FreightChange(kind="verified", stage="dev", at=at(5))
+    left = FreightChange(kind="left", stage="dev", at=at(9))
+    assert not change_shows(record, entered) and not change_shows(record, verified)
+    assert change_shows(record, left)  # never there: nothing to wait for
+    apply_change(record, entered, at(0))
+    assert change_shows(record, entered) and not change_shows(record, left)
+    assert not change_shows(record, entered.model_copy(update={"at": at(1)}))  # a later entry is not this one
+    apply_change(record, verified, at(5))
+    assert change_shows(record, verified)
+    apply_change(record, left, at(9))
+    assert change_shows(record, left) and not change_shows(record, entered)
+    apply_change(record, FreightChange(kind="entered", stage="dev", at=at(20)), at(20))
+    assert change_shows(record, left), "an entry after the leaving overtook it"
+    with pytest.raises(ValueError, match="not sent by signal"):
+        change_shows(record, FreightChange(kind="approved", stage="dev"))
 
 
 def test_approval_alias_and_metadata() -> None:
