@@ -93,7 +93,7 @@ STAGE_KEEPS_HISTORY = Patch(
 FREIGHT_RECORD_SIGNAL = Patch(
     id="gantry-freight-record-signal",
     added="2026-12-01",
-    since="0000000",
+    since="ae4c3e8",
     workflows=("FreightWorkflow",),
     what="the run loop upserts the memo after `record` signals (a promotion's entered/left/verified "
     "by signal; before: only by the `change` update, and old code left such a signal unhandled)",
