@@ -427,12 +427,12 @@ class Bench:
         async def read_manifests(i: int) -> None:
             await g.manifests(PROJECT)
 
-        # not a target: what every create_freight (check_origin), notify_downstream and
-        # load_promotion_context reads; it grows with the Stages, not with the Freight
+        # not a target: what the CLI (get stages, warehouses) and garbage collection read (no longer
+        # every Freight and verification: the narrow `downstream` and `auto_promotion` queries);
+        # it grows with the Stages, not with the Freight
         await self.timed(cp, "project manifests query", r, read_manifests)
         manifests = await g.manifests(PROJECT)
-        self.note_query("manifests", manifests, "ProjectWorkflow manifests (read by every create_freight, "
-                        "notify_downstream and load_promotion_context)")
+        self.note_query("manifests", manifests, "ProjectWorkflow manifests (read by the CLI and garbage collection)")
         handle = self.client.get_workflow_handle(f"stage/{PROJECT}/{leaf}")
         self.note_query("stage history query", await handle.query("history"), f"StageWorkflow {leaf} history")
 
