@@ -92,8 +92,9 @@ class CatalogActivities:
 
         if record is not None:  # a catalog of old answers this itself (None: it knows)
             context.stored = True
-            newer = await self.store.newer_exists(request.project, record)
-            context.newest_of_origin = None if newer is None else not newer
+            if not request.holds_unchanged:
+                newer = await self.store.newer_exists(request.project, record)
+                context.newest_of_origin = None if newer is None else not newer
         promotion_vars = {v.get("name") for v in context.stage_vars + context.template_vars}
         try:
             context.steps = plan_steps(steps, find_task, promotion_vars=promotion_vars)

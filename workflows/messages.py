@@ -128,6 +128,9 @@ class PromotionContextRequest(BaseModel):
     record: dict[str, Any] | None = Field(
         default=None, description="the Freight, when the caller found it (FreightWorkflows); else the project looks"
     )
+    #: an auto-promotion or a re-verification: it sets no hold, so whether newer Freight
+    #: exists (a visibility query) is not asked
+    holds_unchanged: bool = False
 
 
 class PromotionFinished(BaseModel):

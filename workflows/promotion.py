@@ -308,7 +308,12 @@ class PromotionWorkflow:
     async def _load_context(self, request: PromotionRequest) -> PromotionContext:
         return await workflow.execute_activity(
             "load_promotion_context",
-            PromotionContextRequest(project=request.project, stage=request.stage, freight=request.freight),
+            PromotionContextRequest(
+                project=request.project,
+                stage=request.stage,
+                freight=request.freight,
+                holds_unchanged=request.auto or request.verify_only,
+            ),
             result_type=PromotionContext,
             task_queue=workflow.info().task_queue,
             start_to_close_timeout=CATALOG_TIMEOUT,
