@@ -73,6 +73,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.workerproc import WorkerProcess
+
 IMAGE = "registry.chaos/app"
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Chaos", "GIT_AUTHOR_EMAIL": "chaos@example.com",
@@ -201,52 +205,6 @@ spec:
     return "---\n".join(docs)
 
 
-class WorkerProc:
-    """`python worker.py` of ``code_root``, in its own process group (SIGKILLed whole)."""
-
-    def __init__(self, code_root: Path, address: str, task_queue: str, worker_id: str, work_dir: Path, log: Path):
-        self.worker_id, self.work_dir, self.log = worker_id, work_dir, log
-        self.args = [
-            sys.executable, str(code_root / "worker.py"), "--address", address, "--task-queue", task_queue,
-            "--worker-id", worker_id, "--work-dir", str(work_dir), "--allow-local-repos", "--allow-local-jobs",
-        ]  # fmt: skip
-        self.code_root = code_root
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def queue(self) -> str:
-        return f"gantry-worker/{self.worker_id}"
-
-    def start(self) -> WorkerProc:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.args, stdout=out, stderr=subprocess.STDOUT, cwd=self.code_root, env=env, start_new_session=True
-            )
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.alive():
-            assert self.proc is not None
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-
-
 # -- the run -----------------------------------------------------------------------------
 
 
@@ -344,7 +302,7 @@ class Chaos:
         self.events_completed = 0
         self.thresholds: list[int] = []
         self.server_up = asyncio.Event()
-        self.workers: list[WorkerProc] = []
+        self.workers: list[WorkerProcess] = []
         self.client: Any = None
         self.server: Any = None
 
@@ -385,11 +343,11 @@ class Chaos:
                     raise RuntimeError(f"{what}: {err}") from err
                 await asyncio.sleep(0.3)
 
-    def _new_worker(self, worker_id: str) -> WorkerProc:
-        w = WorkerProc(
-            self.cfg.code_root, self.address, self.task_queue, worker_id, self.cfg.tmp / f"work-{worker_id}",
-            self.cfg.tmp / "workers.log",
-        )
+    def _new_worker(self, worker_id: str) -> WorkerProcess:
+        w = WorkerProcess(
+            self.address, self.task_queue, worker_id, self.cfg.tmp / f"work-{worker_id}", self.cfg.tmp / "workers.log",
+            env={"PYTHONPATH": None}, root=self.cfg.code_root, extra_args=("--allow-local-repos", "--allow-local-jobs"),
+        )  # fmt: skip
         self.workers.append(w)
         return w.start()
 
@@ -596,7 +554,7 @@ class Chaos:
                 self.report.worker_exits.append(f"{w.worker_id} exited {w.proc.poll()} at the server restart")
                 w.start()
 
-    def _live_workers(self) -> list[WorkerProc]:
+    def _live_workers(self) -> list[WorkerProcess]:
         return [w for w in self.workers if not getattr(w, "gone", False)]
 
     async def _statuses(self) -> dict[str, Any]:
@@ -635,7 +593,7 @@ class Chaos:
         statuses = await self._statuses()
         affected = [wid for wid, s in statuses.items() if s.worker_queue == victim.queue and s.current_step is not None]
         at = time.time()
-        victim.kill()
+        victim.kill_group()
         record = KillRecord(index, kind, victim.worker_id, at, moment, affected)
         self.report.kills.append(record)
         if kind == "restart":

@@ -86,6 +86,8 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.api.enums.v1 import EventType
 
+from tests.workerproc import WorkerProcess
+
 IMAGE = "registry.bench/app"
 PROJECT = "scale"
 KB = 1024
@@ -193,35 +195,6 @@ def json_size(value: Any) -> int:
     elif hasattr(value, "items") and not isinstance(value, dict):  # a FreightPage
         value = value.items
     return len(json.dumps(value, default=str).encode())
-
-
-class WorkerProc:
-    """`python worker.py` of this checkout, in its own process group."""
-
-    def __init__(self, address: str, task_queue: str, worker_id: str, work_dir: Path, log: Path):
-        self.args = [
-            sys.executable, str(ROOT / "worker.py"), "--address", address, "--task-queue", task_queue,
-            "--worker-id", worker_id, "--work-dir", str(work_dir),
-        ]  # fmt: skip
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> WorkerProc:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True
-            )
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
 
 
 @dataclass
@@ -580,7 +553,9 @@ async def main() -> None:
         client = await TemporalSettings(address=server.address, namespace="default").connect_when_ready()
         await ensure_search_attributes(client)
         task_queue = "gantry-bench-scale"
-        worker = WorkerProc(server.address, task_queue, "bench-scale", tmp / "work", tmp / "worker.log").start()
+        worker = WorkerProcess(
+            server.address, task_queue, "bench-scale", tmp / "work", tmp / "worker.log", env={"PYTHONPATH": None}
+        ).start()
         gantry = Gantry(client, task_queue)
         stages, upstream = layout(args.stages)
         text = manifests(stages, upstream, url)

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +49,11 @@ def write_hook(path: Path, gate: Gate) -> Path:
 
 
 class WorkerProcess:
-    """``python worker.py`` against ``address``, with ``env`` added to this process's environment.
+    """``python worker.py`` against ``address``, with ``env`` added to this process's environment
+    (a value of None removes that variable). Used by tests and by bench/chaos.py and bench/scale.py.
 
     ``root`` is the tree whose ``worker.py`` runs (this checkout by default; the upgrade test
-    passes an extracted earlier version, with ``PYTHONPATH`` pointing at it in ``env``)."""
+    and the benches pass an extracted snapshot); ``extra_args`` are more ``worker.py`` flags."""
 
     def __init__(
         self,
@@ -61,17 +62,23 @@ class WorkerProcess:
         worker_id: str,
         work_dir: Path,
         log: Path,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         root: Path = REPO_ROOT,
+        extra_args: Sequence[str] = (),
     ):
-        self.root = root
+        self.root, self.worker_id, self.work_dir, self.log = root, worker_id, work_dir, log
         self.args = [
             sys.executable, str(root / "worker.py"), "--address", address, "--task-queue", task_queue,
-            "--worker-id", worker_id, "--work-dir", str(work_dir),
+            "--worker-id", worker_id, "--work-dir", str(work_dir), *extra_args,
         ]  # fmt: skip
-        self.log = log
-        self.env = {**os.environ, **(env or {})}
+        merged = {**os.environ, **(env or {})}
+        self.env = {k: v for k, v in merged.items() if v is not None}
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def queue(self) -> str:
+        """The worker's own task queue (a promotion's steps run there)."""
+        return f"gantry-worker/{self.worker_id}"
 
     def start(self) -> WorkerProcess:
         with open(self.log, "ab") as out:
@@ -80,14 +87,21 @@ class WorkerProcess:
             )
         return self
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def kill_group(self) -> None:
         """SIGKILL the worker and everything it started (git, hooks)."""
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # it died already
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
+        if self.alive():
+            assert self.proc is not None
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(15)
