@@ -86,6 +86,7 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.api.enums.v1 import EventType
 
+from client.worker import max_cached_workflows
 from tests.workerproc import WorkerProcess
 
 IMAGE = "registry.bench/app"
@@ -563,7 +564,8 @@ async def main() -> None:
         await gantry.apply(documents)
         print(f"{args.stages} Stages ({sum(1 for s in upstream.values() if s == stages[0])} in the first layer),"
               f" checkpoints {checkpoints} Freight, {waves} waves of {args.stages} verified promotions"
-              f" (done by each checkpoint: {waves_by}), {len(text) // KB} KB of manifests", flush=True)
+              f" (done by each checkpoint: {waves_by}), {len(text) // KB} KB of manifests;"
+              f" the worker caches {max_cached_workflows()} workflows (GANTRY_MAX_CACHED_WORKFLOWS)", flush=True)
         bench = Bench(gantry, documents, stages, upstream, args)
         done_waves = 0
         results: list[Checkpoint] = []

@@ -57,6 +57,20 @@ log = structlog.get_logger("gantry.worker")
 #: taken for dead; now 8 s (docs/architecture.md "Durability").
 HEARTBEAT_THROTTLE = timedelta(seconds=HEARTBEAT_EVERY)
 STICKY_TIMEOUT = timedelta(seconds=3)
+#: workflows a worker keeps in memory between their tasks (the SDK's default); a workflow not
+#: kept is replayed from its history for its next task or query. Every Freight is a workflow,
+#: so a project making thousands of Freight pushes its long-lived workflows out of a small
+#: cache (bench/scale.py); each cached workflow costs some tens of KB.
+MAX_CACHED_WORKFLOWS = 1000
+
+
+def max_cached_workflows() -> int:
+    value = os.environ.get("GANTRY_MAX_CACHED_WORKFLOWS", "").strip()
+    if not value:
+        return MAX_CACHED_WORKFLOWS
+    if not value.isdigit():
+        raise ValueError(f"GANTRY_MAX_CACHED_WORKFLOWS must be a whole number, not {value!r}")
+    return int(value)
 PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "contracts", "activities", "ruamel", "structlog", "re2")
 WORKFLOWS = [
     ProjectWorkflow,
@@ -147,6 +161,7 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
         # worker's sticky queue before any worker may take it (the SDK's default is 10 s)
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        max_cached_workflows=max_cached_workflows(),
         workflows=WORKFLOWS,
         activities=[
             workdirs.claim_worker,
