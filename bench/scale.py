@@ -203,6 +203,8 @@ class HistoryFacts:
     length: int = 0
     largest: int = 0
     largest_kind: str = ""
+    #: the run's input (a long-lived workflow's carried state), for state_parts
+    start_input: bytes = b""
 
 
 async def history_facts(handle) -> HistoryFacts:
@@ -212,7 +214,22 @@ async def history_facts(handle) -> HistoryFacts:
         n = event.ByteSize()
         if n > facts.largest:
             facts.largest, facts.largest_kind = n, EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            facts.start_input = payloads[0].data if payloads else b""
     return facts
+
+
+def state_parts(start_input: bytes) -> str:
+    """What a ProjectWorkflow carries across continue-as-new, the largest parts first."""
+    try:
+        state = (json.loads(start_input) or {}).get("state") or {}
+    except ValueError:
+        return "not JSON"
+    flat = {k: v for k, v in state.items() if k != "catalog"}
+    flat.update({f"catalog.{k}": v for k, v in (state.get("catalog") or {}).items()})
+    parts = sorted(((json_size(v), k) for k, v in flat.items()), reverse=True)
+    return ", ".join(f"{k} {size(n)}" for n, k in parts[:5] if n > 2)
 
 
 async def first_step_started(handle, step: str = "compose-output") -> float | None:
@@ -430,6 +447,7 @@ class Bench:
         project = self.client.get_workflow_handle(f"project/{PROJECT}")
         facts = await history_facts(project)
         cp.payloads["ProjectWorkflow history event"] = (facts.largest, facts.largest_kind)
+        cp.notes.append(f"the project's continue-as-new input: {state_parts(facts.start_input)}")
         runs = await self.runs(f"project/{PROJECT}")
         cp.histories["project"] = f"{facts.length} events (run {runs})"
 
