@@ -375,9 +375,30 @@ class Bench:
             values.append(time.perf_counter() - t0)
         cp.latencies[label] = values
 
+    async def quiet(self, cp: Checkpoint) -> None:
+        """Wait until nothing runs: after a wave the project still offers the verified Freight
+        downstream and tells Freight they left their Stages, one activity each (400 per wave),
+        and measuring meanwhile measures that work. Quiet: the project's and every Stage's
+        history unchanged for `--settle` seconds (at most 5 minutes)."""
+        ids = [f"project/{PROJECT}"] + [f"stage/{PROJECT}/{s}" for s in self.stages]
+        started = time.monotonic()
+        last: list[int] = []
+        still_since = time.monotonic()
+        while time.monotonic() - started < 300:
+            lengths = []
+            for workflow_id in ids:
+                info = (await self.client.get_workflow_handle(workflow_id).describe()).raw_description
+                lengths.append(info.workflow_execution_info.history_length)
+            if lengths != last:
+                last, still_since = lengths, time.monotonic()
+            elif time.monotonic() - still_since >= self.args.settle:
+                break
+            await asyncio.sleep(0.5)
+        cp.notes.append(f"quiet after {time.monotonic() - started:.0f} s (project and Stages idle {self.args.settle:.0f} s)")
+
     async def measure(self, count: int) -> Checkpoint:
         cp = Checkpoint(freight=count)
-        await asyncio.sleep(self.args.settle)  # visibility and the Freight's own first tasks
+        await self.quiet(cp)
         g = self.gantry
         r = self.args.repeat
         leaf = self.stages[-1]
@@ -532,7 +553,7 @@ async def main() -> None:
                         help="promotions at a time in a wave (default 8; see the docstring on more)")
     parser.add_argument("--repeat", type=int, default=10, help="repetitions of each read (default 10)")
     parser.add_argument("--probes", type=int, default=10, help="measured promotions per checkpoint (default 10)")
-    parser.add_argument("--settle", type=float, default=5.0, help="seconds of quiet before measuring (default 5)")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds without a change to the project's or a Stage's history before measuring (default 5)")
     parser.add_argument("--db-dir", type=Path, help="directory for the dev server's SQLite file (default: the temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
