@@ -118,8 +118,11 @@ async def test_continue_as_new_keeps_state_and_in_flight_updates(client: Client,
 
     names = await asyncio.gather(*(add(i) for i in range(60)))
     gantry = Gantry(client, worker.task_queue)
-    catalog = await gantry.freight(project)
-    assert {f["name"] for f in catalog} == set(names)
+
+    async def all_listed() -> bool:  # a Freight the loop just moved out of the catalog lists once
+        return {f["name"] for f in await gantry.freight(project)} == set(names)  # visibility has it
+
+    await wait_for(all_listed, timeout=15, message="every Freight made to list")
     assert len(await gantry.stages(project)) == 2
     # the run loop continues as new between its own work (offering the new Freight to
     # Stages), so it may still be on the first run when the last update returns: wait for it
@@ -128,7 +131,9 @@ async def test_continue_as_new_keeps_state_and_in_flight_updates(client: Client,
         return (await handle.describe()).run_id != first_run
 
     await wait_for(continued, timeout=30, message="the workflow to continue as new")
-    assert {f["name"] for f in await gantry.freight(project)} == set(names), "nothing lost across the new runs"
+    for name in names:  # by name: strongly consistent (the catalog, or the FreightWorkflow's memo)
+        assert (await gantry.get_freight(project, name))["name"] == name, "nothing lost across the new runs"
+    await wait_for(all_listed, timeout=15, message="every Freight to list after the new runs")
     # every run of that burst replays (the worker replays a run whenever its cache misses it)
     from tests.unit.test_replay import replayer
 
