@@ -50,7 +50,12 @@ with workflow.unsafe.imports_passed_through():
 
 DEFAULT_MAX_HISTORY = 2_000
 DISCOVERY_TIMEOUT = timedelta(minutes=10)
-CATALOG_TIMEOUT = timedelta(seconds=30)
+#: reading the Warehouse and creating Freight take milliseconds; a worker lost inside one
+#: holds the pass no longer than this before the attempt is retried (each is idempotent)
+CATALOG_TIMEOUT = timedelta(seconds=10)
+#: discovery heartbeats every 2 s (activities/heartbeat.py): a worker lost mid-way is seen
+#: within this, as a step's is
+DISCOVERY_HEARTBEAT = timedelta(seconds=10)
 #: how often a Warehouse collects its old Freight (Kargo's collector runs on a schedule too)
 GARBAGE_EVERY = timedelta(hours=1)
 
@@ -260,7 +265,7 @@ class WarehouseWorkflow:
             DiscoveryRequest(project=self._input.project, warehouse=self._input.warehouse, kind=kind, subscription=subscription),  # type: ignore[arg-type]
             result_type=dict,
             start_to_close_timeout=DISCOVERY_TIMEOUT,
-            heartbeat_timeout=timedelta(minutes=2),
+            heartbeat_timeout=DISCOVERY_HEARTBEAT,
             retry_policy=retries.DISCOVERY,
             summary=f"discover {kind} {subscription.get('repoURL', '')}",
         )

@@ -312,7 +312,9 @@ async def discover_images(request: DiscoveryRequest) -> dict:
         verify = not p.sub.insecure_skip_tls_verify
         credentials.check_tls(creds, p.ref.base_url, verify=verify)
         async with http_client.client(timeout=TIMEOUT, verify=verify, creds=creds) as client:
-            images = await select_images(Registry(p.ref, client, creds), p)
+            # heartbeats every 2 s whatever the registry does, so a worker lost mid-way is
+            # seen within the Warehouse's 10 s heartbeat timeout (its HTTP timeout bounds a hang)
+            images = await http_client.heartbeating(select_images(Registry(p.ref, client, creds), p))
     out: dict[str, Any] = {"repoURL": p.sub.repo_url}
     if p.sub.platform:
         out["platform"] = p.sub.platform

@@ -310,7 +310,9 @@ async def test_warehouse_timer_survives_worker_and_server_restarts(setup: Setup,
     client, _ = await restart_everything(setup, worker)
     gantry = Gantry(client, setup.task_queue)
     push_tag(registry, repository, "1.1.0")
-    await wait_for(lambda: freight_count(2), timeout=30, message="the timer's pass after the restarts" + setup.diagnostics())
+    # the worst case: the kill lands inside an activity of a pass (10 s heartbeat or
+    # start-to-close timeout, 3 s on the dead worker's sticky queue), then a whole pass
+    await wait_for(lambda: freight_count(2), timeout=45, message="the timer's pass after the restarts" + setup.diagnostics())
     tags = sorted(f["images"][0]["tag"] for f in await gantry.freight(project))
     assert tags == ["1.0.0", "1.1.0"]
     status = await client.get_workflow_handle(warehouse_workflow_id(project, "app")).query("status", result_type=WarehouseStatus)
