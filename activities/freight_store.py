@@ -302,7 +302,8 @@ class FreightStore:
             alias = await self._claim_generated(project, name)
         record = new_record(freight, name, alias, now)
         handle = await self._start(project, record, announce=announce)
-        stored = await handle.query("get")
+        # its memo (describe needs no worker); a query only if it ended in between
+        stored = await self.by_name(project, name) or await handle.query("get")
         if stored.get("alias") != alias:  # it existed already (a racing create): our claim is not needed
             await self._release(project, alias, name)
         return stored
