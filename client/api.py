@@ -388,6 +388,12 @@ class Gantry:
                 raise GantryError(f"promotion {workflow_id!r} is not running") from None
             raise
 
+    async def promotion_result(self, workflow_id: str) -> PromotionStatus:
+        """Wait for a promotion to end and return its final status, whatever the workflow's
+        outcome (a Failed or Errored promotion fails its workflow; an aborted one is Canceled)."""
+        handle = self.client.get_workflow_handle(workflow_id, result_type=PromotionStatus)
+        return await handle.result()
+
     async def promotion_status(self, workflow_id: str) -> PromotionStatus:
         handle = self.client.get_workflow_handle(workflow_id, result_type=PromotionStatus)
         try:
