@@ -97,6 +97,23 @@ class GarbageActivities:
                 names.add(freight)
         return names
 
+    async def _retire_unknown_stages(self, project: str, manifests: ManifestSet) -> list[str]:
+        """End the Stage workflows of Stages that are not applied (older clients made one for
+        any Stage a promotion named); each ends only when idle."""
+        applied = manifests.projects[project].stages if project in manifests.projects else {}
+        prefix = stage_workflow_id(project, "")
+        query = f"WorkflowType='StageWorkflow' AND ExecutionStatus='Running' AND WorkflowId STARTS_WITH {query_literal(prefix)}"
+        retired = []
+        try:
+            async for execution in self.client.list_workflows(query):
+                stage = execution.id.removeprefix(prefix)
+                if stage not in applied:
+                    await self.client.get_workflow_handle(execution.id).signal("retire", f"stage {stage!r} is not applied in project {project}")
+                    retired.append(stage)
+        except RPCError as err:
+            activity.logger.warning("could not look for Stage workflows of %s: %s", project, err.message)
+        return retired
+
     @activity.defn(name="collect_garbage")
     async def collect_garbage(self, request: GarbageRequest) -> GarbageReport:
         try:
@@ -105,6 +122,7 @@ class GarbageActivities:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return GarbageReport(message="the project is gone")
             raise
+        await self._retire_unknown_stages(request.project, manifests)
         settings = settings_for(manifests, request.project)
         now = datetime.now(timezone.utc)
         oldest_kept = now - settings.min_freight_deletion_age

@@ -475,7 +475,7 @@ class Chaos:
                 self.active[wid] = stage
 
                 async def result() -> Any:
-                    return await self.client.get_workflow_handle(wid, result_type=PromotionStatus).result()
+                    return await self.gantry().promotion_result(wid)
 
                 status = await self._retrying(result, f"result of {wid}", self.cfg.timeout_s)
                 self.active.pop(wid, None)

@@ -13,9 +13,12 @@ from typing import Any
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -49,14 +52,33 @@ from workflows.messages import (
     StageLockView,
     StageView,
 )
+from workflows.outcomes import PROMOTION_ENDED_BADLY, VERIFICATION_ENDED_BADLY
 from workflows.project import ProjectInput
 from workflows.stage import signal_stage
 from workflows.task_queues import DEFAULT_TASK_QUEUE
+from workflows.verification import VerificationStatus
 from workflows.warehouse import WarehouseInput, WarehouseStatus, wake_warehouse
 
 
 class GantryError(Exception):
     """A request the server refused, with its reason in plain words."""
+
+
+class PromotionHandle:
+    """A started promotion: its Temporal handle, whose `result()` is the final
+    PromotionStatus whatever the workflow's outcome (Failed and Errored promotions fail
+    their workflow, aborted ones are Canceled: `Gantry.promotion_result`)."""
+
+    def __init__(self, gantry: "Gantry", handle: WorkflowHandle[Any, PromotionStatus]):
+        self._gantry = gantry
+        self.handle = handle
+        self.id = handle.id
+
+    async def result(self) -> PromotionStatus:
+        return await self._gantry.promotion_result(self.id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle, name)
 
 
 def _sortable_id() -> str:
@@ -267,10 +289,12 @@ class Gantry:
         dry_run: bool = False,
         wait_for_soak: bool = False,
         check: bool = False,
-    ) -> WorkflowHandle[Any, PromotionStatus]:
+    ) -> PromotionHandle:
         """Start a promotion; the Freight is checked first so a typo fails here. With
         `check`, Freight the Stage may not receive yet is refused here, with the reason
-        (the workflow applies the same rule again, on its own clock)."""
+        (the workflow applies the same rule again, on its own clock). An unknown project or
+        Stage is refused before anything starts (no Stage workflow is made for it)."""
+        await self.require_stage(project, stage)
         found = await self.get_freight(project, freight)
         if check and not dry_run:
             availability = (await self.availability(project, found)).get(stage)
@@ -293,6 +317,13 @@ class Gantry:
                 await self._signal_stage(project, stage, "release", workflow_id)
             raise
 
+    async def require_stage(self, project: str, stage: str) -> None:
+        """A GantryError naming the project or the Stage unless both are applied."""
+        stages = ((await self.manifests(project)).get("projects") or {}).get(project, {}).get("stages") or {}
+        if stage not in stages:
+            known = ", ".join(sorted(stages)) or "none applied"
+            raise GantryError(f"stage {stage!r} does not exist in project {project} (stages: {known})")
+
     async def _reserve_lock(self, project: str, stage: str, workflow_id: str) -> bool:
         """Take the promotion's place in the Stage's lock queue before it starts, so that
         promotions are served in the order they were requested (not the order their first
@@ -312,8 +343,9 @@ class Gantry:
 
     async def _start_promotion(
         self, request: PromotionRequest, workflow_id: str, found: dict[str, Any]
-    ) -> WorkflowHandle[Any, PromotionStatus]:
-        return await start_promotion(self.client, self.task_queue, request, workflow_id.rsplit("/", 1)[-1], found)
+    ) -> PromotionHandle:
+        handle = await start_promotion(self.client, self.task_queue, request, workflow_id.rsplit("/", 1)[-1], found)
+        return PromotionHandle(self, handle)
 
     async def availability(
         self, project: str, freight: dict[str, Any], manifests: ManifestSet | None = None
@@ -367,7 +399,7 @@ class Gantry:
                 latest = execution
         return latest.id if latest else None
 
-    async def reverify(self, project: str, stage: str) -> WorkflowHandle[Any, PromotionStatus]:
+    async def reverify(self, project: str, stage: str) -> PromotionHandle:
         """Verify the Stage's current Freight again (a promotion that runs no steps)."""
         views = {s.name: s for s in await self.stages(project)}
         if stage not in views:
@@ -378,11 +410,18 @@ class Gantry:
         name = "verify." + promotion_name(stage, _sortable_id(), freight)
         request = PromotionRequest(project=project, stage=stage, freight=freight, actor="reverify", verify_only=True)
         found = {"name": freight, "alias": views[stage].freight_alias}
-        return await start_promotion(self.client, self.task_queue, request, name, found)
+        return PromotionHandle(self, await start_promotion(self.client, self.task_queue, request, name, found))
 
     async def abort_promotion(self, workflow_id: str, reason: str = "aborted by user") -> None:
+        """Abort through Temporal's cancellation: the running step is cancelled, the lock
+        given back, and the workflow ends Canceled (the phase is Aborted)."""
+        handle = self.client.get_workflow_handle(workflow_id)
         try:
-            await self.client.get_workflow_handle(workflow_id).signal("abort", reason)
+            described = await handle.describe()
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                state = described.status.name.lower() if described.status else "ended"
+                raise GantryError(f"promotion {workflow_id!r} is not running (it {state})")
+            await handle.cancel(reason=reason)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise GantryError(f"promotion {workflow_id!r} is not running") from None
@@ -392,7 +431,29 @@ class Gantry:
         """Wait for a promotion to end and return its final status, whatever the workflow's
         outcome (a Failed or Errored promotion fails its workflow; an aborted one is Canceled)."""
         handle = self.client.get_workflow_handle(workflow_id, result_type=PromotionStatus)
-        return await handle.result()
+        try:
+            return await handle.result()
+        except WorkflowFailureError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type in PROMOTION_ENDED_BADLY.values() and cause.details:
+                return PromotionStatus.model_validate(cause.details[0])
+            if isinstance(cause, CancelledError):  # aborted: its last status, from its history
+                return await self.promotion_status(workflow_id)
+            raise GantryError(f"promotion {workflow_id} ended without a status: {cause_message(err)}") from None
+
+    async def verification_result(self, workflow_id: str) -> VerificationStatus:
+        """Wait for a verification to end and return its final status (Completed when
+        Successful, its workflow Failed or Canceled otherwise)."""
+        handle = self.client.get_workflow_handle(workflow_id, result_type=VerificationStatus)
+        try:
+            return await handle.result()
+        except WorkflowFailureError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type in VERIFICATION_ENDED_BADLY.values() and cause.details:
+                return VerificationStatus.model_validate(cause.details[0])
+            if isinstance(cause, CancelledError):
+                return await handle.query("status", result_type=VerificationStatus)
+            raise GantryError(f"verification {workflow_id} ended without a status: {cause_message(err)}") from None
 
     async def promotion_status(self, workflow_id: str) -> PromotionStatus:
         handle = self.client.get_workflow_handle(workflow_id, result_type=PromotionStatus)
@@ -462,4 +523,4 @@ async def fetch_freight(project: str, name_or_alias: str, settings: TemporalSett
     return await gantry.get_freight(project, name_or_alias)
 
 
-__all__ = ["Gantry", "GantryError", "fetch_freight"]
+__all__ = ["Gantry", "GantryError", "PromotionHandle", "fetch_freight"]

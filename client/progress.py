@@ -23,8 +23,7 @@ def _table(status: PromotionStatus) -> Table:
 
 async def follow_promotion(gantry, workflow_id: str, poll: float = 0.5) -> PromotionStatus:
     """Print each step as its status changes; return the final status."""
-    handle = gantry.client.get_workflow_handle(workflow_id, result_type=PromotionStatus)
-    result = asyncio.ensure_future(handle.result())
+    result = asyncio.ensure_future(gantry.promotion_result(workflow_id))
     interactive = console.is_terminal
     seen: dict[str, str] = {}
     live = Live(console=console, refresh_per_second=4) if interactive else None

@@ -485,6 +485,80 @@ async def scenario_seed(s: Scenario) -> None:
         await run_seed_pipeline(s.handle(), prometheus, s.tmp, "rec-seed")
 
 
+async def scenario_outcomes(s: Scenario) -> None:
+    """(j) How ends show in Temporal (patches gantry-promotion-outcome and
+    gantry-verification-outcome): a promotion whose step fails (its workflow Failed), one whose
+    Stage does not exist (Errored), one cancelled while its verification runs (both Canceled),
+    a verification that fails (its workflow Failed), a bad input (BadInput), and a Stage
+    workflow for a Stage that is not applied told to retire."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    from activities.garbage import GarbageActivities
+    from pipeline.manifests import ManifestSet
+    from tests.httpserver import ScriptedServer
+    from tests.integration.test_promotion import apply_text, setup_project
+    from tests.integration.test_verification import ERROR_RATE, OK, PIPELINE, new_freight_of, web_provider
+    from workflows.messages import PromotionRequest
+    from workflows.stage import signal_stage
+
+    await s.start_workers()
+    worker = s.handle()
+    _, project, freight = await setup_project(worker, s.tmp, "outcomes")
+    other = await s.gantry.create_freight(
+        project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/other", "tag": "9"}]}
+    )
+    failed = await (await s.gantry.promote(project, "dev", other["name"])).result()
+    assert failed.phase == "Failed", failed
+    errored = await s.client.start_workflow(
+        "PromotionWorkflow", PromotionRequest(project=project, stage="qa", freight=freight["name"]),
+        id=f"promotion/{project}/qa/unknown-stage", task_queue=s.task_queue,
+    )  # fmt: skip
+    assert (await s.gantry.promotion_result(errored.id)).phase == "Errored"
+    bad = await s.client.start_workflow(
+        "PromotionWorkflow", {"project": project, "stgae": "dev", "freight": "x"},
+        id=f"promotion/{project}/dev/bad-input", task_queue=s.task_queue,
+    )  # fmt: skip
+    await wait_for(
+        lambda: _status_is(bad, WorkflowExecutionStatus.FAILED), timeout=30, message="the bad input to fail"
+    )
+    await signal_stage(s.client, s.task_queue, project, "qa", "release", "nobody")
+    manifests = ManifestSet.model_validate(await s.gantry.manifests(project))
+    await wait_for(
+        lambda: GarbageActivities(s.client, s.task_queue)._retire_unknown_stages(project, manifests),
+        timeout=30, message="the qa Stage workflow to be listed and retired",
+    )  # fmt: skip
+
+    verifying = "rec-outcomes-verify"
+    slow = ERROR_RATE.replace("count: 5", "count: 100")
+    with ScriptedServer(script=[], then=OK) as server:
+        text = PIPELINE.format(project=verifying, refs="    - name: error-rate-check") + slow.format(
+            project=verifying, provider=web_provider(server.url)
+        )
+        text = text.replace("    args:\n    - name: image-tag\n      value: ${{ imageFrom(\"my-registry/my-app\").Tag }}\n", "")
+        await apply_text(s.gantry, text)
+        f = await new_freight_of(worker, verifying, "1.0.0")
+        handle = await s.gantry.promote(verifying, "uat", f["name"])
+        await wait_for(lambda: server.count >= 2, timeout=30, message="the verification to measure twice")
+        await s.gantry.abort_promotion(handle.id, "aborted by the recorder")
+        aborted = await handle.result()
+    assert aborted.phase == "Aborted", aborted
+
+    failing = "rec-outcomes-fail"
+    with ScriptedServer(script=[], then=(200, {"values": [0.5]})) as server:
+        text = PIPELINE.format(project=failing, refs="    - name: error-rate-check") + ERROR_RATE.format(
+            project=failing, provider=web_provider(server.url)
+        )
+        text = text.replace("    args:\n    - name: image-tag\n      value: ${{ imageFrom(\"my-registry/my-app\").Tag }}\n", "")
+        await apply_text(s.gantry, text)
+        f = await new_freight_of(worker, failing, "1.0.0")
+        status = await (await s.gantry.promote(failing, "uat", f["name"])).result()
+    assert status.phase == "Succeeded" and status.verification.startswith("Failed"), status
+
+
+async def _status_is(handle, status) -> bool:
+    return (await handle.describe()).status == status
+
+
 SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "promotion": scenario_promotion,
     "verification": scenario_verification,
@@ -499,6 +573,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "freight": scenario_freight,
     "seed": scenario_seed,
     "fan_out": scenario_fan_out,
+    "outcomes": scenario_outcomes,
 }
 
 

@@ -98,6 +98,25 @@ FREIGHT_RECORD_SIGNAL = Patch(
     what="the run loop upserts the memo after `record` signals (a promotion's entered/left/verified "
     "by signal; before: only by the `change` update, and old code left such a signal unhandled)",
 )
+PROMOTION_OUTCOME = Patch(
+    id="gantry-promotion-outcome",
+    added="2026-12-01",
+    since="be48bab",
+    workflows=("PromotionWorkflow",),
+    what="a Failed or Errored promotion fails its workflow (PromotionFailed/PromotionErrored, the status as "
+    "details) and one aborted by cancellation ends Canceled (before: Completed whatever the phase); an abort "
+    "cancels the verification child instead of signalling `abort`",
+)
+
+VERIFICATION_OUTCOME = Patch(
+    id="gantry-verification-outcome",
+    added="2026-12-01",
+    since="be48bab",
+    workflows=("VerificationWorkflow",),
+    what="a verification that ends Failed, Error or Inconclusive fails its workflow (the status as details), one "
+    "cancelled ends Canceled, and GantryPhase is upserted with its final phase (before: Completed, no phase)",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -107,4 +126,6 @@ ALL: tuple[Patch, ...] = (
     WAREHOUSE_COLLECTS_GARBAGE,
     STAGE_KEEPS_HISTORY,
     FREIGHT_RECORD_SIGNAL,
+    PROMOTION_OUTCOME,
+    VERIFICATION_OUTCOME,
 )

@@ -17,8 +17,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
+from temporalio.common import RawValue, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    TimeoutError,
+    TimeoutType,
+)
 
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
@@ -35,6 +42,9 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.step_rendering import RenderScope, render_config, resolve_vars
     from pipeline.step_summary import progress_table, summarize_step
     from workflows import patches
+    from workflows.inputs import decode, refuse
+    from workflows.outcomes import PROMOTION_ENDED_BADLY, verification_outcome
+    from pipeline.inputs import promotion_id_problem
     from workflows import search_attributes as sa
     from pipeline.freight import FreightChange
     from workflows.bugs import PROMOTION_PATCH, describe, handles, log_bug
@@ -60,6 +70,8 @@ NO_RETRY = retries.NO_RETRY
 FREIGHT_RECORD_PATCH = patches.PROMOTION_RECORDS_FREIGHT.id
 #: a promotion that held the lock gives the Stage its record with the lock (`finished`)
 STAGE_HISTORY_PATCH = patches.STAGE_KEEPS_HISTORY.id
+#: a Failed or Errored promotion fails its workflow; an aborted one by cancellation is Canceled
+OUTCOME_PATCH = patches.PROMOTION_OUTCOME.id
 CATALOG_CHANGES = {"set-freight-alias": "freight-alias", "set-metadata": "metadata"}
 
 
@@ -78,9 +90,15 @@ class _NotAvailable(Exception):
 @workflow.defn(name="PromotionWorkflow")
 class PromotionWorkflow:
     @workflow.init
-    def __init__(self, request: PromotionRequest) -> None:
+    def __init__(self, raw: RawValue = None) -> None:  # type: ignore[assignment]
+        workflow_id = workflow.info().workflow_id
+        decoded, self._bad_input = decode(raw, PromotionRequest, "PromotionWorkflow")
+        if decoded is not None:
+            self._bad_input = promotion_id_problem(workflow_id, decoded.project, decoded.stage) or ""
+        request = decoded or PromotionRequest(project="", stage="", freight="")
+        self._request = request
         self._status = PromotionStatus(
-            name=workflow.info().workflow_id,
+            name=workflow_id,
             project=request.project,
             stage=request.stage,
             freight=request.freight,
@@ -99,6 +117,7 @@ class PromotionWorkflow:
         self._verification_record: dict[str, Any] | None = None
         self._cleanup_queue: str | None = None
         self._reported = False  # the project and the Stage were told of the end
+        self._cancelled = False  # aborted through Temporal's cancellation: the run ends Canceled
 
     @workflow.query(name="status", description="Phase, current step and every step's execution record")
     def status(self) -> PromotionStatus:
@@ -114,17 +133,65 @@ class PromotionWorkflow:
         self._granted = True
 
     @workflow.run
-    async def run(self, request: PromotionRequest) -> PromotionStatus:
-        """The promotion; a bug in this code ends it Errored and releases the lock (see
-        :meth:`_end_on_bug` and `workflows/bugs.py`) instead of failing the workflow task for
-        ever with the Stage locked. Cancellation, continue-as-new and the SDK's own errors
-        propagate as they always did."""
+    async def run(self, raw: RawValue = None) -> PromotionStatus:  # type: ignore[assignment]
+        """The promotion, then its outcome as Temporal shows it: Completed when it Succeeded,
+        Failed (a non-retryable PromotionFailed/PromotionErrored error carrying the status)
+        when it Failed or Errored, Canceled when it was aborted through cancellation.
+
+        A cancellation request is turned into an abort: the running step is cancelled, the
+        lock is given back and the project told, as for the `abort` signal (kept for older
+        callers; an abort by signal ends Completed with phase Aborted)."""
+        if self._bad_input:
+            raise refuse(self._bad_input)
+        request = self._request
+        body = asyncio.ensure_future(self._guarded(request))
+        while True:
+            try:
+                status = await asyncio.shield(body)
+                break
+            except asyncio.CancelledError:
+                if body.done():
+                    raise
+                self._on_cancel()
+        return self._outcome(status)
+
+    async def _guarded(self, request: PromotionRequest) -> PromotionStatus:
+        """A bug in this code ends it Errored and releases the lock (see :meth:`_end_on_bug`
+        and `workflows/bugs.py`) instead of failing the workflow task for ever with the Stage
+        locked. Continue-as-new and the SDK's own errors propagate as they always did."""
         try:
             return await self._run(request)
         except Exception as err:
             if not handles(err, PROMOTION_PATCH):
                 raise
             return await self._end_on_bug(request, err)
+
+    def _on_cancel(self) -> None:
+        reason = workflow.cancellation_reason()
+        self._cancelled = True
+        self.abort(reason or "aborted by user (cancelled)")
+
+    def _outcome(self, status: PromotionStatus) -> PromotionStatus:
+        cancelled = status.phase == "Aborted" and self._cancelled
+        if not (cancelled or status.phase in PROMOTION_ENDED_BADLY):
+            return status  # Succeeded; or Aborted by the `abort` signal, which cannot end Canceled
+        if not workflow.patched(OUTCOME_PATCH):
+            return status
+        if cancelled:
+            raise asyncio.CancelledError(status.message)
+        raise ApplicationError(
+            f"{status.phase}: {status.message}", status, type=PROMOTION_ENDED_BADLY[status.phase], non_retryable=True
+        )
+
+    async def _wait(self, condition, *, timeout: timedelta | None = None, summary: str | None = None) -> None:
+        """`workflow.wait_condition` that a cancellation request ends early like an abort
+        (the SDK raises CancelledError in waits begun before the request: it becomes the abort)."""
+        try:
+            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
+        except asyncio.CancelledError:
+            if workflow.cancellation_reason() is None:
+                raise
+            self._on_cancel()
 
     async def _run(self, request: PromotionRequest) -> PromotionStatus:
         status = self._status
@@ -286,15 +353,23 @@ class PromotionWorkflow:
                     SearchAttributePair(sa.PROJECT, request.project),
                     SearchAttributePair(sa.STAGE, request.stage),
                     SearchAttributePair(sa.FREIGHT, status.freight),
+                    SearchAttributePair(sa.PHASE, "Running"),
                 ]
             ),
             static_summary=f"Verify {status.freight_alias or status.freight[:7]} in {request.stage} ({request.project})",
         )
         self._verification_id = status.verification_id = handle.id
-        await workflow.wait_condition(lambda: handle.done() or self._abort is not None)
+        await self._wait(lambda: handle.done() or self._abort is not None)
         if not handle.done():
-            await workflow.get_external_workflow_handle(handle.id).signal("abort", self._abort or "aborted by user")
-        result: VerificationStatus = await handle
+            child = workflow.get_external_workflow_handle(handle.id)
+            if workflow.patched(OUTCOME_PATCH):
+                await child.cancel()  # it ends Canceled, as the promotion does
+            else:
+                await child.signal("abort", self._abort or "aborted by user")
+        try:
+            result: VerificationStatus = await handle
+        except ChildWorkflowError as err:  # it ended Failed or Canceled: its status is in the failure
+            result = verification_outcome(err, handle.id)
         status.verification = f"{result.phase}: {result.message}".rstrip(": ")
         self._verification_record = {
             "id": handle.id, "freight": status.freight, "phase": result.phase, "message": result.message,
@@ -360,9 +435,7 @@ class PromotionWorkflow:
             summary=f"ask for the lock of stage {request.stage}",
         )
         self._holds_lock = True  # from here on, release it whatever happens
-        await workflow.wait_condition(
-            lambda: self._granted or self._abort is not None, timeout_summary=f"wait for stage {request.stage}"
-        )
+        await self._wait(lambda: self._granted or self._abort is not None, summary=f"wait for stage {request.stage}")
         self._check_abort()
         self._status.message = ""
 
@@ -587,7 +660,7 @@ class PromotionWorkflow:
             retry_policy=NO_RETRY,
             summary=summary[:390],
         )
-        await workflow.wait_condition(lambda: handle.done() or self._abort is not None)
+        await self._wait(lambda: handle.done() or self._abort is not None)
         if not handle.done():
             handle.cancel()
             try:
@@ -624,7 +697,7 @@ class PromotionWorkflow:
     async def _sleep(self, interval: timedelta, summary: str) -> None:
         """A durable timer that an abort cuts short."""
         try:
-            await workflow.wait_condition(lambda: self._abort is not None, timeout=interval, timeout_summary=summary)
+            await self._wait(lambda: self._abort is not None, timeout=interval, summary=summary)
         except asyncio.TimeoutError:
             pass
         self._check_abort()
@@ -660,6 +733,8 @@ class PromotionWorkflow:
         for step in status.steps:
             if step.status == "Running":
                 step.status, step.finished_at = ("Aborted" if phase == "Aborted" else "Errored"), status.finished_at
+            elif step.status == "Pending" and phase == "Aborted":
+                step.status, step.message = "Skipped", "the promotion was aborted"
         self._set_phase(phase)
         self._publish()
         if request.dry_run:

@@ -99,8 +99,15 @@ class StageWorkflow:
         self._input = input
         self._state = input.state or StageState()
         self._changed = False
+        self._retire: str | None = None
 
     # -- messages --------------------------------------------------------------------
+
+    @workflow.signal(name="retire", description="The Stage is not applied in its project: end if idle")
+    @guard_signal
+    def retire(self, reason: str = "") -> None:
+        self._retire = reason or "the stage is not applied in its project"
+        self._changed = True
 
     @workflow.signal(name="acquire", description="A promotion asks for the stage lock")
     @guard_signal
@@ -183,6 +190,11 @@ class StageWorkflow:
     @workflow.run
     async def run(self, input: StageInput) -> None:
         while True:
+            if self._retire is not None:
+                if self._is_idle():  # a Stage's workflow made for a Stage that was never applied
+                    workflow.logger.info("stage %s/%s ends: %s", input.project, input.stage, self._retire)
+                    return
+                self._retire = None  # busy: the next garbage collection asks again
             try:
                 if await self._turn():
                     break
@@ -243,6 +255,10 @@ class StageWorkflow:
         except asyncio.TimeoutError:
             pass
         return False
+
+    def _is_idle(self) -> bool:
+        state = self._state
+        return state.holder is None and not state.queue and not state.pending
 
     def _should_continue_as_new(self) -> bool:
         return continuation.due(self._input.max_history)

@@ -5,7 +5,8 @@ A child of the promotion that holds the Stage's lock (or started by `gantry anal
 without a Stage). Each measurement is an activity of its provider (`measure-prometheus`,
 `measure-web`, `measure-job`); between measurements the workflow sleeps on timers whose
 summaries read like "error-rate #3 in 30s". Every measurement is kept and queryable.
-`abort` ends the run as Failed, "aborted by user".
+`abort` ends the run as Failed, "aborted by user"; a cancellation request does the same and the
+workflow ends Canceled. A run that is not Successful fails its workflow (workflows/outcomes.py).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import retries
+    from workflows import patches, retries
+    from workflows import search_attributes as sa
     from contracts.metrics import PROVIDERS, MeasureRequest, MeasureResult
     from pipeline.analysis import (
         AnalysisPhase,
@@ -33,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 MEASURE_TIMEOUT = timedelta(hours=1)
+OUTCOME_PATCH = patches.VERIFICATION_OUTCOME.id
 #: measurements heartbeat every 2 s (activities/heartbeat.py): a dead worker's is retried after 10 s
 MEASURE_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
@@ -81,6 +84,7 @@ class VerificationWorkflow:
         self._request = request
         self._states = {m.name: MetricState(name=m.name) for m in request.spec.metrics}
         self._abort: str | None = None
+        self._cancelled = False
         self._status = VerificationStatus(id=workflow.info().workflow_id, freight=request.freight, stage=request.stage)
 
     @workflow.signal(name="abort", description="End the verification as Failed, 'aborted by user'")
@@ -105,6 +109,45 @@ class VerificationWorkflow:
 
     @workflow.run
     async def run(self, request: VerificationRequest) -> VerificationStatus:
+        """The run, then its outcome: Completed when Successful, Failed (the status as the
+        failure's details) otherwise, Canceled when a cancellation request aborted it."""
+        body = asyncio.ensure_future(self._run(request))
+        while True:
+            try:
+                status = await asyncio.shield(body)
+                break
+            except asyncio.CancelledError:
+                if body.done():
+                    raise
+                self._on_cancel()
+        return self._outcome(status)
+
+    def _on_cancel(self) -> None:
+        self._cancelled = True
+        self.abort(workflow.cancellation_reason() or "aborted by user (cancelled)")
+
+    def _outcome(self, status: VerificationStatus) -> VerificationStatus:
+        if not workflow.patched(OUTCOME_PATCH):
+            return status
+        workflow.upsert_search_attributes([sa.PHASE.value_set(status.phase)])
+        if status.phase == "Successful":
+            return status
+        if self._cancelled:
+            raise asyncio.CancelledError(status.message)
+        raise ApplicationError(
+            f"{status.phase}: {status.message}", status, type=f"Verification{status.phase}", non_retryable=True
+        )
+
+    async def _wait(self, condition, *, timeout: timedelta | None = None, summary: str | None = None) -> None:
+        """`workflow.wait_condition`; a cancellation request that arrives during it is the abort."""
+        try:
+            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
+        except asyncio.CancelledError:
+            if workflow.cancellation_reason() is None:
+                raise
+            self._on_cancel()
+
+    async def _run(self, request: VerificationRequest) -> VerificationStatus:
         spec = request.spec
         status = self._status
         started = status.started_at = workflow.now()
@@ -128,7 +171,7 @@ class VerificationWorkflow:
                     wake = at
             if due:
                 tasks = [asyncio.ensure_future(self._measure(request, metric, counts)) for metric in due]
-                await workflow.wait_condition(lambda: all(t.done() for t in tasks) or self._abort is not None)
+                await self._wait(lambda: all(t.done() for t in tasks) or self._abort is not None)
                 if self._abort is not None:
                     for task in tasks:
                         task.cancel()  # cancels the measuring activity (a job's process group is killed)
@@ -142,10 +185,10 @@ class VerificationWorkflow:
                 key=lambda m: m.name,
             )
             try:
-                await workflow.wait_condition(
+                await self._wait(
                     lambda: self._abort is not None,
                     timeout=wake - now,
-                    timeout_summary=f"{next_metric.name} #{counts[next_metric.name] + 1} in {_human(wake - now)}",
+                    summary=f"{next_metric.name} #{counts[next_metric.name] + 1} in {_human(wake - now)}",
                 )
             except asyncio.TimeoutError:
                 pass

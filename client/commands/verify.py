@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
     def verify(
         project: str = ProjectOpt,
         stage: str = typer.Option(..., "--stage", "-s"),
-        abort: bool = typer.Option(False, "--abort", help="end the running verification as Failed"),
+        abort: bool = typer.Option(False, "--abort", help="abort the running verification (it ends Failed; its workflow Canceled)"),
         wait: bool = typer.Option(True, "--wait/--no-wait"),
     ) -> None:
         """Re-run verification of the Stage's current Freight, or abort the running one."""
@@ -49,14 +49,14 @@ def register(app: typer.Typer) -> None:
                 workflow_id = await gantry.running_verification(project, stage)
                 if workflow_id is None:
                     raise GantryError(f"stage {stage} is not verifying")
-                await gantry.client.get_workflow_handle(workflow_id).signal("abort", "aborted by user")
+                await gantry.client.get_workflow_handle(workflow_id).cancel(reason="aborted by user")
                 print(f"verification {workflow_id}: abort requested")
                 return 0
             handle = await gantry.reverify(project, stage)
             print(f"verification of stage {stage} started (workflow id {handle.id})")
             if not wait:
                 return 0
-            status = await handle.result()
+            status = await gantry.promotion_result(handle.id)
             print(f"{status.phase}: {status.verification or status.message}")
             return 0 if status.verified_at else 1
 
@@ -101,6 +101,9 @@ def register(app: typer.Typer) -> None:
         from client.manifests import load_paths
         from pipeline.analysis import AnalysisSpecError, build_run_spec
         from pipeline.manifests import AnalysisTemplate, ClusterAnalysisTemplate, ManifestError
+        from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+        from workflows.search_attributes import PHASE
         from workflows.verification import VerificationRequest, VerificationStatus
 
         try:
@@ -116,14 +119,16 @@ def register(app: typer.Typer) -> None:
 
         async def go() -> int:
             gantry = await _connect()
-            status = await gantry.client.execute_workflow(
+            handle = await gantry.client.start_workflow(
                 "VerificationWorkflow",
                 VerificationRequest(spec=spec),
                 id=f"analysis/{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
                 task_queue=gantry.task_queue,
                 result_type=VerificationStatus,
                 static_summary="gantry analyze: " + ", ".join(t.metadata.name for t in templates),
+                search_attributes=TypedSearchAttributes([SearchAttributePair(PHASE, "Running")]),
             )
+            status = await gantry.verification_result(handle.id)
             _print_run(status, output)
             return 0 if status.phase == "Successful" else 1
 

@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import Client
 
 from activities.metrics.base import safe_name
+from client.api import Gantry
 from client.manifests import load_paths
 from pipeline.analysis import build_run_spec
 from pipeline.manifests import AnalysisTemplate
@@ -85,7 +86,7 @@ async def test_a_job_cannot_read_the_workers_credentials(client: Client, tempora
             "VerificationWorkflow", VerificationRequest(spec=spec), id=run_id, task_queue=queue,
             result_type=VerificationStatus,
         )  # fmt: skip
-        status = await asyncio.wait_for(handle.result(), 90)
+        status = await asyncio.wait_for(Gantry(client).verification_result(handle.id), 90)
         folder = work / "analysis" / safe_name(run_id, "run")
         log = (folder / "snoop.log").read_text(errors="replace")
 
@@ -110,13 +111,14 @@ async def test_without_the_opt_in_verification_says_how_to_turn_it_on(
 ) -> None:
     monkeypatch.delenv("GANTRY_ALLOW_LOCAL_JOBS", raising=False)
     ran = tmp_path / "ran"
-    status = await worker.gantry.client.execute_workflow(
+    handle = await worker.gantry.client.start_workflow(
         "VerificationWorkflow",
         VerificationRequest(spec=run_spec(tmp_path, f"touch {ran}")),
         id=f"analysis/off-{uuid.uuid4().hex[:8]}",
         task_queue=worker.task_queue,
         result_type=VerificationStatus,
     )
+    status = await worker.gantry.verification_result(handle.id)
     assert status.phase in ("Error", "Failed"), status
     message = status.metrics[0].measurements[0].message
     assert "GANTRY_ALLOW_LOCAL_JOBS=1" in message and "--allow-local-jobs" in message

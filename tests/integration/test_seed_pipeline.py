@@ -70,7 +70,7 @@ async def run_seed_pipeline(worker: WorkerHandle, prometheus, tmp_path: Path, pr
         task_queue=worker.task_queue,
         result_type=PromotionStatus,
     )
-    prod = await asyncio.wait_for(handle.result(), 90)
+    prod = await asyncio.wait_for(gantry.promotion_result(handle.id), 90)
     assert prod.phase == "Succeeded" and prod.verified_at is not None, prod
     for env in ("dev", "staging", "prod"):
         assert "newTag: 2.4.6" in repo.show(f"env/{env}/kustomization.yaml")

@@ -184,8 +184,7 @@ def staging_commits(repo: GitOpsRepo) -> list[str]:
 async def assert_promoted_once(
     setup: Setup, client: Client, workflow_id: str, verified_at: datetime, staging_before: list[str], tag: str
 ) -> None:
-    handle = client.get_workflow_handle(workflow_id, result_type=PromotionStatus)
-    status = await asyncio.wait_for(handle.result(), 45)
+    status = await asyncio.wait_for(Gantry(client, setup.task_queue).promotion_result(workflow_id), 45)
     assert status.phase == "Succeeded", f"{status}{setup.diagnostics()}"
     assert status.steps[0].started_at >= verified_at + SOAK, (
         f"first step started at {status.steps[0].started_at}, before the soak ended at {verified_at + SOAK}"

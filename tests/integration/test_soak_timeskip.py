@@ -83,7 +83,7 @@ async def test_two_hour_soak_auto_promotes_at_two_hours_not_before(skipping, tmp
 
     await env.sleep(timedelta(hours=1, minutes=1))
 
-    auto: PromotionStatus = await env.client.get_workflow_handle(auto_id, result_type=PromotionStatus).result()
+    auto: PromotionStatus = await gantry.promotion_result(auto_id)
     assert auto.phase == "Succeeded"
     assert auto.steps[0].started_at >= verified_at + timedelta(hours=2)
     assert auto.steps[0].started_at < verified_at + timedelta(hours=2, minutes=5)

@@ -139,7 +139,7 @@ async def test_soak_blocks_then_waits_and_approval_bypasses(worker: WorkerHandle
         task_queue=worker.task_queue,
         result_type=PromotionStatus,
     )
-    waited = await asyncio.wait_for(handle.result(), 60)
+    waited = await asyncio.wait_for(worker.gantry.promotion_result(handle.id), 60)
     assert waited.phase == "Succeeded"
     assert waited.steps[0].started_at >= verified_at + timedelta(seconds=4)
 

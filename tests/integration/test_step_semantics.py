@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from client.api import Gantry
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
@@ -65,7 +67,7 @@ async def start(worker: WorkerHandle, unique: str, steps: list[dict[str, Any]]) 
 async def result(handle: WorkflowHandle, timeout: float = RESULT_TIMEOUT) -> PromotionStatus:
     """The promotion's result; at the deadline, fail showing where it stands."""
     try:
-        return await asyncio.wait_for(asyncio.shield(handle.result()), timeout)
+        return await asyncio.wait_for(asyncio.shield(Gantry(handle._client).promotion_result(handle.id)), timeout)
     except asyncio.TimeoutError:
         now = await handle.query("status", result_type=PromotionStatus)
         raise AssertionError(f"promotion did not finish within {timeout}s: {now!r}") from None

@@ -297,10 +297,10 @@ async def test_runs_started_by_the_previous_code_finish_under_the_current_code(
 
             # -- B: its verification goes on and ends with the right verdict ------------------
             status_b = await watch.result(
-                client.get_workflow_handle(qa.id, result_type=PromotionStatus).result(), timeout=30, message="B's promotion to end"
+                gantry.promotion_result(qa.id), timeout=30, message="B's promotion to end"
             )
             assert status_b.phase == "Succeeded", f"{status_b}{diagnostics()}"
-            run = await client.get_workflow_handle(verification_b, result_type=VerificationStatus).result()
+            run = await gantry.verification_result(verification_b)
             assert run.phase == "Failed", run
             assert [m.phase for m in run.metrics[0].measurements] == EXPECTED, run.metrics[0]
             assert metrics.count == len(EXPECTED), "a measurement was taken twice or one too many"
@@ -318,7 +318,7 @@ async def test_runs_started_by_the_previous_code_finish_under_the_current_code(
             await watch.until(started, timeout=30, message="the auto-promotion of A to staging")
             watch.ids.append(promotion_a)
             status_a = await watch.result(
-                client.get_workflow_handle(promotion_a, result_type=PromotionStatus).result(),
+                gantry.promotion_result(promotion_a),
                 timeout=30,
                 message="A's promotion to staging to end",
             )

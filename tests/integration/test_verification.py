@@ -5,11 +5,13 @@ real Prometheus."""
 from __future__ import annotations
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from tests.conftest import WorkerHandle
 from tests.jobs import JOB_PYTHON  # a python the job's user can run (nobody under a root worker)
 from tests.httpserver import ScriptedServer
 from tests.integration.test_promotion import apply_text
+from workflows import search_attributes as sa
 from workflows.ids import verification_workflow_id
 from workflows.verification import VerificationStatus
 
@@ -92,9 +94,7 @@ async def promote_and_verify(worker: WorkerHandle, project: str, text: str, tag:
     freight = await new_freight_of(worker, project, tag)
     status = await (await worker.gantry.promote(project, "uat", freight["name"])).result()
     name = status.name.rsplit("/", 1)[-1]
-    run = await worker.gantry.client.get_workflow_handle(
-        verification_workflow_id(project, "uat", name), result_type=VerificationStatus
-    ).result()
+    run = await worker.gantry.verification_result(verification_workflow_id(project, "uat", name))
     found = await worker.gantry.get_freight(project, freight["name"])
     return status, run, found
 
@@ -134,6 +134,11 @@ async def test_error_rate_verdicts(worker: WorkerHandle, unique: str, script, ph
     assert verified == (phase == "Successful")
     assert (status.verified_at is not None) == verified
     assert status.verification.startswith(phase)
+    # Temporal tells the same: a verification that did not succeed fails its workflow
+    name = status.name.rsplit("/", 1)[-1]
+    described = await worker.gantry.client.get_workflow_handle(verification_workflow_id(project, "uat", name)).describe()
+    assert described.status == (WorkflowExecutionStatus.COMPLETED if phase == "Successful" else WorkflowExecutionStatus.FAILED)
+    assert described.typed_search_attributes.get(sa.PHASE) == phase
 
 
 @pytest.mark.parametrize(("good", "phase"), [("1.0.0", "Successful"), ("9.9.9", "Failed")])

@@ -156,8 +156,10 @@ async def test_cancelling_the_workflow_still_cancels_it(worker: WorkerHandle, un
         await wait_for(lambda: server.count >= 1, timeout=15, message="the http step to poll")
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as raised:
-            await asyncio.wait_for(handle.result(), 20)
+            await asyncio.wait_for(handle.handle.result(), 20)
     assert isinstance(raised.value.cause, CancelledError)
+    status = await worker.gantry.promotion_result(handle.id)  # cancellation is an abort: the lock is back
+    assert status.phase == "Aborted" and status.steps[0].status == "Aborted", status
 
 
 # -- ProjectWorkflow --------------------------------------------------------------------

@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.messages import PromotionRequest, PromotionStatus
+    from workflows.messages import PromotionStatus
     from workflows.promotion import PromotionWorkflow
 
 
@@ -21,6 +22,6 @@ class ChangedPromotionWorkflow(PromotionWorkflow):
     would add: a recorded history's first command is an activity, so replay must fail."""
 
     @workflow.run
-    async def run(self, request: PromotionRequest) -> PromotionStatus:
+    async def run(self, raw: RawValue = None) -> PromotionStatus:  # type: ignore[assignment]
         await workflow.sleep(timedelta(seconds=1))
-        return await super().run(request)
+        return await super().run(raw)
