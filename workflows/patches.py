@@ -101,7 +101,7 @@ FREIGHT_RECORD_SIGNAL = Patch(
 PROMOTION_OUTCOME = Patch(
     id="gantry-promotion-outcome",
     added="2026-12-01",
-    since="be48bab",
+    since="1fe16d2",
     workflows=("PromotionWorkflow",),
     what="a Failed or Errored promotion fails its workflow (PromotionFailed/PromotionErrored, the status as "
     "details) and one aborted by cancellation ends Canceled (before: Completed whatever the phase); an abort "
@@ -111,7 +111,7 @@ PROMOTION_OUTCOME = Patch(
 VERIFICATION_OUTCOME = Patch(
     id="gantry-verification-outcome",
     added="2026-12-01",
-    since="be48bab",
+    since="1fe16d2",
     workflows=("VerificationWorkflow",),
     what="a verification that ends Failed, Error or Inconclusive fails its workflow (the status as details), one "
     "cancelled ends Canceled, and GantryPhase is upserted with its final phase (before: Completed, no phase)",
