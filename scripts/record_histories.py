@@ -488,7 +488,8 @@ async def scenario_seed(s: Scenario) -> None:
 async def scenario_outcomes(s: Scenario) -> None:
     """(j) How ends show in Temporal (patches gantry-promotion-outcome and
     gantry-verification-outcome): a promotion whose step fails (its workflow Failed), one whose
-    Stage does not exist (Errored), one cancelled while its verification runs (both Canceled),
+    Stage does not exist (Errored), one cancelled while a step polls (Canceled, the rest Skipped),
+    one cancelled while its verification runs (the verification Canceled),
     a verification that fails (its workflow Failed), a bad input (BadInput), and a Stage
     workflow for a Stage that is not applied told to retire."""
     from temporalio.client import WorkflowExecutionStatus
@@ -528,6 +529,16 @@ async def scenario_outcomes(s: Scenario) -> None:
         timeout=30, message="the qa Stage workflow to be listed and retired",
     )  # fmt: skip
 
+    from tests.integration.test_step_semantics import http_step, ok, start
+
+    with ScriptedServer([], then=(200, {"ready": False})) as server:
+        step = http_step("forever", server.url + "/ready", successExpression="response.body.ready", pollInterval="1s")
+        handle, _, _ = await start(s.handle(), "outcomes-cancel", [ok("before"), step, ok("after")])
+        await wait_for(lambda: server.count >= 2, timeout=30, message="the http step to poll twice")
+        await s.gantry.abort_promotion(handle.id, "cancelled by the recorder")
+        cancelled = await s.gantry.promotion_result(handle.id)
+    assert cancelled.phase == "Aborted" and [x.status for x in cancelled.steps] == ["Succeeded", "Aborted", "Skipped"]
+
     verifying = "rec-outcomes-verify"
     slow = ERROR_RATE.replace("count: 5", "count: 100")
     with ScriptedServer(script=[], then=OK) as server:
@@ -541,7 +552,8 @@ async def scenario_outcomes(s: Scenario) -> None:
         await wait_for(lambda: server.count >= 2, timeout=30, message="the verification to measure twice")
         await s.gantry.abort_promotion(handle.id, "aborted by the recorder")
         aborted = await handle.result()
-    assert aborted.phase == "Aborted", aborted
+    # its steps ran: the promotion stays Succeeded, the Freight in the Stage but not verified
+    assert aborted.phase == "Succeeded" and aborted.verification.startswith("Failed: aborted"), aborted
 
     failing = "rec-outcomes-fail"
     with ScriptedServer(script=[], then=(200, {"values": [0.5]})) as server:
