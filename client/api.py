@@ -366,7 +366,6 @@ class Gantry:
         views = [v for v in await self.stages(project) if names is None or v.name in names]
         manifests = await self.manifests(project)
         stage_docs = ((manifests.get("projects") or {}).get(project) or {}).get("stages") or {}
-        listing = await self.promotions(project, views[0].name if len(views) == 1 else None, collected=True) if views else []
         cache: dict[str, asyncio.Future] = {}
 
         def freight(name: str) -> asyncio.Future:
@@ -383,7 +382,11 @@ class Gantry:
                 return None
 
         async def one(view: StageView) -> StageFacts:
-            lock, kept = await asyncio.gather(self.stage_lock(project, view.name), self._stage_history(project, view.name))
+            lock, kept, last = await asyncio.gather(
+                self.stage_lock(project, view.name),
+                self._stage_history(project, view.name),
+                self.last_ended_promotion(project, view.name),
+            )
             visits = [v.model_dump(mode="json") for v in kept.visits]
             names = {v["freight"] for v in visits} if history else set()
             if view.freight:
@@ -392,7 +395,6 @@ class Gantry:
             records, holder = await asyncio.gather(
                 asyncio.gather(*(freight(n) for n in ordered)), holder_status(lock.holder if lock else None)
             )
-            ended = [r for r in listing if r["stage"] == view.name and r["status"] != "running"]
             return StageFacts(
                 view=view,
                 manifest=stage_docs.get(view.name) or {},
@@ -401,7 +403,7 @@ class Gantry:
                 visits=visits if history else [],
                 freight={n: r for n, r in zip(ordered, records) if r is not None},
                 holder=holder,
-                last_promotion=max(ended, key=lambda r: r.get("finished") or "", default=None),
+                last_promotion=last,
             )
 
         return list(await asyncio.gather(*(one(v) for v in views)))
@@ -467,6 +469,16 @@ class Gantry:
         ids = [execution.id async for execution in self.client.list_workflows(query)]
         return pick_promotion(name, ids, project)
 
+    async def last_ended_promotion(self, project: str, stage: str) -> dict[str, Any] | None:
+        """The Stage's promotion that ended last, as `promotions` lists it (visibility lists
+        closed workflows newest first; the newest few are read, whatever the backend's order)."""
+        query = (
+            f"WorkflowType='PromotionWorkflow' AND GantryProject={query_literal(project)} "
+            f"AND GantryStage={query_literal(stage)} AND ExecutionStatus != 'Running'"
+        )
+        rows = [_promotion_row(e) async for e in self.client.list_workflows(query, limit=20)]
+        return max(rows, key=lambda r: r["finished"] or "", default=None)
+
     async def promotions(
         self, project: str, stage: str | None = None, *, collected: bool = False
     ) -> list[dict[str, Any]]:
@@ -475,25 +487,7 @@ class Gantry:
         query = f"WorkflowType='PromotionWorkflow' AND GantryProject={query_literal(project)}"
         if stage:
             query += f" AND GantryStage={query_literal(stage)}"
-        rows = []
-        async for execution in self.client.list_workflows(query):
-            attrs = execution.typed_search_attributes
-            rows.append(
-                {
-                    "name": execution.id.rsplit("/", 1)[-1],
-                    "id": execution.id,
-                    "stage": attrs.get(sa.STAGE),
-                    "freight": attrs.get(sa.FREIGHT),
-                    "phase": attrs.get(sa.PHASE),
-                    "started": execution.start_time.astimezone(timezone.utc).isoformat(timespec="seconds")
-                    if execution.start_time
-                    else None,
-                    "status": execution.status.name.lower() if execution.status else None,
-                    "finished": execution.close_time.astimezone(timezone.utc).isoformat(timespec="seconds")
-                    if execution.close_time
-                    else None,
-                }
-            )
+        rows = [_promotion_row(execution) async for execution in self.client.list_workflows(query)]
         rows.sort(key=lambda r: r["started"] or "", reverse=True)
         if collected or not rows:
             return rows
@@ -511,6 +505,25 @@ class Gantry:
             ]
             gone.update(promotions_to_collect(records, now, settings))
         return [r for r in rows if r["id"] not in gone]
+
+
+def _promotion_row(execution: Any) -> dict[str, Any]:
+    """A promotion as visibility lists it: name, workflow id, stage, freight, phase, times."""
+    attrs = execution.typed_search_attributes
+
+    def at(moment: datetime | None) -> str | None:
+        return moment.astimezone(timezone.utc).isoformat(timespec="seconds") if moment else None
+
+    return {
+        "name": execution.id.rsplit("/", 1)[-1],
+        "id": execution.id,
+        "stage": attrs.get(sa.STAGE),
+        "freight": attrs.get(sa.FREIGHT),
+        "phase": attrs.get(sa.PHASE),
+        "started": at(execution.start_time),
+        "status": execution.status.name.lower() if execution.status else None,
+        "finished": at(execution.close_time),
+    }
 
 
 def pick_promotion(name: str, workflow_ids: list[str], project: str) -> str:

@@ -207,6 +207,15 @@ uat.IIIIIIIIIIIIIIIIIII.FFFFFFF: Succeeded  1 of 1 steps succeeded
 #  STEP      USES            STATUS     ERRORS  MESSAGE
 1  deployed  compose-output  Succeeded  0
 """,
+    "stage": """\
+stage uat: freight first-release (FFFFFFFFFFFF) since YYYY-MM-DDTHH:MM:SSZ
+lock: held by nobody; waiting: 0
+FREIGHT       SINCE                 UNTIL      PROMOTION
+FFFFFFFFFFFF  YYYY-MM-DDTHH:MM:SSZ  (current)  uat.IIIIIIIIIIIIIIIIIII.FFFFFFF
+
+FREIGHT       PHASE       FINISHED              MESSAGE
+FFFFFFFFFFFF  Successful  YYYY-MM-DDTHH:MM:SSZ
+""",
 }
 
 
@@ -312,11 +321,13 @@ async def test_every_get_follows_the_output_contract(
         assert text == SNAPSHOTS[command], f"`gantry {' '.join(args)}` printed:\n{out}"
 
     code, out, _ = await gantry(temporal_address, worker, "get", "projects")
-    lines = out.splitlines()
-    assert lines[0].split() == ["NAME"] and project in [line.strip() for line in lines], out
+    mine = [line for line in normalise(out, project).splitlines() if line.startswith(("NAME", "P" * len(project)))]
+    assert mine == ["NAME", "P" * len(project)], out  # the server has other tests' projects too
 
-    code, out, _ = await gantry(temporal_address, worker, "get", "stage", "uat", "-p", project)
-    assert code == 0 and promotion in out and first["name"][:12] in out and "Successful" in out and "…" not in out, out
+    code, out, err = await gantry(temporal_address, worker, "get", "stage", "uat", "-p", project)
+    assert code == 0 and "…" not in out, out + err
+    assert promotion in out and first["name"][:12] in out
+    assert normalise(out, project) == SNAPSHOTS["stage"], out
 
     # -- -o wide: whole names, workflow ids and times ----------------------------------------
     code, out, _ = await gantry(temporal_address, worker, "get", "freight", "-p", project, "-o", "wide")
@@ -329,3 +340,67 @@ async def test_every_get_follows_the_output_contract(
     assert code == 0 and handle.id in out and "STARTED" in out and "FINISHED" in out, out
     code, out, _ = await gantry(temporal_address, worker, "get", "warehouses", "-p", project, "-o", "wide")
     assert code == 0 and "LAST DISCOVERY" in out and "INTERVAL" in out, out
+
+
+async def test_get_stages_shows_running_verification_lock_and_queue(
+    worker: WorkerHandle, temporal_address: str, unique: str
+) -> None:
+    """While a re-verification holds uat and a promotion waits for it: VERIFICATION Running,
+    LOCK the holder, QUEUE 1; after, the queued promotion's outcome."""
+    project = f"lock-{unique}"
+    flag = Path(f"/tmp/gantry-test-hold-{unique}")  # while it exists the smoke job waits (a path the job's user can see)
+    hold = f"exec('while os.path.exists(\\\\'{flag}\\\\'): time.sleep(0.1)'); "
+    text = PIPELINE.format(project=project, image=IMAGE, python=JOB_PYTHON).replace(
+        "\"import os, sys; ", f"\"import os, sys, time; {hold}"
+    )
+    await apply_text(worker.gantry, text)
+    origin = {"kind": "Warehouse", "name": "app"}
+    for tag, alias in (("1.0.0", "first-release"), ("1.1.0", "second-release")):
+        await worker.gantry.create_freight(project, {"origin": origin, "images": [{"repoURL": IMAGE, "tag": tag}], "alias": alias})
+    first = await worker.gantry.promote(project, "uat", "first-release")
+    assert (await worker.gantry.promotion_result(first.id)).verified_at
+
+    flag.touch()
+    try:
+        reverify = await worker.gantry.reverify(project, "uat")
+        await wait_for(lambda: worker.gantry.running_verification(project, "uat"), timeout=30, message="verification to run")
+        queued = await worker.gantry.promote(project, "uat", "second-release")
+
+        async def queued_up() -> bool:
+            lock = await worker.gantry.stage_lock(project, "uat")
+            return bool(lock and lock.queue)
+
+        await wait_for(queued_up, timeout=20, message="the promotion to wait in the queue")
+        code, out, err = await gantry(temporal_address, worker, "get", "stages", "-p", project)
+        assert code == 0, out + err
+        assert normalise(out, project) == (
+            "NAME  FREIGHT        VERIFICATION  SOAK        LOCK                                    QUEUE\n"
+            "prod                                                                                   0\n"
+            "uat   first-release  Running       1h59m left  verify.uat.IIIIIIIIIIIIIIIIIII.FFFFFFF  1\n"
+        ), out
+        uat = next(s for s in (await get_both(temporal_address, worker, "get", "stages", "-p", project))["items"]
+                   if s["metadata"]["name"] == "uat")  # fmt: skip
+        validate(uat, "Stage")
+        assert uat["status"]["currentPromotion"]["name"] == reverify.id.rsplit("/", 1)[-1]
+        assert uat["status"]["lock"]["queue"] == [queued.id.rsplit("/", 1)[-1]]
+        assert uat["status"]["health"]["status"] == "Progressing"
+        assert uat["status"]["verification"]["phase"] == "Running"
+    finally:
+        flag.unlink(missing_ok=True)
+    assert (await worker.gantry.promotion_result(reverify.id)).verified_at
+    after = await worker.gantry.promotion_result(queued.id)
+    assert after.verification.startswith("Failed"), after  # the job passes for 1.0.0 only
+
+    code, out, err = await gantry(temporal_address, worker, "get", "stages", "-p", project)
+    assert code == 0, out + err
+    assert normalise(out, project) == (
+        "NAME  FREIGHT         VERIFICATION  SOAK  LOCK  QUEUE\n"
+        "prod                                            0\n"
+        "uat   second-release  Failed                    0\n"
+    ), out
+    uat = next(s for s in (await get_both(temporal_address, worker, "get", "stages", "-p", project))["items"]
+               if s["metadata"]["name"] == "uat")  # fmt: skip
+    validate(uat, "Stage")
+    assert uat["status"]["health"]["status"] == "Unhealthy" and "Failed" in uat["status"]["health"]["issues"][0]
+    assert [h["verificationHistory"][0]["phase"] for h in uat["status"]["freightHistory"]] == ["Failed", "Successful"]
+    assert "currentPromotion" not in uat["status"] and uat["status"]["lastPromotion"]["name"] == queued.id.rsplit("/", 1)[-1]
