@@ -15,6 +15,8 @@ from client.output import OutputFormat, emit, errors
 
 
 def _print_run(status, output: OutputFormat, project: str = "") -> None:
+    from client.documents import rfc3339
+
     if output in (OutputFormat.json, OutputFormat.yaml):
         from client.documents import analysis_run_document
 
@@ -26,7 +28,7 @@ def _print_run(status, output: OutputFormat, project: str = "") -> None:
         print(f"  metric {metric.name}{flag}: {metric.phase}")
         for i, m in enumerate(metric.measurements, start=1):
             value = json.dumps(m.value) if not isinstance(m.value, str) else m.value
-            at = m.finished_at.isoformat(timespec="seconds") if m.finished_at else ""
+            at = rfc3339(m.finished_at) if m.finished_at else ""
             print(f"    #{i} {at} {m.phase} value={value[:80]} {m.message[:120]}".rstrip())
 
 
