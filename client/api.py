@@ -6,6 +6,7 @@ are queries, promotions are PromotionWorkflow executions.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.freight_store import FreightPage, FreightRefused, FreightStore, query_literal
 from activities.garbage import project_settings, worker_settings
 from activities.starting import start_promotion
+from client.documents import StageFacts
 from client.settings import TemporalSettings
 from activities.updates import retry_unprocessed
 from pipeline.availability import Availability, freight_availability
@@ -58,6 +60,10 @@ from workflows.stage import signal_stage
 from workflows.task_queues import DEFAULT_TASK_QUEUE
 from workflows.verification import VerificationStatus
 from workflows.warehouse import WarehouseInput, WarehouseStatus, wake_warehouse
+
+
+#: the shortest prefix of a promotion's name that `find_promotion` accepts (as for Freight)
+PROMOTION_PREFIX = 7
 
 
 class GantryError(Exception):
@@ -383,6 +389,57 @@ class Gantry:
         """The Stage's last verification runs, newest first."""
         return (await self._stage_history(project, stage)).verifications
 
+    async def stage_facts(
+        self, project: str, *, history: bool = False, names: set[str] | None = None
+    ) -> list[StageFacts]:
+        """What `gantry get stages` shows of every Stage, asked of all Stages at once: the
+        view, manifest, lock, verification runs, current Freight, the lock holder's status
+        and the newest ended promotion; with `history`, the Freight of the whole history."""
+        views = [v for v in await self.stages(project) if names is None or v.name in names]
+        manifests = await self.manifests(project)
+        stage_docs = ((manifests.get("projects") or {}).get(project) or {}).get("stages") or {}
+        cache: dict[str, asyncio.Future] = {}
+
+        def freight(name: str) -> asyncio.Future:
+            if name not in cache:  # one look-up per Freight, however many Stages have it
+                cache[name] = asyncio.ensure_future(self.store.find(project, name))
+            return cache[name]
+
+        async def holder_status(holder: str | None) -> PromotionStatus | None:
+            if not holder:
+                return None
+            try:
+                return await self.promotion_status(holder)
+            except (GantryError, RPCError):  # it ended in between
+                return None
+
+        async def one(view: StageView) -> StageFacts:
+            lock, kept, last = await asyncio.gather(
+                self.stage_lock(project, view.name),
+                self._stage_history(project, view.name),
+                self.last_ended_promotion(project, view.name),
+            )
+            visits = [v.model_dump(mode="json") for v in kept.visits]
+            names = {v["freight"] for v in visits} if history else set()
+            if view.freight:
+                names.add(view.freight)
+            ordered = sorted(names)
+            records, holder = await asyncio.gather(
+                asyncio.gather(*(freight(n) for n in ordered)), holder_status(lock.holder if lock else None)
+            )
+            return StageFacts(
+                view=view,
+                manifest=stage_docs.get(view.name) or {},
+                lock=lock,
+                verifications=kept.verifications,
+                visits=visits if history else [],
+                freight={n: r for n, r in zip(ordered, records) if r is not None},
+                holder=holder,
+                last_promotion=last,
+            )
+
+        return list(await asyncio.gather(*(one(v) for v in views)))
+
     async def running_verification(self, project: str, stage: str) -> str | None:
         """The workflow id of the verification the Stage's lock holder is running, if any."""
         lock = await self.stage_lock(project, stage)
@@ -465,14 +522,23 @@ class Gantry:
             raise
 
     async def find_promotion(self, project: str, name: str) -> str:
-        """A workflow id from a promotion name (or a workflow id given as is)."""
+        """A workflow id from a promotion name, a unique prefix of one (at least
+        PROMOTION_PREFIX characters), or a workflow id given as is."""
         if name.startswith("promotion/"):
             return name
-        query = f"WorkflowType='PromotionWorkflow' AND GantryProject='{project}'"
-        async for execution in self.client.list_workflows(query):
-            if execution.id.endswith("/" + name):
-                return execution.id
-        raise GantryError(f"promotion {name!r} does not exist in project {project}")
+        query = f"WorkflowType='PromotionWorkflow' AND GantryProject={query_literal(project)}"
+        ids = [execution.id async for execution in self.client.list_workflows(query)]
+        return pick_promotion(name, ids, project)
+
+    async def last_ended_promotion(self, project: str, stage: str) -> dict[str, Any] | None:
+        """The Stage's promotion that ended last, as `promotions` lists it (visibility lists
+        closed workflows newest first; the newest few are read, whatever the backend's order)."""
+        query = (
+            f"WorkflowType='PromotionWorkflow' AND GantryProject={query_literal(project)} "
+            f"AND GantryStage={query_literal(stage)} AND ExecutionStatus != 'Running'"
+        )
+        rows = [_promotion_row(e) async for e in self.client.list_workflows(query, limit=20)]
+        return max(rows, key=lambda r: r["finished"] or "", default=None)
 
     async def promotions(
         self, project: str, stage: str | None = None, *, collected: bool = False
@@ -482,22 +548,7 @@ class Gantry:
         query = f"WorkflowType='PromotionWorkflow' AND GantryProject={query_literal(project)}"
         if stage:
             query += f" AND GantryStage={query_literal(stage)}"
-        rows = []
-        async for execution in self.client.list_workflows(query):
-            attrs = execution.typed_search_attributes
-            rows.append(
-                {
-                    "name": execution.id.rsplit("/", 1)[-1],
-                    "id": execution.id,
-                    "stage": attrs.get(sa.STAGE),
-                    "freight": attrs.get(sa.FREIGHT),
-                    "phase": attrs.get(sa.PHASE),
-                    "started": execution.start_time.astimezone(timezone.utc).isoformat(timespec="seconds")
-                    if execution.start_time
-                    else None,
-                    "status": execution.status.name.lower() if execution.status else None,
-                }
-            )
+        rows = [_promotion_row(execution) async for execution in self.client.list_workflows(query)]
         rows.sort(key=lambda r: r["started"] or "", reverse=True)
         if collected or not rows:
             return rows
@@ -517,10 +568,50 @@ class Gantry:
         return [r for r in rows if r["id"] not in gone]
 
 
+def _promotion_row(execution: Any) -> dict[str, Any]:
+    """A promotion as visibility lists it: name, workflow id, stage, freight, phase, times."""
+    attrs = execution.typed_search_attributes
+
+    def at(moment: datetime | None) -> str | None:
+        return moment.astimezone(timezone.utc).isoformat(timespec="seconds") if moment else None
+
+    return {
+        "name": execution.id.rsplit("/", 1)[-1],
+        "id": execution.id,
+        "stage": attrs.get(sa.STAGE),
+        "freight": attrs.get(sa.FREIGHT),
+        "phase": attrs.get(sa.PHASE),
+        "started": at(execution.start_time),
+        "status": execution.status.name.lower() if execution.status else None,
+        "finished": at(execution.close_time),
+    }
+
+
+def pick_promotion(name: str, workflow_ids: list[str], project: str) -> str:
+    """The workflow id whose promotion name (its last segment) is `name`, else the only one
+    that starts with `name` when `name` has at least PROMOTION_PREFIX characters."""
+    matches = set()
+    for workflow_id in workflow_ids:
+        short = workflow_id.rsplit("/", 1)[-1]
+        if short == name:
+            return workflow_id
+        if short.startswith(name):
+            matches.add(workflow_id)
+    if len(matches) == 1 and len(name) >= PROMOTION_PREFIX:
+        return matches.pop()
+    if matches:
+        raise GantryError(
+            f"promotion {name!r} is ambiguous or too short: give at least {PROMOTION_PREFIX} characters "
+            "of a name `gantry get promotions` shows"
+            + (f" ({len(matches)} promotions start with it)" if len(matches) > 1 else "")
+        )
+    raise GantryError(f"promotion {name!r} does not exist in project {project}")
+
+
 async def fetch_freight(project: str, name_or_alias: str, settings: TemporalSettings | None = None) -> dict[str, Any]:
     """One Freight, for `gantry expr --freight`."""
     gantry = await Gantry.connect(settings)
     return await gantry.get_freight(project, name_or_alias)
 
 
-__all__ = ["Gantry", "GantryError", "PromotionHandle", "fetch_freight"]
+__all__ = ["Gantry", "GantryError", "PromotionHandle", "fetch_freight", "pick_promotion"]

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from client.output import OutputFormat, emit, errors
+from client.output import Col, OutputFormat, emit, errors
 from client.settings import TemporalSettings, data_dir
 
 app = typer.Typer(
@@ -90,7 +90,7 @@ async def _connect():
 
 
 ProjectOpt = typer.Option(..., "--project", "-p", envvar="GANTRY_PROJECT", help="project (Kargo namespace)")
-OutputOpt = typer.Option(OutputFormat.table, "--output", "-o", help="table, json or yaml")
+OutputOpt = typer.Option(OutputFormat.table, "--output", "-o", help="table, wide (more columns), json or yaml (docs/cli.md)")
 
 
 # -- servers and workers -----------------------------------------------------------------
@@ -190,35 +190,79 @@ def apply(
 
 
 # -- get ---------------------------------------------------------------------------------
+#
+# Each `get` prints a table (`-o wide`: more columns) or Kargo-shaped documents
+# (`-o json|yaml`, client/documents.py; docs/cli.md is the contract).
+
+
+def _structured(output: OutputFormat) -> bool:
+    return output in (OutputFormat.json, OutputFormat.yaml)
+
+
+def _time(value: Any) -> str:
+    from client.documents import rfc3339
+
+    return rfc3339(value) or "" if value else ""
+
+
+def _freight_label(name: str | None, wide: bool) -> str:
+    """A Freight name as tables show it: whole in `-o wide`, else the first 12 characters
+    (any prefix of 7 or more is accepted back)."""
+    return (name or "") if wide else (name or "")[:12]
 
 
 @get_app.command("projects")
 def get_projects(output: OutputFormat = OutputOpt) -> None:
     async def go() -> None:
+        from client.documents import item_list, project_document
+
         gantry = await _connect()
         names = await gantry.projects()
-        emit([{"name": n} for n in names], ["name"], output, title="projects")
+        raw = item_list([project_document(n) for n in names])
+        emit([{"name": n, "workflow id": f"project/{n}"} for n in names],
+             ["name", Col("WORKFLOW ID", wide=True)], output, raw=raw, title="projects")  # fmt: skip
 
     run(go())
 
 
 @get_app.command("stages")
 def get_stages(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> None:
+    """Every Stage's health: Freight, verification, soak, lock and queue.
+
+    The latest verification of the current Freight, the soak left before it may go
+    downstream, the promotion holding the Stage's lock and how many wait (docs/cli.md)."""
+
     async def go() -> None:
+        from client.documents import current_verification, item_list, short_name, soak_text, soaks, stage_document
+
         gantry = await _connect()
-        stages = await gantry.stages(project)
-        rows = [
-            {
-                "name": s.name,
-                "freight": s.freight_alias or (s.freight or "")[:7],
-                "since": s.since.isoformat(timespec="seconds") if s.since else "",
-                "upstream": ", ".join(s.upstream) or ("(direct)" if s.direct else ""),
-                "steps": s.steps,
-                "verification": "yes" if s.verification else "",
-            }
-            for s in stages
-        ]
-        emit(rows, ["name", "freight", "since", "upstream", "steps", "verification"], output, raw=stages, title="stages")
+        facts = await gantry.stage_facts(project, history=_structured(output))
+        models = await _all_stage_models(gantry, project)
+        now = datetime.now(timezone.utc)
+        if _structured(output):
+            emit([], [], output, raw=item_list([stage_document(project, f, models, now) for f in facts]))
+            return
+        rows = []
+        for f in facts:
+            s, lock = f.view, f.lock
+            verification = current_verification(f) or {}
+            rows.append(
+                {
+                    "name": s.name,
+                    "freight": s.freight_alias or _freight_label(s.freight, False),
+                    "freight name": s.freight or "",
+                    "since": _time(s.since),
+                    "verification": verification.get("phase") or "",
+                    "verification id": verification.get("id") or "",
+                    "soak": soak_text(soaks(s.name, f.freight.get(s.freight or ""), models), now),
+                    "lock": short_name(lock.holder) if lock and lock.holder else "",
+                    "queue": len(lock.queue) if lock else 0,
+                    "upstream": ", ".join(s.upstream) or ("(direct)" if s.direct else ""),
+                }
+            )
+        columns = ["name", "freight", Col("FREIGHT NAME", wide=True), Col("SINCE", wide=True), "verification",
+                   Col("VERIFICATION ID", wide=True), "soak", "lock", "queue", Col("UPSTREAM", wide=True)]  # fmt: skip
+        emit(rows, columns, output, title="stages")
 
     run(go())
 
@@ -228,17 +272,27 @@ def get_warehouses(project: str = ProjectOpt, output: OutputFormat = OutputOpt) 
     """Warehouses with their subscriptions and how their last discovery went."""
 
     async def go() -> None:
+        from client.documents import item_list, warehouse_document
+
         gantry = await _connect()
         manifests = await gantry.manifests(project)
         warehouses = ((manifests.get("projects") or {}).get(project) or {}).get("warehouses") or {}
-        rows, raw = [], []
-        for name, wh in sorted(warehouses.items()):
-            status = await gantry.warehouse_status(project, name)
-            rows.append(_warehouse_row(name, wh, status))
-            raw.append({**wh, "status": status.model_dump(mode="json", by_alias=True) if status else {}})
-        emit(rows, ["name", "interval", "subscriptions", "last discovery", "freight", "status"], output, raw=raw, title="warehouses")
+        names = sorted(warehouses)
+        statuses = await asyncio.gather(*(gantry.warehouse_status(project, n) for n in names))
+        if _structured(output):
+            raw = item_list([warehouse_document(project, n, warehouses[n], s) for n, s in zip(names, statuses)])
+            emit([], [], output, raw=raw)
+            return
+        rows = [_warehouse_row(n, warehouses[n], s) for n, s in zip(names, statuses)]
+        emit(rows, WAREHOUSE_COLUMNS, output, title="warehouses")
 
     run(go())
+
+
+WAREHOUSE_COLUMNS: list[Any] = [
+    "name", Col("INTERVAL", wide=True), "subscriptions", "freight", Col("FREIGHT NAME", wide=True),
+    Col("LAST DISCOVERY", wide=True), Col("NEXT DISCOVERY", wide=True), "status",
+]  # fmt: skip
 
 
 def _warehouse_row(name: str, wh: dict[str, Any], status: Any) -> dict[str, Any]:
@@ -247,14 +301,20 @@ def _warehouse_row(name: str, wh: dict[str, Any], status: Any) -> dict[str, Any]
         for kind in ("image", "git", "chart"):
             if sub.get(kind):
                 subs.append(f"{kind}:{sub[kind].get('repoURL')}")
-    row = {"name": name, "interval": (wh.get("spec") or {}).get("interval"), "subscriptions": ", ".join(subs)}
+    row = {"name": name, "interval": (wh.get("spec") or {}).get("interval"), "subscriptions": "\n".join(subs)}
     if status is None:
-        return {**row, "last discovery": "-", "freight": "-", "status": "not started"}
-    last = f"{status.last_pass_at:%Y-%m-%d %H:%M:%S}" if status.last_pass_at else "-"
+        return {**row, "freight": "-", "status": "not started"}
     state = f"error: {status.error}" if status.error else (status.message or "ok")
     if status.discovering:
         state = "discovering; " + state
-    return {**row, "last discovery": last, "freight": status.last_freight_alias or "-", "status": state}
+    return {
+        **row,
+        "last discovery": _time(status.last_pass_at) or "-",
+        "next discovery": _time(status.next_pass_at),
+        "freight": status.last_freight_alias or "-",
+        "freight name": status.last_freight or "",
+        "status": state,
+    }
 
 
 refresh_app = typer.Typer(help="Make Warehouses discover now.", no_args_is_help=True)
@@ -278,18 +338,38 @@ def refresh_warehouse(
             return
         manifests = await gantry.manifests(project)
         wh = ((manifests.get("projects") or {}).get(project) or {}).get("warehouses", {}).get(name, {})
+        from client.documents import warehouse_document
+
         row = _warehouse_row(name, wh, status)
-        emit([row], ["name", "last discovery", "freight", "status"], output, raw=status.model_dump(mode="json"))
+        columns = ["name", "last discovery", "freight", Col("FREIGHT NAME", wide=True), "status"]
+        emit([row], columns, output, raw=warehouse_document(project, name, wh, status))
         if status.error:
             raise typer.Exit(1)
 
     run(go())
 
 
+def _artifact_lines(freight: dict[str, Any], wide: bool) -> str:
+    """One artifact a line, each whole: `repo:tag` (`repo@digest` without a tag), commits by
+    their id (the first 7 characters, as git shortens, unless wide), charts `name:version`."""
+    lines = []
+    for i in freight.get("images") or []:
+        ref = f"{i.get('repoURL')}:{i['tag']}" if i.get("tag") else f"{i.get('repoURL')}@{i.get('digest') or ''}"
+        if wide and i.get("tag") and i.get("digest"):
+            ref += f"@{i['digest']}"
+        lines.append(ref)
+    for c in freight.get("commits") or []:
+        ident = c.get("id") or c.get("tag") or ""
+        lines.append(f"{c.get('repoURL')}@{ident if wide or c.get('tag') else ident[:7]}")
+    for c in freight.get("charts") or []:
+        lines.append(f"{c.get('name') or c.get('repoURL')}:{c.get('version')}")
+    return "\n".join(lines)
+
+
 @get_app.command("freight")
 def get_freight(
     project: str = ProjectOpt,
-    name: Optional[str] = typer.Argument(None, help="name or alias; all when omitted"),
+    name: Optional[str] = typer.Argument(None, help="name, alias or name prefix (7+ characters); all when omitted"),
     limit: int = typer.Option(100, "--limit", "-n", min=1, help="at most this many, newest first"),
     continue_token: Optional[str] = typer.Option(
         None, "--continue", help="the token a previous page printed: the next page"
@@ -298,7 +378,7 @@ def get_freight(
     output: OutputFormat = OutputOpt,
 ) -> None:
     async def go() -> None:
-        from pipeline.freight import artifact_summary, freight_document
+        from client.documents import freight_document, item_list, rfc3339
         from pipeline.manifests import ManifestSet
 
         gantry = await _connect()
@@ -308,23 +388,30 @@ def get_freight(
         else:
             page = await gantry.freight_page(project, limit=limit, token=continue_token, warehouse=warehouse)
             items, next_token = page.items, page.next_token
-        manifests = ManifestSet.model_validate(await gantry.manifests(project))
-        now = datetime.now(timezone.utc)
-        rows = []
-        for f in items:
-            availability = await gantry.availability(project, f, manifests)
-            rows.append(
-                {
-                    "name": f["name"][:12],
-                    "alias": f.get("alias"),
-                    "artifacts": artifact_summary(f),
-                    "in": ", ".join(sorted(((f.get("status") or {}).get("currentlyIn") or {}).keys())),
-                    "stages": ", ".join(f"{stage}: {a.describe(now)}" for stage, a in availability.items()),
-                }
-            )
-        raw = [freight_document(f, project) for f in items]
-        emit(rows, ["name", "alias", "artifacts", "in", "stages"], output, raw=raw, title="freight")
-        if next_token:  # on stderr, so JSON and YAML on stdout stay one list
+        if _structured(output):
+            documents = [freight_document(f, project) for f in items]
+            emit([], [], output, raw=documents[0] if name else item_list(documents, next_token))
+        else:
+            manifests = ManifestSet.model_validate(await gantry.manifests(project))
+            now = datetime.now(timezone.utc)
+            wide = output == OutputFormat.wide
+            rows = []
+            for f in items:
+                availability = await gantry.availability(project, f, manifests)
+                rows.append(
+                    {
+                        "name": _freight_label(f["name"], wide),
+                        "alias": f.get("alias"),
+                        "origin": (f.get("origin") or {}).get("name"),
+                        "artifacts": _artifact_lines(f, wide),
+                        "in": ", ".join(sorted(((f.get("status") or {}).get("currentlyIn") or {}).keys())),
+                        "created": rfc3339(f.get("discoveredAt")) or "",
+                        "stages": ", ".join(f"{stage}: {a.describe(now)}" for stage, a in availability.items()),
+                    }
+                )
+            columns = ["name", "alias", Col("ORIGIN", wide=True), "artifacts", "in", Col("CREATED", wide=True), "stages"]
+            emit(rows, columns, output, title="freight")
+        if next_token:  # on stderr, so JSON and YAML on stdout stay one document
             errors.print(f"more: gantry get freight -p {project} --limit {limit} --continue {next_token}", soft_wrap=True)
 
     run(go())
@@ -340,24 +427,48 @@ def get_promotions(
     output: OutputFormat = OutputOpt,
 ) -> None:
     async def go() -> None:
+        from client.documents import item_list, promotion_from_listing
+
         gantry = await _connect()
-        rows = await gantry.promotions(project, stage, collected=collected)
-        emit(rows, ["name", "stage", "freight", "phase", "started"], output, title="promotions")
+        listed = await gantry.promotions(project, stage, collected=collected)
+        if _structured(output):
+            emit([], [], output, raw=item_list([promotion_from_listing(project, r) for r in listed]))
+            return
+        wide = output == OutputFormat.wide
+        rows = [
+            {
+                "name": r["name"],
+                "stage": r["stage"],
+                "freight": _freight_label(r["freight"], wide),
+                "phase": r["phase"] or ("Pending" if r["status"] == "running" else ""),
+                "started": _time(r["started"]),
+                "finished": _time(r.get("finished")),
+                "workflow id": r["id"],
+            }
+            for r in listed
+        ]
+        columns = ["name", "stage", "freight", "phase", "started", Col("FINISHED", wide=True), Col("WORKFLOW ID", wide=True)]
+        emit(rows, columns, output, title="promotions")
 
     run(go())
 
 
 @get_app.command("promotion")
 def get_promotion(
-    name: str = typer.Argument(..., help="promotion name or workflow id"),
+    name: str = typer.Argument(..., help="promotion name, a prefix of one (7+ characters), or workflow id"),
     project: str = ProjectOpt,
     output: OutputFormat = OutputOpt,
 ) -> None:
     """One promotion with every step's record."""
 
     async def go() -> None:
+        from client.documents import promotion_document, short_name
+
         gantry = await _connect()
         status = await gantry.promotion_status(await gantry.find_promotion(project, name))
+        if _structured(output):
+            emit([], [], output, raw=promotion_document(project, status))
+            return
         rows = [
             {
                 "#": i,
@@ -365,15 +476,18 @@ def get_promotion(
                 "uses": s.uses,
                 "status": s.status,
                 "errors": s.error_count,
-                "started": s.started_at.isoformat(timespec="seconds") if s.started_at else "",
-                "finished": s.finished_at.isoformat(timespec="seconds") if s.finished_at else "",
+                "started": _time(s.started_at),
+                "finished": _time(s.finished_at),
                 "message": s.message,
             }
             for i, s in enumerate(status.steps, start=1)
         ]
-        if output == OutputFormat.table:
-            print(f"{status.name}: {status.phase}  {status.message}")
-        emit(rows, ["#", "step", "uses", "status", "errors", "started", "finished", "message"], output, raw=status, title="steps")
+        print(f"{short_name(status.name)}: {status.phase}  {status.message}".rstrip())
+        if output == OutputFormat.wide:
+            print(f"workflow id: {status.name}; freight: {status.freight}; started: {_time(status.started_at) or '-'}; "
+                  f"finished: {_time(status.finished_at) or '-'}")  # fmt: skip
+        columns = ["#", "step", "uses", Col("STATUS"), "errors", Col("STARTED", wide=True), Col("FINISHED", wide=True), "message"]
+        emit(rows, columns, output, title="steps")
 
     run(go())
 
@@ -422,11 +536,13 @@ def freight_create(
             origin = names[0]
         freight["origin"] = {"kind": "Warehouse", "name": origin}
         created = await gantry.create_freight(project, freight)
+        from client.documents import freight_document
+
         emit(
             [{"name": created["name"], "alias": created.get("alias"), "origin": origin}],
             ["name", "alias", "origin"],
             output,
-            raw=created,
+            raw=freight_document(created, project),
         )
 
     run(go())
@@ -525,40 +641,51 @@ def get_stage(
     """One Stage: its current Freight, the lock holder and queue, and its Freight history."""
 
     async def go() -> None:
+        from client.documents import short_name, stage_document
+
         gantry = await _connect()
-        views = {s.name: s for s in await gantry.stages(project)}
-        if name not in views:
+        found = await gantry.stage_facts(project, history=True, names={name})
+        if not found:
             from client.api import GantryError
 
             raise GantryError(f"stage {name!r} does not exist in project {project}")
-        view = views[name]
-        lock = await gantry.stage_lock(project, name)
-        history = await gantry.stage_history(project, name)
-        verifications = await gantry.verification_history(project, name)
-        raw = {"stage": view, "lock": lock, "history": history, "verifications": verifications}
-        if output != OutputFormat.table:
-            emit([], [], output, raw=raw)
+        facts = found[0]
+        if _structured(output):
+            models = await _all_stage_models(gantry, project)
+            emit([], [], output, raw=stage_document(project, facts, models, datetime.now(timezone.utc)))
             return
-        print(f"stage {name}: freight {view.freight_alias or '-'} ({(view.freight or '')[:12]}) since {view.since or '-'}")
-        print(f"lock: held by {lock.holder if lock and lock.holder else 'nobody'}; waiting: {len(lock.queue) if lock else 0}")
+        wide = output == OutputFormat.wide
+        view, lock = facts.view, facts.lock
+        label = _freight_label(view.freight, wide)
+        print(f"stage {name}: freight {view.freight_alias or '-'} ({label}) since {_time(view.since) or '-'}")
+        print(f"lock: held by {short_name(lock.holder) if lock and lock.holder else 'nobody'}; waiting: {len(lock.queue) if lock else 0}")
         for waiting in lock.queue if lock else []:
-            print(f"  - {waiting}")
+            print(f"  - {short_name(waiting)}")
         for freight_name, until in sorted((lock.pending if lock else {}).items(), key=lambda item: item[1]):
-            print(f"auto-promotion of {freight_name[:12]} when its soak ends at {until:%Y-%m-%d %H:%M:%S} UTC")
+            print(f"auto-promotion of {_freight_label(freight_name, wide)} when its soak ends at {_time(until)}")
         rows = [
-            {"freight": h["freight"][:12], "since": h["since"], "until": h.get("until") or "(current)", "promotion": h.get("promotion", "").rsplit("/", 1)[-1]}
-            for h in history
+            {"freight": _freight_label(h["freight"], wide), "since": _time(h["since"]),
+             "until": _time(h.get("until")) or "(current)", "promotion": short_name(h.get("promotion"))}  # fmt: skip
+            for h in facts.visits
         ]
         emit(rows, ["freight", "since", "until", "promotion"], output, title="freight history")
-        if verifications:
+        if facts.verifications:
             print()
             runs = [
-                {"freight": v.get("freight", "")[:12], "phase": v.get("phase"), "finished": v.get("finishedAt"), "message": (v.get("message") or "")[:80]}
-                for v in verifications
+                {"freight": _freight_label(v.get("freight"), wide), "phase": v.get("phase"), "finished": _time(v.get("finishedAt")),
+                 "id": v.get("id"), "message": v.get("message") or ""}  # fmt: skip
+                for v in facts.verifications
             ]
-            emit(runs, ["freight", "phase", "finished", "message"], output, title="verifications")
+            emit(runs, ["freight", "phase", "finished", Col("ID", wide=True), "message"], output, title="verifications")
 
     run(go())
+
+
+async def _all_stage_models(gantry: Any, project: str) -> dict[str, Any]:
+    from pipeline.manifests import ManifestSet
+
+    manifests = ManifestSet.model_validate(await gantry.manifests(project))
+    return dict(manifests.projects[project].stages) if project in manifests.projects else {}
 
 
 def _register_plugins() -> None:

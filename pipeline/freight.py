@@ -337,14 +337,20 @@ def artifact_summary(freight: dict[str, Any]) -> str:
 
 
 def freight_document(freight: dict[str, Any], project: str) -> dict[str, Any]:
-    """The flattened catalog entry as the Kargo Freight document users know."""
-    body = {k: v for k, v in freight.items() if k not in ("name", "status")}
+    """The flattened record as the Kargo Freight document users know: `alias`, `origin` and
+    the artifacts at the top, when it was discovered in `metadata.creationTimestamp`, and a
+    camelCase `status` (`currentlyIn`, `verifiedIn`, `approvedFor`, `metadata`)."""
+    body = {k: v for k, v in freight.items() if k not in ("name", "status", "discoveredAt")}
+    metadata: dict[str, Any] = {"name": freight.get("name"), "namespace": project}
+    if freight.get("discoveredAt"):
+        metadata["creationTimestamp"] = freight["discoveredAt"]
+    status = dict(freight.get("status") or {})
     return {
         "apiVersion": "kargo.akuity.io/v1alpha1",
         "kind": "Freight",
-        "metadata": {"name": freight.get("name"), "namespace": project},
+        "metadata": metadata,
         **body,
-        "status": freight.get("status") or {},
+        "status": status,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -13,9 +14,13 @@ import typer
 from client.output import OutputFormat, emit, errors
 
 
-def _print_run(status, output: OutputFormat) -> None:
-    if output != OutputFormat.table:
-        emit([], [], output, raw=status)
+def _print_run(status, output: OutputFormat, project: str = "") -> None:
+    from client.documents import rfc3339
+
+    if output in (OutputFormat.json, OutputFormat.yaml):
+        from client.documents import analysis_run_document
+
+        emit([], [], output, raw=analysis_run_document(project, status))
         return
     print(f"{status.id}: {status.phase}  {status.message}")
     for metric in status.metrics:
@@ -23,7 +28,7 @@ def _print_run(status, output: OutputFormat) -> None:
         print(f"  metric {metric.name}{flag}: {metric.phase}")
         for i, m in enumerate(metric.measurements, start=1):
             value = json.dumps(m.value) if not isinstance(m.value, str) else m.value
-            at = m.finished_at.isoformat(timespec="seconds") if m.finished_at else ""
+            at = rfc3339(m.finished_at) if m.finished_at else ""
             print(f"    #{i} {at} {m.phase} value={value[:80]} {m.message[:120]}".rstrip())
 
 
@@ -83,11 +88,12 @@ def register(app: typer.Typer) -> None:
             offsets: dict[Path, int] = {}
             while True:
                 status = await handle.query("status", result_type=VerificationStatus)
-                _tail_job_logs(workflow_id, offsets)
+                # job output goes to stderr when stdout is one JSON or YAML document
+                _tail_job_logs(workflow_id, offsets, structured=output in (OutputFormat.json, OutputFormat.yaml))
                 if not follow or status.phase not in ("Running", "Pending"):
                     break
                 await asyncio.sleep(1)
-            _print_run(status, output)
+            _print_run(status, output, project)
 
         run(go())
 
@@ -135,7 +141,7 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(run(go()))
 
 
-def _tail_job_logs(run_id: str, offsets: dict[Path, int]) -> None:
+def _tail_job_logs(run_id: str, offsets: dict[Path, int], *, structured: bool = False) -> None:
     """Print what job metrics wrote since the last call (local workers only)."""
     from activities.metrics.base import analysis_dir
 
@@ -148,4 +154,4 @@ def _tail_job_logs(run_id: str, offsets: dict[Path, int]) -> None:
             chunk = handle.read()
             offsets[log] = handle.tell()
         for line in chunk.decode(errors="replace").splitlines():
-            print(f"[{log.stem}] {line}", flush=True)
+            print(f"[{log.stem}] {line}", flush=True, file=sys.stderr if structured else sys.stdout)

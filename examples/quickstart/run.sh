@@ -80,7 +80,7 @@ wait_for_stage() {
   until "$gantry" get freight -p quickstart -o json | "$python" -c "
 import json, sys
 stage, tag = sys.argv[1], sys.argv[2]
-for f in json.load(sys.stdin):
+for f in json.load(sys.stdin)['items']:
     if any(i.get('tag') == tag for i in f.get('images', [])):
         status = f.get('status') or {}
         sys.exit(0 if stage in (status.get('currentlyIn') or {}) and stage in (status.get('verifiedIn') or {}) else 1)

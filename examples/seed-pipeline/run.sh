@@ -52,7 +52,7 @@ echo "==> new Freight: it flows to dev and staging by itself"
 "$gantry" freight create -p seed-pipeline --image my-registry/my-app:1.0.0 --alias release-1
 verified_in_staging() {
   "$gantry" get freight -p seed-pipeline release-1 -o json \
-    | "$python" -c "import json, sys; f = json.load(sys.stdin)[0]; sys.exit('staging' not in f['status'].get('verifiedIn', {}))"
+    | "$python" -c "import json, sys; f = json.load(sys.stdin); sys.exit('staging' not in f['status'].get('verifiedIn', {}))"
 }
 until verified_in_staging; do sleep 2; done
 "$gantry" get stages -p seed-pipeline

@@ -44,7 +44,7 @@ async def test_apply_create_promote_and_get(
     )
     assert code == 0, out
     freight = json.loads(out)
-    assert freight["alias"] == "pi"
+    assert freight["kind"] == "Freight" and freight["alias"] == "pi"
 
     code, out = await gantry(temporal_address, worker, "promote", "-p", project, "--stage", "dev", "--freight", "pi", "--wait")
     assert code == 0, out
@@ -54,20 +54,20 @@ async def test_apply_create_promote_and_get(
     assert "newTag: 3.1.4" in repo.show("env/dev/kustomization.yaml")
 
     code, out = await gantry(temporal_address, worker, "get", "stages", "-p", project, "-o", "json")
-    stages = {s["name"]: s for s in json.loads(out)}
-    assert stages["dev"]["freight"] == freight["name"]
+    stages = {s["metadata"]["name"]: s for s in json.loads(out)["items"]}
+    assert stages["dev"]["status"]["freightHistory"][0]["id"] == freight["metadata"]["name"]
 
     code, out = await gantry(temporal_address, worker, "get", "freight", "-p", project, "-o", "yaml")
     assert code == 0 and "kind: Freight" in out and "currentlyIn" in out
 
     async def listed() -> list | None:  # `get promotions` reads visibility: eventually consistent
         code, out = await gantry(temporal_address, worker, "get", "promotions", "-p", project, "-o", "json")
-        rows = json.loads(out) if code == 0 else []
-        return rows if len(rows) == 1 and rows[0]["phase"] == "Succeeded" else None
+        rows = json.loads(out)["items"] if code == 0 else []
+        return rows if len(rows) == 1 and rows[0]["status"].get("phase") == "Succeeded" else None
 
     promotions = await wait_for(listed, timeout=20, message="the promotion in `get promotions`")
 
-    code, out = await gantry(temporal_address, worker, "get", "promotion", promotions[0]["name"], "-p", project)
+    code, out = await gantry(temporal_address, worker, "get", "promotion", promotions[0]["metadata"]["name"], "-p", project)
     assert code == 0 and "git-push" in out and "Succeeded" in out
 
     code, out = await gantry(temporal_address, worker, "get", "warehouses", "-p", project)
@@ -85,7 +85,7 @@ async def test_failed_promotion_exits_non_zero(
     code, out = await gantry(temporal_address, worker, "freight", "create", "-p", project, "--image", "registry.test/app:1.0.0")
     assert code == 0, out
     code, out = await gantry(temporal_address, worker, "get", "freight", "-p", project, "-o", "json")
-    alias = json.loads(out)[0]["alias"]
+    alias = json.loads(out)["items"][0]["alias"]
     code, out = await gantry(temporal_address, worker, "promote", "-p", project, "-s", "dev", "--freight", alias, "--wait")
     assert code == 1, out
     assert "Failed" in out or "Errored" in out
