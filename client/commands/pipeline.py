@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from client.output import OutputFormat, console
+from client.output import OutputFormat
 
 __all__ = ["register", "collect_pipeline", "show_timeline"]
 
@@ -32,8 +32,8 @@ def _print_data(data: Any, output: OutputFormat) -> None:
 
 
 def _out() -> Console:
-    """The console to draw on: stdout's, as wide as the terminal (or COLUMNS; 80 when neither)."""
-    return console
+    """Stdout, as wide as the terminal (or $COLUMNS; 80 when neither says)."""
+    return Console()
 
 
 async def _or_none(coro: Any) -> Any:
