@@ -377,7 +377,6 @@ def render_graph(view: PipelineView, width: int = 80) -> Text | None:
             free = top[slot] + height + 1
 
     # the arrows between column c and c + 1: a vertical lane per source that must change row
-    column_of = {slot: c for c, column in enumerate(layout.columns) for slot in column}
     gutters: list[list[tuple[str, list[str], int | None]]] = []  # (source, targets, lane)
     for c in range(len(layout.columns) - 1):
         groups: list[tuple[str, list[str]]] = []
