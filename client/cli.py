@@ -376,7 +376,13 @@ def get_freight(
     ),
     warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="only Freight from this Warehouse"),
     output: OutputFormat = OutputOpt,
+    timeline: bool = typer.Option(False, "--timeline", help="which Freight has been where: a column per Stage"),
 ) -> None:
+    if timeline:
+        from client.commands.pipeline import get_freight_timeline
+
+        return get_freight_timeline(project, limit, continue_token, warehouse, output)
+
     async def go() -> None:
         from client.documents import freight_document, item_list, rfc3339
         from pipeline.manifests import ManifestSet
@@ -695,7 +701,7 @@ def _register_plugins() -> None:
 
     sys.modules.setdefault("client.cli", sys.modules[__name__])
 
-    for module in ("client.commands.validate", "client.commands.expr", "client.commands.verify"):
+    for module in ("client.commands.validate", "client.commands.expr", "client.commands.verify", "client.commands.pipeline"):
         try:
             importlib.import_module(module).register(app)
         except ModuleNotFoundError as err:
