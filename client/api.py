@@ -76,8 +76,14 @@ class Gantry:
 
     @classmethod
     async def connect(cls, settings: TemporalSettings | None = None) -> Gantry:
+        from client.watchdog import WorkerWatchdog
+
         settings = settings or TemporalSettings()
-        return cls(await settings.connect(), settings.task_queue)
+        # queries and updates that no worker answers say so within seconds (client/watchdog.py)
+        watchdog = WorkerWatchdog(settings.task_queue, settings.connect_config().get("target_host", ""))
+        client = await settings.connect(interceptors=[watchdog])
+        watchdog.client = client
+        return cls(client, settings.task_queue)
 
     # -- manifests -------------------------------------------------------------------
 
