@@ -150,7 +150,7 @@ def dev(
     directory = data or data_dir()
     os.environ.setdefault("GANTRY_DATA_DIR", str(directory))
     server = DevServer(db_file=directory / "temporal.db", port=port, ui_port=ui_port, log_file=directory / "temporal.log")
-    asyncio.run(run_dev(server, with_worker=worker))
+    run(run_dev(server, with_worker=worker))
 
 
 @app.command()
