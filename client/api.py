@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.freight_store import FreightPage, FreightRefused, FreightStore, query_literal
 from activities.garbage import project_settings, worker_settings
 from activities.starting import start_promotion
-from client.settings import TemporalSettings
+from client.settings import TemporalSettings, quiet_runtime
 from activities.updates import retry_unprocessed
 from pipeline.availability import Availability, freight_availability
 from pipeline.freight import StageVisit, merge_visits
@@ -81,7 +81,7 @@ class Gantry:
         settings = settings or TemporalSettings()
         # queries and updates that no worker answers say so within seconds (client/watchdog.py)
         watchdog = WorkerWatchdog(settings.task_queue, settings.connect_config().get("target_host", ""))
-        client = await settings.connect(interceptors=[watchdog])
+        client = await settings.connect(interceptors=[watchdog], runtime=quiet_runtime())
         watchdog.client = client
         return cls(client, settings.task_queue)
 

@@ -365,8 +365,11 @@ def get_promotion(
     name: str = typer.Argument(..., help="promotion name or workflow id"),
     project: str = ProjectOpt,
     output: OutputFormat = OutputOpt,
+    watch: bool = typer.Option(False, "--watch", "-w", help="follow it step by step until it ends (as promote --wait)"),
 ) -> None:
     """One promotion with every step's record."""
+    if watch:
+        raise typer.Exit(run(_watch_promotion(project, name)))
 
     async def go() -> None:
         gantry = await _connect()
@@ -389,6 +392,21 @@ def get_promotion(
         emit(rows, ["#", "step", "uses", "status", "errors", "started", "finished", "message"], output, raw=status, title="steps")
 
     run(go())
+
+
+async def _watch_promotion(project: str, name: str) -> int:
+    """`get promotion NAME --watch`: the follow loop of `promote --wait`; exit by its outcome."""
+    from client.progress import Detached, detach_hint, follow_promotion
+
+    gantry = await _connect()
+    workflow_id = await gantry.find_promotion(project, name)
+    try:
+        status = await follow_promotion(gantry, workflow_id)
+    except Detached:
+        for line in detach_hint(workflow_id):
+            print(line, flush=True)
+        return 130
+    return 0 if status.phase == "Succeeded" else 1
 
 
 # -- freight -----------------------------------------------------------------------------
@@ -476,7 +494,7 @@ def promote(
 ) -> None:
     """Promote Freight to a Stage (or abort a running promotion with --abort NAME)."""
     from client.api import GantryError
-    from client.progress import follow_promotion
+    from client.progress import Detached, detach_hint, follow_promotion
 
     async def go() -> int:
         gantry = await _connect()
@@ -493,7 +511,12 @@ def promote(
         print(f"promotion {handle.id.rsplit('/', 1)[-1]} started (workflow id {handle.id})")
         if not (wait or dry_run):
             return 0
-        status = await follow_promotion(gantry, handle.id)
+        try:
+            status = await follow_promotion(gantry, handle.id)
+        except Detached as detached:
+            for line in detach_hint(detached.workflow_id):
+                print(line, flush=True)
+            return 130
         if dry_run:
             _print_dry_run(status)
         return 0 if status.phase == "Succeeded" else 1

@@ -121,5 +121,29 @@ class TemporalSettings:
                 await asyncio.sleep(0.2)
 
 
+_QUIET_RUNTIME: Any = None
+
+
+def quiet_runtime() -> Any:
+    """A Temporal runtime whose Rust core logs errors only (not its WARN "gRPC call ...
+    retried N times" while a server restarts): for the CLI, which says in one line of its
+    own what is going on. With --debug (GANTRY_DEBUG=1), the SDK's default runtime."""
+    global _QUIET_RUNTIME
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+    from client.errors import debug_enabled
+
+    if debug_enabled():
+        return Runtime.default()
+    if _QUIET_RUNTIME is None:
+        _QUIET_RUNTIME = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")),
+                metrics=None,
+            )
+        )
+    return _QUIET_RUNTIME
+
+
 def _read(path: str | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
