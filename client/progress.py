@@ -41,6 +41,8 @@ STYLE = {
     "Skipped": "dim",
 }
 ENDED = ("Succeeded", "Failed", "Errored", "Aborted", "Skipped")
+#: outcomes of a step that ran (a Skipped one did not)
+RAN = ("Succeeded", "Failed", "Errored", "Aborted")
 
 T = TypeVar("T")
 
@@ -63,6 +65,11 @@ def elapsed(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def one_line(message: str) -> str:
+    """A message on one line (git's stderr comes in many): its lines joined by ' / '."""
+    return " / ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def step_label(step: StepExecution) -> str:
@@ -163,14 +170,15 @@ class _Lines:
             before = self.seen.get(i)
             if step.status == before or step.status == "Pending":
                 continue
-            if step.status in ENDED and before is None and step.started_at is not None:
+            ran = step.status in RAN and step.started_at is not None
+            if ran and before is None:
                 say(f"  {i}. {step_label(step)}: Running")  # it ran between two looks
             self.seen[i] = step.status
             line = f"  {i}. {step_label(step)}: {step.status}"
             if step.status in ENDED:
-                took = step_time(step)
+                took = step_time(step) if ran else ""
                 line += f" in {took}" if took else ""
-                line += f" ({step.message})" if step.message else ""
+                line += f" ({one_line(step.message)})" if step.message else ""
             say(line)
 
 
@@ -189,12 +197,12 @@ def _table(status: PromotionStatus, started: float) -> Group:
     table = Table(box=None, pad_edge=False, show_header=False)
     for i, step in enumerate(status.steps, start=1):
         style = STYLE.get(step.status, "dim")
-        message = step.message if step.status != "Succeeded" else ""
+        message = one_line(step.message) if step.status != "Succeeded" else ""
         table.add_row(
             f"{i}.",
             escape(step_label(step)),
             f"[{style}]{step.status}[/{style}]",
-            step_time(step, now),
+            step_time(step, now) if step.status != "Skipped" else "",
             escape(message[:100]),
         )
     return Group(head, table)
@@ -266,7 +274,10 @@ async def follow_promotion(gantry: Any, workflow_id: str, poll: float = 0.5) -> 
         if status.started_at and status.finished_at
         else time.monotonic() - started
     )
-    say(f"{status.phase} in {elapsed(total)}" + (f": {status.message}" if status.message else ""), STYLE.get(status.phase, ""))
+    say(
+        f"{status.phase} in {elapsed(total)}" + (f": {one_line(status.message)}" if status.message else ""),
+        STYLE.get(status.phase, ""),
+    )
     if status.verification:
         say(f"verification: {status.verification}")
     if status.verified_at:

@@ -23,6 +23,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.exceptions import CancelledError as TemporalCancelledError
+from temporalio.exceptions import TemporalError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import (
     SandboxedWorkflowRunner,
@@ -149,6 +150,10 @@ class OneLineApplicationErrors(logging.Filter):
             line = "%s: %s: %s" % (record.getMessage(), cause.type or "ApplicationError", first)
         elif is_unavailable(cause) or isinstance(cause, (asyncio.CancelledError, TemporalCancelledError)):
             line = "%s: %s" % (record.getMessage(), first or type(cause).__name__)
+        elif isinstance(cause, TemporalError):
+            # a workflow's refusal seen through the client (a failed query or update, a
+            # failed child), a timeout, a refused RPC: the request's problem, not a bug
+            line = "%s: %s: %s" % (record.getMessage(), type(cause).__name__, first)
         else:
             line = "%s: %s%s (a bug in Gantry: run the worker with --debug or GANTRY_DEBUG=1 for the traceback)" % (
                 record.getMessage(),

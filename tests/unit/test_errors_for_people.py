@@ -142,3 +142,13 @@ def test_a_lost_server_in_the_worker_is_one_line_without_bug() -> None:
     assert OneLineApplicationErrors(debug=False).filter(record)
     text = logging.Formatter().format(record)
     assert "Traceback" not in text and "bug" not in text and "connection refused" in text
+
+
+def test_a_refusal_seen_through_a_query_in_an_activity_is_not_called_a_bug() -> None:
+    from temporalio.client import WorkflowQueryFailedError
+
+    record = _record("temporalio.activity", "Completing activity as failed",
+                     WorkflowQueryFailedError("stage 'prod' does not exist in project demo"))  # fmt: skip
+    assert OneLineApplicationErrors(debug=False).filter(record)
+    text = logging.Formatter().format(record)
+    assert text == "Completing activity as failed: WorkflowQueryFailedError: stage 'prod' does not exist in project demo"
