@@ -177,3 +177,80 @@ async def test_promote_wait_survives_a_server_restart(tmp_path: Path, unique: st
     finally:
         pool.stop_all()
         own.stop()
+
+
+GATED_JOB = """apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: gated, namespace: {project}}}
+spec:
+  metrics:
+  - name: gated
+    provider:
+      job:
+        spec:
+          template:
+            spec:
+              containers:
+              - name: gated
+                image: local/gated
+                command: ["{python}", "-c", "{script}"]
+              restartPolicy: Never
+          backoffLimit: 0
+---
+"""
+
+
+async def test_verify_survives_a_server_restart(tmp_path: Path, unique: str) -> None:
+    from tests.integration.test_verification import PIPELINE
+    from tests.jobs import JOB_PYTHON, remove, shared_dir
+
+    shared = shared_dir()
+    block, entered = shared / "block", shared / "entered"
+    script = (
+        "import os, time; open('%s', 'w').close(); deadline = time.time() + 90\\n"
+        "while os.path.exists('%s') and time.time() < deadline: time.sleep(0.1)"
+    ) % (entered, block)
+    port = free_port()
+    db = tmp_path / "temporal" / "temporal.db"
+
+    def server() -> DevServer:
+        return DevServer(db_file=db, port=port, ui_port=None, log_file=tmp_path / "server.log").start()
+
+    own = server()
+    task_queue = f"gantry-verify-{unique}"
+    pool = WorkerPool(own.address, task_queue, tmp_path)
+    try:
+        client: Client = await connect_when_ready(own.address)
+        await ensure_search_attributes(client)
+        pool.start("verify-host")
+        await wait_for(lambda: has_pollers(client, task_queue), timeout=30, message="the worker to poll")
+        gantry = Gantry(client, task_queue)
+        project = f"vwait-{unique}"
+        await apply_text(
+            gantry,
+            PIPELINE.format(project=project, refs="    - name: gated")
+            + GATED_JOB.format(project=project, python=JOB_PYTHON, script=script),
+        )
+        freight = await gantry.create_freight(
+            project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "my-registry/my-app", "tag": "1.0.0"}]}
+        )
+        assert (await (await gantry.promote(project, "uat", freight["name"])).result()).verified_at  # gate open
+        entered.unlink()
+        block.touch()
+
+        waiting = Output(await Cli(own.address, task_queue).start("verify", "-p", project, "-s", "uat"))
+        await wait_for(entered.exists, timeout=60, message="the verification job to start")
+        own.stop()
+        await wait_for(lambda: "lost the Temporal server" in waiting.text, timeout=30, message="the CLI to notice the server is gone")
+        block.unlink()
+        own = server()
+        if not pool.workers[-1].alive():
+            pool.start("verify-host")
+        code, out = await waiting.finish(150)
+        assert code == 0, out + "\n--- worker ---\n" + pool.log_tail()
+        assert f"lost the Temporal server at {own.address}; reconnecting…" in out and "\nreconnected\n" in out
+        assert "Succeeded" in out and "Traceback" not in out
+    finally:
+        pool.stop_all()
+        own.stop()
+        remove(shared)
