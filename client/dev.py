@@ -94,7 +94,7 @@ class DataDir:
         self._lock = fd
         server = _read_pid(self.pid_path)
         if server and is_temporal_server(server):
-            self.release()
+            self._unlock()  # the pid file stays: it names a server that still runs
             raise DevError(
                 f"a Temporal server started by an earlier `gantry dev` still runs on the data directory "
                 f"{self.directory} (pid {server}): stop it with `kill {server}`, then start again"
@@ -106,6 +106,9 @@ class DataDir:
 
     def release(self) -> None:
         self.pid_path.unlink(missing_ok=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock is not None:
             os.close(self._lock)  # closing the file drops the lock
             self._lock = None

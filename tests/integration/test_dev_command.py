@@ -156,5 +156,8 @@ async def test_a_server_still_running_on_the_data_dir_is_refused(devs, tmp_path:
         assert code == 1, out
         assert f"still runs on the data directory {data} (pid {pid}): stop it with `kill {pid}`" in out
         assert leftover.process.poll() is None, "refusing does not touch it"
+        assert (data / "temporal.pid").read_text().strip() == str(pid), "nor its pid file"
+        code, out = devs(data, worker=False).finish()  # still refused the second time
+        assert code == 1 and f"(pid {pid})" in out, out
     finally:
         leftover.stop()
