@@ -27,7 +27,7 @@ from activities.freight_store import FreightPage, FreightRefused, FreightStore, 
 from activities.garbage import project_settings, worker_settings
 from activities.starting import start_promotion
 from client.documents import StageFacts
-from client.settings import TemporalSettings
+from client.settings import TemporalSettings, quiet_runtime
 from activities.updates import retry_unprocessed
 from pipeline.availability import Availability, freight_availability
 from pipeline.freight import StageVisit, merge_visits
@@ -104,8 +104,14 @@ class Gantry:
 
     @classmethod
     async def connect(cls, settings: TemporalSettings | None = None) -> Gantry:
+        from client.watchdog import WorkerWatchdog
+
         settings = settings or TemporalSettings()
-        return cls(await settings.connect(), settings.task_queue)
+        # queries and updates that no worker answers say so within seconds (client/watchdog.py)
+        watchdog = WorkerWatchdog(settings.task_queue, settings.connect_config().get("target_host", ""))
+        client = await settings.connect(interceptors=[watchdog], runtime=quiet_runtime())
+        watchdog.client = client
+        return cls(client, settings.task_queue)
 
     # -- manifests -------------------------------------------------------------------
 

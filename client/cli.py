@@ -18,7 +18,8 @@ from typing import Any, Optional
 import typer
 
 from client.output import Col, OutputFormat, emit, errors
-from client.settings import TemporalSettings, data_dir
+from client.errors import DEBUG_ENV, debug_enabled, user_message
+from client.settings import TemporalSettings, address_callback, data_dir
 
 app = typer.Typer(
     name="gantry",
@@ -39,7 +40,9 @@ class State:
 
 @app.callback()
 def main_options(
-    address: Optional[str] = typer.Option(None, "--address", envvar="TEMPORAL_ADDRESS", help="Temporal frontend host:port"),
+    address: Optional[str] = typer.Option(
+        None, "--address", envvar="TEMPORAL_ADDRESS", help="Temporal frontend host:port", callback=address_callback
+    ),
     namespace: Optional[str] = typer.Option(None, "--namespace", "-n", envvar="TEMPORAL_NAMESPACE"),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TEMPORAL_API_KEY", show_default=False),
     tls: Optional[bool] = typer.Option(None, "--tls/--no-tls", help="use TLS (implied by the cert flags)"),
@@ -48,7 +51,12 @@ def main_options(
     tls_ca: Optional[str] = typer.Option(None, "--tls-ca-path", envvar="TEMPORAL_TLS_SERVER_CA_CERT_PATH"),
     tls_server_name: Optional[str] = typer.Option(None, "--tls-server-name", envvar="TEMPORAL_TLS_SERVER_NAME"),
     task_queue: str = typer.Option("gantry", "--task-queue", envvar="GANTRY_TASK_QUEUE"),
+    debug: bool = typer.Option(
+        False, "--debug", envvar=DEBUG_ENV, help="show tracebacks (the CLI's, and a worker's in its log)"
+    ),
 ) -> None:
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # the worker `gantry dev` and `gantry worker` run reads it too
     State.settings = TemporalSettings(
         address=address,
         namespace=namespace,
@@ -63,24 +71,29 @@ def main_options(
 
 
 def run(coro: Any) -> Any:
-    """Run a coroutine; a GantryError or refused request becomes a clean exit 1."""
-    from client.api import GantryError
-
+    """Run a coroutine; an error becomes one line on stderr and exit 1 (with --debug, the
+    traceback first)."""
     try:
         return asyncio.run(coro)
-    except GantryError as err:
-        errors.print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(1) from None
-    except RuntimeError as err:
-        if "Failed client connect" in str(err) or "connect" in str(err).lower():
-            address = State.settings.connect_config().get("target_host")
-            errors.print(
-                f"[red]error:[/red] cannot reach Temporal at {address}: start one with `gantry dev`, "
-                "or pass --address / TEMPORAL_ADDRESS",
-                highlight=False,
-            )
-            raise typer.Exit(1) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
         raise
+    except Exception as err:
+        _print_error(err)
+        raise typer.Exit(1) from None
+
+
+def _print_error(err: BaseException) -> None:
+    if debug_enabled():
+        import traceback
+
+        traceback.print_exception(err)
+    from rich.markup import escape
+
+    try:
+        address = State.settings.connect_config().get("target_host")
+    except Exception:  # a broken config file: say what failed without the address
+        address = State.settings.address
+    errors.print(f"[red]error:[/red] {escape(user_message(err, address))}", highlight=False, soft_wrap=True)
 
 
 async def _connect():
@@ -137,7 +150,7 @@ def dev(
     directory = data or data_dir()
     os.environ.setdefault("GANTRY_DATA_DIR", str(directory))
     server = DevServer(db_file=directory / "temporal.db", port=port, ui_port=ui_port, log_file=directory / "temporal.log")
-    asyncio.run(run_dev(server, with_worker=worker))
+    run(run_dev(server, with_worker=worker))
 
 
 @app.command()
@@ -153,7 +166,7 @@ def worker(
     _allow(allow_local_jobs, allow_local_repos)
     if work_dir:
         os.environ["GANTRY_WORK_DIR"] = str(work_dir)
-    asyncio.run(run_worker_forever(State.settings, worker_id=worker_id))
+    run(run_worker_forever(State.settings, worker_id=worker_id))
 
 
 # -- manifests ---------------------------------------------------------------------------
@@ -464,8 +477,11 @@ def get_promotion(
     name: str = typer.Argument(..., help="promotion name, a prefix of one (7+ characters), or workflow id"),
     project: str = ProjectOpt,
     output: OutputFormat = OutputOpt,
+    watch: bool = typer.Option(False, "--watch", "-w", help="follow it step by step until it ends (as promote --wait)"),
 ) -> None:
     """One promotion with every step's record."""
+    if watch:
+        raise typer.Exit(run(_watch_promotion(project, name)))
 
     async def go() -> None:
         from client.documents import promotion_document, short_name
@@ -496,6 +512,21 @@ def get_promotion(
         emit(rows, columns, output, title="steps")
 
     run(go())
+
+
+async def _watch_promotion(project: str, name: str) -> int:
+    """`get promotion NAME --watch`: the follow loop of `promote --wait`; exit by its outcome."""
+    from client.progress import Detached, detach_hint, follow_promotion
+
+    gantry = await _connect()
+    workflow_id = await gantry.find_promotion(project, name)
+    try:
+        status = await follow_promotion(gantry, workflow_id)
+    except Detached:
+        for line in detach_hint(workflow_id):
+            print(line, flush=True)
+        return 130
+    return 0 if status.phase == "Succeeded" else 1
 
 
 # -- freight -----------------------------------------------------------------------------
@@ -585,7 +616,7 @@ def promote(
 ) -> None:
     """Promote Freight to a Stage (or abort a running promotion with --abort NAME)."""
     from client.api import GantryError
-    from client.progress import follow_promotion
+    from client.progress import Detached, detach_hint, follow_promotion
 
     async def go() -> int:
         gantry = await _connect()
@@ -602,7 +633,12 @@ def promote(
         print(f"promotion {handle.id.rsplit('/', 1)[-1]} started (workflow id {handle.id})")
         if not (wait or dry_run):
             return 0
-        status = await follow_promotion(gantry, handle.id)
+        try:
+            status = await follow_promotion(gantry, handle.id)
+        except Detached as detached:
+            for line in detach_hint(detached.workflow_id):
+                print(line, flush=True)
+            return 130
         if dry_run:
             _print_dry_run(status)
         return 0 if status.phase == "Succeeded" else 1
@@ -724,10 +760,13 @@ def _exit_hard(run_cli) -> None:
             print(done.code, file=sys.stderr)
     except KeyboardInterrupt:
         code = 130
-    except BaseException:
-        import traceback
+    except BaseException as err:  # raised outside run(): one line (the traceback with --debug)
+        try:
+            _print_error(err)
+        except BaseException:
+            import traceback
 
-        traceback.print_exc()
+            traceback.print_exc()
         code = 1
     finally:
         sys.stdout.flush()

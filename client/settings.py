@@ -33,6 +33,40 @@ def data_dir() -> Path:
     return Path(base) / "gantry"
 
 
+def validate_address(value: str) -> str:
+    """`HOST:PORT` with a port number 1-65535 (`[::1]:7233` for IPv6), else a ValueError
+    that says what is wrong; the address as given, stripped."""
+    address = value.strip()
+    host, sep, port = address.rpartition(":")
+    if address.startswith("[") and "]" in address:  # [IPv6]:port
+        host, sep, port = address.partition("]")[0] + "]", ":", address.partition("]")[2].removeprefix(":")
+        if not address.partition("]")[2].startswith(":"):
+            sep = ""
+    example = "e.g. localhost:7233"
+    if not sep:
+        raise ValueError(f"{value!r} has no port: give HOST:PORT, {example}")
+    if not host or host == "[]":
+        raise ValueError(f"{value!r} has no host: give HOST:PORT, {example}")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535, {example}")
+    if any(c.isspace() for c in host) or "/" in host:
+        raise ValueError(f"{value!r}: give HOST:PORT without a scheme or path, {example}")
+    return address
+
+
+def address_callback(value: str | None) -> str | None:
+    """The typer callback of `--address` (and TEMPORAL_ADDRESS): refuse a bad address while
+    the command line is parsed, naming the flag, rather than deep in the connection."""
+    import typer
+
+    if value is None:
+        return None
+    try:
+        return validate_address(value)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="'--address' / TEMPORAL_ADDRESS") from None
+
+
 @dataclass
 class TemporalSettings:
     address: str | None = None
@@ -68,10 +102,11 @@ class TemporalSettings:
             config["tls"] = False
         return config
 
-    async def connect(self) -> Client:
+    async def connect(self, **extra: Any) -> Client:
+        """A client; `extra` are more `Client.connect` arguments (interceptors...)."""
         config = self.connect_config()
         config["data_converter"] = pydantic_data_converter
-        return await Client.connect(**config)
+        return await Client.connect(**config, **extra)
 
     async def connect_when_ready(self, timeout: float = 30.0) -> Client:
         """Connect, retrying while a server that just started is not healthy yet (its port
@@ -84,6 +119,30 @@ class TemporalSettings:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.2)
+
+
+_QUIET_RUNTIME: Any = None
+
+
+def quiet_runtime() -> Any:
+    """A Temporal runtime whose Rust core logs errors only (not its WARN "gRPC call ...
+    retried N times" while a server restarts): for the CLI, which says in one line of its
+    own what is going on. With --debug (GANTRY_DEBUG=1), the SDK's default runtime."""
+    global _QUIET_RUNTIME
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+    from client.errors import debug_enabled
+
+    if debug_enabled():
+        return Runtime.default()
+    if _QUIET_RUNTIME is None:
+        _QUIET_RUNTIME = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")),
+                metrics=None,
+            )
+        )
+    return _QUIET_RUNTIME
 
 
 def _read(path: str | None) -> bytes | None:

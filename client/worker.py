@@ -22,6 +22,8 @@ from datetime import timedelta
 import structlog
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import CancelledError as TemporalCancelledError
+from temporalio.exceptions import TemporalError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import (
     SandboxedWorkflowRunner,
@@ -106,21 +108,62 @@ def protect_worker_process() -> bool:
         return False
 
 
+#: the Temporal SDK's loggers that log failures with their traceback
+SDK_LOGGERS = (
+    "temporalio.activity",
+    "temporalio.workflow",
+    "temporalio.worker._activity",
+    "temporalio.worker._workflow",
+    "temporalio.worker._workflow_instance",
+)
+
+
 class OneLineApplicationErrors(logging.Filter):
-    """Temporal's activity worker logs every failed activity with its traceback
-    ("Completing activity as failed", ``exc_info``). An ``ApplicationError`` is raised on
-    purpose (a step's ``StepFailed``, a lost working directory, a refused input): its
-    message says everything, so the record keeps one line, ``... failed: <type>: <message>``.
-    Any other exception is a bug and keeps its traceback."""
+    """Temporal's workers log every failed activity and every failed workflow task with its
+    traceback ("Completing activity as failed", "Failed activation on workflow ...",
+    ``exc_info``). In the worker's terminal that is one line per failure, unless --debug
+    (GANTRY_DEBUG=1) asks for tracebacks:
+
+    - an ``ApplicationError`` (also as the cause of an activity or child failure) is raised on
+      purpose (a step's ``StepFailed``, a lost working directory, a refused input): its
+      message says everything, ``... failed: <type>: <message>``;
+    - a server that went away is news, not a crash: ``...: <message>``;
+    - anything else is a bug: one line that says so and how to see the traceback.
+
+    With ``debug`` (default: GANTRY_DEBUG at the time of each record) records keep their
+    traceback."""
+
+    def __init__(self, debug: bool | None = None) -> None:
+        super().__init__()
+        self.debug = debug
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from client.errors import debug_enabled, is_unavailable, unwrap
+
         err = record.exc_info[1] if record.exc_info else None
-        if isinstance(err, ApplicationError):
-            first = (err.message or str(err)).strip().splitlines()
-            record.msg = "%s: %s: %s" % (record.getMessage(), err.type or "ApplicationError", first[0] if first else "")
-            record.args = None
-            record.exc_info = None
-            record.exc_text = None
+        if err is None or (self.debug if self.debug is not None else debug_enabled()):
+            return True
+        cause = unwrap(err)
+        text = (getattr(cause, "message", None) or str(cause)).strip().splitlines()
+        first = text[0] if text else ""
+        if isinstance(cause, ApplicationError):
+            line = "%s: %s: %s" % (record.getMessage(), cause.type or "ApplicationError", first)
+        elif is_unavailable(cause) or isinstance(cause, (asyncio.CancelledError, TemporalCancelledError)):
+            line = "%s: %s" % (record.getMessage(), first or type(cause).__name__)
+        elif isinstance(cause, TemporalError):
+            # a workflow's refusal seen through the client (a failed query or update, a
+            # failed child), a timeout, a refused RPC: the request's problem, not a bug
+            line = "%s: %s: %s" % (record.getMessage(), type(cause).__name__, first)
+        else:
+            line = "%s: %s%s (a bug in Gantry: run the worker with --debug or GANTRY_DEBUG=1 for the traceback)" % (
+                record.getMessage(),
+                type(cause).__name__,
+                ": " + first if first else "",
+            )
+        record.msg = line
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
         return True
 
 
@@ -128,10 +171,11 @@ _ONE_LINE = OneLineApplicationErrors()
 
 
 def install_log_filter() -> None:
-    """Put :class:`OneLineApplicationErrors` on Temporal's activity logger (once)."""
-    logger = logging.getLogger("temporalio.activity")
-    if _ONE_LINE not in logger.filters:
-        logger.addFilter(_ONE_LINE)
+    """Put :class:`OneLineApplicationErrors` on the SDK's loggers that log tracebacks (once)."""
+    for name in SDK_LOGGERS:
+        logger = logging.getLogger(name)
+        if _ONE_LINE not in logger.filters:
+            logger.addFilter(_ONE_LINE)
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:

@@ -47,6 +47,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-run verification of the Stage's current Freight, or abort the running one."""
         from client.api import GantryError
+        from client.progress import Reconnect, address_of
 
         async def go() -> int:
             gantry = await _connect()
@@ -61,7 +62,9 @@ def register(app: typer.Typer) -> None:
             print(f"verification of stage {stage} started (workflow id {handle.id})")
             if not wait:
                 return 0
-            status = await gantry.promotion_result(handle.id)
+            # waiting survives a server restart: reconnect, then the verification's outcome
+            reconnect = Reconnect(address_of(gantry))
+            status = await reconnect.call(lambda: gantry.promotion_result(handle.id))
             print(f"{status.phase}: {status.verification or status.message}")
             return 0 if status.verified_at else 1
 

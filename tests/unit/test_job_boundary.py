@@ -218,14 +218,21 @@ def test_application_errors_log_one_line() -> None:
     assert "Traceback" not in text
 
 
-def test_other_errors_keep_their_traceback() -> None:
+def test_other_errors_are_one_line_that_says_bug_and_keep_their_traceback_with_debug() -> None:
     record = _failed_record(KeyError("bug"))
-    assert OneLineApplicationErrors().filter(record)
+    assert OneLineApplicationErrors(debug=False).filter(record)
+    text = logging.Formatter().format(record)
+    assert "Traceback" not in text and "\n" not in text
+    assert "a bug in Gantry" in text and "--debug" in text and "KeyError" in text
+    record = _failed_record(KeyError("bug"))
+    assert OneLineApplicationErrors(debug=True).filter(record)
     assert "Traceback" in logging.Formatter().format(record)
 
 
-def test_the_filter_is_on_the_activity_logger() -> None:
+def test_the_filter_is_on_the_sdk_loggers() -> None:
     install_log_filter()
     install_log_filter()
-    filters = logging.getLogger("temporalio.activity").filters
-    assert sum(isinstance(f, OneLineApplicationErrors) for f in filters) == 1
+    for name in ("temporalio.activity", "temporalio.workflow", "temporalio.worker._activity",
+                 "temporalio.worker._workflow_instance"):
+        filters = logging.getLogger(name).filters
+        assert sum(isinstance(f, OneLineApplicationErrors) for f in filters) == 1, name
