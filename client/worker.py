@@ -20,6 +20,7 @@ import socket
 from datetime import timedelta
 
 import structlog
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.exceptions import CancelledError as TemporalCancelledError
@@ -31,6 +32,7 @@ from temporalio.worker.workflow_sandbox import (
 )
 
 from activities.argocd_health import argocd_health
+from client.errors import debug_enabled, is_unavailable, unwrap
 from activities.catalog import CatalogActivities
 from activities.freight import FreightActivities
 from activities.garbage import GarbageActivities
@@ -138,8 +140,12 @@ class OneLineApplicationErrors(logging.Filter):
         self.debug = debug
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from client.errors import debug_enabled, is_unavailable, unwrap
+        if workflow.unsafe.in_sandbox():  # a workflow's own log line: the environment is off limits there
+            with workflow.unsafe.sandbox_unrestricted():
+                return self._filter(record)
+        return self._filter(record)
 
+    def _filter(self, record: logging.LogRecord) -> bool:
         err = record.exc_info[1] if record.exc_info else None
         if err is None or (self.debug if self.debug is not None else debug_enabled()):
             return True

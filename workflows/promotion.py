@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.promotion_plan import PlannedStep
     from pipeline.step_rendering import RenderScope, render_config, resolve_vars
     from pipeline.step_summary import progress_table, summarize_step
-    from workflows import patches
+    from workflows import cancellation, patches
     from workflows.inputs import decode, refuse
     from workflows.outcomes import PROMOTION_ENDED_BADLY, verification_outcome
     from pipeline.inputs import promotion_id_problem
@@ -143,16 +143,7 @@ class PromotionWorkflow:
         callers; an abort by signal ends Completed with phase Aborted)."""
         if self._bad_input:
             raise refuse(self._bad_input)
-        request = self._request
-        body = asyncio.ensure_future(self._guarded(request))
-        while True:
-            try:
-                status = await asyncio.shield(body)
-                break
-            except asyncio.CancelledError:
-                if body.done():
-                    raise
-                self._on_cancel()
+        status = await cancellation.shielded(self._guarded(self._request), self._on_cancel)
         return self._outcome(status)
 
     async def _guarded(self, request: PromotionRequest) -> PromotionStatus:
@@ -184,14 +175,7 @@ class PromotionWorkflow:
         )
 
     async def _wait(self, condition, *, timeout: timedelta | None = None, summary: str | None = None) -> None:
-        """`workflow.wait_condition` that a cancellation request ends early like an abort
-        (the SDK raises CancelledError in waits begun before the request: it becomes the abort)."""
-        try:
-            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
-        except asyncio.CancelledError:
-            if workflow.cancellation_reason() is None:
-                raise
-            self._on_cancel()
+        await cancellation.wait(condition, self._on_cancel, timeout=timeout, summary=summary)
 
     async def _run(self, request: PromotionRequest) -> PromotionStatus:
         status = self._status

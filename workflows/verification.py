@@ -20,7 +20,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import patches, retries
+    from workflows import cancellation, patches, retries
     from workflows import search_attributes as sa
     from contracts.metrics import PROVIDERS, MeasureRequest, MeasureResult
     from pipeline.analysis import (
@@ -111,16 +111,7 @@ class VerificationWorkflow:
     async def run(self, request: VerificationRequest) -> VerificationStatus:
         """The run, then its outcome: Completed when Successful, Failed (the status as the
         failure's details) otherwise, Canceled when a cancellation request aborted it."""
-        body = asyncio.ensure_future(self._run(request))
-        while True:
-            try:
-                status = await asyncio.shield(body)
-                break
-            except asyncio.CancelledError:
-                if body.done():
-                    raise
-                self._on_cancel()
-        return self._outcome(status)
+        return self._outcome(await cancellation.shielded(self._run(request), self._on_cancel))
 
     def _on_cancel(self) -> None:
         self._cancelled = True
@@ -139,13 +130,7 @@ class VerificationWorkflow:
         )
 
     async def _wait(self, condition, *, timeout: timedelta | None = None, summary: str | None = None) -> None:
-        """`workflow.wait_condition`; a cancellation request that arrives during it is the abort."""
-        try:
-            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
-        except asyncio.CancelledError:
-            if workflow.cancellation_reason() is None:
-                raise
-            self._on_cancel()
+        await cancellation.wait(condition, self._on_cancel, timeout=timeout, summary=summary)
 
     async def _run(self, request: VerificationRequest) -> VerificationStatus:
         spec = request.spec
