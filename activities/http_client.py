@@ -140,6 +140,8 @@ def client(
     follow_redirects: bool = True,
     creds: credentials.Credentials | None = None,
     proxy: str | None = None,
+    headers: dict[str, str] | None = None,
+    base_url: str = "",
 ) -> httpx.AsyncClient:
     """A client with one overall timeout. Without ``creds`` it honours the environment's
     proxy variables (httpx's ``trust_env``) or ``proxy``; with ``creds`` (the stored
@@ -153,6 +155,8 @@ def client(
         follow_redirects=follow_redirects,
         trust_env=allowed,
         proxy=proxy if allowed else None,
+        headers=headers,
+        base_url=base_url,
     )
 
 

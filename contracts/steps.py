@@ -51,3 +51,6 @@ class StepResult(BaseModel):
     status: StepStatus = "Succeeded"
     outputs: dict[str, Any] = Field(default_factory=dict)
     message: str = ""
+    poll_after: float | None = Field(
+        default=None, description="Running: call the step again no sooner than this many seconds (a provider's rate limit)"
+    )

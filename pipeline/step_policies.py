@@ -61,6 +61,15 @@ def poll_interval(uses: str, config: dict[str, Any]) -> timedelta:
     return POLL_DEFAULTS.get(uses, DEFAULT_POLL)
 
 
+def next_poll(uses: str, config: dict[str, Any], asked_seconds: float | None) -> timedelta:
+    """The wait before asking a Running step again: its poll interval, or longer when the
+    step asked for more (a provider's rate limit)."""
+    interval = poll_interval(uses, config)
+    if asked_seconds is not None and asked_seconds > interval.total_seconds():
+        return timedelta(seconds=asked_seconds)
+    return interval
+
+
 def error_backoff(consecutive_errors: int) -> timedelta:
     """Wait before trying an errored step again: 2 s, 4 s, 8 s ... at most a minute."""
     return timedelta(seconds=min(2 ** max(consecutive_errors, 1), 60))

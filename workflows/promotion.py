@@ -606,8 +606,9 @@ class PromotionWorkflow:
                 if self._timed_out(record, timeout):
                     self._step_done(record, "Errored", f"step timed out after {timeout}: {result.message}")
                     return
-                interval = policy.poll_interval(step.uses, config)
-                await self._sleep(interval, f"{step.alias} #{polls + 1} in {_human(interval)}")
+                interval = policy.next_poll(step.uses, config, result.poll_after)
+                waiting = f": {result.message}" if result.message else ""
+                await self._sleep(interval, f"{step.alias} #{polls + 1} in {_human(interval)}{waiting}"[:390])
                 continue
             status.state[step.alias] = result.outputs
             if step.uses == "compose-output" and step.task_alias:

@@ -1,0 +1,75 @@
+"""What every provider module shares: a client for the service's API that carries the
+repository's stored git credential, and the reading of a refused call (rate limits above all).
+
+The credential is the one the store holds for the *repoURL* (type `git`, as for cloning); it
+goes to the API base :func:`pipeline.gitproviders.repo_ref` derives from that URL's host by fixed
+rules, never to a host a manifest names. It is put in the `Authorization` header only.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from activities import credentials
+from activities import http_client
+from activities.gitproviders.base import ProviderHTTPError
+from pipeline.gitproviders import RepoRef
+
+#: seconds a provider call may take
+API_TIMEOUT = 30.0
+
+
+def token_for(repo_url: str, *, verify: bool = True) -> credentials.Credentials | None:
+    """The stored git credential for the repository (a refused or broken one fails the step)."""
+    return http_client.stored_credentials(repo_url, "git", verify=verify)
+
+
+def client(repo: RepoRef, creds: credentials.Credentials | None, headers: dict[str, str], *, verify: bool = True) -> httpx.AsyncClient:
+    """An httpx client for `repo.api` with `headers` (the provider's auth header and media type)."""
+    return http_client.client(timeout=API_TIMEOUT, verify=verify, creds=creds, headers=headers, base_url=repo.api)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """How long the service asks us to wait: Retry-After (seconds or a date), or a
+    rate-limit reset time (GitHub's X-RateLimit-Reset, GitLab's RateLimit-Reset: epoch
+    seconds) when the remaining allowance is 0."""
+    value = response.headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                return None
+    remaining = response.headers.get("X-RateLimit-Remaining") or response.headers.get("RateLimit-Remaining")
+    reset = response.headers.get("X-RateLimit-Reset") or response.headers.get("RateLimit-Reset")
+    if remaining == "0" and reset:
+        try:
+            return max(0.0, float(reset) - time.time())
+        except ValueError:
+            return None
+    return None
+
+
+def check(response: httpx.Response, what: str) -> httpx.Response:
+    """The response when it succeeded; else ProviderHTTPError with the service's own words
+    (`message`, GitLab's `message`/`error`, Azure's `message`, Bitbucket's `error.message`)."""
+    if response.is_success:
+        return response
+    detail = ""
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            error = body.get("error")
+            detail = str(
+                body.get("message") or (error.get("message") if isinstance(error, dict) else error) or ""
+            )
+    except ValueError:
+        detail = response.text[:200]
+    wait = retry_after(response) if response.status_code in (403, 429) else None
+    message = f"{what}: HTTP {response.status_code}" + (f": {detail}" if detail else "")
+    raise ProviderHTTPError(message, status=response.status_code, retry_after=wait)

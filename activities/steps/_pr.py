@@ -1,0 +1,65 @@
+"""What the pull-request steps (git-open-pr, git-wait-for-pr, git-merge-pr) share: their
+common config fields, and what a refused provider call means for the step.
+
+A rate limit (403/429 with Retry-After or a reset time) is not a failure: the step answers
+Running and asks to be called again no sooner than the service said (`StepResult.poll_after`);
+the promotion waits on a durable timer. Another 4xx is the request's fault: a terminal step
+failure with the service's words. A 5xx or a lost connection is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from temporalio.exceptions import ApplicationError
+
+from activities.credentials import redact_url
+from activities.gitproviders import GitProvider, ProviderHTTPError, open_provider
+from activities.steps._common import get_bool, get_repo_url, get_str
+from activities.steps.base import StepResult, step_failed
+from pipeline.gitproviders import ProviderError
+
+#: a rate limit that names no time: ask again after this many seconds
+RATE_LIMIT_DEFAULT_WAIT = 60.0
+
+
+@asynccontextmanager
+async def provider_for(config: dict[str, Any]) -> AsyncIterator[GitProvider]:
+    """The provider named by config's `repoURL` / `provider` / `insecureSkipTLSVerify`."""
+    repo_url = get_repo_url(config)
+    insecure = get_bool(config, "insecureSkipTLSVerify")
+    try:
+        async with open_provider(repo_url, get_str(config, "provider") or None, verify=not insecure) as provider:
+            yield provider
+    except ProviderError as err:
+        raise step_failed(f"config field 'repoURL': {err}") from None
+
+
+def pr_number(config: dict[str, Any], field: str = "prNumber") -> int:
+    value = config.get(field)
+    if isinstance(value, bool) or value is None or value == "":
+        raise step_failed(f"config field {field!r} is required (the number of a pull request)")
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise step_failed(f"config field {field!r} must be a pull request number, got {value!r}") from None
+    if number < 1:
+        raise step_failed(f"config field {field!r} must be a positive number, got {value!r}")
+    return number
+
+
+def refused(err: ProviderHTTPError, what: str) -> StepResult:
+    """A rate limit as Running; anything else raised as the step's failure or error."""
+    if err.rate_limited:
+        wait = err.retry_after if err.retry_after is not None else RATE_LIMIT_DEFAULT_WAIT
+        return StepResult(status="Running", message=f"{what}: rate limited by the provider; trying again in {wait:.0f}s", poll_after=wait)
+    if 400 <= err.status < 500:
+        raise step_failed(f"{what}: {err}")
+    raise ApplicationError(f"{what}: {err}", type="ProviderError")
+
+
+def unreachable(err: httpx.HTTPError, what: str) -> ApplicationError:
+    return ApplicationError(f"{what}: {type(err).__name__}: {redact_url(str(err))}", type="ProviderError")

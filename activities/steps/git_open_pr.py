@@ -1,0 +1,114 @@
+"""`git-open-pr`: open a pull request from `sourceBranch` into `targetBranch`.
+
+Idempotent: an open PR between the two branches is the one this step opened before (a retry,
+a resumed step, a worker lost after the API call), so it is returned instead of opening a
+second. Without `title` the title is made from the commit messages the PR brings, as Kargo
+does; `createTargetBranch` pushes an empty orphan branch when the target does not exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio import activity
+
+from activities.git_ops import Git, GitError, remote_branch_sha
+from activities.gitproviders import ProviderHTTPError
+from activities.steps._common import get_bool, get_git_str, get_list, get_repo_url, get_str, git_failure
+from activities.steps._pr import provider_for, refused, unreachable
+from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+
+DEFAULT_TARGET = "main"
+TITLE_LIMIT = 250
+
+
+def _commit_subjects(base: Path, repo_url: str, source: str, target: str) -> list[str]:
+    """The subjects of the commits on `source` that `target` lacks (a shallow, blobless fetch)."""
+    scratch = base / ".gantry-pr"
+    g = Git(cwd=None, url=repo_url, git_dir=scratch)
+    if not scratch.exists():
+        g.run("init", "--quiet", "--bare", str(scratch))
+    g.run("fetch", "--quiet", "--filter=blob:none", repo_url, f"+refs/heads/{source}:refs/pr/source", f"+refs/heads/{target}:refs/pr/target")
+    out = g.out("log", "--format=%s", "refs/pr/target..refs/pr/source")
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def generated_title(subjects: list[str], source: str, target: str) -> str:
+    """One commit: its subject; several: the newest and how many more; none: the branches."""
+    if not subjects:
+        return f"Promote {source} into {target}"
+    title = subjects[0] if len(subjects) == 1 else f"{subjects[0]} (and {len(subjects) - 1} more commits)"
+    return title[:TITLE_LIMIT]
+
+
+def _config(config: dict[str, Any]) -> dict[str, Any]:
+    source = get_git_str(config, "sourceBranch", required=True)
+    target = get_git_str(config, "targetBranch") or DEFAULT_TARGET
+    labels = [str(label) for label in get_list(config, "labels")]
+    return {
+        "repo_url": get_repo_url(config),
+        "source": source,
+        "target": target,
+        "title": get_str(config, "title"),
+        "description": get_str(config, "description"),
+        "labels": labels,
+        "create_target": get_bool(config, "createTargetBranch"),
+    }
+
+
+@activity.defn(name="git-open-pr")
+async def git_open_pr(input: StepInput) -> StepResult:
+    """Open (or find) the PR; outputs `pr.id` and `pr.url`."""
+    base = require_workdir(input.promotion)
+    c = _config(input.config)
+    what = f"git-open-pr {c['source']} -> {c['target']}"
+    async with provider_for(input.config) as provider:
+        try:
+            pr = await provider.find_open_pr(source=c["source"], target=c["target"])
+            if pr is None:
+                if not await provider.branch_exists(c["source"]):
+                    raise step_failed(f"config field 'sourceBranch': branch {c['source']!r} does not exist in the repository")
+                if not await provider.branch_exists(c["target"]):
+                    if not c["create_target"]:
+                        raise step_failed(
+                            f"config field 'targetBranch': branch {c['target']!r} does not exist in the repository "
+                            "(set createTargetBranch: true to create it)"
+                        )
+                    await run_blocking(_push_orphan, base, c["repo_url"], c["target"])
+                title = c["title"]
+                if not title:
+                    try:
+                        subjects = await run_blocking(_commit_subjects, base, c["repo_url"], c["source"], c["target"])
+                    except GitError as e:
+                        raise git_failure(e, f"{what}: reading the commits for the title") from None
+                    title = generated_title(subjects, c["source"], c["target"])
+                pr = await provider.open_pr(
+                    source=c["source"], target=c["target"], title=title, description=c["description"], labels=c["labels"]
+                )
+                activity.logger.info("git-open-pr: opened %s", pr.url)
+            else:
+                activity.logger.info("git-open-pr: %s is already open", pr.url)
+        except ProviderHTTPError as err:
+            return refused(err, what)
+        except httpx.HTTPError as err:
+            raise unreachable(err, what) from None
+    return StepResult(outputs={"pr": {"id": pr.id, "url": pr.url}}, message=f"pull request {pr.url}")
+
+
+def _push_orphan(base: Path, repo_url: str, branch: str) -> None:
+    """An empty orphan commit pushed as `branch`, unless someone created it meanwhile."""
+    scratch = base / ".gantry-pr"
+    g = Git(cwd=None, url=repo_url, git_dir=scratch)
+    if not scratch.exists():
+        g.run("init", "--quiet", "--bare", str(scratch))
+    if remote_branch_sha(g, repo_url, branch):
+        return
+    tree = g.out("hash-object", "-w", "-t", "tree", "/dev/null")  # the empty tree
+    commit = g.out(
+        "commit-tree", tree, "-m", f"Create branch {branch}",
+        extra_env={"GIT_AUTHOR_NAME": "Gantry", "GIT_AUTHOR_EMAIL": "gantry@localhost",
+                   "GIT_COMMITTER_NAME": "Gantry", "GIT_COMMITTER_EMAIL": "gantry@localhost"},
+    )  # fmt: skip
+    g.run("push", "--quiet", repo_url, f"{commit}:refs/heads/{branch}")
