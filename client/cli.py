@@ -701,6 +701,9 @@ def get_stage(
         label = _freight_label(view.freight, wide)
         print(f"stage {name}: freight {view.freight_alias or '-'} ({label}) since {_time(view.since) or '-'}")
         print(f"lock: held by {short_name(lock.holder) if lock and lock.holder else 'nobody'}; waiting: {len(lock.queue) if lock else 0}")
+        running = _running_step(facts.holder)
+        if running is not None:  # e.g. a pull request waiting for review
+            print(f"  now: {running.alias} ({running.uses}): {running.message or running.status}")
         for waiting in lock.queue if lock else []:
             print(f"  - {short_name(waiting)}")
         for freight_name, until in sorted((lock.pending if lock else {}).items(), key=lambda item: item[1]):
@@ -728,6 +731,14 @@ async def _all_stage_models(gantry: Any, project: str) -> dict[str, Any]:
 
     manifests = ManifestSet.model_validate(await gantry.manifests(project))
     return dict(manifests.projects[project].stages) if project in manifests.projects else {}
+
+
+def _running_step(status: Any) -> Any:
+    """The step a promotion is at, when it runs one."""
+    if status is None or status.current_step is None or not 0 <= status.current_step < len(status.steps):
+        return None
+    step = status.steps[status.current_step]
+    return step if step.status == "Running" else None
 
 
 def _register_plugins() -> None:

@@ -140,3 +140,84 @@ async def start_project_with_state(client, task_queue: str, project: str, repo_u
     await client.execute_update_with_start_workflow(
         "apply", ApplyRequest(documents=documents, default_project=project), start_workflow_operation=start, result_type=ApplyResult
     )
+
+
+def pr_pipeline_manifests(project: str, repo_url: str, provider: str, image: str = "registry.test/app") -> str:
+    """dev (direct, pushes to main) -> prod through a pull request: the seed document's
+    `pr-flow` PromotionTask (git-open-pr, then git-wait-for-pr) after a push to the
+    promotion's own branch. The wait polls every second."""
+    return (
+        project_with_warehouse(project, image)
+        + f"""---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: PromotionTask
+metadata: {{name: pr-flow, namespace: {project}}}
+spec:
+  vars:
+  - name: repoURL
+  - name: sourceBranch
+  - name: targetBranch
+    value: main
+  steps:
+  - uses: git-open-pr
+    as: open-pr
+    config:
+      repoURL: ${{{{ vars.repoURL }}}}
+      provider: {provider}
+      sourceBranch: ${{{{ vars.sourceBranch }}}}
+      targetBranch: ${{{{ vars.targetBranch }}}}
+      labels: [promotion]
+  - uses: git-wait-for-pr
+    as: wait-for-pr
+    config:
+      repoURL: ${{{{ vars.repoURL }}}}
+      provider: {provider}
+      prNumber: ${{{{ task.outputs['open-pr'].pr.id }}}}
+      pollInterval: 1s
+"""
+        + "".join(
+            f"""---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: {name}, namespace: {project}}}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: app}}
+    sources:
+{sources}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: git-clone
+        config:
+          repoURL: {repo_url}
+          checkout: [{{branch: main, path: ./src}}]
+      - uses: kustomize-set-image
+        as: set-image
+        config:
+          path: ./src/env/{name}
+          images: [{{image: {image}}}]
+      - uses: git-commit
+        config: {{path: ./src, messageFromSteps: [set-image]}}
+      - uses: git-push
+        as: push
+        config: {push}
+{tail}"""
+            for name, sources, push, tail in (
+                ("dev", "      direct: true", "{path: ./src, targetBranch: main}", ""),
+                (
+                    "prod",
+                    "      stages: [dev]",
+                    "{path: ./src, generateTargetBranch: true}",
+                    f"""      - task: {{name: pr-flow}}
+        as: pr
+        vars:
+        - name: repoURL
+          value: {repo_url}
+        - name: sourceBranch
+          value: ${{{{ outputs.push.branch }}}}
+""",
+                ),
+            )
+        )
+    )
