@@ -405,3 +405,12 @@ async def test_merge_pr_step_on_a_merged_pr_succeeds(gh: GitHubFake, promo: str)
     assert res.status == "Succeeded" and res.outputs["commit"] == gh.head(REPO, "main")
     assert not any(method == "PUT" for method, _ in gh.requests)
 
+
+async def test_open_pr_step_says_when_the_target_cannot_be_created(gh: GitHubFake, promo: str) -> None:
+    git("config", "http.receivepack", "false", cwd=gh.bare(REPO))  # the service refuses pushes
+    config = cfg(gh, sourceBranch="feature", targetBranch="env/prod", createTargetBranch=True, title="t")
+    with pytest.raises(ApplicationError) as caught:
+        await env.run(git_open_pr, step(promo, "git-open-pr", config))
+    assert "creating branch 'env/prod'" in str(caught.value)
+    no_token(caught.value)
+    assert gh.prs(REPO) == [] and not gh.branch_exists(REPO, "env/prod")
