@@ -414,3 +414,25 @@ async def test_open_pr_step_says_when_the_target_cannot_be_created(gh: GitHubFak
     assert "creating branch 'env/prod'" in str(caught.value)
     no_token(caught.value)
     assert gh.prs(REPO) == [] and not gh.branch_exists(REPO, "env/prod")
+
+
+async def test_a_next_page_on_another_host_is_not_followed(gh: GitHubFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Link header naming another origin (here `localhost` for `127.0.0.1`) would carry
+    the token there: refused, and no second list call is made."""
+    gh.open(REPO, "other", "main", "someone else's")
+    gh.max_per_page, gh.list_filters = 1, False
+    gh.open(REPO, "feature", "main", "ours")
+    gh.open(REPO, "third", "main", "another")
+    answer = gh.list_pulls
+
+    def elsewhere(*args, **kw):
+        status, headers, body = answer(*args, **kw)
+        headers["Link"] = headers["Link"].replace("127.0.0.1", "localhost")
+        return status, headers, body
+
+    monkeypatch.setattr(gh, "list_pulls", elsewhere)
+    async with provider(gh) as p:
+        with pytest.raises(ProviderHTTPError) as caught:
+            await p.find_open_pr(source="feature", target="main")
+    assert "another host" in str(caught.value) and caught.value.status >= 500
+    assert gh.requests.count(("GET", "/api/v3/repos/org/app/pulls")) == 1
