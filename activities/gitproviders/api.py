@@ -55,9 +55,26 @@ def retry_after(response: httpx.Response) -> float | None:
     return None
 
 
+def _reasons(errors: object) -> str:
+    """GitHub's `errors` list of a 422 ("Validation Failed"): the part that says what was
+    wrong (`A pull request already exists for org:branch`, `head invalid`)."""
+    if not isinstance(errors, list):
+        return ""
+    parts = []
+    for e in errors[:5]:
+        if isinstance(e, dict):
+            text = e.get("message") or " ".join(str(e[k]) for k in ("field", "code") if e.get(k))
+        else:
+            text = e
+        if text:
+            parts.append(str(text)[:200])
+    return "; ".join(parts)
+
+
 def check(response: httpx.Response, what: str) -> httpx.Response:
     """The response when it succeeded; else ProviderHTTPError with the service's own words
-    (`message`, GitLab's `message`/`error`, Azure's `message`, Bitbucket's `error.message`)."""
+    (`message`, GitLab's `message`/`error`, Azure's `message`, Bitbucket's `error.message`;
+    GitHub's `errors` after the message)."""
     if response.is_success:
         return response
     detail = ""
@@ -68,6 +85,9 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
             detail = str(
                 body.get("message") or (error.get("message") if isinstance(error, dict) else error) or ""
             )
+            reasons = _reasons(body.get("errors"))
+            if reasons:
+                detail = f"{detail} ({reasons})" if detail else reasons
     except ValueError:
         detail = response.text[:200]
     wait = retry_after(response) if response.status_code in (403, 429) else None

@@ -76,7 +76,10 @@ async def git_open_pr(input: StepInput) -> StepResult:
                             f"config field 'targetBranch': branch {c['target']!r} does not exist in the repository "
                             "(set createTargetBranch: true to create it)"
                         )
-                    await run_blocking(_push_orphan, base, c["repo_url"], c["target"])
+                    try:
+                        await run_blocking(_push_orphan, base, c["repo_url"], c["target"])
+                    except GitError as e:
+                        raise git_failure(e, f"{what}: creating branch {c['target']!r}") from None
                 title = c["title"]
                 if not title:
                     try:

@@ -249,6 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
                 status, headers, body = service.api(self.command, parts.path, parse_qs(parts.query), data)
             except ApiError as err:
                 status, headers, body = err.status, err.headers, err.body
+            except Exception as err:  # a fake's own bug: answer it, so the client sees why
+                status, headers, body = 500, {}, {"message": f"fake {type(service).__name__}: {type(err).__name__}: {err}"}
         payload = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
         for k, v in headers.items():
