@@ -374,3 +374,27 @@ async def test_merge_pr_step_fails_on_conflicts(step_svc: Service, promo: str) -
         await env.run(git_merge_pr, step(promo, "git-merge-pr", _cfg(svc, prNumber=number)))
     assert e.value.type == STEP_FAILED and e.value.non_retryable
     assert ("conflicts" in str(e.value)) if svc.gitlab else ("Please try again later" in str(e.value))
+
+
+async def test_steps_ride_out_a_rate_limit(step_svc: Service, promo: str) -> None:
+    svc = step_svc
+    cfg = _cfg(svc, sourceBranch="feat-merge", title="limited")
+    svc.fake.rate_limit(1)
+    limited = await env.run(git_open_pr, step(promo, "git-open-pr", cfg))
+    assert limited.status == "Running" and "rate limited" in (limited.message or "")
+    assert limited.poll_after is not None and abs(limited.poll_after - svc.fake.rate_limit_wait) <= 2
+    assert svc.fake.prs(svc.repo) == []
+    number = (await env.run(git_open_pr, step(promo, "git-open-pr", cfg))).outputs["pr"]["id"]
+    svc.fake.rate_limit(1)
+    waiting = await env.run(git_wait_for_pr, step(promo, "git-wait-for-pr", _cfg(svc, prNumber=number)))
+    assert waiting.status == "Running" and waiting.poll_after is not None
+
+
+async def test_merge_pr_step_rebase_on_gitlab_names_the_project_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, promo: str) -> None:
+    for svc in _service("gitlab", tmp_path, monkeypatch):
+        opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="feat-rebase", title="r")))
+        merge = step(promo, "git-merge-pr", _cfg(svc, prNumber=opened.outputs["pr"]["id"], mergeMethod="rebase"))
+        with pytest.raises(ApplicationError) as e:
+            await env.run(git_merge_pr, merge)
+        assert e.value.type == STEP_FAILED and "merge method setting" in str(e.value)
+        assert svc.fake.find(svc.repo, 1).state == "open"  # type: ignore[union-attr]
