@@ -71,6 +71,33 @@ def _reasons(errors: object) -> str:
     return "; ".join(parts)
 
 
+def _words(message: object) -> str:
+    """A service's error message as one line: GitLab answers validation errors with a list
+    (`["Another open merge request already exists..."]`) or a field map
+    (`{"source_branch": ["is invalid"]}`)."""
+    if isinstance(message, list):
+        return "; ".join(_words(m) for m in message)
+    if isinstance(message, dict):
+        return "; ".join(f"{key} {_words(value)}" for key, value in message.items())
+    return str(message)[:500]
+
+
+def next_page(response: httpx.Response) -> int | None:
+    """The number of the next page of a paginated list, or None on the last page: GitLab's
+    `X-Next-Page`, else the `page` of the `Link: <...>; rel="next"` URL (Gitea, GitHub...).
+    Only the number is taken: the next request goes to our own API base with our own
+    parameters, never to a URL the service wrote (a Gitea `ROOT_URL` may name another host)."""
+    value = response.headers.get("X-Next-Page")
+    if value is not None:
+        return int(value) if value.strip().isdigit() else None
+    link = response.links.get("next")
+    if link and link.get("url"):
+        page = httpx.URL(link["url"]).params.get("page")
+        if page and page.isdigit():
+            return int(page)
+    return None
+
+
 def check(response: httpx.Response, what: str) -> httpx.Response:
     """The response when it succeeded; else ProviderHTTPError with the service's own words
     (`message`, GitLab's `message`/`error`, Azure's `message`, Bitbucket's `error.message`;
@@ -82,14 +109,12 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
         body = response.json()
         if isinstance(body, dict):
             error = body.get("error")
-            detail = str(
-                body.get("message") or (error.get("message") if isinstance(error, dict) else error) or ""
-            )
+            detail = _words(body.get("message") or (error.get("message") if isinstance(error, dict) else error) or "")
             reasons = _reasons(body.get("errors"))
             if reasons:
                 detail = f"{detail} ({reasons})" if detail else reasons
     except ValueError:
-        detail = response.text[:200]
+        detail = response.text.strip()[:200]
     wait = retry_after(response) if response.status_code in (403, 429) else None
     message = f"{what}: HTTP {response.status_code}" + (f": {detail}" if detail else "")
     raise ProviderHTTPError(message, status=response.status_code, retry_after=wait)

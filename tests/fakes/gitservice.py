@@ -213,7 +213,8 @@ class GitService:
     # -- the service's REST API: a subclass's part ------------------------------------
 
     def api(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, str], Any]:
-        """Answer one API call: (status, headers, JSON body). Raise ApiError for errors."""
+        """Answer one API call: (status, headers, JSON body, or bytes sent as plain text).
+        Raise ApiError for errors."""
         raise NotImplementedError
 
     def unauthorized(self) -> tuple[int, dict[str, str], Any]:
@@ -251,12 +252,14 @@ class _Handler(BaseHTTPRequestHandler):
                 status, headers, body = err.status, err.headers, err.body
             except Exception as err:  # a fake's own bug: answer it, so the client sees why
                 status, headers, body = 500, {}, {"message": f"fake {type(service).__name__}: {type(err).__name__}: {err}"}
-        payload = b"" if body is None else json.dumps(body).encode()
+        # bytes are sent as they are (a plain-text answer, as GitLab's "Retry later"), the rest as JSON
+        raw_body = isinstance(body, bytes)
+        payload = b"" if body is None else body if raw_body else json.dumps(body).encode()
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
-        if payload:
-            self.send_header("Content-Type", "application/json")
+        if payload and not any(k.lower() == "content-type" for k in headers):
+            self.send_header("Content-Type", "text/plain; charset=utf-8" if raw_body else "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
