@@ -359,3 +359,18 @@ async def test_merge_pr_step_conflicts_fail(svc: Service, promo: str) -> None:
     assert e.value.type == STEP_FAILED and e.value.non_retryable
     assert ("conflicts" in str(e.value) or "409" in str(e.value)) and TOKEN not in str(e.value)
     assert svc.git("show", "main:README") == "readme v2"
+
+
+async def test_merge_pr_step_waits_for_checks(svc: Service, promo: str) -> None:
+    await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="promo", title="v2")))
+    svc.fake.prs(svc.repo)[0].pending_checks = 2
+    with pytest.raises(ApplicationError) as e:  # without wait: a failure that says why
+        await env.run(git_merge_pr, step(promo, "git-merge-pr", svc.config(prNumber=1)))
+    assert e.value.type == STEP_FAILED and "not mergeable yet" in str(e.value)
+    svc.fake.prs(svc.repo)[0].pending_checks = 2
+    results = [await env.run(git_merge_pr, step(promo, "git-merge-pr", svc.config(prNumber=1, wait=True)))]
+    while results[-1].status == "Running" and len(results) < 4:
+        assert svc.git("show", "main:app.yaml") == "image: v1"
+        results.append(await env.run(git_merge_pr, step(promo, "git-merge-pr", svc.config(prNumber=1, wait=True))))
+    assert results[0].status == "Running" and "mergeable" in (results[0].message or "")
+    assert results[-1].status == "Succeeded" and results[-1].outputs == {"commit": svc.head("main")}
