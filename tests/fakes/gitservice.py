@@ -115,6 +115,12 @@ class GitService:
         self.server.shutdown()
         self.server.server_close()
 
+    def is_git_request(self, path: str) -> bool:
+        """Is `path` one of git's smart-HTTP requests (served by `git http-backend`), not
+        an API call? By default a repository's URL ends in `.git`; a service whose remotes
+        look otherwise (Azure DevOps' `/_git/<repo>`) says so here."""
+        return bool(GIT_PATHS.search(path)) and ".git/" in path + "/"
+
     def rate_limit(self, calls: int) -> None:
         """Refuse the next `calls` API calls as the service does when rate-limited."""
         with self.lock:
@@ -232,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if GIT_PATHS.search(parts.path) and ".git/" in parts.path + "/":
+        if service.is_git_request(parts.path):
             self._git(parts.path, parts.query, raw)
             return
         with service.lock:
