@@ -39,7 +39,8 @@ def generated_title(subjects: list[str], source: str, target: str) -> str:
     """One commit: its subject; several: the newest and how many more; none: the branches."""
     if not subjects:
         return f"Promote {source} into {target}"
-    title = subjects[0] if len(subjects) == 1 else f"{subjects[0]} (and {len(subjects) - 1} more commits)"
+    more = len(subjects) - 1
+    title = subjects[0] if not more else f"{subjects[0]} (and {more} more commit{'s' if more > 1 else ''})"
     return title[:TITLE_LIMIT]
 
 

@@ -21,8 +21,9 @@ from activities.steps.base import StepInput, StepResult, require_workdir, run_bl
 
 
 def generated_branch(promotion: str) -> str:
-    """Kargo's name for a promotion's own branch: ``kargo/promotion/<promotion>``."""
-    return f"kargo/promotion/{sanitize_ref_component(promotion)}"
+    """Kargo's name for a promotion's own branch: ``kargo/promotion/<promotion name>`` (the
+    name, the last segment of the workflow id ``promotion/<project>/<stage>/<name>``)."""
+    return f"kargo/promotion/{sanitize_ref_component(promotion.rsplit('/', 1)[-1])}"
 
 
 def _max_attempts(config: dict[str, Any]) -> int:

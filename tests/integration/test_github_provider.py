@@ -300,7 +300,7 @@ async def test_open_pr_step_opens_once(gh: GitHubFake, promo: str) -> None:
 async def test_open_pr_step_titles_from_the_commits(gh: GitHubFake, promo: str) -> None:
     res = await env.run(git_open_pr, step(promo, "git-open-pr", cfg(gh, sourceBranch="feature")))
     assert res.status == "Succeeded"
-    assert gh.prs(REPO)[0].title == "note the bump (and 1 more commits)"
+    assert gh.prs(REPO)[0].title == "note the bump (and 1 more commit)"
     assert gh.prs(REPO)[0].target == "main"
 
 

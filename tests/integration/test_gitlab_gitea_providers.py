@@ -321,7 +321,7 @@ async def test_open_pr_step_is_idempotent(step_svc: Service, promo: str) -> None
     assert again.outputs == first.outputs
     (record,) = svc.fake.prs(svc.repo)
     # no title: the newest commit's subject and how many more, as Kargo makes it
-    assert record.title == "bump feat-steps to 2 (and 1 more commits)"
+    assert record.title == "bump feat-steps to 2 (and 1 more commit)"
     assert (record.labels, record.body) == (["promotion"], "from gantry")
 
 

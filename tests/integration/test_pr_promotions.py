@@ -79,8 +79,8 @@ async def test_prod_waits_for_the_review_then_succeeds(
     assert code == 0 and f"now: {WAIT} (git-wait-for-pr): waiting for {url} to be merged (open)" in out, out
     code, out = await gantry(temporal_address, worker, "get", "promotion", handle.id.rsplit("/", 1)[-1], "-p", project)
     assert code == 0 and url in out and "Running" in out, out
-    assert pr.state == "open" and pr.target == "main" and pr.source.startswith("kargo/promotion/")
-    assert pr.labels == ["promotion"] and "registry.test/app:2.0.0" in pr.title
+    assert pr.state == "open" and pr.target == "main" and pr.source == f"kargo/promotion/{handle.id.rsplit('/', 1)[-1]}"
+    assert pr.labels == ["promotion"] and pr.title == "Updated ./src/env/prod to use new image"  # from the commit
     assert url in message
     assert "newTag: 2.0.0" not in show(github, "env/prod/kustomization.yaml"), "nothing reaches main before the merge"
 
@@ -131,6 +131,7 @@ async def test_a_rate_limited_provider_delays_the_wait_but_does_not_fail_it(
 ) -> None:
     project, handle = await to_prod(worker.gantry, github, unique)
     await waiting_for_review(worker.gantry, handle.id)
+    github.rate_limit_wait = 3  # the reset the headers name: the wait honours it
     github.rate_limit(3)
 
     async def limited() -> bool:
