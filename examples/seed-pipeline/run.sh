@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The seed document's pipeline on the embedded dev server: dev (auto) -> staging (auto,
-# integration tests + Prometheus checks) -> prod (manual, after the soak in staging).
+# integration tests + Prometheus checks) -> prod (manual, after the soak in staging, through a
+# pull request, then the same checks).
 # Needs Prometheus (Debian: apt-get install prometheus). FAST=1 (default) shortens the
 # metric interval to 5s and the soak to 1m; FAST=0 keeps the seed's 30s and 1h.
+# The GitOps repository is served on 127.0.0.1:3000 by a loopback Gitea (the test suite's
+# fake: git over HTTP and Gitea's pull-request API). The script merges prod's pull request as
+# a reviewer would; MERGE_BY_HAND=1 stops there and prints the command to merge it yourself.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -29,6 +33,15 @@ git -C "$work/seed" add -A
 git -C "$work/seed" -c user.name=seed -c user.email=seed@localhost commit -q -m seed
 git -C "$work/seed" push -q "$work/gitops.git" main
 
+echo "==> Git host (Gitea API) on 127.0.0.1:3000 serving seed/gitops"
+token="seed-$RANDOM$RANDOM"
+PYTHONPATH="$root" "$python" -m tests.fakes.serve gitea --root "$work/githost" --port 3000 --token "$token" \
+  --repo "seed/gitops=$work/gitops.git" > "$work/githost.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 100); do grep -q "API at" "$work/githost.log" 2>/dev/null && break; sleep 0.1; done
+repo=http://127.0.0.1:3000/seed/gitops.git
+# the worker's credential for the repository (the API token): looked up inside activities only
+export GANTRY_GIT_CREDENTIALS_SEED_URL=http://127.0.0.1:3000/ GANTRY_GIT_CREDENTIALS_SEED_PASSWORD="$token"
+
 echo "==> demo app and Prometheus on 127.0.0.1:9090"
 "$python" "$here/demo_app.py" 9101 0.01 & pids+=($!)
 printf 'global: {scrape_interval: 2s}\nscrape_configs:\n- job_name: demo\n  static_configs: [{targets: ["127.0.0.1:9101"]}]\n' > "$work/prometheus.yml"
@@ -36,8 +49,8 @@ prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb"
   --web.listen-address=127.0.0.1:9090 > "$work/prometheus.log" 2>&1 & pids+=($!)
 
 echo "==> gantry dev"
-# local GitOps repository and the integration-test job on the worker: both opt-in (docs/security.md)
-"$gantry" dev --allow-local-repos --allow-local-jobs > "$work/dev.log" 2>&1 & pids+=($!)
+# the integration-test job runs on the worker: an opt-in (docs/security.md)
+"$gantry" dev --allow-local-jobs > "$work/dev.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 150); do grep -q "Worker running" "$work/dev.log" && break; sleep 0.2; done
 
 manifests="$work/manifests.yaml"
@@ -57,7 +70,23 @@ verified_in_staging() {
 until verified_in_staging; do sleep 2; done
 "$gantry" get stages -p seed-pipeline
 
-echo "==> prod is manual; it waits for the soak in staging, then verifies"
-"$gantry" promote -p seed-pipeline --stage prod --freight release-1 --wait-for-soak --wait
+echo "==> prod is manual: after the soak in staging it opens a pull request and waits for review"
+started=$("$gantry" promote -p seed-pipeline --stage prod --freight release-1 --wait-for-soak)
+echo "$started"
+name=$(echo "$started" | sed -n 's/^promotion \([^ ]*\) started.*/\1/p')
+api=http://127.0.0.1:3000/api/v1/repos/seed/gitops
+until curl -sf -H "Authorization: token $token" "$api/pulls?state=open" | grep -q '"number"'; do sleep 2; done
+"$gantry" get stage prod -p seed-pipeline
+merge="curl -sf -X POST -H 'Authorization: token $token' -H 'Content-Type: application/json' -d '{\"Do\": \"merge\"}' $api/pulls/1/merge"
+if [ "${MERGE_BY_HAND:-0}" = 1 ]; then
+  echo "prod waits for review. Merge the pull request as a reviewer would:"
+  echo "  $merge"
+  echo "then watch: $gantry get promotion $name -p seed-pipeline --watch"
+  trap - EXIT
+  wait
+fi
+echo "==> a reviewer merges it"
+sh -c "$merge"
+"$gantry" get promotion "$name" -p seed-pipeline --watch
 "$gantry" get freight -p seed-pipeline
-git --git-dir="$work/gitops.git" log --oneline main
+git --git-dir="$work/githost/seed/gitops.git" log --oneline main

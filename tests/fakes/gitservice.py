@@ -82,6 +82,9 @@ class GitService:
     def rate_limited_response(self) -> tuple[int, dict[str, str], Any]:
         return 429, {"Retry-After": "1"}, {"message": "rate limited"}
 
+    #: the port to listen on (0: a free one); tests/fakes/serve.py sets it
+    port = 0
+
     def __init__(self, root: Path, token: str = "t0ken"):
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
@@ -91,7 +94,7 @@ class GitService:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API call
         self._refuse = 0
         handler = type("Handler", (_Handler,), {"service": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     # -- the server ------------------------------------------------------------------
