@@ -142,10 +142,26 @@ async def start_project_with_state(client, task_queue: str, project: str, repo_u
     )
 
 
-def pr_pipeline_manifests(project: str, repo_url: str, provider: str, image: str = "registry.test/app") -> str:
+def pr_pipeline_manifests(
+    project: str, repo_url: str, provider: str, image: str = "registry.test/app", argocd_app: str | None = None
+) -> str:
     """dev (direct, pushes to main) -> prod through a pull request: the seed document's
     `pr-flow` PromotionTask (git-open-pr, then git-wait-for-pr) after a push to the
-    promotion's own branch. The wait polls every second."""
+    promotion's own branch. The wait polls every second. With `argocd_app`, prod then points
+    that Argo CD Application at the merge commit (argocd-update: verified once it is Healthy there)."""
+    argocd = (
+        f"""      - uses: argocd-update
+        config:
+          apps:
+          - name: {argocd_app}
+            sources:
+            - repoURL: {repo_url}
+              desiredRevision: ${{{{ outputs['pr::wait-for-pr'].commit }}}}
+              updateTargetRevision: true
+"""
+        if argocd_app
+        else ""
+    )
     return (
         project_with_warehouse(project, image)
         + f"""---
@@ -216,7 +232,8 @@ spec:
           value: {repo_url}
         - name: sourceBranch
           value: ${{{{ outputs.push.branch }}}}
-""",
+"""
+                    + argocd,
                 ),
             )
         )

@@ -14,7 +14,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from client.api import Gantry
 from tests.conftest import WorkerHandle, wait_for
+from tests.fakes.argocd import FakeArgoCD
 from tests.fakes.github import GitHubFake
+from tests.integration.test_promotion_tasks import argocd  # noqa: F401  (fixture)
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import make_gitops_repo, pr_pipeline_manifests
 
@@ -42,10 +44,10 @@ def show(fake: GitHubFake, path: str, branch: str = "main") -> str:
     return git("--git-dir", str(fake.bare(REPO)), "show", f"{branch}:{path}").stdout
 
 
-async def to_prod(gantry: Gantry, fake: GitHubFake, unique: str, tag: str = "2.0.0"):
+async def to_prod(gantry: Gantry, fake: GitHubFake, unique: str, tag: str = "2.0.0", argocd_app: str | None = None):
     """The pipeline applied, Freight promoted to dev, and a promotion to prod started."""
     project = f"pr-{unique}"
-    await apply_text(gantry, pr_pipeline_manifests(project, fake.repo_url(REPO), "github"))
+    await apply_text(gantry, pr_pipeline_manifests(project, fake.repo_url(REPO), "github", argocd_app=argocd_app))
     freight = await gantry.create_freight(
         project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/app", "tag": tag}]}
     )
@@ -66,11 +68,14 @@ async def waiting_for_review(gantry: Gantry, workflow_id: str) -> str:
 
 
 async def test_prod_waits_for_the_review_then_succeeds(
-    worker: WorkerHandle, client: Client, temporal_address: str, github: GitHubFake, unique: str
+    worker: WorkerHandle, client: Client, temporal_address: str, github: GitHubFake, argocd: FakeArgoCD, unique: str  # noqa: F811
 ) -> None:
+    """...then points Argo CD at the merge commit and is verified once the app is Healthy there."""
     from tests.integration.test_cli import gantry
 
-    project, handle = await to_prod(worker.gantry, github, unique)
+    app = f"prod-{unique}"
+    argocd.add_app(app, authorized_stage=f"pr-{unique}:prod", source={"repoURL": github.repo_url(REPO), "path": "env/prod", "targetRevision": "main"})
+    project, handle = await to_prod(worker.gantry, github, unique, argocd_app=app)
     message = await waiting_for_review(worker.gantry, handle.id)
     [pr] = github.prs(REPO)
     url = f"{github.web_url(REPO)}/pull/{pr.number}"
@@ -94,7 +99,10 @@ async def test_prod_waits_for_the_review_then_succeeds(
     github.merge(REPO, pr.number, by="reviewer")
     status = await asyncio.wait_for(handle.result(), 60)
     assert status.phase == "Succeeded", status
-    assert status.state[WAIT]["commit"] == github.head(REPO, "main")
+    merged = github.head(REPO, "main")
+    assert status.state[WAIT]["commit"] == merged
+    assert argocd.app(app)["spec"]["source"]["targetRevision"] == merged, "Argo CD points at the merge commit"
+    assert status.health == "Healthy" and status.verified_at is not None, status
     assert "newTag: 2.0.0" in show(github, "env/prod/kustomization.yaml")
     assert len(github.prs(REPO)) == 1, "one pull request, however often the steps ran"
 
