@@ -16,6 +16,7 @@ from client.api import Gantry
 from tests.conftest import WorkerHandle, wait_for
 from tests.fakes.argocd import FakeArgoCD
 from tests.fakes.github import GitHubFake
+from tests.integration.test_no_secrets_in_history import assert_histories_clean, assert_nowhere
 from tests.integration.test_promotion_tasks import argocd  # noqa: F401  (fixture)
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import make_gitops_repo, pr_pipeline_manifests
@@ -106,8 +107,7 @@ async def test_prod_waits_for_the_review_then_succeeds(
     assert "newTag: 2.0.0" in show(github, "env/prod/kustomization.yaml")
     assert len(github.prs(REPO)) == 1, "one pull request, however often the steps ran"
 
-    history = (await client.get_workflow_handle(handle.id).fetch_history()).to_json()
-    assert TOKEN not in history
+    await assert_histories_clean(client, client.get_workflow_handle(handle.id), project, TOKEN)
 
 
 async def test_a_pull_request_closed_unmerged_fails_the_promotion(
@@ -201,8 +201,8 @@ async def test_a_wait_survives_worker_sigkill_and_server_restart_without_a_secon
             assert status.phase == "Succeeded", f"{status}{setup.diagnostics()}"
             assert len(fake.prs(REPO)) == 1, "a second pull request was opened"
             assert "newTag: 2.0.0" in show(fake, "env/prod/kustomization.yaml")
-            assert TOKEN not in (await client.get_workflow_handle(handle.id).fetch_history()).to_json()
-            assert TOKEN not in pool.log_tail(10**7)
+            await assert_histories_clean(client, client.get_workflow_handle(handle.id), project, TOKEN)
+            assert_nowhere(TOKEN, "the worker's log", pool.log_tail(10**7))
         finally:
             pool.stop_all()
             own.stop()
