@@ -567,6 +567,29 @@ async def scenario_outcomes(s: Scenario) -> None:
     assert status.phase == "Succeeded" and status.verification.startswith("Failed"), status
 
 
+async def scenario_pull_request(s: Scenario) -> None:
+    """(k) prod through a pull request on the GitHub fake: git-open-pr, git-wait-for-pr
+    polling on durable timers (one poll rate-limited: a longer wait), a reviewer merges."""
+    from tests.fakes.github import GitHubFake
+    from tests.integration.test_pr_promotions import REPO, TOKEN, to_prod, waiting_for_review
+    from tests.pipelines import make_gitops_repo
+
+    await s.start_workers()
+    source = make_gitops_repo(s.tmp / "seed")
+    with GitHubFake(s.tmp / "github", token=TOKEN) as fake:
+        fake.add_repo(REPO, source.bare)
+        os.environ.update({"GANTRY_GIT_CREDENTIALS_PR_URL": fake.base_url + "/", "GANTRY_GIT_CREDENTIALS_PR_PASSWORD": TOKEN})
+        _, handle = await to_prod(s.gantry, fake, "rec")
+        await waiting_for_review(s.gantry, handle.id)
+        fake.rate_limit_wait = 2
+        fake.rate_limit(1)
+        await asyncio.sleep(3)  # a recorder, not a test: let one rate-limited poll happen
+        [pr] = fake.prs(REPO)
+        fake.merge(REPO, pr.number)
+        status = await s.gantry.promotion_result(handle.id)
+    assert status.phase == "Succeeded", status
+
+
 async def _status_is(handle, status) -> bool:
     return (await handle.describe()).status == status
 
@@ -586,6 +609,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "seed": scenario_seed,
     "fan_out": scenario_fan_out,
     "outcomes": scenario_outcomes,
+    "pull_request": scenario_pull_request,
 }
 
 
