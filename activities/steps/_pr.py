@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,30 @@ from pipeline.gitproviders import ProviderError
 
 #: a rate limit that names no time: ask again after this many seconds
 RATE_LIMIT_DEFAULT_WAIT = 60.0
+#: a failing provider (5xx, unreachable) is asked again after 15 s, 30 s, 60 s ... at most 10 min
+ERROR_WAIT_FIRST, ERROR_WAIT_MAX = 15.0, 600.0
+
+
+def _trouble_file(base: Path, alias: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in alias)
+    return base / ".gantry-pr" / f"provider-errors-{safe}"
+
+
+def provider_trouble(base: Path, alias: str) -> float:
+    """Count one more provider failure in a row for this step; the wait before asking again
+    (backoff, kept in the promotion's working directory: a new worker starts over)."""
+    path = _trouble_file(base, alias)
+    try:
+        count = int(path.read_text())
+    except (OSError, ValueError):
+        count = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(count + 1))
+    return min(ERROR_WAIT_FIRST * 2**count, ERROR_WAIT_MAX)
+
+
+def provider_ok(base: Path, alias: str) -> None:
+    _trouble_file(base, alias).unlink(missing_ok=True)
 
 
 @asynccontextmanager

@@ -13,12 +13,8 @@ import httpx
 from temporalio import activity
 
 from activities.gitproviders import ProviderHTTPError
-from activities.steps._pr import pr_number, provider_for, refused
-from activities.steps.base import StepInput, StepResult, step_failed
-
-#: a provider that fails (5xx, no connection) is asked again after at least this long
-ERROR_WAIT = 60.0
-
+from activities.steps._pr import pr_number, provider_for, provider_ok, provider_trouble, refused
+from activities.steps.base import StepInput, StepResult, require_workdir, step_failed
 
 def pr_outputs(pr) -> dict:
     return {"id": pr.id, "url": pr.url, "open": pr.state == "open", "merged": pr.state == "merged"}
@@ -27,16 +23,24 @@ def pr_outputs(pr) -> dict:
 @activity.defn(name="git-wait-for-pr")
 async def git_wait_for_pr(input: StepInput) -> StepResult:
     number = pr_number(input.config)
+    base = require_workdir(input.promotion)
     what = f"git-wait-for-pr #{number}"
     async with provider_for(input.config) as provider:
         try:
             pr = await provider.get_pr(number)
         except ProviderHTTPError as err:
-            if err.status >= 500:  # the service's trouble: the wait goes on
-                return StepResult(status="Running", message=f"{what}: {err}; asking again", poll_after=ERROR_WAIT)
+            if err.status >= 500:  # the service's trouble: the wait goes on, backing off
+                wait = provider_trouble(base, input.alias)
+                return StepResult(status="Running", message=f"{what}: {err}; asking again in {wait:.0f}s", poll_after=wait)
             return refused(err, what)
         except httpx.HTTPError as err:
-            return StepResult(status="Running", message=f"{what}: provider unreachable ({type(err).__name__}); asking again", poll_after=ERROR_WAIT)
+            wait = provider_trouble(base, input.alias)
+            return StepResult(
+                status="Running",
+                message=f"{what}: provider unreachable ({type(err).__name__}); asking again in {wait:.0f}s",
+                poll_after=wait,
+            )
+    provider_ok(base, input.alias)
     if pr.state == "merged":
         activity.logger.info("git-wait-for-pr: %s merged as %s", pr.url, pr.merge_commit)
         return StepResult(outputs={"commit": pr.merge_commit or "", "pr": pr_outputs(pr)}, message=f"{pr.url} merged")

@@ -93,6 +93,7 @@ class GitService:
         self.pulls: dict[str, list[PullRecord]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API call
         self._refuse = 0
+        self._fail = (0, 502)
         handler = type("Handler", (_Handler,), {"service": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -123,6 +124,11 @@ class GitService:
         an API call? By default a repository's URL ends in `.git`; a service whose remotes
         look otherwise (Azure DevOps' `/_git/<repo>`) says so here."""
         return bool(GIT_PATHS.search(path)) and ".git/" in path + "/"
+
+    def fail(self, calls: int, status: int = 502) -> None:
+        """Answer the next `calls` API calls with `status` (the service in trouble)."""
+        with self.lock:
+            self._fail = (calls, status)
 
     def rate_limit(self, calls: int) -> None:
         """Refuse the next `calls` API calls as the service does when rate-limited."""
@@ -249,7 +255,12 @@ class _Handler(BaseHTTPRequestHandler):
             refused = service._refuse > 0
             if refused:
                 service._refuse -= 1
-        if refused:
+            failing, fail_status = service._fail
+            if failing and not refused:
+                service._fail = (failing - 1, fail_status)
+        if failing and not refused:
+            status, headers, body = fail_status, {}, {"message": "Server Error"}
+        elif refused:
             status, headers, body = service.rate_limited_response()
         elif not service.authorized(self.headers):
             status, headers, body = service.unauthorized()

@@ -173,6 +173,24 @@ async def test_get_closed_unmerged_names_the_closer(gh: GitHubFake) -> None:
     assert caught.value.status == 404 and "Not Found" in str(caught.value)
 
 
+async def test_wait_for_pr_step_backs_off_while_the_provider_fails(gh: GitHubFake, promo: str) -> None:
+    """5xx answers keep the wait Running, asked again after 15 s, 30 s, 60 s...; a good
+    answer starts the count over."""
+    gh.open(REPO, "feature", "main", "t")
+    gh.fail(3, status=502)
+    waits = []
+    for _ in range(3):
+        res = await env.run(git_wait_for_pr, step(promo, "git-wait-for-pr", cfg(gh, prNumber=1)))
+        assert res.status == "Running" and "HTTP 502" in res.message, res
+        waits.append(res.poll_after)
+    assert waits == [15.0, 30.0, 60.0]
+    res = await env.run(git_wait_for_pr, step(promo, "git-wait-for-pr", cfg(gh, prNumber=1)))
+    assert res.status == "Running" and res.poll_after is None  # open: the poll interval again
+    gh.fail(1)
+    res = await env.run(git_wait_for_pr, step(promo, "git-wait-for-pr", cfg(gh, prNumber=1)))
+    assert res.poll_after == 15.0, "the count started over"
+
+
 @pytest.mark.parametrize("method", ["merge", "squash", "rebase"])
 async def test_merge_each_method_changes_the_target_branch(gh: GitHubFake, method: str) -> None:
     before = gh.head(REPO, "main")
