@@ -30,7 +30,6 @@ from __future__ import annotations
 import itertools
 import re
 import zlib
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode
@@ -40,9 +39,6 @@ from tests.fakes.gitservice import ApiError, GitService, PullRecord, git
 PREFIX = "/api/v1"
 COLOR = re.compile(r"^#?[0-9a-fA-F]{6}$")
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GiteaFake(GitService):
@@ -58,7 +54,6 @@ class GiteaFake(GitService):
         self.labels: dict[str, list[dict[str, Any]]] = {}
         self._label_ids = itertools.count(1)
         self._repo_ids: dict[str, int] = {}
-        self._times: dict[tuple[str, int], str] = {}
 
     @property
     def swagger(self) -> str:
@@ -95,18 +90,6 @@ class GiteaFake(GitService):
     def pr_url(self, repo: str, number: int) -> str:
         return f"{self.web_url(repo)}/pulls/{number}"
 
-    def merge(self, repo: str, number: int, *, method: str = "merge", by: str = "reviewer") -> PullRecord:
-        pr = super().merge(repo, number, method=method, by=by)
-        with self.lock:
-            self._times[(repo, number)] = _now()
-        return pr
-
-    def close(self, repo: str, number: int, *, by: str = "reviewer") -> PullRecord:
-        pr = super().close(repo, number, by=by)
-        with self.lock:
-            self._times[(repo, number)] = _now()
-        return pr
-
     def _user(self, name: str | None) -> dict[str, Any] | None:
         if not name:
             return None
@@ -137,7 +120,7 @@ class GiteaFake(GitService):
             "html_url": self.web_url(repo), "clone_url": self.repo_url(repo), "default_branch": "main",
         }  # fmt: skip
         by_name = {label["name"]: label for label in self.labels.get(repo, [])}
-        when = self._times.get((repo, pr.number))
+        when = pr.closed_at
         merged = pr.state == "merged"
         return {
             "id": rid * 100_000 + pr.number,
@@ -309,7 +292,7 @@ class GiteaFake(GitService):
 
     def _timeline(self, repo: str, path: str, q: dict[str, str], pr: PullRecord) -> tuple[int, dict[str, str], Any]:
         events: list[dict[str, Any]] = []
-        when = self._times.get((repo, pr.number), pr.created_at)
+        when = pr.closed_at or pr.created_at
         if pr.state == "closed":
             events.append({"id": pr.number * 10, "type": "close", "body": "", "user": self._user(pr.closed_by), "created_at": when})
         elif pr.state == "merged":

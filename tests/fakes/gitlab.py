@@ -59,7 +59,6 @@ class GitLabFake(GitService):
         super().__init__(root, token)
         self._project_ids: dict[str, int] = {}
         self._methods: dict[tuple[str, int], str] = {}
-        self._times: dict[tuple[str, int], str] = {}
 
     # -- the service's answers to refused calls ---------------------------------------
 
@@ -98,13 +97,6 @@ class GitLabFake(GitService):
         pr = super().merge(repo, number, method=method, by=by)
         with self.lock:
             self._methods[(repo, number)] = method
-            self._times[(repo, number)] = _now()
-        return pr
-
-    def close(self, repo: str, number: int, *, by: str = "reviewer") -> PullRecord:
-        pr = super().close(repo, number, by=by)
-        with self.lock:
-            self._times[(repo, number)] = _now()
         return pr
 
     def _heads(self, repo: str) -> dict[str, str]:
@@ -146,7 +138,7 @@ class GitLabFake(GitService):
                 sha = pr.merge_commit  # rebased, then fast-forwarded: the head is the target's tip
             else:
                 merge_sha = pr.merge_commit
-        when = self._times.get((repo, pr.number))
+        when = pr.closed_at
         return {
             "id": pid * 100_000 + pr.number,
             "iid": pr.number,

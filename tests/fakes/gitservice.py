@@ -47,6 +47,10 @@ def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.C
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=check, timeout=60)
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass
 class PullRecord:
     """One pull request as the fake keeps it."""
@@ -61,8 +65,10 @@ class PullRecord:
     state: str = "open"  # open, merged, closed
     merge_commit: str | None = None
     closed_by: str | None = None
+    #: when it was merged or closed (RFC 3339 UTC)
+    closed_at: str | None = None
     author: str = "gantry"
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    created_at: str = field(default_factory=_now)
     #: set by a test: the service says checks are still running (not mergeable yet) this many times
     pending_checks: int = 0
 
@@ -215,14 +221,14 @@ class GitService:
                 pr.merge_commit = git("rev-parse", "HEAD", cwd=work).stdout.strip()
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-            pr.state, pr.closed_by = "merged", by
+            pr.state, pr.closed_by, pr.closed_at = "merged", by, _now()
             return pr
 
     def close(self, repo: str, number: int, *, by: str = "reviewer") -> PullRecord:
         with self.lock:
             pr = self.find(repo, number)
             assert pr is not None and pr.state == "open", pr
-            pr.state, pr.closed_by = "closed", by
+            pr.state, pr.closed_by, pr.closed_at = "closed", by, _now()
             return pr
 
     # -- the service's REST API: a subclass's part ------------------------------------
