@@ -74,6 +74,7 @@ async def test_prod_waits_for_the_review_then_succeeds(
     """...then points Argo CD at the merge commit and is verified once the app is Healthy there."""
     from tests.integration.test_cli import gantry
 
+    seeded = github.head(REPO, "main")
     app = f"prod-{unique}"
     argocd.add_app(app, authorized_stage=f"pr-{unique}:prod", source={"repoURL": github.repo_url(REPO), "path": "env/prod", "targetRevision": "main"})
     project, handle = await to_prod(worker.gantry, github, unique, argocd_app=app)
@@ -106,6 +107,10 @@ async def test_prod_waits_for_the_review_then_succeeds(
     assert status.health == "Healthy" and status.verified_at is not None, status
     assert "newTag: 2.0.0" in show(github, "env/prod/kustomization.yaml")
     assert len(github.prs(REPO)) == 1, "one pull request, however often the steps ran"
+    from tests.fakes.gitservice import git
+
+    changes = git("--git-dir", str(github.bare(REPO)), "log", "--no-merges", "--format=%s", f"{seeded}..main", "--", "env/prod").stdout.split("\n")
+    assert [c for c in changes if c] == ["Updated ./src/env/prod to use new image"], "the promoted change, exactly once"
 
     await assert_histories_clean(client, client.get_workflow_handle(handle.id), project, TOKEN)
 
