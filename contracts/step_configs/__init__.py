@@ -1,0 +1,15 @@
+"""Every step Gantry runs, by Kargo's name, with its config model (one module per step).
+
+This registry is the one list of runnable steps: ``validate``/``apply`` refuse a ``uses`` not in
+it, the worker registers an activity for each (activities/steps/__init__.py must agree; a test
+checks), and docs/kargo-compatibility.md's table is built from it.
+"""
+
+from __future__ import annotations
+
+from contracts.step_configs.base import ConfigError, ConfigIssue, StepConfig, config_issues, parse_config
+
+#: Kargo step name -> its config model. Filled by the step modules below as they get models.
+STEP_CONFIGS: dict[str, type[StepConfig]] = {}
+
+__all__ = ["STEP_CONFIGS", "ConfigError", "ConfigIssue", "StepConfig", "config_issues", "parse_config"]
