@@ -159,6 +159,9 @@ def worker(
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", envvar="GANTRY_WORK_DIR"),
     allow_local_jobs: bool = AllowLocalJobsOpt,
     allow_local_repos: bool = AllowLocalReposOpt,
+    metrics_port: Optional[int] = typer.Option(
+        None, "--metrics-port", envvar="GANTRY_METRICS_PORT", help="serve Prometheus metrics on this port (/metrics)"
+    ),
 ) -> None:
     """Run a worker against any Temporal server (flags or TEMPORAL_* variables)."""
     from client.dev import run_worker_forever
@@ -166,7 +169,7 @@ def worker(
     _allow(allow_local_jobs, allow_local_repos)
     if work_dir:
         os.environ["GANTRY_WORK_DIR"] = str(work_dir)
-    run(run_worker_forever(State.settings, worker_id=worker_id))
+    run(run_worker_forever(State.settings, worker_id=worker_id, metrics_port=metrics_port))
 
 
 # -- manifests ---------------------------------------------------------------------------

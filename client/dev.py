@@ -50,16 +50,24 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 WORKER_CONNECT_TIMEOUT = 120.0
 
 
-async def run_worker_forever(settings: TemporalSettings, worker_id: str | None = None) -> None:
+async def run_worker_forever(
+    settings: TemporalSettings, worker_id: str | None = None, metrics_port: int | None = None
+) -> None:
     """A worker until SIGINT/SIGTERM. A server that is not up yet (it restarts at the same
     time, or comes up after the worker) is waited for, up to WORKER_CONNECT_TIMEOUT, rather
-    than the worker exiting; once connected, the SDK rides out server restarts itself."""
+    than the worker exiting; once connected, the SDK rides out server restarts itself. With
+    `metrics_port`, Prometheus metrics are served there (client/telemetry.py)."""
     install_log_filter()
+    extra = {}
+    if metrics_port:
+        from client.telemetry import metrics_runtime
+
+        extra["runtime"] = metrics_runtime(metrics_port)
     try:
-        client = await settings.connect()
+        client = await settings.connect(**extra)
     except RuntimeError as err:
         log.warning("waiting for the Temporal server", address=settings.address, error=str(err).splitlines()[0])
-        client = await settings.connect_when_ready(timeout=WORKER_CONNECT_TIMEOUT)
+        client = await settings.connect_when_ready(timeout=WORKER_CONNECT_TIMEOUT, **extra)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     await run_workers(client, stop=stop, task_queue=settings.task_queue, worker_id=worker_id)

@@ -108,13 +108,13 @@ class TemporalSettings:
         config["data_converter"] = pydantic_data_converter
         return await Client.connect(**config, **extra)
 
-    async def connect_when_ready(self, timeout: float = 30.0) -> Client:
+    async def connect_when_ready(self, timeout: float = 30.0, **extra: Any) -> Client:
         """Connect, retrying while a server that just started is not healthy yet (its port
         accepts connections a little before its frontend answers)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return await self.connect()
+                return await self.connect(**extra)
             except RuntimeError:
                 if time.monotonic() > deadline:
                     raise

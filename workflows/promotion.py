@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.promotion_plan import PlannedStep
     from pipeline.step_rendering import RenderScope, render_config, resolve_vars
     from pipeline.step_summary import progress_table, summarize_step
-    from workflows import cancellation, patches
+    from workflows import cancellation, metrics, patches
     from workflows.inputs import decode, refuse
     from workflows.outcomes import PROMOTION_ENDED_BADLY, verification_outcome
     from pipeline.inputs import promotion_id_problem
@@ -696,6 +696,7 @@ class PromotionWorkflow:
         record.finished_at = workflow.now()
         if record.started_at is None:
             record.started_at = record.finished_at
+        metrics.step_ended(record.uses, phase, record.started_at, record.finished_at)
         self._publish()
 
     def _set_phase(self, phase: str) -> None:
@@ -724,6 +725,9 @@ class PromotionWorkflow:
         self._publish()
         if request.dry_run:
             return status
+        metrics.promotion_ended(request.project, request.stage, phase)
+        if phase == "Succeeded" and self._context is not None and not request.verify_only:
+            metrics.freight_lead_time(request.project, request.stage, self._context.freight.get("discoveredAt"), status.finished_at)
         status.verified_at = verified_at
         event = PromotionFinished(
             promotion=status.name, stage=request.stage, freight=status.freight, phase=status.phase,
