@@ -783,6 +783,9 @@ def _exit_hard(run_cli) -> None:
             traceback.print_exc()
         code = 1
     finally:
+        from client.tracing import flush
+
+        flush()  # spans the process still holds (traces on: client/tracing.py)
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(code)

@@ -104,8 +104,13 @@ class TemporalSettings:
 
     async def connect(self, **extra: Any) -> Client:
         """A client; `extra` are more `Client.connect` arguments (interceptors...)."""
+        from client.tracing import tracing_interceptors
+
         config = self.connect_config()
         config["data_converter"] = pydantic_data_converter
+        traced = tracing_interceptors()
+        if traced:
+            extra = {**extra, "interceptors": [*extra.get("interceptors", []), *traced]}
         return await Client.connect(**config, **extra)
 
     async def connect_when_ready(self, timeout: float = 30.0, **extra: Any) -> Client:

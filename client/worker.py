@@ -75,7 +75,10 @@ def max_cached_workflows() -> int:
     if not value.isdigit():
         raise ValueError(f"GANTRY_MAX_CACHED_WORKFLOWS must be a whole number, not {value!r}")
     return int(value)
-PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "contracts", "activities", "ruamel", "structlog", "re2")
+PASSTHROUGH = (
+    "pydantic", "pydantic_core", "pipeline", "contracts", "activities", "ruamel", "structlog", "re2",
+    "opentelemetry",  # traces (client/tracing.py): the tracing interceptor runs in workflows too
+)  # fmt: skip
 WORKFLOWS = [
     ProjectWorkflow,
     PromotionWorkflow,
