@@ -1,7 +1,7 @@
 """`gantry codec-server`: Temporal's codec-server protocol over the configured keys, so
-Temporal Web (and `temporal workflow show --codec-endpoint`) can show encrypted histories.
+Temporal Web can show encrypted histories.
 
-`POST /encode` and `POST /decode` take and answer `{"payloads": [...]}` in protobuf's JSON
+`POST /encode` and `POST /decode` (also under a namespace, `/NAMESPACE/decode`) take and answer `{"payloads": [...]}` in protobuf's JSON
 form (metadata values and data base64). CORS for the Web's origin (preflight included);
 with a token, every POST needs `Authorization: Bearer <token>`.
 """
@@ -94,7 +94,9 @@ def make_server(
                 if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                     self._error(401, "missing or wrong bearer token")
                     return
-            if path not in ("/encode", "/decode"):
+            # also /{namespace}/decode, as a templated codec endpoint asks
+            operation = path.rsplit("/", 1)[-1]
+            if operation not in ("encode", "decode"):
                 self._error(404, "POST /encode or /decode")
                 return
             try:
@@ -103,7 +105,7 @@ def make_server(
                 self._error(400, f"expected {{\"payloads\": [...]}} in protobuf JSON: {err}")
                 return
             try:
-                convert = codec.encrypt if path == "/encode" else codec.decrypt
+                convert = codec.encrypt if operation == "encode" else codec.decrypt
                 result = [convert(p) for p in payloads]
             except CodecError as err:
                 self._error(400, str(err))
@@ -122,7 +124,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8081, "--port", help="port to listen on"),
         host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
         web_origin: list[str] = typer.Option(
-            ["http://localhost:8233"], "--web-origin", help="Temporal Web's origin allowed by CORS (repeatable; * for any)"
+            ["http://localhost:8233", "http://127.0.0.1:8233"], "--web-origin", help="Temporal Web's origin allowed by CORS (repeatable; * for any)"
         ),
         token: str | None = typer.Option(
             None, "--token", envvar="GANTRY_CODEC_SERVER_TOKEN", help="require Authorization: Bearer TOKEN on every request"

@@ -158,6 +158,10 @@ async def test_codec_server_decodes_as_temporal_web_asks() -> None:
         assert json.loads(decoded.payloads[0].data) == {"repoURL": "https://git.example/x.git"}
         assert decoded.payloads[0].metadata["encoding"] == b"json/plain"
 
+        # also under a namespace, as a templated codec endpoint (`{namespace}`) asks
+        status, _, same = await asyncio.to_thread(post, f"{base}/default/decode", body, {**web, "Authorization": "Bearer s3cret"})
+        assert status == 200 and same == answer
+
         # encode answers payloads the decode reads back
         plain_body = json.dumps({"payloads": json.loads(answer)["payloads"]}).encode()
         status, _, encoded = await asyncio.to_thread(post, f"{base}/encode", plain_body, {**web, "Authorization": "Bearer s3cret"})
