@@ -751,7 +751,8 @@ def _register_plugins() -> None:
 
     sys.modules.setdefault("client.cli", sys.modules[__name__])
 
-    for module in ("client.commands.validate", "client.commands.expr", "client.commands.verify", "client.commands.pipeline"):
+    for module in ("client.commands.validate", "client.commands.expr", "client.commands.verify", "client.commands.pipeline",
+                   "client.commands.codec_server", "client.commands.version"):
         try:
             importlib.import_module(module).register(app)
         except ModuleNotFoundError as err:
