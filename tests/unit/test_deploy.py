@@ -440,3 +440,13 @@ def test_manifest_flags_are_known_or_pending(rendered: dict[str, list[dict[str, 
         if flag in ("--name", "--type", "--port", "--cors-origin"):
             continue  # the temporal CLI's and the codec server's
         assert flag in help_text or flag in PENDING_FLAGS, flag
+
+
+def test_docs_name_files_that_exist() -> None:
+    text = (REPO / "docs" / "deploy.md").read_text()
+    named = set(re.findall(r"`(deploy/[\w./-]+)`", text))
+    assert {"deploy/Dockerfile", "deploy/compose/", "deploy/kubernetes/base/"} <= named
+    for path in named - {"deploy/compose/gantry.env"}:  # the operator's credentials, git-ignored
+        assert (REPO / path).exists(), path
+    for overlay in OVERLAYS:
+        assert f"overlays/{overlay}" in text
