@@ -159,6 +159,15 @@ def worker(
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", envvar="GANTRY_WORK_DIR"),
     allow_local_jobs: bool = AllowLocalJobsOpt,
     allow_local_repos: bool = AllowLocalReposOpt,
+    grace_period: Optional[float] = typer.Option(
+        None,
+        "--grace-period",
+        envvar="GANTRY_WORKER_GRACE_PERIOD",
+        help="seconds a stopping worker (SIGTERM) lets running steps finish (default 60); a step cut off resumes elsewhere",
+    ),
+    health_port: Optional[int] = typer.Option(
+        None, "--health-port", envvar="GANTRY_HEALTH_PORT", help="serve GET /healthz and /readyz on this port"
+    ),
 ) -> None:
     """Run a worker against any Temporal server (flags or TEMPORAL_* variables)."""
     from client.dev import run_worker_forever
@@ -166,7 +175,7 @@ def worker(
     _allow(allow_local_jobs, allow_local_repos)
     if work_dir:
         os.environ["GANTRY_WORK_DIR"] = str(work_dir)
-    run(run_worker_forever(State.settings, worker_id=worker_id))
+    run(run_worker_forever(State.settings, worker_id=worker_id, grace=grace_period, health_port=health_port))
 
 
 # -- manifests ---------------------------------------------------------------------------
