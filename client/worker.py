@@ -208,28 +208,54 @@ def install_log_filter() -> None:
             logger.addFilter(_ONE_LINE)
 
 
-class _StepInbound(ActivityInboundInterceptor):
+#: the fields of an activity's input that name what it works on, bound to every log line
+#: the activity writes (client/logging_setup.py); ``alias`` is a step's, logged as ``step``
+LOG_FIELDS = {"project": "project", "stage": "stage", "promotion": "promotion", "warehouse": "warehouse", "alias": "step", "uses": "uses"}
+
+
+def log_context(args: Any) -> dict[str, str]:
+    """The names in an activity's first argument (a StepInput, a request model, a dict)."""
+    first = args[0] if args else None
+    fields: dict[str, str] = {}
+    for name, key in LOG_FIELDS.items():
+        value = first.get(name) if isinstance(first, dict) else getattr(first, name, None)
+        if isinstance(value, str) and value:
+            fields[key] = value
+    return fields
+
+
+class _ActivityInbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, steps: bool) -> None:
+        super().__init__(next)
+        self.steps = steps
+
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        try:
-            return await super().execute_activity(input)
-        except (asyncio.CancelledError, TemporalCancelledError):
-            details = activity.cancellation_details()
-            if details is None or not details.worker_shutdown:
-                raise
-            raise ApplicationError(
-                f"the worker stopped before this step finished (its grace period of "
-                f"{grace_period():g}s was over); the step runs again",
-                type=WORKER_STOPPED,
-                non_retryable=True,
-            ) from None
+        with structlog.contextvars.bound_contextvars(**log_context(input.args)):
+            try:
+                return await super().execute_activity(input)
+            except (asyncio.CancelledError, TemporalCancelledError):
+                details = activity.cancellation_details()
+                if not self.steps or details is None or not details.worker_shutdown:
+                    raise
+                raise ApplicationError(
+                    f"the worker stopped before this step finished (its grace period of "
+                    f"{grace_period():g}s was over); the step runs again",
+                    type=WORKER_STOPPED,
+                    non_retryable=True,
+                ) from None
 
 
-class StepInterceptor(Interceptor):
-    """A step the stopping worker cuts off fails as ``WorkerStopped`` (the promotion sends
-    it again), not as an error of the step (the SDK's "Worker is shutting down")."""
+class ActivityInterceptor(Interceptor):
+    """Every activity's log lines carry the project, stage, promotion or warehouse and step
+    its input names. On the step worker (``steps``), a step the stopping worker cuts off fails
+    as ``WorkerStopped`` (the promotion sends it again), not as an error of the step (the SDK's
+    "Worker is shutting down and this activity did not complete in time")."""
+
+    def __init__(self, steps: bool = False) -> None:
+        self.steps = steps
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _StepInbound(next)
+        return _ActivityInbound(next, self.steps)
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -269,6 +295,7 @@ def build_workers(
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         max_cached_workflows=max_cached_workflows(),
         graceful_shutdown_timeout=graceful,
+        interceptors=[ActivityInterceptor()],
         workflows=WORKFLOWS,
         activities=[
             workdirs.claim_worker,
@@ -296,7 +323,7 @@ def build_workers(
         task_queue=own_queue,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful,
-        interceptors=[StepInterceptor()],
+        interceptors=[ActivityInterceptor(steps=True)],
         activities=[workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
     )
     return [shared, step_worker]
