@@ -8,15 +8,22 @@ in GANTRY_GIT_CREDENTIALS_1_* as in tests/integration/test_no_secrets_in_history
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import secrets
 from pathlib import Path
 
 import pytest
+import structlog
+from temporalio.worker import Worker
 
 from client.api import Gantry
+from client.logging_setup import configure_logging
+from client.worker import sandbox_runner
 from tests.conftest import wait_for
 from tests.githttp import GitHTTPServer
+from tests.logging_workflow import LoggingWorkflow
 from tests.integration.test_no_secrets_in_history import USER, secret_forms
 from tests.integration.test_promotion import apply_text
 from tests.pipelines import make_gitops_repo, pipeline_manifests
@@ -70,3 +77,27 @@ async def test_json_logs_carry_gantry_fields_and_no_secret(client, temporal_addr
     assert line["activity_type"] == "git-push" and line["workflow_id"] == status.name and line["attempt"] == 1, line
     assert line["task_queue"] == w.queue, line
     assert "(" not in line["event"].split(" is at ")[-1], "Temporal's details are fields, not part of the message"
+
+
+async def test_workflow_lines_carry_gantry_fields_once_despite_replay(client, unique: str) -> None:
+    out = io.StringIO()
+    configure_logging("json", stream=out)
+    task_queue = f"gantry-wflogs-{unique}"
+    try:
+        async with Worker(
+            client, task_queue=task_queue, workflows=[LoggingWorkflow], workflow_runner=sandbox_runner(), max_cached_workflows=0
+        ):
+            workflow_id = f"promotion/logs-{unique}/dev/dev.1"
+            result = await client.execute_workflow(LoggingWorkflow.run, id=workflow_id, task_queue=task_queue)
+            assert result == "done"
+    finally:
+        for h in list(logging.getLogger().handlers):
+            if h.__class__.__name__ == "_Handler":
+                logging.getLogger().removeHandler(h)
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    mine = [line for line in lines if line.get("workflow_id") == workflow_id]
+    assert [line["event"] for line in mine] == ["before the timer", "after the timer"], "each once: replay logs nothing"
+    for line in mine:
+        assert line["workflow_type"] == "LoggingWorkflow" and line["task_queue"] == task_queue, line
+        assert (line["project"], line["stage"], line["promotion"]) == (f"logs-{unique}", "dev", workflow_id), line
