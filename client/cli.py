@@ -196,6 +196,8 @@ def worker(
     _allow(allow_local_jobs, allow_local_repos)
     if work_dir:
         os.environ["GANTRY_WORK_DIR"] = str(work_dir)
+    if grace_period is not None:
+        os.environ["GANTRY_WORKER_GRACE_PERIOD"] = str(grace_period)  # what the workers' messages say too
     run(run_worker_forever(State.settings, worker_id=worker_id, grace=grace_period, health_port=health_port))
 
 
