@@ -30,7 +30,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
     from workflows.failures import cause_message
-    from contracts.steps import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
+    from contracts.steps import STEP_FAILED, WORKDIR_LOST, WORKER_STOPPED, StepInput, StepRef, StepResult
     from pipeline import step_policies as policy
     from pipeline.availability import freight_availability
     from pipeline.analysis import AnalysisSpecError, build_run_spec
@@ -581,8 +581,10 @@ class PromotionWorkflow:
             except ActivityError as err:
                 if _is_worker_lost(err):
                     raise _MoveWorker(cause_message(err)) from err
-                if _is_heartbeat_timeout(err) and worker_losses < MAX_WORKER_LOSSES_PER_STEP:
-                    worker_losses += 1  # the worker died mid-step: not the step's fault; ask again
+                if (_is_heartbeat_timeout(err) or _error_type(err) == WORKER_STOPPED) and (
+                    worker_losses < MAX_WORKER_LOSSES_PER_STEP
+                ):
+                    worker_losses += 1  # the worker died or stopped mid-step: not the step's fault; ask again
                     continue
                 if _error_type(err) == STEP_FAILED:
                     record.error_count += 1
