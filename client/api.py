@@ -490,33 +490,37 @@ class Gantry:
                 raise GantryError(f"promotion {workflow_id!r} is not running") from None
             raise
 
-    async def promotion_result(self, workflow_id: str) -> PromotionStatus:
-        """Wait for a promotion to end and return its final status, whatever the workflow's
-        outcome (a Failed or Errored promotion fails its workflow; an aborted one is Canceled)."""
-        handle = self.client.get_workflow_handle(workflow_id, result_type=PromotionStatus)
+    async def _final_status(self, workflow_id: str, model: type[Any], failed_types: set[str], what: str) -> Any:
+        """The status a workflow ended with (workflows/outcomes.py): its result when it
+        completed, the failure's details when it failed on purpose, its last queried status
+        when it was cancelled (aborted)."""
+        handle = self.client.get_workflow_handle(workflow_id, result_type=model)
         try:
             return await handle.result()
         except WorkflowFailureError as err:
             cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type in PROMOTION_ENDED_BADLY.values() and cause.details:
-                return PromotionStatus.model_validate(cause.details[0])
-            if isinstance(cause, CancelledError):  # aborted: its last status, from its history
-                return await self.promotion_status(workflow_id)
-            raise GantryError(f"promotion {workflow_id} ended without a status: {cause_message(err)}") from None
+            if isinstance(cause, ApplicationError) and cause.type in failed_types and cause.details:
+                return model.model_validate(cause.details[0])
+            if isinstance(cause, CancelledError):
+                try:
+                    return await handle.query("status", result_type=model)
+                except RPCError as gone:
+                    if gone.status == RPCStatusCode.NOT_FOUND:
+                        raise GantryError(f"{what} {workflow_id!r} does not exist") from None
+                    raise
+            raise GantryError(f"{what} {workflow_id} ended without a status: {cause_message(err)}") from None
+
+    async def promotion_result(self, workflow_id: str) -> PromotionStatus:
+        """Wait for a promotion to end and return its final status, whatever the workflow's
+        outcome (a Failed or Errored promotion fails its workflow; an aborted one is Canceled)."""
+        return await self._final_status(workflow_id, PromotionStatus, set(PROMOTION_ENDED_BADLY.values()), "promotion")
 
     async def verification_result(self, workflow_id: str) -> VerificationStatus:
         """Wait for a verification to end and return its final status (Completed when
         Successful, its workflow Failed or Canceled otherwise)."""
-        handle = self.client.get_workflow_handle(workflow_id, result_type=VerificationStatus)
-        try:
-            return await handle.result()
-        except WorkflowFailureError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type in VERIFICATION_ENDED_BADLY.values() and cause.details:
-                return VerificationStatus.model_validate(cause.details[0])
-            if isinstance(cause, CancelledError):
-                return await handle.query("status", result_type=VerificationStatus)
-            raise GantryError(f"verification {workflow_id} ended without a status: {cause_message(err)}") from None
+        return await self._final_status(
+            workflow_id, VerificationStatus, set(VERIFICATION_ENDED_BADLY.values()), "verification"
+        )
 
     async def promotion_status(self, workflow_id: str) -> PromotionStatus:
         handle = self.client.get_workflow_handle(workflow_id, result_type=PromotionStatus)

@@ -24,12 +24,19 @@ DEFAULT_TARGET = "main"
 TITLE_LIMIT = 250
 
 
-def _commit_subjects(base: Path, repo_url: str, source: str, target: str) -> list[str]:
-    """The subjects of the commits on `source` that `target` lacks (a shallow, blobless fetch)."""
+def _scratch(base: Path, repo_url: str) -> Git:
+    """A bare repository of the step's own in the working directory, for fetches and pushes
+    that need no checkout."""
     scratch = base / ".gantry-pr"
     g = Git(cwd=None, url=repo_url, git_dir=scratch)
     if not scratch.exists():
         g.run("init", "--quiet", "--bare", str(scratch))
+    return g
+
+
+def _commit_subjects(base: Path, repo_url: str, source: str, target: str) -> list[str]:
+    """The subjects of the commits on `source` that `target` lacks (a blobless fetch)."""
+    g = _scratch(base, repo_url)
     g.run("fetch", "--quiet", "--filter=blob:none", repo_url, f"+refs/heads/{source}:refs/pr/source", f"+refs/heads/{target}:refs/pr/target")
     out = g.out("log", "--format=%s", "refs/pr/target..refs/pr/source")
     return [line.strip() for line in out.splitlines() if line.strip()]
@@ -103,10 +110,7 @@ async def git_open_pr(input: StepInput) -> StepResult:
 
 def _push_orphan(base: Path, repo_url: str, branch: str) -> None:
     """An empty orphan commit pushed as `branch`, unless someone created it meanwhile."""
-    scratch = base / ".gantry-pr"
-    g = Git(cwd=None, url=repo_url, git_dir=scratch)
-    if not scratch.exists():
-        g.run("init", "--quiet", "--bare", str(scratch))
+    g = _scratch(base, repo_url)
     if remote_branch_sha(g, repo_url, branch):
         return
     tree = g.out("hash-object", "-w", "-t", "tree", "/dev/null")  # the empty tree
