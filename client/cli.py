@@ -122,6 +122,23 @@ AllowLocalReposOpt = typer.Option(
 )
 
 
+LogFormatOpt = typer.Option(
+    None,
+    "--log-format",
+    envvar="GANTRY_LOG_FORMAT",
+    help="console or json (default: console on a terminal, JSON lines otherwise)",
+)
+
+
+def _logging(fmt: Optional[str]) -> None:
+    from client.logging_setup import configure_logging
+
+    try:
+        configure_logging(fmt)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--log-format") from None
+
+
 def _allow(local_jobs: bool, local_repos: bool) -> None:
     """Turn the worker's opt-in capabilities on for this process (activities read the
     environment, activities/trust.py); off stays whatever the environment says."""
@@ -141,11 +158,13 @@ def dev(
     worker: bool = typer.Option(True, "--worker/--no-worker", help="run a worker in this process too"),
     allow_local_jobs: bool = AllowLocalJobsOpt,
     allow_local_repos: bool = AllowLocalReposOpt,
+    log_format: Optional[str] = LogFormatOpt,
 ) -> None:
     """Start the embedded Temporal dev server (SQLite in the data directory) and a worker."""
     from client.devserver import DevServer
     from client.dev import run_dev
 
+    _logging(log_format)
     _allow(allow_local_jobs, allow_local_repos)
     directory = data or data_dir()
     os.environ.setdefault("GANTRY_DATA_DIR", str(directory))
@@ -159,14 +178,34 @@ def worker(
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", envvar="GANTRY_WORK_DIR"),
     allow_local_jobs: bool = AllowLocalJobsOpt,
     allow_local_repos: bool = AllowLocalReposOpt,
+    metrics_port: Optional[int] = typer.Option(
+        None, "--metrics-port", envvar="GANTRY_METRICS_PORT", help="serve Prometheus metrics on this port (/metrics)"
+    ),
+    grace_period: Optional[float] = typer.Option(
+        None,
+        "--grace-period",
+        envvar="GANTRY_WORKER_GRACE_PERIOD",
+        help="seconds a stopping worker (SIGTERM) lets running steps finish (default 60); a step cut off resumes elsewhere",
+    ),
+    health_port: Optional[int] = typer.Option(
+        None, "--health-port", envvar="GANTRY_HEALTH_PORT", help="serve GET /healthz and /readyz on this port"
+    ),
+    log_format: Optional[str] = LogFormatOpt,
 ) -> None:
     """Run a worker against any Temporal server (flags or TEMPORAL_* variables)."""
     from client.dev import run_worker_forever
 
+    _logging(log_format)
     _allow(allow_local_jobs, allow_local_repos)
     if work_dir:
         os.environ["GANTRY_WORK_DIR"] = str(work_dir)
-    run(run_worker_forever(State.settings, worker_id=worker_id))
+    if grace_period is not None:
+        os.environ["GANTRY_WORKER_GRACE_PERIOD"] = str(grace_period)  # what the workers' messages say too
+    run(
+        run_worker_forever(
+            State.settings, worker_id=worker_id, grace=grace_period, health_port=health_port, metrics_port=metrics_port
+        )
+    )
 
 
 # -- manifests ---------------------------------------------------------------------------
@@ -748,7 +787,8 @@ def _register_plugins() -> None:
 
     sys.modules.setdefault("client.cli", sys.modules[__name__])
 
-    for module in ("client.commands.validate", "client.commands.expr", "client.commands.verify", "client.commands.pipeline"):
+    for module in ("client.commands.validate", "client.commands.expr", "client.commands.verify", "client.commands.pipeline",
+                   "client.commands.codec_server", "client.commands.version"):
         try:
             importlib.import_module(module).register(app)
         except ModuleNotFoundError as err:
@@ -780,6 +820,9 @@ def _exit_hard(run_cli) -> None:
             traceback.print_exc()
         code = 1
     finally:
+        from client.tracing import flush
+
+        flush()  # spans the process still holds (traces on: client/tracing.py)
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(code)

@@ -15,12 +15,21 @@ import asyncio
 import fcntl
 import os
 import signal
+import time
 from pathlib import Path
 
 import structlog
 
 from client.api import GantryError
-from client.devserver import DevServer, ensure_search_attributes, is_temporal_server, listens_on, port_in_use
+from client.devserver import (
+    DevServer,
+    ensure_search_attributes,
+    is_temporal_server,
+    listens_on,
+    missing_search_attributes,
+    port_in_use,
+)
+from client.health import HealthServer, HealthState
 from client.output import console
 from client.settings import TemporalSettings
 from client.worker import install_log_filter, run_workers
@@ -50,19 +59,107 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 WORKER_CONNECT_TIMEOUT = 120.0
 
 
-async def run_worker_forever(settings: TemporalSettings, worker_id: str | None = None) -> None:
-    """A worker until SIGINT/SIGTERM. A server that is not up yet (it restarts at the same
+async def run_worker_forever(
+    settings: TemporalSettings,
+    worker_id: str | None = None,
+    *,
+    grace: float | None = None,
+    health_port: int | None = None,
+    metrics_port: int | None = None,
+) -> None:
+    """A worker until SIGINT/SIGTERM, then a graceful stop (running steps get ``grace``
+    seconds, client/worker.py). A server that is not up yet (it restarts at the same
     time, or comes up after the worker) is waited for, up to WORKER_CONNECT_TIMEOUT, rather
-    than the worker exiting; once connected, the SDK rides out server restarts itself."""
+    than the worker exiting; once connected, the SDK rides out server restarts itself.
+    With ``health_port``, ``/healthz`` and ``/readyz`` answer there (client/health.py); with
+    ``metrics_port``, Prometheus metrics (client/telemetry.py)."""
     install_log_filter()
-    try:
-        client = await settings.connect()
-    except RuntimeError as err:
-        log.warning("waiting for the Temporal server", address=settings.address, error=str(err).splitlines()[0])
-        client = await settings.connect_when_ready(timeout=WORKER_CONNECT_TIMEOUT)
+    extra = {}
+    if metrics_port:
+        from client.telemetry import metrics_runtime
+
+        extra["runtime"] = metrics_runtime(metrics_port)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    await run_workers(client, stop=stop, task_queue=settings.task_queue, worker_id=worker_id)
+    state = HealthState()
+    server = HealthServer(state, health_port).start() if health_port is not None else None
+    if server is not None:
+        log.info("health endpoints", port=server.port, paths=["/healthz", "/readyz"])
+    try:
+        try:
+            client = await settings.connect(**extra)
+        except RuntimeError as err:
+            log.warning("waiting for the Temporal server", address=settings.address, error=str(err).splitlines()[0])
+            client = await settings.connect_when_ready(timeout=WORKER_CONNECT_TIMEOUT, **extra)
+        missing = await missing_search_attributes(client, client.namespace)
+        if missing:
+            state.search_attributes = "missing on the server: " + ", ".join(missing)
+            log.error(
+                "Gantry's search attributes are missing on the Temporal server; `gantry dev` adds them, "
+                "or `temporal operator search-attribute create` (docs/operations.md)",
+                missing=missing,
+            )
+        else:
+            state.search_attributes = None
+        await run_workers(client, stop=stop, health=state, task_queue=settings.task_queue, worker_id=worker_id, grace=grace)
+        # steps the grace period cut off are cancelled, but a thread may still wait on their
+        # git: it must not push after the step has moved to another worker, nor keep the
+        # process from exiting
+        killed = kill_descendants()
+        if killed:
+            log.warning("stopped the processes of steps the grace period cut off", pids=killed)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _children_of() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from /proc (empty elsewhere than Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = entry.read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        fields = stat[stat.rindex(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+    return children
+
+
+def kill_descendants(pid: int | None = None, rounds: int = 50) -> list[int]:
+    """SIGKILL every process below ``pid`` (this process): the git commands and hooks of
+    steps a stopping worker cut off. Looks again until none is left (a dying shell may have
+    started another child meanwhile), at most ``rounds`` times. Returns the pids signalled."""
+    root = pid or os.getpid()
+    signalled: list[int] = []
+    for _ in range(rounds):
+        tree = _children_of()
+        todo, found = list(tree.get(root, [])), []
+        while todo:
+            child = todo.pop()
+            found.append(child)
+            todo.extend(tree.get(child, []))
+        alive = [child for child in found if _alive(child)]
+        if not alive:
+            break
+        for child in alive:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        signalled.extend(c for c in alive if c not in signalled)
+        time.sleep(0.05)
+    return signalled
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead and not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] not in ("Z", "X")
 
 
 class DataDir:

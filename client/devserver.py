@@ -241,6 +241,17 @@ class DevServer:
                 pass
 
 
+async def missing_search_attributes(client: Client, namespace: str = "default") -> list[str]:
+    """Gantry's search attributes the server does not have (none when it cannot list them)."""
+    try:
+        existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    except RPCError as err:
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        return []
+    return [key.name for key in sa.ALL if key.name not in existing.custom_attributes]
+
+
 async def ensure_search_attributes(client: Client, namespace: str = "default") -> None:
     """Register any of Gantry's search attributes the server does not have yet."""
     service = client.operator_service

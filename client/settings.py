@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, TLSConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
 from workflows.task_queues import DEFAULT_TASK_QUEUE
@@ -104,17 +103,24 @@ class TemporalSettings:
 
     async def connect(self, **extra: Any) -> Client:
         """A client; `extra` are more `Client.connect` arguments (interceptors...)."""
+        from client.codec import data_converter
+        from client.tracing import tracing_interceptors
+
         config = self.connect_config()
-        config["data_converter"] = pydantic_data_converter
+        # with GANTRY_CODEC_KEYS_FILE / GANTRY_CODEC_KEY: payloads encrypted (client/codec.py)
+        config["data_converter"] = data_converter()
+        traced = tracing_interceptors()  # with OTEL_EXPORTER_OTLP_ENDPOINT (client/tracing.py)
+        if traced:
+            extra = {**extra, "interceptors": [*extra.get("interceptors", []), *traced]}
         return await Client.connect(**config, **extra)
 
-    async def connect_when_ready(self, timeout: float = 30.0) -> Client:
+    async def connect_when_ready(self, timeout: float = 30.0, **extra: Any) -> Client:
         """Connect, retrying while a server that just started is not healthy yet (its port
         accepts connections a little before its frontend answers)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return await self.connect()
+                return await self.connect(**extra)
             except RuntimeError:
                 if time.monotonic() > deadline:
                     raise

@@ -18,14 +18,15 @@ import logging
 import os
 import socket
 from datetime import timedelta
+from typing import Any
 
 import structlog
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.exceptions import CancelledError as TemporalCancelledError
 from temporalio.exceptions import TemporalError
-from temporalio.worker import Worker
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 from temporalio.worker.workflow_sandbox import (
     SandboxedWorkflowRunner,
     SandboxRestrictions,
@@ -33,6 +34,7 @@ from temporalio.worker.workflow_sandbox import (
 
 from activities.argocd_health import argocd_health
 from client.errors import debug_enabled, is_unavailable, unwrap
+from client.health import HealthState
 from activities.catalog import CatalogActivities
 from activities.freight import FreightActivities
 from activities.garbage import GarbageActivities
@@ -44,6 +46,7 @@ from activities.steps import STEP_ACTIVITIES
 from activities.steps.base import work_root
 from activities.warehouses import WarehouseActivities
 from activities.workdir import WorkdirActivities
+from contracts.steps import WORKER_STOPPED
 from workflows.freight import FreightWorkflow
 from workflows.freight_alias import FreightAliasWorkflow
 from workflows.project import ProjectWorkflow
@@ -68,6 +71,27 @@ STICKY_TIMEOUT = timedelta(seconds=3)
 MAX_CACHED_WORKFLOWS = 1000
 
 
+#: how long a stopping worker (SIGTERM, SIGINT) lets its running steps finish before it
+#: cancels them; a step cut off resumes elsewhere (docs/operations.md "Stopping a worker")
+GRACE_PERIOD = 60.0
+GRACE_PERIOD_ENV = "GANTRY_WORKER_GRACE_PERIOD"
+
+
+def grace_period(explicit: float | None = None) -> float:
+    """Seconds of grace: ``explicit``, else GANTRY_WORKER_GRACE_PERIOD, else GRACE_PERIOD."""
+    if explicit is not None:
+        value: object = explicit
+    else:
+        value = os.environ.get(GRACE_PERIOD_ENV, "").strip() or GRACE_PERIOD
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise ValueError(f"{GRACE_PERIOD_ENV} must be a number of seconds, not {value!r}") from None
+    if seconds < 0:
+        raise ValueError(f"the grace period must not be negative, not {seconds}")
+    return seconds
+
+
 def max_cached_workflows() -> int:
     value = os.environ.get("GANTRY_MAX_CACHED_WORKFLOWS", "").strip()
     if not value:
@@ -75,7 +99,10 @@ def max_cached_workflows() -> int:
     if not value.isdigit():
         raise ValueError(f"GANTRY_MAX_CACHED_WORKFLOWS must be a whole number, not {value!r}")
     return int(value)
-PASSTHROUGH = ("pydantic", "pydantic_core", "pipeline", "contracts", "activities", "ruamel", "structlog", "re2")
+PASSTHROUGH = (
+    "pydantic", "pydantic_core", "pipeline", "contracts", "activities", "ruamel", "structlog", "re2",
+    "opentelemetry",  # traces (client/tracing.py): the tracing interceptor runs in workflows too
+)  # fmt: skip
 WORKFLOWS = [
     ProjectWorkflow,
     PromotionWorkflow,
@@ -184,6 +211,56 @@ def install_log_filter() -> None:
             logger.addFilter(_ONE_LINE)
 
 
+#: the fields of an activity's input that name what it works on, bound to every log line
+#: the activity writes (client/logging_setup.py); ``alias`` is a step's, logged as ``step``
+LOG_FIELDS = {"project": "project", "stage": "stage", "promotion": "promotion", "warehouse": "warehouse", "alias": "step", "uses": "uses"}
+
+
+def log_context(args: Any) -> dict[str, str]:
+    """The names in an activity's first argument (a StepInput, a request model, a dict)."""
+    first = args[0] if args else None
+    fields: dict[str, str] = {}
+    for name, key in LOG_FIELDS.items():
+        value = first.get(name) if isinstance(first, dict) else getattr(first, name, None)
+        if isinstance(value, str) and value:
+            fields[key] = value
+    return fields
+
+
+class _ActivityInbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, steps: bool) -> None:
+        super().__init__(next)
+        self.steps = steps
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        with structlog.contextvars.bound_contextvars(**log_context(input.args)):
+            try:
+                return await super().execute_activity(input)
+            except (asyncio.CancelledError, TemporalCancelledError):
+                details = activity.cancellation_details()
+                if not self.steps or details is None or not details.worker_shutdown:
+                    raise
+                raise ApplicationError(
+                    f"the worker stopped before this step finished (its grace period of "
+                    f"{grace_period():g}s was over); the step runs again",
+                    type=WORKER_STOPPED,
+                    non_retryable=True,
+                ) from None
+
+
+class ActivityInterceptor(Interceptor):
+    """Every activity's log lines carry the project, stage, promotion or warehouse and step
+    its input names. On the step worker (``steps``), a step the stopping worker cuts off fails
+    as ``WorkerStopped`` (the promotion sends it again), not as an error of the step (the SDK's
+    "Worker is shutting down and this activity did not complete in time")."""
+
+    def __init__(self, steps: bool = False) -> None:
+        self.steps = steps
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ActivityInbound(next, self.steps)
+
+
 def sandbox_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
@@ -192,10 +269,18 @@ def resolve_worker_id(explicit: str | None = None) -> str:
     return explicit or os.environ.get("GANTRY_WORKER_ID") or default_worker_id(socket.gethostname(), str(work_root()))
 
 
-def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worker_id: str | None = None) -> list[Worker]:
+def build_workers(
+    client: Client,
+    *,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+    worker_id: str | None = None,
+    grace: float | None = None,
+) -> list[Worker]:
     """The shared-queue worker and this host's step worker (and the process hardened, see
-    :func:`protect_worker_process`, with one-line failures, see :func:`install_log_filter`)."""
+    :func:`protect_worker_process`, with one-line failures, see :func:`install_log_filter`).
+    On shutdown both let running activities finish for ``grace`` seconds (:func:`grace_period`)."""
     protect_worker_process()
+    graceful = timedelta(seconds=grace_period(grace))
     install_log_filter()
     own_queue = worker_queue(resolve_worker_id(worker_id))
     workdirs = WorkdirActivities(own_queue)
@@ -212,6 +297,8 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         max_cached_workflows=max_cached_workflows(),
+        graceful_shutdown_timeout=graceful,
+        interceptors=[ActivityInterceptor()],
         workflows=WORKFLOWS,
         activities=[
             workdirs.claim_worker,
@@ -238,20 +325,38 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
         client,
         task_queue=own_queue,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        graceful_shutdown_timeout=graceful,
+        interceptors=[ActivityInterceptor(steps=True)],
         activities=[workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
     )
     return [shared, step_worker]
 
 
-async def run_workers(client: Client, *, stop: asyncio.Event | None = None, **kwargs: object) -> None:
-    """Run until `stop` is set (or forever), then shut down gracefully."""
+async def run_workers(
+    client: Client, *, stop: asyncio.Event | None = None, health: HealthState | None = None, **kwargs: object
+) -> None:
+    """Run until `stop` is set (or forever, or until a worker fails), then shut down
+    gracefully: the workers stop polling at once, and running activities get the grace
+    period (:func:`build_workers`) to finish before they are cancelled. ``health`` (for
+    ``/healthz`` and ``/readyz``) follows along."""
     workers = build_workers(client, **kwargs)  # type: ignore[arg-type]
-    log.info("worker started", task_queues=[w.task_queue for w in workers], work_dir=str(work_root()))
     stop = stop or asyncio.Event()
     runs = [asyncio.create_task(w.run()) for w in workers]
+    if health is not None:
+        health.client, health.loop, health.runs, health.running = client, asyncio.get_running_loop(), runs, True
+    log.info("worker started", task_queues=[w.task_queue for w in workers], work_dir=str(work_root()))
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*runs, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if health is not None:
+        health.shutting_down = True
+    if waiter in done:
+        log.info("worker stopping: no new work; running steps may finish", grace_seconds=grace_period(kwargs.get("grace")))  # type: ignore[arg-type]
+    else:
+        waiter.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    if health is not None:
+        health.running = False
     for task in runs:
         if task in done and task.exception():
             raise task.exception()  # type: ignore[misc]
+    log.info("worker stopped")

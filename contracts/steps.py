@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 STEP_FAILED = "StepFailed"
 #: Error type raised when the working directory of a promotion is not on this worker.
 WORKDIR_LOST = "WorkdirLost"
+#: Error type of a step its worker cut off when it stopped (SIGTERM, the grace period over):
+#: not the step's fault; the promotion asks again, as after a heartbeat timeout.
+WORKER_STOPPED = "WorkerStopped"
 
 
 class StepRef(BaseModel):

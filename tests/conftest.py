@@ -33,6 +33,10 @@ from tests.prometheus import prometheus  # noqa: F401  (one session-wide Prometh
 # turn them off for themselves.
 os.environ.setdefault("GANTRY_ALLOW_LOCAL_REPOS", "1")
 os.environ.setdefault("GANTRY_ALLOW_LOCAL_JOBS", "1")
+# Workers the tests stop cancel their running activities at once (the SDK's default), as
+# before the grace period existed: a test's teardown must not wait 60 s for a step it left
+# blocked. tests/integration/test_worker_graceful.py passes --grace-period itself.
+os.environ.setdefault("GANTRY_WORKER_GRACE_PERIOD", "0")
 
 
 def _testcontainers_address() -> Iterator[str]:

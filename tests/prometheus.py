@@ -155,9 +155,10 @@ def prometheus_binary() -> str | None:
 
 
 @contextlib.contextmanager
-def running_prometheus(directory: Path) -> Iterator[PrometheusServer]:
-    """A Prometheus scraping a fresh TestApp every second, its files in `directory`;
-    stopped on exit. For the fixture below and scripts/record_histories.py."""
+def running_prometheus(directory: Path, targets: tuple[str, ...] = ()) -> Iterator[PrometheusServer]:
+    """A Prometheus scraping a fresh TestApp (and `targets`, host:port of more /metrics) every
+    second, its files in `directory`; stopped on exit. For the fixture below,
+    scripts/record_histories.py and the worker-metrics test."""
     binary = prometheus_binary()
     if binary is None:
         raise RuntimeError("Prometheus is not installed: apt-get install prometheus (Debian package), or set GANTRY_TEST_PROMETHEUS")
@@ -169,6 +170,10 @@ def running_prometheus(directory: Path) -> Iterator[PrometheusServer]:
         "scrape_configs:\n"
         "- job_name: test-app\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
         f"  static_configs:\n  - targets: ['{target}']\n"
+        + "".join(
+            f"- job_name: target-{i}\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  static_configs:\n  - targets: ['{t}']\n"
+            for i, t in enumerate(targets)
+        )
     )
     port = _free_port()
     log = directory / "prometheus.log"

@@ -99,6 +99,12 @@ class WorkerProcess:
             pass  # it died already
         self.proc.wait(10)
 
+    def terminate(self) -> None:
+        """SIGTERM to the worker process alone (as an orchestrator stops it): the git and hook
+        processes of a running step are left to finish or be cancelled by the worker."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+
     def stop(self) -> None:
         if self.alive():
             assert self.proc is not None

@@ -30,7 +30,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
     from workflows.failures import cause_message
-    from contracts.steps import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
+    from contracts.steps import STEP_FAILED, WORKDIR_LOST, WORKER_STOPPED, StepInput, StepRef, StepResult
     from pipeline import step_policies as policy
     from pipeline.availability import freight_availability
     from pipeline.analysis import AnalysisSpecError, build_run_spec
@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.promotion_plan import PlannedStep
     from pipeline.step_rendering import RenderScope, render_config, resolve_vars
     from pipeline.step_summary import progress_table, summarize_step
-    from workflows import cancellation, patches
+    from workflows import cancellation, metrics, patches
     from workflows.inputs import decode, refuse
     from workflows.outcomes import PROMOTION_ENDED_BADLY, verification_outcome
     from pipeline.inputs import promotion_id_problem
@@ -581,8 +581,10 @@ class PromotionWorkflow:
             except ActivityError as err:
                 if _is_worker_lost(err):
                     raise _MoveWorker(cause_message(err)) from err
-                if _is_heartbeat_timeout(err) and worker_losses < MAX_WORKER_LOSSES_PER_STEP:
-                    worker_losses += 1  # the worker died mid-step: not the step's fault; ask again
+                if (_is_heartbeat_timeout(err) or _error_type(err) == WORKER_STOPPED) and (
+                    worker_losses < MAX_WORKER_LOSSES_PER_STEP
+                ):
+                    worker_losses += 1  # the worker died or stopped mid-step: not the step's fault; ask again
                     continue
                 if _error_type(err) == STEP_FAILED:
                     record.error_count += 1
@@ -696,6 +698,7 @@ class PromotionWorkflow:
         record.finished_at = workflow.now()
         if record.started_at is None:
             record.started_at = record.finished_at
+        metrics.step_ended(record.uses, phase, record.started_at, record.finished_at)
         self._publish()
 
     def _set_phase(self, phase: str) -> None:
@@ -724,6 +727,9 @@ class PromotionWorkflow:
         self._publish()
         if request.dry_run:
             return status
+        metrics.promotion_ended(request.project, request.stage, phase)
+        if phase == "Succeeded" and self._context is not None and not request.verify_only:
+            metrics.freight_lead_time(request.project, request.stage, self._context.freight.get("discoveredAt"), status.finished_at)
         status.verified_at = verified_at
         event = PromotionFinished(
             promotion=status.name, stage=request.stage, freight=status.freight, phase=status.phase,

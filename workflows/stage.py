@@ -35,6 +35,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import metrics
     from workflows import retries
     from workflows import continuation
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, handles, log_bug
@@ -225,6 +226,7 @@ class StageWorkflow:
             return False
         if self._should_continue_as_new():
             return True
+        metrics.lock_queue(self._input.project, self._input.stage, len(state.queue))
         wake = self._next_wake()
         self._changed = False
         timeout = None if wake is None else max(wake - workflow.now(), timedelta(0))

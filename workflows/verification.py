@@ -20,7 +20,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import cancellation, patches, retries
+    from workflows import cancellation, metrics, patches, retries
     from workflows import search_attributes as sa
     from contracts.metrics import PROVIDERS, MeasureRequest, MeasureResult
     from pipeline.analysis import (
@@ -181,6 +181,7 @@ class VerificationWorkflow:
         status.message = verdict.message if not self._abort else self._abort
         status.finished_at = workflow.now()
         workflow.set_current_details(f"**{status.phase}** {status.message}")
+        metrics.verification_ended(request.project, request.stage, status.phase)
         return self.status()
 
     async def _measure(self, request: VerificationRequest, metric: Any, counts: dict[str, int]) -> None:

@@ -33,6 +33,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import metrics
     from workflows import retries
     from contracts.discovery import ACTIVITY_NAMES
     from pipeline.discovery.freight import (
@@ -225,9 +226,11 @@ class WarehouseWorkflow:
         state = self._state
         spec = warehouse.get("spec") or {}
         self._discovering = True
+        started = workflow.now()
         try:
             discovered, errors = await self._discover(spec.get("subscriptions") or [])
             state.last_pass_at = workflow.now()
+            metrics.discovery_ended(self._input.project, self._input.warehouse, started, state.last_pass_at, bool(errors))
             if errors:
                 state.error = "; ".join(errors)
                 state.failed_passes += 1

@@ -107,13 +107,20 @@ async def test_continue_as_new_keeps_state_and_in_flight_updates(client: Client,
     handle = client.get_workflow_handle(workflow_id)
     first_run = (await handle.describe()).run_id  # the apply alone is far below the history limit
 
+    # the server admits at most 10 updates in flight per workflow (more get ResourceExhausted
+    # and the client's growing backoff, which made this test's time swing from 10 s to
+    # minutes on a busy machine): 8 at a time still keeps updates arriving across every
+    # continue-as-new
+    in_flight = asyncio.Semaphore(8)
+
     async def add(i: int) -> str:
         freight = {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": "registry.test/app", "tag": f"1.0.{i}"}]}
         # as every Gantry client does: an update that reached the run in the task in which it
         # continued as new was never applied (UnprocessedUpdate) and is sent again
-        created = await retry_unprocessed(
-            lambda: handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict)
-        )
+        async with in_flight:
+            created = await retry_unprocessed(
+                lambda: handle.execute_update("create_freight", FreightCreate(freight=freight), result_type=dict)
+            )
         return created["name"]
 
     names = await asyncio.gather(*(add(i) for i in range(60)))
