@@ -26,6 +26,7 @@ from client.commands.codec_server import make_server, serve_in_thread
 from client.settings import TemporalSettings
 from client.worker import build_workers
 from tests.conftest import WorkerHandle
+from tests.integration.test_cli import gantry
 from tests.integration.test_promotion import setup_project
 
 pytestmark = pytest.mark.integration
@@ -98,7 +99,7 @@ async def stored_payloads(client: Client, workflow_id: str) -> tuple[list, bytes
 
 
 async def test_promotion_history_is_encrypted_and_readable_with_the_keys(
-    encrypted_worker: WorkerHandle, client: Client, tmp_path: Path, unique: str
+    encrypted_worker: WorkerHandle, client: Client, temporal_address: str, tmp_path: Path, unique: str
 ) -> None:
     repo, project, freight = await setup_project(encrypted_worker, tmp_path, unique)
     handle = await encrypted_worker.gantry.promote(project, "dev", freight["alias"], actor="tester")
@@ -119,6 +120,15 @@ async def test_promotion_history_is_encrypted_and_readable_with_the_keys(
     plain_handle = client.get_workflow_handle(handle.id)
     with pytest.raises(Exception):
         await plain_handle.result()
+
+    # the CLI with the key (GANTRY_CODEC_KEY, set for this test's processes): get and promote --wait
+    name = handle.id.rsplit("/", 1)[-1]
+    code, out = await gantry(temporal_address, encrypted_worker, "get", "promotion", name, "-p", project, "-o", "json")
+    assert code == 0, out
+    document = json.loads(out)
+    assert document["status"]["phase"] == "Succeeded" and freight["name"] in out, document
+    code, out = await gantry(temporal_address, encrypted_worker, "promote", "-p", project, "-s", "dev", "--freight", freight["alias"], "--wait")
+    assert code == 0 and "Succeeded" in out, out
 
     # rotation: a key file listing B first and A second still reads the history written under A
     keys = tmp_path / "keys"
