@@ -166,7 +166,7 @@ NORMALISE = [
     (re.compile(r"\b[0-9a-f]{40}\b"), "F" * 40),
     (re.compile(r"\b[0-9a-f]{12}\b"), "F" * 12),
     (re.compile(r"(?<=\.)[0-9a-f]{7}\b"), "F" * 7),
-    (re.compile(r"\b1h5\dm left"), "1h59m left"),
+    (re.compile(r"\b1h5\dm\b"), "1h59m"),  # soak time left, whichever minute the call fell in
 ]
 
 
