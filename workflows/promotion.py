@@ -179,7 +179,9 @@ class PromotionWorkflow:
 
     async def _run(self, request: PromotionRequest) -> PromotionStatus:
         status = self._status
-        status.started_at = workflow.now()
+        # when the promotion was made (its workflow's start, as visibility lists it), not
+        # when its first task ran: `get promotions` and `get promotion` show the same time
+        status.started_at = workflow.info().workflow_start_time or workflow.now()
         self._set_phase("Running")
         workflow.upsert_search_attributes(
             [sa.PROJECT.value_set(request.project), sa.STAGE.value_set(request.stage), sa.FREIGHT.value_set(request.freight)]
