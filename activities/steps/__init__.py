@@ -29,6 +29,8 @@ _MODULES: dict[str, tuple[str, str]] = {
     "yaml-parse": ("activities.steps.yaml_parse", "yaml_parse"),
     "json-parse": ("activities.steps.json_parse", "json_parse"),
     "yaml-merge": ("activities.steps.yaml_merge", "yaml_merge"),
+    "toml-parse": ("activities.steps.toml_parse", "toml_parse"),
+    "toml-update": ("activities.steps.toml_update", "toml_update"),
     "copy": ("activities.steps.file_copy", "copy"),
     "delete": ("activities.steps.file_delete", "delete"),
     "file-write": ("activities.steps.file_write", "file_write"),
