@@ -33,6 +33,8 @@ _MODULES: dict[str, tuple[str, str]] = {
     "toml-update": ("activities.steps.toml_update", "toml_update"),
     "copy": ("activities.steps.file_copy", "copy"),
     "delete": ("activities.steps.file_delete", "delete"),
+    "tar": ("activities.steps.tar", "tar"),
+    "untar": ("activities.steps.untar", "untar"),
     "file-write": ("activities.steps.file_write", "file_write"),
     "http": ("activities.steps.http_request", "http_request"),
     "http-download": ("activities.steps.http_download", "http_download"),
