@@ -40,6 +40,7 @@ _MODULES: dict[str, tuple[str, str]] = {
     "http-download": ("activities.steps.http_download", "http_download"),
     "oci-download": ("activities.steps.oci_download", "oci_download"),
     "argocd-update": ("activities.steps.argocd_update", "argocd_update"),
+    "argocd-wait": ("activities.steps.argocd_wait", "argocd_wait"),
     "compose-output": ("activities.steps.compose_output", "compose_output"),
     "set-freight-alias": ("activities.steps.set_freight_alias", "set_freight_alias"),
     "set-metadata": ("activities.steps.set_metadata", "set_metadata"),
