@@ -39,6 +39,7 @@ _MODULES: dict[str, tuple[str, str]] = {
     "http": ("activities.steps.http_request", "http_request"),
     "http-download": ("activities.steps.http_download", "http_download"),
     "oci-download": ("activities.steps.oci_download", "oci_download"),
+    "oci-push": ("activities.steps.oci_push", "oci_push"),
     "argocd-update": ("activities.steps.argocd_update", "argocd_update"),
     "argocd-wait": ("activities.steps.argocd_wait", "argocd_wait"),
     "compose-output": ("activities.steps.compose_output", "compose_output"),
