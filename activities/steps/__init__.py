@@ -17,6 +17,7 @@ _MODULES: dict[str, tuple[str, str]] = {
     "yaml-update": ("activities.steps.yaml_update", "yaml_update"),
     "git-commit": ("activities.steps.git_commit", "git_commit"),
     "git-push": ("activities.steps.git_push", "git_push"),
+    "github-push": ("activities.steps.github_push", "github_push"),
     "git-clear": ("activities.steps.git_clear", "git_clear"),
     "git-tag": ("activities.steps.git_tag", "git_tag"),
     "git-open-pr": ("activities.steps.git_open_pr", "git_open_pr"),
