@@ -1,5 +1,5 @@
-"""toml-parse, toml-update, tar, untar, argocd-wait and oci-push, each in a real promotion
-on the dev server: real git, the real registry, the Argo CD fake."""
+"""toml-parse, toml-update, tar, untar, argocd-wait, oci-push and github-push, each in a
+real promotion on the dev server: real git, the real registry, the Argo CD and GitHub fakes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import WorkerHandle, wait_for
 from tests.fakes.argocd import FakeArgoCD
+from tests.fakes.github import GitHubFake
 from tests.gitrepos import git, make_remote
 from tests.integration.test_promotion_tasks import argocd  # noqa: F401  (fixture)
 from tests.integration.test_step_semantics import by_alias, result, run, start
@@ -138,3 +139,35 @@ async def test_oci_push_copies_to_the_real_registry(
     assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == pushed.digest
     async for event in handle.fetch_history_events():  # the registry password never enters history
         assert PASSWORD not in str(event)
+
+
+async def test_github_push_in_a_promotion(
+    worker: WorkerHandle, tmp_path: Path, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "ghp_promotion-t0ken"
+    seed = tmp_path / "seed"
+    git("init", "-q", "-b", "main", str(seed))
+    (seed / "app.yaml").write_text("image: app:1.0\n")
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "initial layout", cwd=seed)
+    with GitHubFake(tmp_path / "srv", token=token) as gh:
+        gh.add_repo("org/deploy", seed)
+        monkeypatch.delenv("GANTRY_CREDENTIALS_FILE", raising=False)
+        monkeypatch.setenv("GANTRY_GIT_CREDENTIALS_1_URL", gh.base_url + "/")
+        monkeypatch.setenv("GANTRY_GIT_CREDENTIALS_1_PASSWORD", token)
+        steps = [
+            {"uses": "git-clone", "config": {"repoURL": gh.repo_url("org/deploy"),
+                                             "checkout": [{"branch": "main", "path": "./src"}]}},
+            {"uses": "file-write", "config": {"path": "./src/app.yaml", "overwrite": True,
+                                              "contents": "image: app:${{ imageFrom('registry.test/app').Tag }}\n"}},
+            {"uses": "git-commit", "config": {"path": "./src", "message": "promote 1.2.3"}},
+            {"uses": "github-push", "as": "push", "config": {"path": "./src", "targetBranch": "main"}},
+        ]
+        handle, _, _ = await start(worker, unique, steps)
+        status = await result(handle, timeout=60)
+        assert status.phase == "Succeeded", status
+        head = git("rev-parse", "main", cwd=gh.bare("org/deploy"))
+        assert status.state["push"]["commit"] == head and status.state["push"]["branch"] == "main"
+        assert git("show", "main:app.yaml", cwd=gh.bare("org/deploy")) == "image: app:1.2.3"
+        async for event in handle.fetch_history_events():  # the token never enters history
+            assert token not in str(event)
