@@ -40,6 +40,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.credentials import Credentials
+from activities.heartbeat import heartbeating
 from activities.git_ops import Git, GitError, is_ancestor, resolve_author
 from activities.gitproviders import api
 from activities.gitproviders.base import ProviderHTTPError
@@ -209,8 +210,8 @@ def _open(base: Path, config: GitHubPushConfig) -> tuple[Git, str]:
     return g, current
 
 
-def _token(g: Git) -> Credentials:
-    creds = g.creds
+def _token(g: Git, verify: bool) -> Credentials:
+    creds = api.token_for(str(g.url), verify=verify)  # a credential refused for this TLS setting fails here
     if creds is None:
         raise step_failed(f"github-push: no git credential found for {g.url}")
     if not creds.password:
@@ -226,7 +227,8 @@ async def github_push(input: StepInput) -> StepResult:
     base = require_workdir(input.promotion)
     try:
         g, current = await run_blocking(_open, base, config)
-        creds = _token(g)
+        verify = not config.insecure_skip_tls_verify
+        creds = _token(g, verify)
         try:
             repo = repo_ref(str(g.url), "github")
         except ProviderError as e:
@@ -238,13 +240,13 @@ async def github_push(input: StepInput) -> StepResult:
             branch = config.target_branch or current
         if not branch:
             raise step_failed(f"config field 'targetBranch' is required: {config.path!r} is not on a branch")
-        if g.run("check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
+        if not await run_blocking(g.ok, "check-ref-format", f"refs/heads/{branch}"):
             raise step_failed(f"config field 'targetBranch': {branch!r} is not a valid branch name")
         staging = f"{STAGING_PREFIX}/{generated_branch(input.promotion).rsplit('/', 1)[-1]}"
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
                    "User-Agent": "gantry", "Authorization": f"Bearer {creds.password}"}
         attempts = config.max_attempts or 10
-        async with api.client(repo, creds, headers, verify=not config.insecure_skip_tls_verify) as client:
+        async with api.client(repo, creds, headers, verify=verify) as client:
             hub = _GitHub(client, repo, creds.password)
             try:
                 for attempt in range(1, attempts + 1):
@@ -256,7 +258,7 @@ async def github_push(input: StepInput) -> StepResult:
                             raise ApplicationError(f"github-push to branch {branch!r}: {again}; still so after "
                                                    f"{attempts} attempts (config field 'maxAttempts')", type="GitHubError") from None
                         activity.logger.info("github-push: %s (attempt %d/%d)", again, attempt, attempts)
-                        await asyncio.sleep(min(30.0, 1.5 ** (attempt - 1)) * (0.5 + random.random()))
+                        await heartbeating(asyncio.sleep(min(30.0, 1.5 ** (attempt - 1)) * (0.5 + random.random())))
             finally:
                 try:
                     await hub.call("DELETE", f"/git/refs/{staging.removeprefix('refs/')}", "deleting the staging ref", ok404=True)

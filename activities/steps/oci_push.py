@@ -18,6 +18,7 @@ checked against its digest, then uploaded unless the destination already has it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import tempfile
@@ -219,13 +220,14 @@ async def oci_push(input: StepInput) -> StepResult:
     if not dst.tag or dst.digest:
         raise step_failed(f"config field 'destRef': {config.dest_ref!r} must name a tag (registry/repository:tag)")
     verify = not config.insecure_skip_tls_verify
-    src_creds, src_client = _session(src, verify)
-    dst_creds, dst_client = _session(dst, verify)
     same_repo = (src.registry, src.repository) == (dst.registry, dst.repository)
     try:
-        async with src_client, dst_client:
-            copy = _Copy(oci.Registry(src, src_client, src_creds), oci.Registry(dst, dst_client, dst_creds), not same_repo)
-            digest = await push(copy, src, dst.tag, config.annotations or {})
+        async with contextlib.AsyncExitStack() as stack:
+            sessions = []
+            for ref in (src, dst):
+                creds, client = _session(ref, verify)
+                sessions.append(oci.Registry(ref, await stack.enter_async_context(client), creds))
+            digest = await push(_Copy(*sessions, blobs_move=not same_repo), src, dst.tag, config.annotations or {})
     except oci.OCIError as e:
         raise step_failed(f"oci-push {src} -> {oci.Reference(dst.registry, dst.repository, dst.tag)}: {e}") from None
     except httpx.HTTPError as e:

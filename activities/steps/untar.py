@@ -22,7 +22,7 @@ import shutil
 import stat
 import tarfile
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
 from temporalio import activity
@@ -43,20 +43,21 @@ class _Refused(Exception):
 
 
 def _entry_name(member: tarfile.TarInfo, strip: int) -> str | None:
-    """The entry's path below the output directory, None to skip it; unsafe names refused."""
+    """The entry's path below the output directory (after ``stripComponents``), None to
+    skip it; an unsafe one refuses the archive."""
     name = member.name
     if "\0" in name or "\\" in name:
         raise _Refused(f"entry {name!r} holds a NUL byte or a backslash")
-    if name.startswith("/") or PurePosixPath(name).is_absolute():
-        raise _Refused(f"entry {name!r} is an absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise _Refused(f"entry {name!r} has a '..' part and would land outside the output directory")
+    raw = name.split("/")
     if strip:
-        raw = name.split("/")
         if len(raw) <= strip:
             return None
-        parts = [p for p in raw[strip:] if p not in ("", ".")]
+        raw = raw[strip:]
+    if raw and raw[0] == "":
+        raise _Refused(f"entry {name!r} is an absolute path")
+    parts = [p for p in raw if p not in ("", ".")]
+    if ".." in parts:
+        raise _Refused(f"entry {name!r} has a '..' part and would land outside the output directory")
     if not parts or any(_safe_paths.is_git(p) for p in parts):
         return None
     return "/".join(parts)

@@ -167,3 +167,11 @@ async def test_untar_refuses_what_is_not_an_archive(promo: str, work: Path) -> N
     assert "config field 'stripComponents': Input should be greater than or equal to 0" in await failure(
         run_untar(promo, inPath="junk.tar.gz", outPath="dest", stripComponents=-1)
     )
+
+
+async def test_names_are_judged_after_strip_components(promo: str, work: Path) -> None:
+    # as in Kargo, the stripped part is gone before the name is judged
+    archive(work / "a.tar", [(member("../pkg/ok.txt"), b"ok")])
+    await run_untar(promo, inPath="a.tar", outPath="dest", stripComponents=1)
+    assert tree(work / "dest") == {"pkg/ok.txt": "ok"}
+    assert "has a '..' part" in await failure(run_untar(promo, inPath="a.tar", outPath="dest2"))
