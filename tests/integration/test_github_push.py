@@ -124,3 +124,29 @@ async def test_refusals(promo: str, gh: GitHubFake, monkeypatch) -> None:
     with pytest.raises(ApplicationError) as info:
         await push(promo, {"targetBranch": "main"})
     assert info.value.type == STEP_FAILED and "HTTP 401" in str(info.value) and "wrong" not in str(info.value)
+
+
+class _SignedBy:
+    """A checkout whose commits git reports as signed (``%G?`` = ``G``) by ``signer``."""
+
+    def __init__(self, status: str, signer: str) -> None:
+        self.status, self.signer = status, signer
+
+    def out(self, *args: str) -> str:
+        return f"{self.status}\0{self.signer}"
+
+
+def test_kargo_attribution_rules() -> None:
+    from activities.steps.github_push import _replay_body
+
+    author = {"name": "Dev", "email": "dev@example.com", "date": "2024-01-01T00:00:00Z"}
+    commit = {"sha": "a" * 40, "commit": {"message": "bump", "tree": {"sha": "t" * 40}, "author": author, "committer": author}}
+    # trusted, signed by someone else: no author/committer (GitHub signs), the author as co-author
+    body = _replay_body(_SignedBy("G", "Kargo <kargo@example.com>"), commit, ["p"], False)
+    assert body == {"message": "bump\n\nCo-authored-by: Dev <dev@example.com>", "tree": "t" * 40, "parents": ["p"]}
+    # trusted and signed by the author: no trailer
+    assert _replay_body(_SignedBy("G", "Dev <dev@example.com>"), commit, ["p"], False)["message"] == "bump"
+    # not trusted (unsigned, bad or unknown key): author and committer kept, GitHub does not sign
+    for status in ("N", "B", "U", "E"):
+        body = _replay_body(_SignedBy(status, ""), commit, ["p"], False)
+        assert body["author"] == author and body["committer"] == author
