@@ -119,10 +119,11 @@ def _extract(base: Path, archive_file: IO[bytes], scratch: Path, config: UntarCo
             try:
                 if member.isreg():
                     data = archive.extractfile(member)
-                    assert data is not None
-                    mtime = int(member.mtime) * 1_000_000_000
+                    if data is None:
+                        raise _Refused(f"entry {member.name!r} has no content")
+                    mtime = int(member.mtime) * 1_000_000_000 if 0 <= member.mtime < 1 << 40 else None
                     _safe_paths.write_at(dir_fd, place.name, _chunks(data), field="outPath", shown=name,
-                                         mode=member.mode & 0o777, times=(mtime, mtime))
+                                         mode=member.mode & 0o777, times=(mtime, mtime) if mtime else None)
                 else:
                     old = _safe_paths.lstat_at(dir_fd, place.name)
                     if old is not None:
@@ -150,7 +151,7 @@ def _check_links(base: Path, scratch: Path, links: set[str]) -> None:
             raise _Refused(f"symbolic link {name!r} -> {os.readlink(scratch / name)!r} leads out of the extracted tree")
 
 
-def _replace(base: Path, scratch: Path, target: Path) -> None:
+def _replace(scratch: Path, target: Path) -> None:
     """Put ``scratch`` in the place of ``target``, removing what was there."""
     old = None
     if os.path.lexists(target):
@@ -168,12 +169,12 @@ def _run(base: Path, config: UntarConfig) -> int:
         raise step_failed("config field 'outPath': the output directory must not be the working directory itself")
     if os.path.lexists(target) and not target.is_dir():
         raise step_failed(f"config field 'outPath': {config.out_path!r} exists and is not a directory")
-    fd = _safe_paths.open_regular(source, "inPath", config.in_path)
     _safe_paths.make_dirs(base, target.parent, "outPath")
+    fd = _safe_paths.open_regular(source, "inPath", config.in_path)
     scratch = target.with_name(f".{target.name[:180]}.{secrets.token_hex(6)}.gantry-untar")
-    try:
-        os.mkdir(scratch, 0o755)
-        with os.fdopen(fd, "rb") as archive_file:
+    with os.fdopen(fd, "rb") as archive_file:
+        try:
+            os.mkdir(scratch, 0o755)
             try:
                 count, links = _extract(base, archive_file, scratch, config)
                 _check_links(base, scratch, links)
@@ -183,10 +184,10 @@ def _run(base: Path, config: UntarConfig) -> int:
                 if isinstance(e, OSError) and e.errno is not None:
                     raise  # the disk's trouble, not the archive's: retried
                 raise step_failed(f"config field 'inPath': {config.in_path!r} is not a readable tar archive: {e}") from None
-        _replace(base, scratch, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(scratch)
+            _replace(scratch, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(scratch)
     return count
 
 
