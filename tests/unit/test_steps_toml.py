@@ -161,3 +161,10 @@ async def test_update_stays_in_the_working_directory(promo: str, settings: Path,
         update(promo, [{"key": "a", "value": "2"}], path="../outside.toml")
     )
     assert outside.read_text() == 'a = "1"\n'
+
+
+async def test_update_of_dotted_keys_and_inline_tables_keeps_their_form(promo: str) -> None:
+    path = workdir(promo) / "dotted.toml"
+    path.write_text('app.image.tag = "1.0" # dotted\nservers = [{ host = "a", port = 1 }]\n')
+    await update(promo, [{"key": "app.image.tag", "value": "2.0"}, {"key": "servers.0.port", "value": 2}], path="dotted.toml")
+    assert path.read_text() == 'app.image.tag = "2.0" # dotted\nservers = [{ host = "a", port = 2 }]\n'
