@@ -17,6 +17,7 @@ from activities.starting import start_promotion
 from pipeline.auto_promotion import (
     DownstreamStage,
     auto_promotion_enabled,
+    match_upstream_skip,
     stages_to_tell,
 )
 from pipeline.manifests import ManifestSet
@@ -100,6 +101,7 @@ class StageActivities:
                     upstream=event.stage,
                     verified_at=event.verified_at,
                     soak_until=event.verified_at + downstream.soak,
+                    match_upstream=downstream.match_upstream,
                 ),
             )
             told.append(downstream.stage)
@@ -132,6 +134,12 @@ class StageActivities:
         if state.held:
             return f"auto-promotion of {origin} in {request.stage} is on hold (a user promoted other Freight)"
         name = f"{request.stage}.auto.{request.freight[:12]}"
+        if request.match_upstream:
+            skip = match_upstream_skip(freight, request.stage, request.upstream)
+            if skip:
+                return skip
+            if request.verified_at is not None:  # following the upstream back is a promotion of its own
+                name += f".{int(request.verified_at.timestamp())}"
         workflow_id = promotion_workflow_id(request.project, request.stage, name)
         promotion = PromotionRequest(
             project=request.project, stage=request.stage, freight=request.freight, actor="auto-promotion", auto=True

@@ -3,11 +3,16 @@
 A policy names its Stage with `stage` (deprecated: an exact name) or `stageSelector`, whose
 `name` (exact, `regex:`/`regexp:` or `glob:`) and label selector (`matchLabels`,
 `matchExpressions`) must all match, as Kargo's `findMatchingPromotionPolicy` reads them.
+
+Which Freight: a request's `autoPromotionOptions.selectionPolicy` is NewestFreight (each
+Freight as it becomes available) or MatchUpstream (the Freight its one upstream Stage has
+now, followed back too when the upstream goes back to older Freight).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -39,6 +44,8 @@ class DownstreamStage(BaseModel):
 
     stage: str
     soak: timedelta = timedelta(0)
+    #: `autoPromotionOptions.selectionPolicy: MatchUpstream` on the request
+    match_upstream: bool = False
 
 
 def stages_to_tell(project: ProjectManifests, origin: str, upstream: str) -> list[DownstreamStage]:
@@ -57,5 +64,24 @@ def stages_to_tell(project: ProjectManifests, origin: str, upstream: str) -> lis
             if upstream != "" and upstream not in request.sources.stages:
                 continue
             soak = request.sources.required_soak_time
-            told.append(DownstreamStage(stage=name, soak=parse_duration(soak) if soak else timedelta(0)))
+            options = request.sources.auto_promotion_options
+            told.append(
+                DownstreamStage(
+                    stage=name,
+                    soak=parse_duration(soak) if soak else timedelta(0),
+                    match_upstream=options is not None and options.selection_policy == "MatchUpstream",
+                )
+            )
     return told
+
+
+def match_upstream_skip(freight: dict[str, Any] | None, stage: str, upstream: str) -> str:
+    """Why MatchUpstream does not promote this Freight now ("" when it does): Kargo's
+    candidate is the Freight currently in the one upstream Stage, never what it had before,
+    and nothing is promoted that the Stage already has."""
+    current = ((freight or {}).get("status") or {}).get("currentlyIn") or {}
+    if upstream not in current:
+        return f"MatchUpstream: the Freight is no longer in {upstream}"
+    if stage in current:
+        return f"MatchUpstream: {stage} already has the Freight"
+    return ""

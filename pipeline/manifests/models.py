@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -302,6 +303,19 @@ class RepoSubscription(KargoModel):
     chart: ChartSubscription | None = None
     subscription: GenericSubscription | None = None
 
+    @field_validator("subscription")
+    @classmethod
+    def _no_generic(cls, value: GenericSubscription | None) -> GenericSubscription | None:
+        """Kargo runs a generic subscription only through a subscriber registered for its
+        type, and its open-source build registers none: Gantry refuses it rather than fail
+        every discovery pass."""
+        if value is not None:
+            raise ValueError(
+                f"generic subscriptions (subscriptionType {value.subscription_type!r}) are not supported: "
+                "no subscriber exists for them; use an image, git or chart subscription"
+            )
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> RepoSubscription:
         set_ = [k for k in ("image", "git", "chart", "subscription") if getattr(self, k) is not None]
@@ -476,6 +490,18 @@ class FreightSources(KargoModel):
     required_soak_time: Duration | None = None
     availability_strategy: Literal["All", "OneOf", ""] | None = None
     auto_promotion_options: AutoPromotionOptions | None = None
+
+    @model_validator(mode="after")
+    def _match_upstream_has_one_upstream(self) -> FreightSources:
+        """Kargo's Stage webhook: MatchUpstream follows exactly one upstream Stage."""
+        if self.auto_promotion_options and self.auto_promotion_options.selection_policy == "MatchUpstream":
+            if self.direct:
+                raise ValueError(
+                    "autoPromotionOptions.selectionPolicy: MatchUpstream cannot be used when accepting Freight directly from its origin"
+                )
+            if len(self.stages) != 1:
+                raise ValueError("autoPromotionOptions.selectionPolicy: MatchUpstream needs exactly one upstream Stage in stages")
+        return self
 
 
 class FreightRequest(KargoModel):

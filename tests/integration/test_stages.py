@@ -325,3 +325,27 @@ async def test_the_narrow_project_queries_agree_with_the_manifests_they_replace(
     for stage in ("dev", "staging"):
         assert await stages._auto_promotion(project, stage, "app") == narrow[stage]
     assert await stages._auto_promotion(project, "nope", "app") == narrow["gone"]
+
+
+async def test_match_upstream_follows_the_upstream_stage_back(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:
+    """selectionPolicy MatchUpstream: staging takes what dev has now, even older Freight
+    auto-promoted before (NewestFreight would auto-promote each Freight once)."""
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"match-{unique}"
+    manifests = pipeline_manifests(project, repo.url).replace(
+        "      stages: [dev]", "      stages: [dev]\n      autoPromotionOptions: {selectionPolicy: MatchUpstream}"
+    )
+    assert "MatchUpstream" in manifests
+    await apply_text(worker.gantry, manifests + AUTO_CONFIG.format(project=project))
+    first, second = await new_freight(worker.gantry, project, "5.0.0"), await new_freight(worker.gantry, project, "5.1.0")
+
+    async def staging_has(freight: dict) -> bool:
+        views = {s.name: s for s in await worker.gantry.stages(project)}
+        return views["staging"].freight == freight["name"]
+
+    for freight in (first, second, first):  # the last: dev goes back to older Freight
+        assert (await (await worker.gantry.promote(project, "dev", freight["name"])).result()).phase == "Succeeded"
+        await wait_for(lambda f=freight: staging_has(f), timeout=60, message=f"staging to follow dev to {freight['name'][:7]}")
+    assert "newTag: 5.0.0" in repo.show("env/staging/kustomization.yaml")
+    autos = [r for r in await worker.gantry.promotions(project, "staging") if r["phase"] == "Succeeded"]
+    assert len(autos) == 3

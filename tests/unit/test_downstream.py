@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
-from pipeline.auto_promotion import stages_to_tell
+from pipeline.auto_promotion import match_upstream_skip, stages_to_tell
 from pipeline.manifests import ManifestSet, load_sourced, parse_documents
+from pipeline.manifests.models import FreightSources, RepoSubscription
 
 HEAD = """---
 apiVersion: kargo.akuity.io/v1alpha1
@@ -76,3 +78,42 @@ def test_stages_without_auto_promotion_are_not_told() -> None:
     assert [d.stage for d in stages_to_tell(manual, "app", "")] == ["dev"]
     off = project(stage("dev", "app", direct=True), policies=False)  # no ProjectConfig: off everywhere
     assert stages_to_tell(off, "app", "") == []
+
+
+def test_match_upstream_is_told_and_follows_only_what_the_upstream_has() -> None:
+    uat = stage("uat", "app", upstream=("dev",)).replace(
+        "sources: {'stages': ['dev']}", "sources: {'stages': ['dev'], 'autoPromotionOptions': {'selectionPolicy': 'MatchUpstream'}}"
+    )
+    assert "MatchUpstream" in uat
+    pm = project(stage("dev", "app", direct=True), uat)
+    assert [(d.stage, d.match_upstream) for d in stages_to_tell(pm, "app", "dev")] == [("uat", True)]
+    assert [d.match_upstream for d in stages_to_tell(pm, "app", "")] == [False]
+
+    def record(*stages: str) -> dict:
+        return {"status": {"currentlyIn": {s: {"since": "2026-12-01T00:00:00Z"} for s in stages}}}
+
+    assert match_upstream_skip(record("dev"), "uat", "dev") == ""
+    assert "no longer in dev" in match_upstream_skip(record(), "uat", "dev")
+    assert "already has" in match_upstream_skip(record("dev", "uat"), "uat", "dev")
+    assert "no longer in dev" in match_upstream_skip(None, "uat", "dev")
+
+
+@pytest.mark.parametrize(
+    ("sources", "message"),
+    [
+        ({"direct": True}, "cannot be used when accepting Freight directly"),
+        ({"stages": ["a", "b"]}, "exactly one upstream Stage"),
+        ({"stages": []}, "exactly one upstream Stage"),
+    ],
+)
+def test_match_upstream_needs_exactly_one_upstream(sources: dict, message: str) -> None:
+    bad = {**sources, "autoPromotionOptions": {"selectionPolicy": "MatchUpstream"}}
+    with pytest.raises(ValidationError, match=message):
+        FreightSources.model_validate(bad)
+
+
+def test_generic_subscriptions_are_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as err:
+        RepoSubscription.model_validate({"name": "s3", "subscription": {"subscriptionType": "s3", "config": {}}})
+    (error,) = err.value.errors()
+    assert error["loc"] == ("subscription",) and "generic subscriptions (subscriptionType 's3') are not supported" in error["msg"]
