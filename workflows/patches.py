@@ -120,7 +120,7 @@ VERIFICATION_OUTCOME = Patch(
 MATCH_UPSTREAM = Patch(
     id="gantry-match-upstream",
     added="2026-12-01",
-    since="6c99028",
+    since="fbb6d33",
     workflows=("StageWorkflow",),
     what="an `upstream_verified` for a MatchUpstream request is taken even for Freight auto-promoted here before "
     "(the Stage follows its upstream back); before: a Freight was auto-promoted at most once",
