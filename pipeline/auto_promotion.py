@@ -11,32 +11,40 @@ now, followed back too when the upstream goes back to older Freight).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
+from pipeline.availability import freight_availability
 from pipeline.durations import parse_duration
 from pipeline.manifests import ProjectConfig, Stage
 from pipeline.manifests.manifest_set import ProjectManifests
 from pipeline.selectors import name_matcher
 
 
-def auto_promotion_enabled(config: ProjectConfig | None, stage: Stage) -> bool:
+def policy_for(config: ProjectConfig | None, stage: Stage) -> int | None:
+    """The index of the promotion policy that decides for `stage` (the first that selects
+    it), or None when none does."""
     if config is None:
-        return False
+        return None
     name = stage.metadata.name
-    for policy in config.spec.promotion_policies:
+    for i, policy in enumerate(config.spec.promotion_policies):
         selector = policy.stage_selector
         if selector is None:
-            matched = policy.stage == name  # a policy with neither selects the Stage named ""
+            matched = policy.stage == name
         else:
             matched = (selector.name is None or name_matcher(selector.name)(name)) and selector.labels().matches(
                 stage.metadata.labels
             )
         if matched:
-            return policy.auto_promotion_enabled
-    return False
+            return i
+    return None
+
+
+def auto_promotion_enabled(config: ProjectConfig | None, stage: Stage) -> bool:
+    i = policy_for(config, stage)
+    return config is not None and i is not None and config.spec.promotion_policies[i].auto_promotion_enabled
 
 
 class DownstreamStage(BaseModel):
@@ -85,3 +93,47 @@ def match_upstream_skip(freight: dict[str, Any] | None, stage: str, upstream: st
     if stage in current:
         return f"MatchUpstream: {stage} already has the Freight"
     return ""
+
+
+class Offer(BaseModel):
+    """Freight a refresh offers a Stage again, as `upstream_verified` carries it."""
+
+    freight: str
+    upstream: str = ""
+    match_upstream: bool = False
+
+
+def _discovered(freight: dict[str, Any]) -> tuple[str, str]:
+    """Kargo's order of candidates: newest discovered, ties by name."""
+    return (str(freight.get("discoveredAt") or ""), str(freight.get("name", "")))
+
+
+def refresh_offers(stage: Stage, freight: list[dict[str, Any]], now: datetime) -> list[Offer]:
+    """What `gantry refresh stage` offers the Stage (Kargo's reconcile re-selecting its
+    auto-promotion candidates): per request, the newest Freight of its origin available now
+    (MatchUpstream: the one its upstream Stage has now), unless the Stage has it already."""
+    offers = []
+    name = stage.metadata.name
+    for request in stage.spec.requested_freight:
+        options = request.sources.auto_promotion_options
+        match_upstream = options is not None and options.selection_policy == "MatchUpstream"
+        candidates = [
+            f
+            for f in freight
+            if (f.get("origin") or {}).get("name") == request.origin.name and freight_availability(stage, f, now).available
+        ]
+        if match_upstream:
+            upstream = request.sources.stages[0]
+            candidates = [f for f in candidates if upstream in ((f.get("status") or {}).get("currentlyIn") or {})]
+            if len(candidates) != 1:  # Kargo skips the origin while the upstream changes hands
+                continue
+        if not candidates:
+            continue
+        best = max(candidates, key=_discovered)
+        status = best.get("status") or {}
+        if name in (status.get("currentlyIn") or {}):
+            continue
+        verified_in = status.get("verifiedIn") or {}
+        upstream = next((s for s in request.sources.stages if s in verified_in), "")
+        offers.append(Offer(freight=best["name"], upstream=upstream, match_upstream=match_upstream))
+    return offers
