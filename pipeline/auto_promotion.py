@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from pipeline.availability import freight_availability
 from pipeline.durations import parse_duration
 from pipeline.manifests import ProjectConfig, Stage
+from pipeline.manifests.models import FreightRequest
 from pipeline.manifests.manifest_set import ProjectManifests
 from pipeline.selectors import name_matcher
 
@@ -47,6 +48,11 @@ def auto_promotion_enabled(config: ProjectConfig | None, stage: Stage) -> bool:
     return config is not None and i is not None and config.spec.promotion_policies[i].auto_promotion_enabled
 
 
+def _matches_upstream(request: FreightRequest) -> bool:
+    options = request.sources.auto_promotion_options
+    return options is not None and options.selection_policy == "MatchUpstream"
+
+
 class DownstreamStage(BaseModel):
     """A Stage to tell that Freight became available to it, and how long it must soak first."""
 
@@ -72,15 +78,31 @@ def stages_to_tell(project: ProjectManifests, origin: str, upstream: str) -> lis
             if upstream != "" and upstream not in request.sources.stages:
                 continue
             soak = request.sources.required_soak_time
-            options = request.sources.auto_promotion_options
             told.append(
                 DownstreamStage(
-                    stage=name,
-                    soak=parse_duration(soak) if soak else timedelta(0),
-                    match_upstream=options is not None and options.selection_policy == "MatchUpstream",
+                    stage=name, soak=parse_duration(soak) if soak else timedelta(0), match_upstream=_matches_upstream(request)
                 )
             )
     return told
+
+
+def match_upstream_source(stage: Stage, origin: str) -> str | None:
+    """The upstream Stage a MatchUpstream request of `stage` for Freight of `origin`
+    follows, or None when the request selects the newest Freight."""
+    for request in stage.spec.requested_freight:
+        if request.origin.name == origin and _matches_upstream(request):
+            return request.sources.stages[0]
+    return None
+
+
+def is_candidate(stage: Stage, freight: dict[str, Any], newer_exists: bool) -> bool:
+    """Is `freight` its request's auto-promotion candidate (Kargo's holds: a user promotion
+    of anything else holds the origin)? MatchUpstream: the Freight its upstream has now;
+    else the newest of its origin."""
+    upstream = match_upstream_source(stage, (freight.get("origin") or {}).get("name", ""))
+    if upstream is not None:
+        return upstream in ((freight.get("status") or {}).get("currentlyIn") or {})
+    return not newer_exists
 
 
 def match_upstream_skip(freight: dict[str, Any] | None, stage: str, upstream: str) -> str:
@@ -115,8 +137,7 @@ def refresh_offers(stage: Stage, freight: list[dict[str, Any]], now: datetime) -
     offers = []
     name = stage.metadata.name
     for request in stage.spec.requested_freight:
-        options = request.sources.auto_promotion_options
-        match_upstream = options is not None and options.selection_policy == "MatchUpstream"
+        match_upstream = _matches_upstream(request)
         candidates = [
             f
             for f in freight

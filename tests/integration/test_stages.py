@@ -327,7 +327,9 @@ async def test_the_narrow_project_queries_agree_with_the_manifests_they_replace(
     assert await stages._auto_promotion(project, "nope", "app") == narrow["gone"]
 
 
-async def test_match_upstream_follows_the_upstream_stage_back(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:
+async def test_match_upstream_follows_the_upstream_stage_back(
+    client: Client, worker: WorkerHandle, tmp_path: Path, unique: str
+) -> None:
     """selectionPolicy MatchUpstream: staging takes what dev has now, even older Freight
     auto-promoted before (NewestFreight would auto-promote each Freight once)."""
     repo = make_gitops_repo(tmp_path / "remote")
@@ -349,3 +351,14 @@ async def test_match_upstream_follows_the_upstream_stage_back(worker: WorkerHand
     assert "newTag: 5.0.0" in repo.show("env/staging/kustomization.yaml")
     autos = [r for r in await worker.gantry.promotions(project, "staging") if r["phase"] == "Succeeded"]
     assert len(autos) == 3
+
+    # holds compare with MatchUpstream's candidate (what dev has), not with the newest Freight
+    project_handle = client.get_workflow_handle(f"project/{project}")
+
+    async def held(expected: bool) -> bool:
+        return await project_handle.query("auto_promotion_held", {"stage": "staging", "origin": "app"}) is expected
+
+    assert (await (await worker.gantry.promote(project, "staging", second["name"])).result()).phase == "Succeeded"
+    await wait_for(lambda: held(True), timeout=20, message="promoting what dev does not have to hold staging")
+    assert (await (await worker.gantry.promote(project, "staging", first["name"])).result()).phase == "Succeeded"
+    await wait_for(lambda: held(False), timeout=20, message="promoting what dev has to release the hold")

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from pipeline.auto_promotion import match_upstream_skip, stages_to_tell
+from pipeline.auto_promotion import is_candidate, match_upstream_skip, match_upstream_source, stages_to_tell
 from pipeline.manifests import ManifestSet, load_sourced, parse_documents
 from pipeline.manifests.models import FreightSources, RepoSubscription
 
@@ -117,3 +117,16 @@ def test_generic_subscriptions_are_refused_naming_the_field() -> None:
         RepoSubscription.model_validate({"name": "s3", "subscription": {"subscriptionType": "s3", "config": {}}})
     (error,) = err.value.errors()
     assert error["loc"] == ("subscription",) and "generic subscriptions (subscriptionType 's3') are not supported" in error["msg"]
+
+
+def test_the_candidate_a_user_promotion_is_compared_with_for_holds() -> None:
+    uat = stage("uat", "app", upstream=("dev",)).replace(
+        "sources: {'stages': ['dev']}", "sources: {'stages': ['dev'], 'autoPromotionOptions': {'selectionPolicy': 'MatchUpstream'}}"
+    )
+    pm = project(stage("dev", "app", direct=True), uat, stage("qa", "app", upstream=("dev",)))
+    in_dev = {"origin": {"name": "app"}, "status": {"currentlyIn": {"dev": {}}}}
+    elsewhere = {"origin": {"name": "app"}, "status": {}}
+    assert match_upstream_source(pm.stages["uat"], "app") == "dev" and match_upstream_source(pm.stages["qa"], "app") is None
+    assert is_candidate(pm.stages["uat"], in_dev, newer_exists=True)  # MatchUpstream: what dev has, newer or not
+    assert not is_candidate(pm.stages["uat"], elsewhere, newer_exists=False)
+    assert is_candidate(pm.stages["qa"], elsewhere, newer_exists=False) and not is_candidate(pm.stages["qa"], in_dev, newer_exists=True)
