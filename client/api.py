@@ -363,7 +363,7 @@ class Gantry:
         offers = refresh_offers(model, await self.store.all(project), now)
         for offer in offers:
             event = UpstreamVerified(
-                freight=offer.freight, upstream=offer.upstream, verified_at=now, soak_until=now,
+                freight=offer.freight, upstream=offer.upstream, verified_at=offer.verified_at or now, soak_until=now,
                 match_upstream=offer.match_upstream,
             )  # fmt: skip
             await self._signal_stage(project, stage, "upstream_verified", event)

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from pipeline.availability import freight_availability
-from pipeline.durations import parse_duration
+from pipeline.durations import parse_duration, parse_time
 from pipeline.manifests import ProjectConfig, Stage
 from pipeline.manifests.models import FreightRequest
 from pipeline.manifests.manifest_set import ProjectManifests
@@ -123,6 +123,9 @@ class Offer(BaseModel):
     freight: str
     upstream: str = ""
     match_upstream: bool = False
+    #: when it was verified in `upstream` (None: direct, or approved): a repeated refresh
+    #: then asks for the same promotion, which starts once
+    verified_at: datetime | None = None
 
 
 def _discovered(freight: dict[str, Any]) -> tuple[str, str]:
@@ -144,8 +147,8 @@ def refresh_offers(stage: Stage, freight: list[dict[str, Any]], now: datetime) -
             if (f.get("origin") or {}).get("name") == request.origin.name and freight_availability(stage, f, now).available
         ]
         if match_upstream:
-            upstream = request.sources.stages[0]
-            candidates = [f for f in candidates if upstream in ((f.get("status") or {}).get("currentlyIn") or {})]
+            followed = request.sources.stages[0]
+            candidates = [f for f in candidates if followed in ((f.get("status") or {}).get("currentlyIn") or {})]
             if len(candidates) != 1:  # Kargo skips the origin while the upstream changes hands
                 continue
         if not candidates:
@@ -155,6 +158,7 @@ def refresh_offers(stage: Stage, freight: list[dict[str, Any]], now: datetime) -
         if name in (status.get("currentlyIn") or {}):
             continue
         verified_in = status.get("verifiedIn") or {}
-        upstream = next((s for s in request.sources.stages if s in verified_in), "")
-        offers.append(Offer(freight=best["name"], upstream=upstream, match_upstream=match_upstream))
+        upstream = followed if match_upstream else next((s for s in request.sources.stages if s in verified_in), "")
+        verified_at = parse_time((verified_in.get(upstream) or {}).get("verifiedAt")) if upstream else None
+        offers.append(Offer(freight=best["name"], upstream=upstream, match_upstream=match_upstream, verified_at=verified_at))
     return offers

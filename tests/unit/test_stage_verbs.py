@@ -102,7 +102,9 @@ def test_refresh_offers_the_newest_available_or_what_the_upstream_has() -> None:
     unverified = freight("newest", "2026-12-01T09:00:00+00:00")
     everything = [old, new, unverified]
     assert [(o.freight, o.upstream, o.match_upstream) for o in refresh_offers(PROJECT.stages["qa"], everything, NOW)] == [("new", "dev", False)]
-    assert [(o.freight, o.match_upstream) for o in refresh_offers(PROJECT.stages["qa2"], everything, NOW)] == [("old", True)]
+    (follow,) = refresh_offers(PROJECT.stages["qa2"], everything, NOW)
+    assert (follow.freight, follow.upstream, follow.match_upstream) == ("old", "dev", True)
+    assert follow.verified_at == datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)  # a second refresh asks for the same promotion
     assert [o.freight for o in refresh_offers(PROJECT.stages["dev"], everything, NOW)] == ["newest"]  # direct
     new["status"]["currentlyIn"]["qa"] = {"since": "2026-12-01T09:00:00+00:00"}
     assert refresh_offers(PROJECT.stages["qa"], everything, NOW) == []  # it has it already
