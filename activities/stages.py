@@ -18,6 +18,7 @@ from pipeline.auto_promotion import (
     DownstreamStage,
     auto_promotion_enabled,
     match_upstream_skip,
+    newer_current_skip,
     stages_to_tell,
 )
 from pipeline.manifests import ManifestSet
@@ -30,6 +31,7 @@ from workflows.messages import (
     FreightVerified,
     PromotionRequest,
     StageLockRequest,
+    StageView,
     UpstreamVerified,
 )
 from workflows.stage import signal_stage
@@ -122,6 +124,13 @@ class StageActivities:
             )
         return state
 
+    async def _current(self, project: str, stage: str) -> dict[str, Any] | None:
+        """The Freight the Stage has now, or None."""
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        views = await handle.query("stages", result_type=list[StageView])
+        name = next((v.freight for v in views if v.name == stage), None)
+        return await self.store.find(project, name) if name else None
+
     @activity.defn(name="auto_promote")
     async def auto_promote(self, request: AutoPromotion) -> str:
         """Start the promotion auto-promotion asks for; one per Freight and Stage (the id
@@ -140,6 +149,10 @@ class StageActivities:
                 return skip
             if request.verified_at is not None:  # following the upstream back is a promotion of its own
                 name += f".{int(request.verified_at.timestamp())}"
+        else:
+            skip = newer_current_skip(freight, await self._current(request.project, request.stage), request.stage)
+            if skip:
+                return skip
         workflow_id = promotion_workflow_id(request.project, request.stage, name)
         promotion = PromotionRequest(
             project=request.project, stage=request.stage, freight=request.freight, actor="auto-promotion", auto=True

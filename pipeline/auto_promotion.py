@@ -117,6 +117,19 @@ def match_upstream_skip(freight: dict[str, Any] | None, stage: str, upstream: st
     return ""
 
 
+def newer_current_skip(freight: dict[str, Any] | None, current: dict[str, Any] | None, stage: str) -> str:
+    """Why NewestFreight does not promote `freight` over the Stage's `current` Freight (""
+    when it does): Kargo's candidate is the newest available, so Freight that became
+    available after newer Freight of its origin reached the Stage (an upstream went back to
+    it) is not auto-promoted there."""
+    if not freight or not current or current.get("name") == freight.get("name"):
+        return ""
+    origin = (freight.get("origin") or {}).get("name")
+    if (current.get("origin") or {}).get("name") != origin or _discovered(current) < _discovered(freight):
+        return ""
+    return f"NewestFreight: {stage} has newer Freight of {origin} ({current['name'][:12]})"
+
+
 class Offer(BaseModel):
     """Freight a refresh offers a Stage again, as `upstream_verified` carries it."""
 

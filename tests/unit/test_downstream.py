@@ -8,7 +8,13 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from pipeline.auto_promotion import is_candidate, match_upstream_skip, match_upstream_source, stages_to_tell
+from pipeline.auto_promotion import (
+    is_candidate,
+    match_upstream_skip,
+    match_upstream_source,
+    newer_current_skip,
+    stages_to_tell,
+)
 from pipeline.manifests import ManifestSet, load_sourced, parse_documents
 from pipeline.manifests.models import FreightSources, RepoSubscription
 
@@ -130,3 +136,14 @@ def test_the_candidate_a_user_promotion_is_compared_with_for_holds() -> None:
     assert is_candidate(pm.stages["uat"], in_dev, newer_exists=True)  # MatchUpstream: what dev has, newer or not
     assert not is_candidate(pm.stages["uat"], elsewhere, newer_exists=False)
     assert is_candidate(pm.stages["qa"], elsewhere, newer_exists=False) and not is_candidate(pm.stages["qa"], in_dev, newer_exists=True)
+
+
+def test_newest_freight_is_not_promoted_over_newer_freight_the_stage_has() -> None:
+    def record(name: str, discovered: str, origin: str = "app") -> dict:
+        return {"name": name, "origin": {"name": origin}, "discoveredAt": discovered}
+
+    old, new = record("old", "2026-12-01T08:00:00+00:00"), record("new", "2026-12-01T09:00:00+00:00")
+    assert "has newer Freight of app (new)" in newer_current_skip(old, new, "uat")  # an upstream went back to old
+    assert newer_current_skip(new, old, "uat") == ""
+    assert newer_current_skip(old, None, "uat") == "" and newer_current_skip(old, old, "uat") == ""
+    assert newer_current_skip(old, record("lib", "2026-12-01T10:00:00+00:00", origin="lib"), "uat") == ""
