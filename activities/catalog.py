@@ -22,7 +22,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.freight_store import FreightStore
 from activities.updates import retry_unprocessed
-from pipeline.manifests import ClusterPromotionTask, PromotionStep, PromotionTask
+from pipeline.auto_promotion import is_candidate
+from pipeline.manifests import ClusterPromotionTask, PromotionStep, PromotionTask, Stage
 from pipeline.promotion_plan import PlanError, plan_steps
 from workflows.failures import cause_message
 from workflows.ids import CLUSTER_WORKFLOW_ID, project_workflow_id
@@ -94,7 +95,8 @@ class CatalogActivities:
             context.stored = True
             if not request.holds_unchanged:
                 newer = await self.store.newer_exists(request.project, record)
-                context.newest_of_origin = None if newer is None else not newer
+                if newer is not None and context.stage:  # "is the candidate" (MatchUpstream: what the upstream has)
+                    context.newest_of_origin = is_candidate(Stage.model_validate(context.stage), record, newer)
         promotion_vars = {v.get("name") for v in context.stage_vars + context.template_vars}
         try:
             context.steps = plan_steps(steps, find_task, promotion_vars=promotion_vars)

@@ -319,6 +319,37 @@ def get_stages(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> N
     run(go())
 
 
+@get_app.command("projectconfig")
+def get_project_config(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> None:
+    """The project's ProjectConfig (Kargo: `kargo get projectconfig`).
+
+    The table shows, per Stage, the promotion policy that decides for it and whether
+    auto-promotion is on there."""
+
+    async def go() -> None:
+        from client.api import GantryError
+        from client.documents import policy_text, project_config_document
+        from pipeline.manifests import ManifestSet
+
+        gantry = await _connect()
+        manifests = ManifestSet.model_validate(await gantry.manifests(project)).projects.get(project)
+        if manifests is None or manifests.project_config is None:
+            raise GantryError(f"project {project} has no ProjectConfig applied")
+        doc = project_config_document(project, manifests)
+        policies = manifests.project_config.spec.promotion_policies
+        rows = [
+            {
+                "stage": s["name"],
+                "policy": "-" if s.get("policy") is None else f"{s['policy']}: {policy_text(policies[s['policy']])}",
+                "auto-promotion": "on" if s["autoPromotionEnabled"] else "off",
+            }
+            for s in doc["status"].get("stages", [])
+        ]
+        emit(rows, ["stage", "policy", "auto-promotion"], output, raw=doc, title="stages")
+
+    run(go())
+
+
 @get_app.command("warehouses")
 def get_warehouses(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> None:
     """Warehouses with their subscriptions and how their last discovery went."""
@@ -369,7 +400,7 @@ def _warehouse_row(name: str, wh: dict[str, Any], status: Any) -> dict[str, Any]
     }
 
 
-refresh_app = typer.Typer(help="Make Warehouses discover now.", no_args_is_help=True)
+refresh_app = typer.Typer(help="Make Warehouses discover now, or Stages take their auto-promotion candidates.", no_args_is_help=True)
 app.add_typer(refresh_app, name="refresh")
 
 
@@ -399,6 +430,32 @@ def refresh_warehouse(
             raise typer.Exit(1)
 
     run(go())
+
+
+@refresh_app.command("stage")
+def refresh_stage(
+    name: str = typer.Argument(..., help="the Stage"),
+    project: str = ProjectOpt,
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Offer the Stage its auto-promotion candidates now (Kargo: `kargo refresh stage`).
+
+    Per requested origin, the newest Freight available to it (MatchUpstream: the one its
+    upstream has) that it does not have already; then the Stage is shown (docs/cli.md)."""
+
+    async def go() -> None:
+        gantry = await _connect()
+        offers = await gantry.refresh_stage(project, name)
+        if offers is None:
+            print(f"stage {name}: auto-promotion is off (ProjectConfig promotionPolicies): nothing offered", file=sys.stderr)
+        elif not offers:
+            print(f"stage {name}: no auto-promotion candidate it does not have already", file=sys.stderr)
+        for offer in offers or []:
+            where = f"from {offer.upstream}" if offer.upstream else "direct"
+            print(f"stage {name}: offered freight {offer.freight[:12]} ({where})", file=sys.stderr)
+
+    run(go())
+    get_stage(name, project, output)
 
 
 def _artifact_lines(freight: dict[str, Any], wide: bool) -> str:
@@ -647,13 +704,20 @@ def freight_alias(
 def promote(
     project: str = ProjectOpt,
     stage: Optional[str] = typer.Option(None, "--stage", "-s"),
+    downstream_from: Optional[str] = typer.Option(
+        None, "--downstream-from", metavar="STAGE", help="promote to every Stage directly downstream of STAGE"
+    ),
     freight: Optional[str] = typer.Option(None, "--freight", help="Freight name, alias or name prefix"),
     wait: bool = typer.Option(False, "--wait", help="show each step as it runs; exit 1 unless it succeeds"),
     dry_run: bool = typer.Option(False, "--dry-run", help="render configs, run file steps in a scratch clone, push nothing, print the diff"),
     abort: Optional[str] = typer.Option(None, "--abort", metavar="NAME", help="abort the running promotion NAME"),
     wait_for_soak: bool = typer.Option(False, "--wait-for-soak", help="if the Freight is still soaking upstream, wait for it (durably)"),
 ) -> None:
-    """Promote Freight to a Stage (or abort a running promotion with --abort NAME)."""
+    """Promote Freight to a Stage, or to every Stage directly downstream of one.
+
+    --downstream-from STAGE (Kargo's): one promotion per Stage that takes the Freight's
+    origin from STAGE, refused before any starts unless each may take it. --abort NAME
+    aborts a running promotion."""
     from client.api import GantryError
     from client.progress import Detached, detach_hint, follow_promotion
 
@@ -664,8 +728,12 @@ def promote(
             await gantry.abort_promotion(workflow_id, f"aborted by {getpass.getuser()}")
             print(f"promotion {abort}: abort requested")
             return 0
+        if downstream_from:
+            if stage or dry_run or not freight:
+                raise GantryError("--downstream-from takes --freight, and neither --stage nor --dry-run")
+            return await _promote_downstream(gantry, project, downstream_from, freight, wait, wait_for_soak)
         if not stage or not freight:
-            raise GantryError("--stage and --freight are required (or --abort NAME)")
+            raise GantryError("--stage and --freight are required (or --downstream-from STAGE, or --abort NAME)")
         handle = await gantry.promote(
             project, stage, freight, actor=getpass.getuser(), dry_run=dry_run, wait_for_soak=wait_for_soak, check=True
         )
@@ -684,6 +752,25 @@ def promote(
 
     code = run(go())
     raise typer.Exit(code)
+
+
+async def _promote_downstream(gantry: Any, project: str, upstream: str, freight: str, wait: bool, wait_for_soak: bool) -> int:
+    """Kargo's `promote --downstream-from`: one promotion per downstream Stage; with --wait,
+    exit 1 unless every one succeeds."""
+    handles = await gantry.promote_downstream(
+        project, upstream, freight, actor=getpass.getuser(), wait_for_soak=wait_for_soak
+    )
+    for handle in handles:
+        print(f"promotion {handle.id.rsplit('/', 1)[-1]} started (workflow id {handle.id})")
+    if not wait:
+        return 0
+    results = await asyncio.gather(*(handle.result() for handle in handles), return_exceptions=True)
+    failed = 0
+    for handle, result in zip(handles, results):
+        phase = result.phase if not isinstance(result, BaseException) else user_message(result)
+        print(f"promotion {handle.id.rsplit('/', 1)[-1]}: {phase}")
+        failed += phase != "Succeeded"
+    return 1 if failed else 0
 
 
 def _print_dry_run(status) -> None:

@@ -276,6 +276,9 @@ class UpstreamVerified(BaseModel):
     upstream: str
     verified_at: datetime
     soak_until: datetime
+    #: the request's selectionPolicy is MatchUpstream: follow the upstream Stage, even back
+    #: to Freight auto-promoted here before
+    match_upstream: bool = False
 
 
 class AutoPromotion(BaseModel):
@@ -283,6 +286,10 @@ class AutoPromotion(BaseModel):
     stage: str
     freight: str
     upstream: str = ""
+    #: MatchUpstream: promote only while the Freight is current in `upstream`
+    match_upstream: bool = False
+    #: when the Freight was verified upstream: tells one MatchUpstream promotion from the next
+    verified_at: datetime | None = None
 
 
 class DownstreamRequest(BaseModel):

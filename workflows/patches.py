@@ -117,6 +117,15 @@ VERIFICATION_OUTCOME = Patch(
     "cancelled ends Canceled, and GantryPhase is upserted with its final phase (before: Completed, no phase)",
 )
 
+MATCH_UPSTREAM = Patch(
+    id="gantry-match-upstream",
+    added="2026-12-01",
+    since="fbb6d33",
+    workflows=("StageWorkflow",),
+    what="an `upstream_verified` for a MatchUpstream request is taken even for Freight auto-promoted here before "
+    "(the Stage follows its upstream back); before: a Freight was auto-promoted at most once",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -128,4 +137,5 @@ ALL: tuple[Patch, ...] = (
     FREIGHT_RECORD_SIGNAL,
     PROMOTION_OUTCOME,
     VERIFICATION_OUTCOME,
+    MATCH_UPSTREAM,
 )

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import continuation
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, handles, log_bug
     from workflows.ids import stage_workflow_id
+    from workflows.patches import MATCH_UPSTREAM
     from pipeline.freight import StageVisit, merge_visits, record_visit
     from workflows.messages import (
         AutoPromotion,
@@ -168,7 +169,9 @@ class StageWorkflow:
     @workflow.signal(name="upstream_verified", description="Freight was verified in an upstream Stage")
     @guard_signal
     def upstream_verified(self, event: UpstreamVerified) -> None:
-        if event.freight in self._state.auto_promoted:
+        if event.freight in self._state.auto_promoted and not (
+            event.match_upstream and workflow.patched(MATCH_UPSTREAM.id)
+        ):
             return
         known = self._state.pending.get(event.freight)
         if known is None or event.soak_until < known.soak_until:
@@ -331,6 +334,12 @@ class StageWorkflow:
         except ActivityError:
             return None
 
+    def _auto_promotion(self, freight: str, event: UpstreamVerified) -> AutoPromotion:
+        request = AutoPromotion(project=self._input.project, stage=self._input.stage, freight=freight, upstream=event.upstream)
+        if event.match_upstream:  # only events sent by code that knows MatchUpstream set it
+            request.match_upstream, request.verified_at = True, event.verified_at
+        return request
+
     async def _fire_due_soaks(self) -> None:
         now = workflow.now()
         for name, event in sorted(self._state.pending.items(), key=lambda item: item[1].soak_until):
@@ -342,7 +351,7 @@ class StageWorkflow:
             try:
                 await workflow.execute_activity(
                     "auto_promote",
-                    AutoPromotion(project=self._input.project, stage=self._input.stage, freight=name, upstream=event.upstream),
+                    self._auto_promotion(name, event),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                     retry_policy=retries.CHANGE,
                     summary=f"auto-promote {name[:7]} after its soak in {event.upstream}",

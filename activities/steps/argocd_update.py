@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -45,6 +46,7 @@ from activities import credentials, http_client
 from activities.credentials import CredentialsError, normalize_url, redact_url
 from activities.steps._common import get_bool, get_list, get_str
 from activities.steps.base import StepInput, StepResult, step_failed
+from pipeline.selectors import LabelSelector
 from pipeline.yamlsafe import json_loads
 
 AUTHORIZED_STAGE = "kargo.akuity.io/authorized-stage"
@@ -121,36 +123,17 @@ def _validate_source(src: Any, w: str) -> None:
 
 
 def label_selector(selector: Any, where: str) -> str:
-    """A Kubernetes label selector (``matchLabels``/``matchExpressions``) as query text."""
-    if not isinstance(selector, dict) or set(selector) - {"matchLabels", "matchExpressions"}:
-        raise step_failed(f"config field {where!r} must be a mapping of matchLabels and/or matchExpressions")
-    parts = []
-    labels = selector.get("matchLabels") or {}
-    if not isinstance(labels, dict):
-        raise step_failed(f"config field '{where}.matchLabels' must be a mapping")
-    for k, v in sorted(labels.items()):
-        parts.append(f"{k}={v}")
-    exprs = selector.get("matchExpressions") or []
-    if not isinstance(exprs, list):
-        raise step_failed(f"config field '{where}.matchExpressions' must be a list")
-    for i, e in enumerate(exprs):
-        ew = f"{where}.matchExpressions[{i}]"
-        if not isinstance(e, dict) or not e.get("key"):
-            raise step_failed(f"config field {ew!r} needs a key")
-        op, values = e.get("operator"), e.get("values") or []
-        if op in ("In", "NotIn"):
-            if not values:
-                raise step_failed(f"config field '{ew}.values' must not be empty for {op}")
-            parts.append(f"{e['key']} {op.lower()} ({','.join(map(str, values))})")
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                raise step_failed(f"config field '{ew}.values' must be empty for {op}")
-            parts.append(e["key"] if op == "Exists" else f"!{e['key']}")
-        else:
-            raise step_failed(f"config field '{ew}.operator' must be In, NotIn, Exists or DoesNotExist")
-    if not parts:
+    """A Kubernetes label selector (``matchLabels``/``matchExpressions``) as query text,
+    checked by the shared selector code (pipeline.selectors)."""
+    try:
+        parsed = LabelSelector.model_validate(selector)
+    except ValidationError as e:
+        err = e.errors()[0]
+        at = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        raise step_failed(f"config field {at!r}: {err['msg']}") from None
+    if parsed.is_empty():
         raise step_failed(f"config field {where!r} must have at least one match criterion")
-    return ",".join(parts)
+    return parsed.query()
 
 
 # --------------------------------------------------------------------------- sources

@@ -20,11 +20,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from pipeline.durations import DURATION_HINT, parse_duration
+from pipeline.selectors import LabelRequirement, LabelSelector, check_labels, check_name_pattern
 
 KARGO_API = "kargo.akuity.io/v1alpha1"
 ARGO_API = "argoproj.io/v1alpha1"
@@ -159,21 +161,18 @@ class Project(KargoModel):
     status: dict[str, Any] | None = None
 
 
-def _selector_name(value: str | None) -> str | None:
-    """A ``regex:`` name must be a Go regular expression (RE2 syntax)."""
-    if value is not None and value.startswith("regex:"):
-        from pipeline.goregex import compile_go
-
-        compile_go(value[len("regex:") :])  # a GoRegexError (ValueError) names the pattern
-    return value
-
-
 class StageSelector(KargoModel):
-    """Picks Stages by name (exact, ``regex:...``, ``glob:...``) or by labels."""
+    """Picks Stages by name (exact, ``regex:``/``regexp:``, ``glob:``) AND by labels
+    (``matchLabels`` and ``matchExpressions``, a Kubernetes label selector inlined)."""
 
-    name: Annotated[str | None, AfterValidator(_selector_name)] = None
-    match_labels: dict[str, str] | None = None
-    match_expressions: list[dict[str, Any]] | None = None
+    name: Annotated[str | None, AfterValidator(lambda v: v if v is None else check_name_pattern(v))] = None
+    match_labels: Annotated[dict[str, str] | None, AfterValidator(check_labels)] = None
+    match_expressions: list[LabelRequirement] | None = None
+
+    def labels(self) -> LabelSelector:
+        return LabelSelector(
+            match_labels=self.match_labels or {}, match_expressions=self.match_expressions or []
+        )
 
 
 class AutoRollback(KargoModel):
@@ -186,6 +185,12 @@ class PromotionPolicy(KargoModel):
     stage_selector: StageSelector | None = None
     auto_promotion_enabled: bool = False
     auto_rollback: AutoRollback | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PromotionPolicy:
+        if (self.stage is None) == (self.stage_selector is None):
+            raise ValueError("a promotion policy needs exactly one of stage or stageSelector")
+        return self
 
 
 class GarbageCollection(KargoModel):
@@ -205,6 +210,21 @@ class ProjectConfigSpec(KargoModel):
     freight_links: list[dict[str, Any]] = Field(default_factory=list)
     stage_links: list[dict[str, Any]] = Field(default_factory=list)
     promotion_windows: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _no_duplicate_names(self) -> ProjectConfigSpec:
+        """Two policies for one exact Stage name: Kargo refuses the second (first wins)."""
+        first: dict[str, int] = {}
+        for i, policy in enumerate(self.promotion_policies):
+            name = policy.stage if policy.stage_selector is None else policy.stage_selector.name
+            if not name or ":" in name:
+                continue
+            if name in first:
+                raise ValueError(
+                    f"promotionPolicies[{i}]: stage name {name!r} already has a policy at promotionPolicies[{first[name]}]"
+                )
+            first[name] = i
+        return self
 
 
 class ProjectConfig(KargoModel):
@@ -282,6 +302,19 @@ class RepoSubscription(KargoModel):
     git: GitSubscription | None = None
     chart: ChartSubscription | None = None
     subscription: GenericSubscription | None = None
+
+    @field_validator("subscription")
+    @classmethod
+    def _no_generic(cls, value: GenericSubscription | None) -> GenericSubscription | None:
+        """Kargo runs a generic subscription only through a subscriber registered for its
+        type, and its open-source build registers none: Gantry refuses it rather than fail
+        every discovery pass."""
+        if value is not None:
+            raise ValueError(
+                f"generic subscriptions (subscriptionType {value.subscription_type!r}) are not supported: "
+                "no subscriber exists for them; use an image, git or chart subscription"
+            )
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> RepoSubscription:
@@ -457,6 +490,18 @@ class FreightSources(KargoModel):
     required_soak_time: Duration | None = None
     availability_strategy: Literal["All", "OneOf", ""] | None = None
     auto_promotion_options: AutoPromotionOptions | None = None
+
+    @model_validator(mode="after")
+    def _match_upstream_has_one_upstream(self) -> FreightSources:
+        """Kargo's Stage webhook: MatchUpstream follows exactly one upstream Stage."""
+        if self.auto_promotion_options and self.auto_promotion_options.selection_policy == "MatchUpstream":
+            if self.direct:
+                raise ValueError(
+                    "autoPromotionOptions.selectionPolicy: MatchUpstream cannot be used when accepting Freight directly from its origin"
+                )
+            if len(self.stages) != 1:
+                raise ValueError("autoPromotionOptions.selectionPolicy: MatchUpstream needs exactly one upstream Stage in stages")
+        return self
 
 
 class FreightRequest(KargoModel):

@@ -357,3 +357,20 @@ def test_list_kind_and_empty_documents() -> None:
     docs = parse_documents(text, "list.yaml")
     assert len(docs) == 1 and docs[0].index == 1 and docs[0].item == 0 and docs[0].line == 7
     assert docs[0].data["metadata"]["name"] == "uat"
+
+
+def test_a_misspelt_choice_suggests_the_right_one() -> None:
+    """#15: a matchExpressions operator typo is refused at validate, naming the field."""
+    issue = one(
+        """apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: p, namespace: p}
+spec:
+  promotionPolicies:
+  - stageSelector:
+      matchExpressions: [{key: tier, operator: Inn, values: [dev]}]
+    autoPromotionEnabled: true
+"""
+    )
+    assert issue.path == "spec.promotionPolicies[0].stageSelector.matchExpressions[0].operator"
+    assert issue.message.endswith("(got the text 'Inn'); did you mean 'In'?"), issue.message
