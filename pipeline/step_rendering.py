@@ -3,10 +3,13 @@
 Kargo evaluates expressions just in time, step by step, so a step sees the outputs
 of the steps before it. Vars resolve in order: Stage `spec.vars`, then the
 promotion template's vars, then the step's own vars; each may read the ones before.
+Every render takes `now`, what now() returns: the workflow passes workflow.now(), so a
+replay renders the same values.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pipeline.expressions import promotion_env, render
@@ -29,6 +32,7 @@ class RenderScope:
         outputs: dict[str, Any] | None = None,
         step_statuses: dict[str, str] | None = None,
         alias: str | None = None,
+        now: datetime | None = None,
     ) -> dict[str, Any]:
         return promotion_env(
             project=self.project,
@@ -41,6 +45,7 @@ class RenderScope:
             current_alias=alias,
             actor=self.actor,
             target_freight=self.freight,
+            now=now,
         )
 
 
@@ -51,6 +56,7 @@ def resolve_vars(
     base: dict[str, Any] | None = None,
     outputs: dict[str, Any] | None = None,
     source: str,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Evaluate a list of `{name, value}` vars in order on top of `base`."""
     resolved = dict(base or {})
@@ -58,7 +64,7 @@ def resolve_vars(
         name = var.get("name")
         value = var.get("value")
         resolved[name] = render(
-            value, scope.env(vars=resolved, outputs=outputs), source=f"{source}[{index}].value"
+            value, scope.env(vars=resolved, outputs=outputs, now=now), source=f"{source}[{index}].value"
         )
     return resolved
 
@@ -72,8 +78,9 @@ def render_config(
     step_statuses: dict[str, str],
     alias: str,
     source: str,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Render every `${{ }}` inside a step's config (values only, never keys)."""
-    env = scope.env(vars=vars, outputs=outputs, step_statuses=step_statuses, alias=alias)
+    env = scope.env(vars=vars, outputs=outputs, step_statuses=step_statuses, alias=alias, now=now)
     rendered = render(config or {}, env, source=source)
     return rendered if isinstance(rendered, dict) else {}

@@ -211,10 +211,11 @@ class PromotionWorkflow:
             project=request.project, stage=request.stage, promotion=status.name, freight=freight, actor=request.actor
         )
         try:
-            base_vars = resolve_vars(scope, context.stage_vars, source=f"Stage/{request.stage}: spec.vars")
+            base_vars = resolve_vars(scope, context.stage_vars, source=f"Stage/{request.stage}: spec.vars", now=workflow.now())
             base_vars = resolve_vars(
-                scope, context.template_vars, base=base_vars, source=f"Stage/{request.stage}: spec.promotionTemplate.spec.vars"
-            )
+                scope, context.template_vars, base=base_vars,
+                source=f"Stage/{request.stage}: spec.promotionTemplate.spec.vars", now=workflow.now(),
+            )  # fmt: skip
         except ExpressionError as err:
             return await self._finish(request, "Errored", str(err))
         self._base_vars = base_vars
@@ -309,8 +310,9 @@ class PromotionWorkflow:
                 model = ClusterAnalysisTemplate if ref.kind == "ClusterAnalysisTemplate" else AnalysisTemplate
                 templates.append(model.model_validate(doc))
             env = verification_env(
-                project=request.project, stage=request.stage, freight=[context.freight], vars=self._base_vars
-            )
+                project=request.project, stage=request.stage, freight=[context.freight], vars=self._base_vars,
+                now=workflow.now(),
+            )  # fmt: skip
             args = {
                 arg.name: _as_arg(render(arg.value, env, source=f"Stage/{request.stage}: spec.verification.args[{i}]"))
                 for i, arg in enumerate(verification.args)
@@ -494,7 +496,9 @@ class PromotionWorkflow:
                 s.alias: {"status": s.status, "continueOnError": s.continue_on_error} for s in status.steps[:index]
             }
             try:
-                step_vars = resolve_vars(scope, step.vars, base=base_vars, outputs=status.state, source=f"{source}: vars")
+                step_vars = resolve_vars(
+                    scope, step.vars, base=base_vars, outputs=status.state, source=f"{source}: vars", now=workflow.now()
+                )
                 run = self._should_run(scope, step, step_vars, earlier, source)
             except ExpressionError as err:
                 self._step_done(record, "Errored", str(err))
@@ -523,7 +527,9 @@ class PromotionWorkflow:
             return not any(
                 v["status"] in ("Failed", "Errored", "Aborted") and not v["continueOnError"] for v in earlier.values()
             )
-        env = scope.env(vars=step_vars, outputs=self._status.state, step_statuses=earlier, alias=step.alias)
+        env = scope.env(
+            vars=step_vars, outputs=self._status.state, step_statuses=earlier, alias=step.alias, now=workflow.now()
+        )
         text = step.if_ if "${{" in step.if_ or "${%" in step.if_ else "${{ " + step.if_ + " }}"
         value = render(text, env, source=f"{source}: if")
         if not isinstance(value, bool):
@@ -553,7 +559,7 @@ class PromotionWorkflow:
             try:
                 config = render_config(
                     scope, step.config, vars=step_vars, outputs=status.state, step_statuses=earlier,
-                    alias=step.alias, source=f"{source}: config",
+                    alias=step.alias, source=f"{source}: config", now=workflow.now(),
                 )  # fmt: skip
             except ExpressionError as err:
                 self._step_done(record, "Errored", str(err))

@@ -16,11 +16,13 @@ in Kargo, and return nil when nothing matches.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.expressions.errors import ExpressionError
 from pipeline.expressions.goformat import go_json, go_quote
+from pipeline.expressions.gotime import time_functions
 from pipeline.expressions.semver import semver_diff, semver_parse
 from pipeline.expressions.values import Function, Record, type_name
 from pipeline.expressions.yamlformat import to_yaml
@@ -323,6 +325,7 @@ def promotion_env(
     target_freight: dict[str, Any] | None = None,
     rollback: bool = False,
     ui_base_url: str = "",
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The environment of a promotion step's vars, `if` and config.
 
@@ -330,7 +333,7 @@ def promotion_env(
     `outputs` and a `<task>::<step>` alias, as Kargo does. `step_statuses` maps
     step aliases to statuses ("Succeeded", "Failed", "Errored", "Skipped", ...), or
     to {"status": ..., "continueOnError": true} for steps that must not count
-    towards success()/failure().
+    towards success()/failure(). `now` is what now() returns (workflow time).
     """
     freight = list(freight or [])
     target = target_freight if target_freight is not None else (freight[0] if freight else {})
@@ -361,6 +364,7 @@ def promotion_env(
     env.update(utility_functions())
     env.update(status_functions(dict(step_statuses or {}), current_alias))
     env.update(formatting_functions())
+    env.update(time_functions(now))
     return env
 
 
@@ -370,12 +374,14 @@ def verification_env(
     stage: str,
     freight: list[dict[str, Any]],
     vars: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The environment of a Stage's verification args: ctx{project, stage}, vars, functions; no outputs."""
     env: dict[str, Any] = {"ctx": {"project": project, "stage": stage}, "vars": dict(vars or {})}
     env.update(freight_functions(list(freight or [])))
     env.update(utility_functions())
     env.update(formatting_functions())
+    env.update(time_functions(now))
     return env
 
 

@@ -93,7 +93,8 @@ def test_every_kargo_and_expr_lang_function_passes():
         "        config:\n"
         "          message: >-\n"
         "            ${{ quote(imageFrom('registry/app', warehouse('wh'))) }} ${{ semverDiff('1.0.0', '1.1.0') }}\n"
-        "            ${{ let f = 1; f }} ${{ len(filter([1, 2], # > 1)) }}\n"
+        "            ${{ let f = 1; f }} ${{ len(filter([1, 2], # > 1)) }} ${{ upper(string(now())) }}\n"
+        "            ${{ duration('1h') }} ${{ date('2024-01-02') }}\n"
     )) == []
 
 
