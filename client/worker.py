@@ -42,6 +42,7 @@ from activities.metrics import METRIC_ACTIVITIES
 from activities.stages import StageActivities
 from activities.steps import STEP_ACTIVITIES
 from activities.steps.base import work_root
+from activities.step_secrets import StepSecrets
 from activities.warehouses import WarehouseActivities
 from activities.workdir import WorkdirActivities
 from workflows.freight import FreightWorkflow
@@ -239,6 +240,7 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
         task_queue=own_queue,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         activities=[workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
+        interceptors=[StepSecrets()],
     )
     return [shared, step_worker]
 

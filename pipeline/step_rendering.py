@@ -13,17 +13,28 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.expressions import promotion_env, render
+from pipeline.expressions.data import PromotionData, uses_secrets
 
 
 class RenderScope:
     """The facts every expression of one promotion can see."""
 
-    def __init__(self, *, project: str, stage: str, promotion: str, freight: dict[str, Any], actor: str | None):
+    def __init__(
+        self,
+        *,
+        project: str,
+        stage: str,
+        promotion: str,
+        freight: dict[str, Any],
+        actor: str | None,
+        data: PromotionData | None = None,
+    ):
         self.project = project
         self.stage = stage
         self.promotion = promotion
         self.freight = freight
         self.actor = actor
+        self.data = data or PromotionData()
 
     def env(
         self,
@@ -46,6 +57,7 @@ class RenderScope:
             actor=self.actor,
             target_freight=self.freight,
             now=now,
+            data=self.data,
         )
 
 
@@ -69,6 +81,38 @@ def resolve_vars(
     return resolved
 
 
+class _Deferred:
+    """A config value left for the step's worker: render() passes it through untouched."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _defer_secrets(value: Any, path: list[str | int], found: list[list[str | int]]) -> Any:
+    if isinstance(value, str):
+        if uses_secrets(value):
+            found.append(list(path))
+            return _Deferred(value)
+        return value
+    if isinstance(value, dict):
+        return {key: _defer_secrets(item, [*path, key], found) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_defer_secrets(item, [*path, index], found) for index, item in enumerate(value)]
+    return value
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, _Deferred):
+        return value.text
+    if isinstance(value, dict):
+        return {key: _restore(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_restore(item) for item in value]
+    return value
+
+
 def render_config(
     scope: RenderScope,
     config: dict[str, Any],
@@ -79,8 +123,16 @@ def render_config(
     alias: str,
     source: str,
     now: datetime | None = None,
+    secret_paths: list[list[str | int]] | None = None,
 ) -> dict[str, Any]:
-    """Render every `${{ }}` inside a step's config (values only, never keys)."""
+    """Render every `${{ }}` inside a step's config (values only, never keys).
+
+    A value whose template calls secret()/sharedSecret() is left as written; its path goes
+    into `secret_paths` (when given) for the step's worker to render.
+    """
     env = scope.env(vars=vars, outputs=outputs, step_statuses=step_statuses, alias=alias, now=now)
-    rendered = render(config or {}, env, source=source)
+    found: list[list[str | int]] = []
+    rendered = _restore(render(_defer_secrets(config or {}, [], found), env, source=source))
+    if secret_paths is not None:
+        secret_paths.extend(found)
     return rendered if isinstance(rendered, dict) else {}

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.expressions.data import PromotionData
 from pipeline.freight import FreightChange, StageVisit
 from pipeline.promotion_plan import PlannedStep
 
@@ -119,6 +120,9 @@ class PromotionContext(BaseModel):
         default=None, description="no newer Freight of its Warehouse exists (Kargo's holds); None: not known"
     )
     stored: bool = Field(default=False, description="the Freight is a FreightWorkflow (not in a catalog of old)")
+    data: PromotionData = Field(
+        default_factory=PromotionData, description="what stageMetadata(), configMap() & co. read (only what templates name)"
+    )
 
 
 class PromotionContextRequest(BaseModel):

@@ -30,7 +30,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
     from workflows.failures import cause_message
-    from contracts.steps import STEP_FAILED, WORKDIR_LOST, StepInput, StepRef, StepResult
+    from contracts.steps import STEP_FAILED, WORKDIR_LOST, SecretFields, StepInput, StepRef, StepResult
     from pipeline import step_policies as policy
     from pipeline.availability import freight_availability
     from pipeline.analysis import AnalysisSpecError, build_run_spec
@@ -208,8 +208,9 @@ class PromotionWorkflow:
             self._plan, status.steps = [], []
 
         scope = RenderScope(
-            project=request.project, stage=request.stage, promotion=status.name, freight=freight, actor=request.actor
-        )
+            project=request.project, stage=request.stage, promotion=status.name, freight=freight, actor=request.actor,
+            data=context.data,
+        )  # fmt: skip
         try:
             base_vars = resolve_vars(scope, context.stage_vars, source=f"Stage/{request.stage}: spec.vars", now=workflow.now())
             base_vars = resolve_vars(
@@ -556,10 +557,12 @@ class PromotionWorkflow:
         worker_losses = 0
         polls = 0
         while True:
+            now = workflow.now()
+            secret_paths: list[list[str | int]] = []
             try:
                 config = render_config(
                     scope, step.config, vars=step_vars, outputs=status.state, step_statuses=earlier,
-                    alias=step.alias, source=f"{source}: config", now=workflow.now(),
+                    alias=step.alias, source=f"{source}: config", now=now, secret_paths=secret_paths,
                 )  # fmt: skip
             except ExpressionError as err:
                 self._step_done(record, "Errored", str(err))
@@ -578,6 +581,10 @@ class PromotionWorkflow:
                     StepInput(
                         promotion=status.name, project=request.project, stage=request.stage, alias=step.alias,
                         uses=step.uses, config=config, freight=[scope.freight], outputs=status.state, steps=refs,
+                        secrets=SecretFields(
+                            paths=secret_paths, vars=step_vars, step_statuses=earlier, actor=request.actor, now=now,
+                            data=scope.data,
+                        ) if secret_paths else None,
                     ),
                     request,
                     summary=record.summary + (f" (poll {polls + 1})" if polls else ""),
@@ -624,6 +631,8 @@ class PromotionWorkflow:
                 if message:
                     self._step_done(record, "Failed", message)
                     return
+                if step.uses == "set-metadata":
+                    scope.data.apply_metadata(result.outputs.get("metadata") or [])
             self._step_done(record, result.status, result.message)
             return
 

@@ -7,32 +7,16 @@ at apply with the file, document, field and column.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.expressions import ExpressionError
 from pipeline.expressions.functions import KNOWN_FUNCTIONS, called_functions, unknown_function_message
-from pipeline.expressions.templates import DELIMITERS, has_expression
+from pipeline.expressions.templates import expressions_in, has_expression
 from pipeline.manifests.models import ExpressionVariable, PromotionStep, Stage
 
 #: add(path, message): one issue at a field of the document being checked
 Add = Callable[[str, str], None]
-
-
-def _expressions(template: str) -> Iterator[str]:
-    """The expressions of a template; an unclosed one raises ExpressionError."""
-    offset = 0
-    while True:
-        found = [(template.find(start, offset), start, end) for start, end in DELIMITERS]
-        found = [item for item in found if item[0] >= 0]
-        if not found:
-            return
-        index, start, end = min(found)
-        closing = template.find(end, index + len(start))
-        if closing < 0:
-            raise ExpressionError(f"unclosed expression: expected {end!r}", expression=template[index + len(start):])
-        yield template[index + len(start):closing]
-        offset = closing + len(end)
 
 
 def _check_expression(add: Add, path: str, expression: str, place: str) -> None:
@@ -48,7 +32,7 @@ def _check_expression(add: Add, path: str, expression: str, place: str) -> None:
 
 def _check_template(add: Add, path: str, template: str, place: str) -> None:
     try:
-        for expression in _expressions(template):
+        for expression in expressions_in(template):
             _check_expression(add, path, expression, place)
     except ExpressionError as err:
         add(path, str(err))
