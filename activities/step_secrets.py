@@ -80,6 +80,7 @@ def render_secret_fields(step: StepInput, revealed: _Revealed) -> StepInput:
         project=step.project, stage=step.stage, promotion=step.promotion, freight=step.freight, vars=fields.vars,
         outputs=step.outputs, step_statuses=fields.step_statuses, current_alias=step.alias, actor=fields.actor,
         target_freight=step.freight[0] if step.freight else None, now=fields.now, data=fields.data,
+        rollback=fields.rollback,
         secrets=revealed.lookup(step.project),
     )  # fmt: skip
     config = step.model_copy(deep=True).config

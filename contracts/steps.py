@@ -57,6 +57,7 @@ class SecretFields(BaseModel):
     vars: dict[str, Any] = Field(default_factory=dict, description="the step's resolved vars")
     step_statuses: dict[str, Any] = Field(default_factory=dict, description="earlier steps, for success() & co.")
     actor: str | None = None
+    rollback: bool = False
     now: datetime | None = Field(default=None, description="what now() returns (the workflow's time)")
     data: PromotionData = Field(default_factory=PromotionData)
 

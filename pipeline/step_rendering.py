@@ -28,6 +28,7 @@ class RenderScope:
         freight: dict[str, Any],
         actor: str | None,
         data: PromotionData | None = None,
+        rollback: bool = False,
     ):
         self.project = project
         self.stage = stage
@@ -35,6 +36,7 @@ class RenderScope:
         self.freight = freight
         self.actor = actor
         self.data = data or PromotionData()
+        self.rollback = rollback
 
     def env(
         self,
@@ -58,6 +60,7 @@ class RenderScope:
             target_freight=self.freight,
             now=now,
             data=self.data,
+            rollback=self.rollback,
         )
 
 

@@ -209,7 +209,7 @@ class PromotionWorkflow:
 
         scope = RenderScope(
             project=request.project, stage=request.stage, promotion=status.name, freight=freight, actor=request.actor,
-            data=context.data,
+            data=context.data, rollback=request.rollback,
         )  # fmt: skip
         try:
             base_vars = resolve_vars(scope, context.stage_vars, source=f"Stage/{request.stage}: spec.vars", now=workflow.now())
@@ -583,7 +583,7 @@ class PromotionWorkflow:
                         uses=step.uses, config=config, freight=[scope.freight], outputs=status.state, steps=refs,
                         secrets=SecretFields(
                             paths=secret_paths, vars=step_vars, step_statuses=earlier, actor=request.actor, now=now,
-                            data=scope.data,
+                            data=scope.data, rollback=request.rollback,
                         ) if secret_paths else None,
                     ),
                     request,

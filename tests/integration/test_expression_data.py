@@ -4,7 +4,8 @@ A project applies a ConfigMap; the worker's credentials file holds a named secre
 calls an HTTP endpoint whose path carries the secret (the server sees it), another composes
 it into an output (which comes back `***`); then the COMPLETE histories of the promotion,
 the project and the Stage hold the secret nowhere, in clear or base64. now() renders the
-workflow's time: replaying the promotion's history renders the very same step inputs.
+workflow's time: replaying the promotion's history renders the very same step inputs. A
+promotion started with `rollback` shows `ctx.meta.promotion.rollback` true.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def manifests(project: str, base: str) -> str:
             "missing": "${{ secret('nope') }}",
             "stamp": "${{ now().UnixMilli() }}",
             "day": "${{ now().Format('2006-01-02') }}",
+            "rollback": "${{ ctx.meta.promotion.rollback }}",
         }},
     ]
     docs = [
@@ -103,7 +105,7 @@ async def test_config_maps_secrets_metadata_and_now_in_a_promotion(
         freight = await worker.gantry.create_freight(
             project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": IMAGE, "tag": "1.0.0"}]}
         )
-        handle = await worker.gantry.promote(project, "dev", freight["name"], actor="tester")
+        handle = await worker.gantry.promote(project, "dev", freight["name"], actor="tester", rollback=True)
         status = await result(handle, timeout=60)
         paths = [r.path for r in server.requests]
 
@@ -111,6 +113,7 @@ async def test_config_maps_secrets_metadata_and_now_in_a_promotion(
     assert paths == [f"/hook/{token}"], "the step got the secret, resolved on its worker"
     show = status.state["show"]
     assert show["leak"] == "token=***", "a secret a step hands back is taken out"
+    assert show["rollback"] is True, "a promotion started as a rollback says so to its steps"
     assert show["missing"] == {} and show["region"] == "eu-west-1" and show["tier"] == "gold" and show["team"] == "none"
     started, finished = status.started_at.timestamp() * 1000, status.finished_at.timestamp() * 1000
     assert started <= show["stamp"] <= finished, "now() is the workflow's time during the promotion"
