@@ -11,6 +11,7 @@ import difflib
 
 from pipeline.expressions import ast
 from pipeline.expressions.builtins import BUILTINS
+from pipeline.expressions.data import SECRET_FUNCTIONS
 from pipeline.expressions.kargo import criteria_env, promotion_env, verification_env
 from pipeline.expressions.parser import parse
 from pipeline.expressions.predicates import PREDICATE_BUILTINS
@@ -26,6 +27,8 @@ def _functions_of(env: dict) -> frozenset[str]:
 #: place -> the functions its templates may call (expr-lang's builtins and Kargo's)
 KNOWN_FUNCTIONS: dict[str, frozenset[str]] = {
     "promotion": _EXPR_LANG | _functions_of(promotion_env(project="", stage="", freight=[])),
+    # vars and `if` are evaluated by the workflow, which never sees a secret
+    "promotion vars": _EXPR_LANG | (_functions_of(promotion_env(project="", stage="", freight=[])) - set(SECRET_FUNCTIONS)),
     "verification": _EXPR_LANG | _functions_of(verification_env(project="", stage="", freight=[])),
     "criteria": _EXPR_LANG | _functions_of(criteria_env({})),
 }
@@ -52,6 +55,8 @@ def called_functions(expression: str) -> list[tuple[str, int]]:
 def unknown_function_message(name: str, place: str) -> str:
     """`unknown function foo(); did you mean 'bar'?` for a name not in KNOWN_FUNCTIONS[place]."""
     known = KNOWN_FUNCTIONS[place]
+    if name in SECRET_FUNCTIONS and name in KNOWN_FUNCTIONS["promotion"]:
+        return f"{name}() can only be used in a step's config (its worker resolves it; vars and `if` are evaluated by the workflow)"
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else " (docs/expressions.md lists the functions)"
     return f"unknown function {name}(){hint}"

@@ -53,7 +53,7 @@ def _walk(add: Add, path: str, value: Any, place: str) -> None:
 def _vars(add: Add, base: str, declared: list[ExpressionVariable]) -> None:
     for index, var in enumerate(declared):
         if isinstance(var.value, str):
-            _walk(add, f"{base}[{index}].value", var.value, "promotion")
+            _walk(add, f"{base}[{index}].value", var.value, "promotion vars")
 
 
 def check_steps(add: Add, base: str, steps: list[PromotionStep]) -> None:
@@ -62,9 +62,9 @@ def check_steps(add: Add, base: str, steps: list[PromotionStep]) -> None:
         at = f"{base}[{index}]"
         if step.if_:
             if has_expression(step.if_):
-                _check_template(add, f"{at}.if", step.if_, "promotion")
+                _check_template(add, f"{at}.if", step.if_, "promotion vars")
             else:
-                _check_expression(add, f"{at}.if", step.if_, "promotion")
+                _check_expression(add, f"{at}.if", step.if_, "promotion vars")
         _vars(add, f"{at}.vars", step.vars)
         if step.config:
             _walk(add, f"{at}.config", step.config, "promotion")

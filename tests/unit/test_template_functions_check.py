@@ -81,6 +81,17 @@ spec:
     assert "did you mean 'upper'?" in found[("PromotionTask/t", "spec.vars[0].value")]
 
 
+def test_secret_outside_a_steps_config_is_refused():
+    found = issues(stage_with_step(
+        "      - uses: fail\n"
+        "        if: ${{ secret('s').on == 'yes' }}\n"
+        "        config: {message: \"${{ secret('s').token }}\"}\n"
+    ))
+    assert [(i.path, "can only be used in a step's config" in i.message) for i in found] == [
+        ("spec.promotionTemplate.spec.steps[0].if", True)
+    ], found
+
+
 def test_a_template_that_does_not_parse_is_refused():
     found = issues(stage_with_step("      - uses: fail\n        config: {message: '${{ 1 + }}'}\n"))
     assert len(found) == 1 and found[0].path.endswith("config.message"), found
