@@ -123,6 +123,7 @@ class CatalogActivities:
             context.stage_vars,
             context.template_vars,
             [{"if": _as_template(s.if_), "vars": s.vars, "config": s.config} for s in context.steps],
+            ((context.stage.get("spec") or {}).get("verification") or {}).get("args") or [],
         ]
         known = {"ctx.stage": request.stage, "ctx.project": request.project, "ctx.targetFreight.name": own}
         lookups = template_lookups(templates, known)

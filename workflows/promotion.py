@@ -312,7 +312,7 @@ class PromotionWorkflow:
                 templates.append(model.model_validate(doc))
             env = verification_env(
                 project=request.project, stage=request.stage, freight=[context.freight], vars=self._base_vars,
-                now=workflow.now(),
+                now=workflow.now(), data=context.data,
             )  # fmt: skip
             args = {
                 arg.name: _as_arg(render(arg.value, env, source=f"Stage/{request.stage}: spec.verification.args[{i}]"))

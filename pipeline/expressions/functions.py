@@ -29,7 +29,8 @@ KNOWN_FUNCTIONS: dict[str, frozenset[str]] = {
     "promotion": _EXPR_LANG | _functions_of(promotion_env(project="", stage="", freight=[])),
     # vars and `if` are evaluated by the workflow, which never sees a secret
     "promotion vars": _EXPR_LANG | (_functions_of(promotion_env(project="", stage="", freight=[])) - set(SECRET_FUNCTIONS)),
-    "verification": _EXPR_LANG | _functions_of(verification_env(project="", stage="", freight=[])),
+    "verification": _EXPR_LANG
+    | (_functions_of(verification_env(project="", stage="", freight=[])) - set(SECRET_FUNCTIONS)),
     "criteria": _EXPR_LANG | _functions_of(criteria_env({})),
 }
 

@@ -400,13 +400,17 @@ def verification_env(
     freight: list[dict[str, Any]],
     vars: dict[str, Any] | None = None,
     now: datetime | None = None,
+    data: PromotionData | None = None,
 ) -> dict[str, Any]:
-    """The environment of a Stage's verification args: ctx{project, stage}, vars, functions; no outputs."""
+    """The environment of a Stage's verification args: ctx{project, stage}, vars, functions
+    (the data ones too, as Kargo has them there; secret() refuses: args are workflow data); no outputs."""
     env: dict[str, Any] = {"ctx": {"project": project, "stage": stage}, "vars": dict(vars or {})}
     env.update(freight_functions(list(freight or [])))
     env.update(utility_functions())
     env.update(formatting_functions())
     env.update(time_functions(now))
+    env.update(data_functions(data))
+    env.update(workflow_secret_functions())
     return env
 
 

@@ -43,6 +43,8 @@ REPLAYED: list[tuple[str, str]] = []
 
 
 def manifests(project: str, base: str) -> str:
+    """One Stage: an http call with a secret in its path, set-metadata, then a compose-output
+    of every data function; the project's ConfigMap and a shared one."""
     steps = [
         {"uses": "http", "as": "call", "config": {
             "url": "${{ configMap('settings').base }}/hook/${{ secret('api').token }}",
@@ -58,10 +60,15 @@ def manifests(project: str, base: str) -> str:
             "stamp": "${{ now().UnixMilli() }}",
             "day": "${{ now().Format('2006-01-02') }}",
             "rollback": "${{ ctx.meta.promotion.rollback }}",
+            "shared": "${{ sharedConfigMap('common-' + ctx.project).owner ?? 'none' }}",
+            "sharedLiteral": "${{ sharedConfigMap('common-%s').owner }}" % project,
         }},
     ]
     docs = [
         {"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project", "metadata": {"name": project}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"common-{project}",
+                                                              "namespace": "kargo-shared-resources"},
+         "data": {"owner": "platform"}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": project},
          "data": {"base": base, "region": "eu-west-1"}},
         {"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Warehouse", "metadata": {"name": "app", "namespace": project},
@@ -113,6 +120,7 @@ async def test_config_maps_secrets_metadata_and_now_in_a_promotion(
     assert paths == [f"/hook/{token}"], "the step got the secret, resolved on its worker"
     show = status.state["show"]
     assert show["leak"] == "token=***", "a secret a step hands back is taken out"
+    assert show["shared"] == show["sharedLiteral"] == "platform", "a shared ConfigMap, by computed and literal name"
     assert show["rollback"] is True, "a promotion started as a rollback says so to its steps"
     assert show["missing"] == {} and show["region"] == "eu-west-1" and show["tier"] == "gold" and show["team"] == "none"
     started, finished = status.started_at.timestamp() * 1000, status.finished_at.timestamp() * 1000

@@ -131,3 +131,14 @@ def test_the_workflow_leaves_secret_fields_for_the_worker():
 def test_secret_in_vars_or_if_is_refused_where_the_workflow_evaluates():
     with pytest.raises(ExpressionError, match="can only be used in a step's config"):
         evaluate("secret('slack').token", env())
+
+
+def test_verification_args_read_data_but_not_secrets():
+    from pipeline.expressions import verification_env
+
+    venv = verification_env(project="p", stage="dev", freight=[FREIGHT], data=DATA)
+    assert evaluate("configMap('settings').repoURL + ' ' + stageMetadata(ctx.stage)['aws-region']", venv) == (
+        "https://git.example/app.git eu-west-1"
+    )
+    with pytest.raises(ExpressionError, match="can only be used in a step's config"):
+        evaluate("secret('x')", venv)
