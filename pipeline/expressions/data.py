@@ -186,6 +186,11 @@ def data_functions(data: PromotionData | None) -> dict[str, Function]:
         return None
 
     def freight_metadata(*args: Any) -> dict[str, Any] | None:
+        if len(args) == 2:
+            raise ExpressionError(
+                "freightMetadata: expected 1 argument, got 2 (Kargo removed the (name, key) form: "
+                "use freightMetadata(name).key or freightMetadata(name)['key'])"
+            )
         status = freight("freightMetadata", args)
         return (status or {}).get("metadata") or None
 

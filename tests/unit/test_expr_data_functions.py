@@ -59,7 +59,7 @@ def test_data_functions_answer_as_kargo(expression, expected):
         ("stageMetadata('')", "stage name must not be empty"),
         ("freightStatus(1)", "argument must be string, got int"),
         ("configMap()", "expected 1 argument, got 0"),
-        ("freightMetadata('a', 'b')", "expected 1 argument, got 2"),
+        ("freightMetadata('a', 'b')", r"got 2 \(Kargo removed the \(name, key\) form"),
     ],
 )
 def test_bad_arguments_are_expression_errors(expression, message):
