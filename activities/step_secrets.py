@@ -4,13 +4,15 @@ The workflow leaves a config field whose template calls secret() as written and 
 in `StepInput.secrets` (pipeline/step_rendering.py). This interceptor of the step worker
 renders those fields just before the step runs, with the environment the workflow would
 have used plus the worker's named secrets (activities/named_secrets.py); then it takes
-every secret value it handed out back out of what goes to Temporal: the step's outputs and
-message, and the message of an error (rendering's or the step's), each value replaced by
-`***`. The value exists only in this activity's memory and in what the step does with it.
+every secret value it handed out back out of what goes to Temporal and to the logs: the
+step's outputs and message, the message of an error (rendering's or the step's), and the
+lines the steps log, each value replaced by `***`. The value exists only in this
+activity's memory and in what the step does with it.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from temporalio import activity
@@ -56,6 +58,32 @@ class _Revealed:
 
     def leaks(self, text: str) -> bool:
         return any(secret in text for secret in self.values)
+
+
+class _ScrubLogs(logging.Filter):
+    """Takes the values of the steps running with secrets out of activity log lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running: dict[int, _Revealed] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        values = {value for revealed in list(self.running.values()) for value in revealed.values}
+        if values:
+            text = record.getMessage()
+            if any(value in text for value in values):
+                for value in sorted(values, key=len, reverse=True):
+                    text = text.replace(value, REDACTED)
+                record.msg, record.args = text, ()
+        return True
+
+
+LOG_FILTER = _ScrubLogs()
+#: the loggers a step's lines go through: its own (activity.logger), the SDK's reports of
+#: activity failures, and the HTTP client's request lines (URLs)
+SCRUBBED_LOGGERS = ("temporalio.activity", "temporalio.worker._activity", "httpx", "httpcore")
+for _name in SCRUBBED_LOGGERS:
+    logging.getLogger(_name).addFilter(LOG_FILTER)
 
 
 def _set(config: dict[str, Any], path: list[str | int], value: Any) -> None:
@@ -110,6 +138,13 @@ class _Inbound(ActivityInboundInterceptor):
         if not isinstance(step, StepInput) or step.secrets is None:
             return await super().execute_activity(input)
         revealed = _Revealed()
+        LOG_FILTER.running[id(revealed)] = revealed
+        try:
+            return await self._run(input, step, revealed)
+        finally:
+            del LOG_FILTER.running[id(revealed)]
+
+    async def _run(self, input: ExecuteActivityInput, step: StepInput, revealed: _Revealed) -> Any:
         input.args = [render_secret_fields(step, revealed), *input.args[1:]]
         try:
             result = await super().execute_activity(input)

@@ -11,6 +11,7 @@ promotion started with `rollback` shows `ctx.meta.promotion.rollback` true.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from activities.step_secrets import REDACTED
 from client.worker import WORKFLOWS, sandbox_runner
 from tests.conftest import WorkerHandle
 from tests.httpserver import ScriptedServer
@@ -98,8 +100,10 @@ class _Outbound(WorkflowOutboundInterceptor):
 
 
 async def test_config_maps_secrets_metadata_and_now_in_a_promotion(
-    worker: WorkerHandle, client: Client, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    worker: WorkerHandle, client: Client, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     token = f"Tk{secrets.token_urlsafe(24)}"
     project = f"data-{unique}"
     store = tmp_path / "credentials.yaml"
@@ -127,6 +131,9 @@ async def test_config_maps_secrets_metadata_and_now_in_a_promotion(
     assert started <= show["stamp"] <= finished, "now() is the workflow's time during the promotion"
     assert show["day"] == status.started_at.strftime("%Y-%m-%d") or show["day"] == status.finished_at.strftime("%Y-%m-%d")
     await assert_histories_clean(client, handle, project, token)
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(f"/hook/{REDACTED}" in line for line in logged), "the http step logs its URL, scrubbed"
+    assert not [(r.name, r.getMessage()) for r in caplog.records if token in r.getMessage()]
 
     # what the first run sent each step, and what a replay of its history renders: the same
     history = await handle.fetch_history()

@@ -3,13 +3,14 @@ named_secrets.py): scoping of named secrets, and no value in what goes back to T
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.named_secrets import lookup_secret
-from activities.step_secrets import _Revealed, render_secret_fields
+from activities.step_secrets import LOG_FILTER, _Revealed, render_secret_fields
 from contracts.steps import SecretFields, StepInput
 
 TOKEN = "s3cr3t-Value-0123456789"
@@ -60,3 +61,18 @@ def test_a_rendering_error_never_shows_the_value():
     assert TOKEN not in str(caught.value) and "***" in str(caught.value)
     assert caught.value.non_retryable and caught.value.type == "StepFailed"
     assert "config.n" in str(caught.value)
+
+
+def test_log_lines_of_a_step_running_with_secrets_are_scrubbed(caplog: pytest.LogCaptureFixture):
+    revealed = _Revealed()
+    render_secret_fields(step({"u": "https://h/${{ secret('api').token }}"}, [["u"]]), revealed)
+    logger = logging.getLogger("temporalio.activity")
+    LOG_FILTER.running[id(revealed)] = revealed
+    try:
+        with caplog.at_level(logging.INFO, logger="temporalio.activity"):
+            logger.info("http: GET %s -> %d", f"https://h/{TOKEN}", 200)
+    finally:
+        del LOG_FILTER.running[id(revealed)]
+    with caplog.at_level(logging.INFO, logger="temporalio.activity"):
+        logger.info("after: %s", "bot")
+    assert [r.getMessage() for r in caplog.records] == ["http: GET https://h/*** -> 200", "after: bot"]
