@@ -130,12 +130,13 @@ def render_config(
 ) -> dict[str, Any]:
     """Render every `${{ }}` inside a step's config (values only, never keys).
 
-    A value whose template calls secret()/sharedSecret() is left as written; its path goes
-    into `secret_paths` (when given) for the step's worker to render.
+    With `secret_paths`, a value whose template calls secret()/sharedSecret() is left as
+    written and its path appended there, for the step's worker to render; without, such a
+    value is an error (the workflow's secret() refuses).
     """
     env = scope.env(vars=vars, outputs=outputs, step_statuses=step_statuses, alias=alias, now=now)
-    found: list[list[str | int]] = []
-    rendered = _restore(render(_defer_secrets(config or {}, [], found), env, source=source))
-    if secret_paths is not None:
-        secret_paths.extend(found)
+    if secret_paths is None:
+        rendered = render(config or {}, env, source=source)
+    else:
+        rendered = _restore(render(_defer_secrets(config or {}, [], secret_paths), env, source=source))
     return rendered if isinstance(rendered, dict) else {}

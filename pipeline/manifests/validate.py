@@ -356,6 +356,7 @@ def check_size(ms: ManifestSet, project: str, limit: int = MANIFESTS_LIMIT) -> N
         "Warehouse": found.warehouses,
         "PromotionTask": found.promotion_tasks,
         "AnalysisTemplate": found.analysis_templates,
+        "ConfigMap": found.config_maps,
     }
     counts = ", ".join(f"{len(items)} {kind}s" for kind, items in kinds.items() if items)
     raise ManifestError(

@@ -126,6 +126,8 @@ def test_the_workflow_leaves_secret_fields_for_the_worker():
     assert rendered == {**config, "url": "https://git.example/app.git"}
     assert paths == [["headers", 0, "value"], ["shared"]]
     assert uses_secrets("${{ secret('x').y }}") and not uses_secrets("secret('x')")
+    with pytest.raises(ExpressionError, match="can only be used in a step's config"):
+        render_config(scope, config, vars={}, outputs={}, step_statuses={}, alias="a", source="s")
 
 
 def test_secret_in_vars_or_if_is_refused_where_the_workflow_evaluates():
