@@ -414,7 +414,7 @@ def verification_env(
     return env
 
 
-def criteria_env(artifacts: dict[str, Any] | None) -> dict[str, Any]:
+def criteria_env(artifacts: dict[str, Any] | None, now: datetime | None = None) -> dict[str, Any]:
     """The environment of a Warehouse's freightCreationCriteria.expression.
 
     `artifacts` has Kargo's DiscoveredArtifacts shape: {"git": [{"repoURL", "commits": [...]}],
@@ -454,4 +454,5 @@ def criteria_env(artifacts: dict[str, Any] | None) -> dict[str, Any]:
         "commitFrom": Function(commit_from, "commitFrom"),
         "imageFrom": Function(image_from, "imageFrom"),
         "chartFrom": Function(chart_from, "chartFrom"),
+        **time_functions(now),
     }

@@ -1,4 +1,5 @@
-"""`${{ }}` templates of Stages and (Cluster)PromotionTasks, checked at validate/apply.
+"""`${{ }}` templates of Stages and (Cluster)PromotionTasks, and Warehouses' creation
+criteria, checked at validate/apply.
 
 A template that does not parse, or calls a function Gantry does not have, would fail the
 promotion when it reaches the step; Kargo users meet that at run time, Gantry refuses it
@@ -13,7 +14,7 @@ from typing import Any
 from pipeline.expressions import ExpressionError
 from pipeline.expressions.functions import KNOWN_FUNCTIONS, called_functions, unknown_function_message
 from pipeline.expressions.templates import expressions_in, has_expression
-from pipeline.manifests.models import ExpressionVariable, PromotionStep, Stage
+from pipeline.manifests.models import ExpressionVariable, PromotionStep, Stage, Warehouse
 
 #: add(path, message): one issue at a field of the document being checked
 Add = Callable[[str, str], None]
@@ -74,6 +75,13 @@ def check_task(add: Add, vars_: list[ExpressionVariable], steps: list[PromotionS
     """A (Cluster)PromotionTask: spec.vars defaults and spec.steps."""
     _vars(add, "spec.vars", vars_)
     check_steps(add, "spec.steps", steps)
+
+
+def check_warehouse(add: Add, warehouse: Warehouse) -> None:
+    """A Warehouse's freightCreationCriteria.expression (a bare expression)."""
+    criteria = warehouse.spec.freight_creation_criteria
+    if criteria is not None and criteria.expression and criteria.expression.strip():
+        _check_expression(add, "spec.freightCreationCriteria.expression", criteria.expression.strip(), "criteria")
 
 
 def check_stage(add: Add, stage: Stage) -> None:

@@ -309,7 +309,8 @@ def set_issues(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -
 
 
 def _check_templates(c: _Collector) -> None:
-    """Every `${{ }}` of Stages and tasks parses and calls only functions Gantry has."""
+    """Every `${{ }}` of Stages and tasks, and every creation criteria, parses and calls
+    only functions Gantry has."""
 
     def adder(kind: str, name: str, project: str | None) -> template_check.Add:
         return lambda path, message: c.add(kind, name, project, path, message)
@@ -319,6 +320,8 @@ def _check_templates(c: _Collector) -> None:
             template_check.check_stage(adder("Stage", name, project), stage)
         for name, task in sorted(pm.promotion_tasks.items()):
             template_check.check_task(adder("PromotionTask", name, project), task.spec.vars, task.spec.steps)
+        for name, warehouse in sorted(pm.warehouses.items()):
+            template_check.check_warehouse(adder("Warehouse", name, project), warehouse)
     for name, task in sorted(c.ms.cluster_promotion_tasks.items()):
         template_check.check_task(adder("ClusterPromotionTask", name, None), task.spec.vars, task.spec.steps)
 

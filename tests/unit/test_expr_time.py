@@ -103,3 +103,11 @@ def test_now_is_the_time_given_never_the_clock():
 def test_verification_args_see_the_time_functions():
     venv = verification_env(project="p", stage="s", freight=[], now=NOW)
     assert evaluate("string(now().Add(duration('1h')))", venv) == "2026-12-01 14:05:09.12 +0000 UTC"
+
+
+def test_creation_criteria_see_the_warehouses_time():
+    from pipeline.discovery.freight import NoCandidate, check_criteria
+
+    check_criteria("now().Year() == 2026 && duration('1h') > duration('1m')", {}, now=NOW)
+    with pytest.raises(NoCandidate, match="is false"):
+        check_criteria("now() < date('2026-01-01')", {}, now=NOW)

@@ -113,3 +113,18 @@ def test_verification_args_see_the_verification_functions_only():
     found = issues(HEAD + "  verification:\n    args:\n    - {name: a, value: '${{ success() }}'}\n")
     assert len(found) == 1 and found[0].path == "spec.verification.args[0].value", found
     assert "unknown function success()" in found[0].message
+
+
+def test_warehouse_creation_criteria_are_checked_too():
+    text = HEAD.replace(
+        "  - image: {repoURL: registry/app}\n",
+        "  - image: {repoURL: registry/app}\n"
+        "  freightCreationCriteria:\n"
+        "    expression: imageFrom('registry/app').Tag != '' && status('x') == ''\n",
+    )
+    found = issues(text)
+    assert len(found) == 1 and found[0].document == "Warehouse/wh", found
+    assert found[0].path == "spec.freightCreationCriteria.expression"
+    assert "unknown function status()" in found[0].message and "at column 40" in found[0].message
+    ok = text.replace("status('x') == ''", "now() - date('2024-01-01') > duration('1h')")
+    assert issues(ok) == []
