@@ -12,6 +12,7 @@ may hold thousands): there a computed name must be the promotion's own Freight.
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -161,6 +162,37 @@ def _name(fn: str, args: tuple[Any, ...]) -> str:
     return args[0]
 
 
+#: per status map, the fields of Kargo's entries (CurrentStage, VerifiedStage, ApprovedStage)
+_STATUS_FIELDS = {"currentlyIn": ("since",), "verifiedIn": ("verifiedAt", "longestSoak"), "approvedFor": ("approvedAt",)}
+
+
+def _metav1_time(value: Any) -> Any:
+    """metav1.Time's JSON: RFC 3339 in UTC, whole seconds ("2026-12-01T13:05:09Z")."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def kargo_freight_status(status: dict[str, Any]) -> dict[str, Any]:
+    """Gantry's Freight status as Kargo's FreightStatus marshals: its fields only (an
+    approval's `by` is Gantry's), times as metav1.Time."""
+    out: dict[str, Any] = {}
+    for key, fields in _STATUS_FIELDS.items():
+        entries = status.get(key)
+        if entries:
+            out[key] = {
+                stage: {f: (v if f == "longestSoak" else _metav1_time(v)) for f in fields if (v := (entry or {}).get(f))}
+                for stage, entry in entries.items()
+            }
+    if status.get("metadata"):
+        out["metadata"] = copy.deepcopy(status["metadata"])
+    return out
+
+
 def data_functions(data: PromotionData | None) -> dict[str, Function]:
     """The data functions over `data` (None: nothing was read, every lookup finds nothing)."""
     data = data or PromotionData()
@@ -195,7 +227,8 @@ def data_functions(data: PromotionData | None) -> dict[str, Function]:
         return (status or {}).get("metadata") or None
 
     def freight_status(*args: Any) -> dict[str, Any] | None:
-        return freight("freightStatus", args)
+        status = freight("freightStatus", args)
+        return None if status is None else kargo_freight_status(status)
 
     def config_map(*args: Any) -> dict[str, str]:
         return dict(data.config_maps.get(_name("configMap", args)) or {})

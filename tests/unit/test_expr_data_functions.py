@@ -18,7 +18,9 @@ FREIGHT = {
 }
 DATA = PromotionData(
     stage_metadata={"dev": {"aws-region": "eu-west-1", "config": {"timeout": 30}}},
-    freight_status={"f1": FREIGHT["status"], "f0": {"verifiedIn": {"dev": {}}}},
+    freight_status={"f1": FREIGHT["status"], "f0": {"verifiedIn": {"dev": {}}},
+                    "f2": {"approvedFor": {"prod": {"approvedAt": "2026-02-03T04:05:06.789+00:00", "by": "ana"}},
+                           "verifiedIn": {"dev": {"verifiedAt": "2026-02-01T00:00:00+00:00", "longestSoak": "1h0m0s"}}}},
     config_maps={"settings": {"repoURL": "https://git.example/app.git"}},
     shared_config_maps={"common": {"region": "eu"}},
 )
@@ -39,6 +41,9 @@ def env(data: PromotionData | None = DATA, freight: dict | None = None) -> dict:
         ("freightMetadata('f0')", None),
         ("freightMetadata('nope')", None),
         ("keys(freightStatus(ctx.targetFreight.name))", ["currentlyIn", "metadata"]),
+        ("freightStatus('f1').currentlyIn.dev.since", "2026-01-01T00:00:00Z"),
+        ("freightStatus('f2').approvedFor", {"prod": {"approvedAt": "2026-02-03T04:05:06Z"}}),
+        ("freightStatus('f2').verifiedIn.dev", {"verifiedAt": "2026-02-01T00:00:00Z", "longestSoak": "1h0m0s"}),
         ("'dev' in freightStatus('f1').currentlyIn", True),
         ("freightStatus('f1').approvedFor?.prod?.approvedAt != nil", False),
         ("freightStatus('nope')", None),
