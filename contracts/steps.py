@@ -43,7 +43,11 @@ class StepInput(BaseModel):
         default_factory=dict, description="outputs of the steps that ran before, by alias"
     )
     steps: list[StepRef] = Field(default_factory=list, description="every step of the promotion, in order")
-    secrets: SecretFields | None = Field(default=None, description="config fields the worker renders (secret())")
+    # left out when None, so a worker of the previous code (extra fields forbidden) still
+    # takes the steps of promotions that use no secret()
+    secrets: SecretFields | None = Field(
+        default=None, description="config fields the worker renders (secret())", exclude_if=lambda v: v is None
+    )
 
 
 class SecretFields(BaseModel):

@@ -54,8 +54,10 @@ class PromotionRequest(BaseModel):
     auto: bool = Field(default=False, description="started by auto-promotion")
     verify_only: bool = Field(default=False, description="run no steps: verify the Stage's current Freight again")
     queued: bool = Field(default=False, description="the starter already reserved this promotion's place in the stage lock queue")
-    rollback: bool = Field(
-        default=False, description="a rollback to earlier Freight (Kargo's kargo.akuity.io/rollback annotation): ctx.meta.promotion.rollback"
+    rollback: bool = Field(  # left out when false: workers of the previous code forbid unknown fields
+        default=False,
+        description="a rollback to earlier Freight (Kargo's kargo.akuity.io/rollback annotation): ctx.meta.promotion.rollback",
+        exclude_if=lambda v: not v,
     )
     options: PromotionOptions = Field(default_factory=PromotionOptions)
 
