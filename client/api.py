@@ -303,6 +303,7 @@ class Gantry:
         dry_run: bool = False,
         wait_for_soak: bool = False,
         check: bool = False,
+        rollback: bool = False,
     ) -> PromotionHandle:
         """Start a promotion; the Freight is checked first so a typo fails here. With
         `check`, Freight the Stage may not receive yet is refused here, with the reason
@@ -319,7 +320,7 @@ class Gantry:
             name = "dry-run." + name
         request = PromotionRequest(
             project=project, stage=stage, freight=found["name"], actor=actor, options=options or PromotionOptions(),
-            dry_run=dry_run, wait_for_soak=wait_for_soak,
+            dry_run=dry_run, wait_for_soak=wait_for_soak, rollback=rollback,
         )
         workflow_id = promotion_workflow_id(project, stage, name)
         if not dry_run:

@@ -712,6 +712,7 @@ def promote(
     dry_run: bool = typer.Option(False, "--dry-run", help="render configs, run file steps in a scratch clone, push nothing, print the diff"),
     abort: Optional[str] = typer.Option(None, "--abort", metavar="NAME", help="abort the running promotion NAME"),
     wait_for_soak: bool = typer.Option(False, "--wait-for-soak", help="if the Freight is still soaking upstream, wait for it (durably)"),
+    rollback: bool = typer.Option(False, "--rollback", help="mark it a rollback (Kargo's rollback annotation): steps see ctx.meta.promotion.rollback"),
 ) -> None:
     """Promote Freight to a Stage, or to every Stage directly downstream of one.
 
@@ -735,7 +736,8 @@ def promote(
         if not stage or not freight:
             raise GantryError("--stage and --freight are required (or --downstream-from STAGE, or --abort NAME)")
         handle = await gantry.promote(
-            project, stage, freight, actor=getpass.getuser(), dry_run=dry_run, wait_for_soak=wait_for_soak, check=True
+            project, stage, freight, actor=getpass.getuser(), dry_run=dry_run, wait_for_soak=wait_for_soak, check=True,
+            rollback=rollback,
         )
         print(f"promotion {handle.id.rsplit('/', 1)[-1]} started (workflow id {handle.id})")
         if not (wait or dry_run):

@@ -44,6 +44,7 @@ from activities.metrics import METRIC_ACTIVITIES
 from activities.stages import StageActivities
 from activities.steps import STEP_ACTIVITIES
 from activities.steps.base import work_root
+from activities.step_secrets import StepSecrets
 from activities.warehouses import WarehouseActivities
 from activities.workdir import WorkdirActivities
 from contracts.steps import WORKER_STOPPED
@@ -328,6 +329,7 @@ def build_workers(
         graceful_shutdown_timeout=graceful,
         interceptors=[ActivityInterceptor(steps=True)],
         activities=[workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
+        interceptors=[StepSecrets()],
     )
     return [shared, step_worker]
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.expressions.data import PromotionData
 from pipeline.freight import FreightChange, StageVisit
 from pipeline.promotion_plan import PlannedStep
 
@@ -53,6 +54,11 @@ class PromotionRequest(BaseModel):
     auto: bool = Field(default=False, description="started by auto-promotion")
     verify_only: bool = Field(default=False, description="run no steps: verify the Stage's current Freight again")
     queued: bool = Field(default=False, description="the starter already reserved this promotion's place in the stage lock queue")
+    rollback: bool = Field(  # left out when false: workers of the previous code forbid unknown fields
+        default=False,
+        description="a rollback to earlier Freight (Kargo's kargo.akuity.io/rollback annotation): ctx.meta.promotion.rollback",
+        exclude_if=lambda v: not v,
+    )
     options: PromotionOptions = Field(default_factory=PromotionOptions)
 
 
@@ -119,6 +125,9 @@ class PromotionContext(BaseModel):
         default=None, description="no newer Freight of its Warehouse exists (Kargo's holds); None: not known"
     )
     stored: bool = Field(default=False, description="the Freight is a FreightWorkflow (not in a catalog of old)")
+    data: PromotionData = Field(
+        default_factory=PromotionData, description="what stageMetadata(), configMap() & co. read (only what templates name)"
+    )
 
 
 class PromotionContextRequest(BaseModel):

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ids import stage_workflow_id
     from workflows import continuation, patches
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, guard_update, handles, log_bug
+    from pipeline.expressions.data import PromotionData
     from pipeline.auto_promotion import DownstreamStage, auto_promotion_enabled, stages_to_tell
     from pipeline.manifests import (
         ManifestError,
@@ -634,5 +635,9 @@ class ProjectWorkflow:
             else [],
             template_steps=[s.model_dump(by_alias=True, exclude_none=True) for s in steps],
             tasks=tasks,
+            data=PromotionData(  # all of it: the context activity keeps what the templates name
+                stage_metadata=dict(self._state.stage_metadata),
+                config_maps={name: dict(cm.data) for name, cm in project.config_maps.items()},
+            ),
         )
 

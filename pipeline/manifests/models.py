@@ -736,6 +736,42 @@ class ClusterAnalysisTemplate(KargoModel):
 
 
 # ---------------------------------------------------------------------------
+# ConfigMap (Kubernetes core/v1): data for the configMap() and sharedConfigMap() functions
+# ---------------------------------------------------------------------------
+
+#: the namespace whose ConfigMaps sharedConfigMap() reads (Kargo's SHARED_RESOURCES_NAMESPACE
+#: default); a ConfigMap applied there belongs to no project
+SHARED_RESOURCES_NAMESPACE = "kargo-shared-resources"
+#: the most a ConfigMap's data may hold (keys and values, UTF-8): a promotion carries the
+#: ConfigMaps its templates read in its history, so each is kept small
+CONFIG_MAP_DATA_LIMIT = 64 * 1024
+
+
+def _check_config_data(data: dict[str, str]) -> dict[str, str]:
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in data.items())
+    if size > CONFIG_MAP_DATA_LIMIT:
+        raise ValueError(
+            f"data takes {size} bytes; Gantry keeps a ConfigMap under {CONFIG_MAP_DATA_LIMIT} bytes "
+            "(promotions carry the ConfigMaps they read in their history)"
+        )
+    for key in data:
+        if not key or not all(c.isalnum() or c in "-._" for c in key):
+            raise ValueError(f"key {key!r}: a ConfigMap key is made of letters, digits, '-', '_' and '.'")
+    return data
+
+
+class ConfigMap(KargoModel):
+    """A Kubernetes ConfigMap: string data a project's templates read with configMap(name);
+    in namespace kargo-shared-resources, every project's with sharedConfigMap(name)."""
+
+    api_version: Literal["v1"] = "v1"
+    kind: Literal["ConfigMap"] = "ConfigMap"
+    metadata: ObjectMeta
+    data: Annotated[dict[str, str], AfterValidator(_check_config_data)] = Field(default_factory=dict)
+    immutable: bool | None = None
+
+
+# ---------------------------------------------------------------------------
 # The union and the kind table
 # ---------------------------------------------------------------------------
 
@@ -751,6 +787,7 @@ Manifest = Annotated[
         ClusterPromotionTask,
         AnalysisTemplate,
         ClusterAnalysisTemplate,
+        ConfigMap,
     ],
     Field(discriminator="kind"),
 ]
@@ -768,6 +805,7 @@ MODELS: dict[str, type[KargoModel]] = {
         ClusterPromotionTask,
         AnalysisTemplate,
         ClusterAnalysisTemplate,
+        ConfigMap,
     )
 }
 
@@ -796,5 +834,6 @@ __all__ = [
     "PrometheusRangeQuery", "PrometheusProvider", "WebProvider", "JobProvider",
     "PROVIDER_FIELDS", "MetricProvider", "Metric", "DryRun", "MeasurementRetention",
     "AnalysisTemplateRef", "AnalysisTemplateSpec", "AnalysisTemplate",
-    "ClusterAnalysisTemplate", "Manifest", "MODELS", "CLUSTER_SCOPED", "api_version_of",
+    "ClusterAnalysisTemplate", "ConfigMap", "SHARED_RESOURCES_NAMESPACE", "CONFIG_MAP_DATA_LIMIT",
+    "Manifest", "MODELS", "CLUSTER_SCOPED", "api_version_of",
 ]

@@ -18,6 +18,7 @@ from pipeline.manifests.models import (
     Stage,
 )
 from pipeline.manifests.steps import KNOWN_STEPS
+from pipeline.manifests import template_check
 
 __all__ = ["validate_set", "set_issues", "stage_cycles"]
 
@@ -303,7 +304,26 @@ def set_issues(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -
         )
     for name in sorted(ms.cluster_analysis_templates):
         _check_template_refs(c, "ClusterAnalysisTemplate", name, None, None)
+    _check_templates(c)
     return sorted(c.issues, key=lambda i: (i.file, i.line or 0, i.path))
+
+
+def _check_templates(c: _Collector) -> None:
+    """Every `${{ }}` of Stages and tasks, and every creation criteria, parses and calls
+    only functions Gantry has."""
+
+    def adder(kind: str, name: str, project: str | None) -> template_check.Add:
+        return lambda path, message: c.add(kind, name, project, path, message)
+
+    for project, pm in sorted(c.ms.projects.items()):
+        for name, stage in sorted(pm.stages.items()):
+            template_check.check_stage(adder("Stage", name, project), stage)
+        for name, task in sorted(pm.promotion_tasks.items()):
+            template_check.check_task(adder("PromotionTask", name, project), task.spec.vars, task.spec.steps)
+        for name, warehouse in sorted(pm.warehouses.items()):
+            template_check.check_warehouse(adder("Warehouse", name, project), warehouse)
+    for name, task in sorted(c.ms.cluster_promotion_tasks.items()):
+        template_check.check_task(adder("ClusterPromotionTask", name, None), task.spec.vars, task.spec.steps)
 
 
 def validate_set(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -> None:
@@ -339,6 +359,7 @@ def check_size(ms: ManifestSet, project: str, limit: int = MANIFESTS_LIMIT) -> N
         "Warehouse": found.warehouses,
         "PromotionTask": found.promotion_tasks,
         "AnalysisTemplate": found.analysis_templates,
+        "ConfigMap": found.config_maps,
     }
     counts = ", ".join(f"{len(items)} {kind}s" for kind, items in kinds.items() if items)
     raise ManifestError(
