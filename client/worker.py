@@ -327,9 +327,10 @@ def build_workers(
         task_queue=own_queue,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful,
-        interceptors=[ActivityInterceptor(steps=True)],
+        # outermost first: the log fields and the stopping worker's rule cover the secret
+        # rendering too; the secrets are rendered just before the step and scrubbed after it
+        interceptors=[ActivityInterceptor(steps=True), StepSecrets()],
         activities=[workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
-        interceptors=[StepSecrets()],
     )
     return [shared, step_worker]
 

@@ -186,6 +186,14 @@ class PromotionPolicy(KargoModel):
     auto_promotion_enabled: bool = False
     auto_rollback: AutoRollback | None = None
 
+    @field_validator("auto_rollback")
+    @classmethod
+    def _no_auto_rollback(cls, value: AutoRollback | None) -> AutoRollback | None:
+        # parsed so that the refusal names it; accepted, it would be silently ignored
+        if value is not None:
+            raise ValueError("'autoRollback' is not supported by Gantry yet (roll back with gantry promote --rollback)")
+        return value
+
     @model_validator(mode="after")
     def _one_target(self) -> PromotionPolicy:
         if (self.stage is None) == (self.stage_selector is None):

@@ -109,3 +109,8 @@ def test_selector_query_text() -> None:
     )
     assert sel.query() == "a=1,b=2,t notin (x,y),!c"
     assert LabelSelector().matches({"any": "thing"})
+
+
+def test_auto_rollback_is_refused_not_ignored() -> None:
+    with pytest.raises(ValidationError, match="'autoRollback' is not supported by Gantry yet"):
+        config({"stage": "dev", "autoRollback": {"onPromotion": ["Failed"]}})
