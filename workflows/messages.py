@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.deletion import ObjectRef
 from pipeline.freight import FreightChange, StageVisit
 from pipeline.promotion_plan import PlannedStep
 
@@ -165,6 +166,20 @@ class ApplyRequest(BaseModel):
     cluster: dict[str, Any] | None = Field(
         default=None, description="the cluster-scoped manifests (a ManifestSet) that references may use"
     )
+    prune: bool = Field(default=False, description="also delete the project's objects these documents do not name")
+
+
+class DeleteRequest(BaseModel):
+    """Objects to delete from one project (or from the cluster scope); a Project target deletes
+    the whole project. Refused, naming them, when objects that stay still reference them."""
+
+    targets: list[ObjectRef]
+    ignore_not_found: bool = False
+    dry_run: bool = Field(default=False, description="answer what would be deleted, change nothing")
+
+
+class DeleteResult(BaseModel):
+    results: list[str] = Field(default_factory=list, description='e.g. "stage/uat deleted"')
 
 
 class ApplyResult(BaseModel):
@@ -199,6 +214,12 @@ class WakeWarehouses(BaseModel):
 
     project: str
     warehouses: list[str]
+
+
+class ProjectRef(BaseModel):
+    """A whole project (`end_project_freight`)."""
+
+    project: str
 
 
 class FreightImport(BaseModel):

@@ -117,6 +117,16 @@ VERIFICATION_OUTCOME = Patch(
     "cancelled ends Canceled, and GantryPhase is upserted with its final phase (before: Completed, no phase)",
 )
 
+STAGE_RETIRES_WHEN_IDLE = Patch(
+    id="gantry-stage-retires-when-idle",
+    added="2026-12-01",
+    since="8a9fbae",
+    workflows=("StageWorkflow",),
+    what="a `retire` that finds the Stage busy drops its pending auto-promotions and ends the workflow once "
+    "no promotion holds or waits for the lock, across continue-as-new (before: it was forgotten, and the "
+    "next garbage collection asked again); deleted Stages are retired this way",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -128,4 +138,5 @@ ALL: tuple[Patch, ...] = (
     FREIGHT_RECORD_SIGNAL,
     PROMOTION_OUTCOME,
     VERIFICATION_OUTCOME,
+    STAGE_RETIRES_WHEN_IDLE,
 )
