@@ -14,7 +14,9 @@ import difflib
 
 from pydantic import BaseModel, Field
 
+from pipeline.manifests.errors import ManifestError, ManifestIssue
 from pipeline.manifests.manifest_set import ManifestSet, ProjectManifests, source_key
+from pipeline.manifests.parse import SourceDocument, document_label
 
 #: the kinds that can be deleted, and the ManifestSet/ProjectManifests attribute of the named ones
 PROJECT_KINDS = {
@@ -202,3 +204,44 @@ def without(manifests: ManifestSet, project: str, plan: DeletePlan) -> ManifestS
                 getattr(pm, PROJECT_KINDS[ref.kind]).pop(ref.name, None)
         new.sources.pop(source_key(ref.kind, ref.name, project), None)
     return new
+
+
+def targets_of(documents: list[SourceDocument], default_project: str | None) -> dict[str | None, list[ObjectRef]]:
+    """What `gantry delete -f` deletes, by project (None: the cluster scope), from documents
+    read as written: only kind, metadata.name and metadata.namespace matter, as for kubectl.
+    ManifestError names the file, line and document of each one that cannot be told."""
+    out: dict[str | None, list[ObjectRef]] = {}
+    issues = []
+    for doc in documents:
+        data = doc.data
+        label = document_label(data)
+        meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        name, namespace = meta.get("name"), meta.get("namespace") or default_project
+
+        def issue(path: str, message: str) -> None:
+            issues.append(ManifestIssue(file=doc.file, line=doc.lines.get(path, doc.line), document=label, path=path, message=message))
+
+        if data.get("kind") == "Freight":
+            issue("kind", "Freight is not deleted: garbage collection ends it (docs/architecture.md)")
+            continue
+        try:
+            kind = resolve_kind(str(data.get("kind") or ""))
+        except ValueError as err:
+            issue("kind", str(err))
+            continue
+        if not isinstance(name, str) or not name:
+            issue("metadata.name", "field required: which object to delete")
+            continue
+        if kind == "Project":
+            scope: str | None = name
+        elif kind in CLUSTER_KINDS:
+            scope = None
+        elif not isinstance(namespace, str) or not namespace:
+            issue("metadata.namespace", "field required: the project to delete from (or give -p)")
+            continue
+        else:
+            scope = namespace
+        out.setdefault(scope, []).append(ObjectRef(kind=kind, name=name))
+    if issues:
+        raise ManifestError(issues)
+    return out
