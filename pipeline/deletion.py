@@ -11,6 +11,7 @@ deletion.
 from __future__ import annotations
 
 import difflib
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -31,6 +32,7 @@ CLUSTER_KINDS = {
 }
 KINDS = ("Project", "ProjectConfig", *PROJECT_KINDS, *CLUSTER_KINDS)
 
+
 #: how `gantry get` and kubectl users write kinds: lower case, plural, short
 _ALIASES = {k.lower(): k for k in KINDS} | {k.lower() + "s": k for k in KINDS}
 
@@ -38,7 +40,10 @@ _ALIASES = {k.lower(): k for k in KINDS} | {k.lower() + "s": k for k in KINDS}
 class ObjectRef(BaseModel):
     """One object to delete: its kind and name (the project is the workflow's, or the cluster)."""
 
-    kind: str
+    kind: Literal[
+        "Project", "ProjectConfig", "Warehouse", "Stage", "PromotionTask", "AnalysisTemplate",
+        "ClusterPromotionTask", "ClusterAnalysisTemplate",
+    ]  # fmt: skip
     name: str
 
     @property
