@@ -4,6 +4,8 @@ refuse while a promotion runs (unless --force) and while others still reference 
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -17,9 +19,11 @@ from tests.conftest import WorkerHandle, wait_for
 from tests.httpserver import ScriptedServer
 from tests.integration.test_cli import gantry
 from tests.integration.test_promotion import apply_text
+from tests.integration.test_promotion_tasks import cluster_scope, project_docs, seed_document, task_step  # noqa: F401
 from tests.integration.test_stages import new_freight
 from tests.pipelines import make_gitops_repo, pipeline_manifests
 from workflows.ids import freight_workflow_id, project_workflow_id, stage_workflow_id, warehouse_workflow_id
+from workflows.messages import UpstreamVerified
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +212,57 @@ async def test_cli_names_unknown_objects_and_kinds(worker: WorkerHandle, tempora
     assert code == 2 and "did you mean 'stage'" in out, out
     code, out = await gantry(temporal_address, worker, "delete", "stage", "staging", "-p", project)
     assert code == 0 and "stage/staging deleted" in out, out
+
+
+async def test_a_cluster_task_in_use_is_refused_naming_the_project_and_stage(
+    worker: WorkerHandle, cluster_scope: None, tmp_path: Path, unique: str
+) -> None:
+    await apply_text(worker.gantry, json.dumps(seed_document("ClusterPromotionTask", "standard-kustomize-promote")) + "\n")
+    project = f"del-{unique}"
+    step = task_step("standard-kustomize-promote", {"repoURL": "file:///nowhere.git", "environment": "uat", "argocdApp": "a"},
+                     kind="ClusterPromotionTask")  # fmt: skip
+    (tmp_path / "p.yaml").write_text(project_docs(project, "uat", [step]))
+    await apply_text(worker.gantry, (tmp_path / "p.yaml").read_text())
+    task = refs("ClusterPromotionTask", "standard-kustomize-promote", None)
+    with pytest.raises(GantryError, match=f"Stage 'uat' in project {project} runs ClusterPromotionTask 'standard-kustomize-promote'"):
+        await delete(worker.gantry, task)
+    # the Stage goes in the same command: the task may go too
+    lines = await delete(worker.gantry, {**task, project: [ObjectRef(kind="Stage", name="uat")]})
+    assert lines == ["stage/uat deleted", "clusterpromotiontask/standard-kustomize-promote deleted"]
+    assert not (await worker.gantry.cluster_manifests())["cluster_promotion_tasks"]
+
+
+async def test_a_retired_stage_that_is_busy_ends_once_its_lock_is_free(worker: WorkerHandle, unique: str) -> None:
+    """The `retire` signal (deleted or never applied) on a Stage whose lock is held: the Stage
+    keeps serving its holder, and its workflow ends when the holder is done."""
+    project = f"del-{unique}"
+    with ScriptedServer(then=(200, {"ready": False})) as server:
+        await apply_text(worker.gantry, HANGING_STAGE.format(project=project, url=server.url))
+        promotion = await worker.gantry.promote(project, "dev", (await new_freight(worker.gantry, project, "1.0.0"))["name"])
+
+        async def holds() -> bool:
+            lock = await worker.gantry.stage_lock(project, "dev")
+            return lock is not None and lock.holder == promotion.id
+
+        await wait_for(holds, timeout=30, message="the promotion to hold the lock")
+        stage = worker.gantry.client.get_workflow_handle(stage_workflow_id(project, "dev"))
+        now = datetime.now(timezone.utc)
+        soon = UpstreamVerified(freight="x" * 40, upstream="up", verified_at=now, soak_until=now + timedelta(hours=1))
+        await stage.signal("upstream_verified", soon)
+
+        async def pending() -> int:
+            lock = await worker.gantry.stage_lock(project, "dev")
+            return len(lock.pending) if lock else -1
+
+        await wait_for(lambda: _is(pending(), 1), timeout=10, message="a pending auto-promotion")
+        await stage.signal("retire", "test: not applied")
+        # a Stage that is not applied auto-promotes nothing, but serves its holder to the end
+        await wait_for(lambda: _is(pending(), 0), timeout=10, message="the retired stage to drop its auto-promotions")
+        assert await holds() and await status(worker.gantry, stage.id) == WorkflowExecutionStatus.RUNNING
+        await worker.gantry.abort_promotion(promotion.id)
+        assert (await asyncio.wait_for(promotion.result(), 30)).phase == "Aborted"
+        await ended(worker.gantry, stage.id)
+
+
+async def _is(value, expected) -> bool:
+    return (await value) == expected
