@@ -120,7 +120,7 @@ VERIFICATION_OUTCOME = Patch(
 STAGE_RETIRES_WHEN_IDLE = Patch(
     id="gantry-stage-retires-when-idle",
     added="2026-12-01",
-    since="8a9fbae",
+    since="a05acc0",
     workflows=("StageWorkflow",),
     what="a `retire` that finds the Stage busy drops its pending auto-promotions and ends the workflow once "
     "no promotion holds or waits for the lock, across continue-as-new (before: it was forgotten, and the "
