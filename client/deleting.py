@@ -69,7 +69,9 @@ async def _abort_all(gantry: Gantry, workflow_ids: list[str]) -> None:
     await asyncio.gather(*(one(w) for w in workflow_ids))
 
 
-async def _check_promotions(gantry: Gantry, project: str, stages: list[str] | None, *, force: bool, dry_run: bool, hint: str) -> list[str]:
+async def _check_promotions(
+    gantry: Gantry, project: str, stages: list[str] | None, *, force: bool, dry_run: bool, hint: str
+) -> list[str]:
     """Refuse (or with force, abort) the promotions running on Stages that go; lines to print."""
     running = await running_promotions(gantry, project, stages)
     if not running:
@@ -96,17 +98,22 @@ async def _update(gantry: Gantry, workflow_id: str, request: DeleteRequest) -> l
         raise GantryError(cause_message(err)) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise GantryError("nothing cluster-scoped is applied" if workflow_id == CLUSTER_WORKFLOW_ID else f"{workflow_id} does not exist") from None
+            gone = "nothing cluster-scoped is applied" if workflow_id == CLUSTER_WORKFLOW_ID else f"{workflow_id} does not exist"
+            raise GantryError(gone) from None
         raise GantryError(err.message) from None
     return result.results
 
 
-async def _cluster_referrers(gantry: Gantry, targets: list[ObjectRef], by_scope: dict[str | None, list[ObjectRef]]) -> list[str]:
+async def _cluster_referrers(
+    gantry: Gantry, targets: list[ObjectRef], by_scope: dict[str | None, list[ObjectRef]]
+) -> list[str]:
     """References from any project to the cluster-scoped targets, leaving out what the same
     command deletes."""
     gone = {(r.kind, r.name) for r in targets}
     found = []
-    for project in await gantry.projects():
+    query = f"WorkflowType='ProjectWorkflow' AND ExecutionStatus='Running' AND TaskQueue={query_literal(gantry.task_queue)}"
+    projects = sorted({e.id.removeprefix("project/") async for e in gantry.client.list_workflows(query) if e.id.startswith("project/")})
+    for project in projects:
         manifests = await _manifests(gantry, project_workflow_id(project))
         plan = plan_deletion(manifests, project, by_scope.get(project, []), ignore_missing=True)
         if plan.project:
@@ -125,11 +132,10 @@ async def delete(
     ignore_not_found: bool = False,
 ) -> list[str]:
     """Delete objects, by project (None: the cluster scope); projects first, so that the
-    cluster-scoped tasks and templates they used may go in the same command."""
-    lines: list[str] = []
-    checked: list[tuple[str | None, DeleteRequest]] = []
+    cluster-scoped tasks and templates they used may go in the same command. Every scope's
+    workflow plans (and may refuse) before any promotion is aborted or anything deleted."""
+    planned: list[tuple[str | None, DeleteRequest, list[str]]] = []
     for project, targets in sorted(by_scope.items(), key=lambda item: item[0] is None):
-        request = DeleteRequest(targets=targets, ignore_not_found=ignore_not_found, dry_run=True)
         if project is None:
             referrers = await _cluster_referrers(gantry, targets, by_scope)
             if referrers:
@@ -138,25 +144,27 @@ async def delete(
             if ignore_not_found:
                 continue
             raise GantryError(f"project {project!r} does not exist")
-        # the workflow plans (and refuses) first, so nothing is aborted for a deletion it refuses
-        workflow_id = CLUSTER_WORKFLOW_ID if project is None else project_workflow_id(project)
-        planned = await _update(gantry, workflow_id, request)
-        checked.append((project, request))
-        if project is not None:
-            plan = plan_deletion(await _manifests(gantry, workflow_id), project, targets, ignore_missing=True)
-            stages = None if plan.project else plan.names("Stage")
-            if stages is None or stages:
-                lines += await _check_promotions(
-                    gantry, project, stages, force=force, dry_run=dry_run, hint="--force aborts them, then deletes"
-                )
+        request = DeleteRequest(targets=targets, ignore_not_found=ignore_not_found, dry_run=True)
+        planned.append((project, request, await _update(gantry, _workflow_id(project), request)))
+    lines: list[str] = []
+    for project, request, _ in planned:
+        if project is None:
+            continue
+        plan = plan_deletion(await _manifests(gantry, _workflow_id(project)), project, request.targets, ignore_missing=True)
+        stages = None if plan.project else plan.names("Stage")
+        if stages is None or stages:
+            hint = "--force aborts them, then deletes"
+            lines += await _check_promotions(gantry, project, stages, force=force, dry_run=dry_run, hint=hint)
+    for project, request, dry in planned:
         if dry_run:
-            lines += planned
-    if dry_run:
-        return lines
-    for project, request in checked:
-        workflow_id = CLUSTER_WORKFLOW_ID if project is None else project_workflow_id(project)
-        lines += await _update(gantry, workflow_id, request.model_copy(update={"dry_run": False}))
+            lines += dry
+        else:
+            lines += await _update(gantry, _workflow_id(project), request.model_copy(update={"dry_run": False}))
     return lines
+
+
+def _workflow_id(project: str | None) -> str:
+    return CLUSTER_WORKFLOW_ID if project is None else project_workflow_id(project)
 
 
 async def check_prune(gantry: Gantry, documents_by_scope: dict[str | None, list[dict[str, Any]]]) -> None:

@@ -224,7 +224,8 @@ def targets_of(documents: list[SourceDocument], default_project: str | None) -> 
         name, namespace = meta.get("name"), meta.get("namespace") or default_project
 
         def issue(path: str, message: str) -> None:
-            issues.append(ManifestIssue(file=doc.file, line=doc.lines.get(path, doc.line), document=label, path=path, message=message))
+            line = doc.lines.get(path, doc.line)
+            issues.append(ManifestIssue(file=doc.file, line=line, document=label, path=path, message=message))
 
         if data.get("kind") == "Freight":
             issue("kind", "Freight is not deleted: garbage collection ends it (docs/architecture.md)")

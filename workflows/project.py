@@ -376,7 +376,7 @@ class ProjectWorkflow:
 
     # -- delete ----------------------------------------------------------------------
 
-    @workflow.update(name="delete", description="Delete objects (a Project: everything in it); refused while others reference them")
+    @workflow.update(name="delete", description="Delete objects (a Project: all in it); refused while others reference them")
     @guard_update
     def delete(self, request: DeleteRequest) -> DeleteResult:
         plan = self._deletion(request)
