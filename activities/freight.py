@@ -12,7 +12,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.freight_store import FreightRefused, FreightStore
-from workflows.messages import FreightChangeRequest, FreightImport, NewFreight, ProjectRef
+from pipeline.freight import FreightChange, names_stage
+from workflows.messages import FreightChangeRequest, FreightImport, NewFreight, ProjectRef, StageRef
 
 
 class FreightActivities:
@@ -61,3 +62,18 @@ class FreightActivities:
                 pass
             activity.heartbeat(ended)
         return ended
+
+    @activity.defn(name="forget_stage_in_freight")
+    async def forget_stage_in_freight(self, request: StageRef) -> int:
+        """A deleted Stage leaves every Freight of its project that names it (currentlyIn,
+        verifiedIn, approvedFor), as Kargo's Stage finalizer clears them; how many changed."""
+        changed = 0
+        for record in await self.store.all(request.project):
+            if names_stage(record, request.stage) and record["name"]:
+                try:
+                    await self.store.change(request.project, record["name"], FreightChange(kind="stage_deleted", stage=request.stage))
+                    changed += 1
+                except FreightRefused:  # collected meanwhile, or a Freight of the project's catalog of old
+                    pass
+            activity.heartbeat(changed)
+        return changed

@@ -221,6 +221,7 @@ def build_workers(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, worke
             freight.import_freight,
             freight.store_freight,
             freight.end_project_freight,
+            freight.forget_stage_in_freight,
             garbage.collect_garbage,
             stages.request_stage_lock,
             stages.workflow_is_running,

@@ -222,6 +222,13 @@ class ProjectRef(BaseModel):
     project: str
 
 
+class StageRef(BaseModel):
+    """One Stage of a project (`forget_stage_in_freight`)."""
+
+    project: str
+    stage: str
+
+
 class FreightImport(BaseModel):
     """Freight of a project's catalog of old, to become FreightWorkflows (`import_freight`)."""
 

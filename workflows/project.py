@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
     from pipeline import freight as freight_rules
-    from pipeline.freight import FreightCatalog, FreightChange, check_alias, check_artifacts, set_alias
+    from pipeline.freight import FreightCatalog, FreightChange, check_alias, check_artifacts, forget_stage, set_alias
     from workflows.failures import cause_message
     from workflows.ids import stage_workflow_id
     from workflows import continuation, patches
@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         PromotionFinished,
         ProjectRef,
         StageHistory,
+        StageRef,
         StageView,
         WakeWarehouses,
     )
@@ -232,13 +233,26 @@ class ProjectWorkflow:
         self._state.hand_over.pop(0)
 
     async def _retire_stage(self) -> None:
-        """A deleted Stage's workflow ends once no promotion holds or waits for its lock."""
+        """A deleted Stage's workflow ends once no promotion holds or waits for its lock, and
+        its project's Freight forget it (unless the whole project goes)."""
         stage = self._state.retire[0]
         reason = f"stage {stage!r} was deleted from project {self._name}"
         try:
             await workflow.get_external_workflow_handle(stage_workflow_id(self._name, stage)).signal("retire", reason)
         except Exception as err:  # no workflow for it ran: nothing to end
             workflow.logger.info("stage %s has no workflow to end: %s", stage, err)
+        if not self._state.deleted:
+            try:
+                await workflow.execute_activity(
+                    "forget_stage_in_freight",
+                    StageRef(project=self._name, stage=stage),
+                    start_to_close_timeout=timedelta(minutes=10),
+                    heartbeat_timeout=timedelta(seconds=30),
+                    retry_policy=retries.TELL,
+                    summary=f"freight forgets deleted stage {stage}",
+                )
+            except ActivityError as err:
+                workflow.logger.warning("freight could not forget deleted stage %s: %s", stage, err)
         self._state.retire.pop(0)
 
     async def _end_freight(self) -> None:
@@ -404,6 +418,8 @@ class ProjectWorkflow:
         for stage in plan.names("Stage"):
             for kept in (state.stage_metadata, state.holds, state.verifications, state.catalog.stages, state.catalog.history):
                 kept.pop(stage, None)
+            for record in state.catalog.freight.values():  # a catalog of old's Freight
+                forget_stage(record, stage)
             if stage in state.hand_over:
                 state.hand_over.remove(stage)
             if stage not in state.retire:

@@ -190,6 +190,9 @@ async def test_apply_prune_deletes_a_stage_dropped_from_the_file(
     project = f"del-{unique}"
     full = pipeline_manifests(project, "file:///nowhere.git") + SPARE_WAREHOUSE.format(project=project)
     await apply_text(worker.gantry, full)
+    freight = await new_freight(worker.gantry, project, "3.0.0")
+    await worker.gantry.approve(project, "staging", freight["name"], "tester")
+    await worker.gantry.approve(project, "dev", freight["name"], "tester")
     dropped = full.split("---\napiVersion: kargo.akuity.io/v1alpha1\nkind: Stage\nmetadata:\n  name: staging")[0]
     assert "name: staging" not in dropped and "name: spare" not in dropped
     (tmp_path / "p.yaml").write_text(dropped)
@@ -199,6 +202,12 @@ async def test_apply_prune_deletes_a_stage_dropped_from_the_file(
     assert "stage/dev unchanged" in out and "stage/staging pruned" in out and "warehouse/spare pruned" in out
     assert [s.name for s in await worker.gantry.stages(project)] == ["dev"]
     await ended(worker.gantry, warehouse_workflow_id(project, "spare"))
+
+    async def forgotten() -> bool:  # as Kargo's Stage finalizer: approvals (and verifications) for it go
+        approved = ((await worker.gantry.get_freight(project, freight["name"])).get("status") or {}).get("approvedFor") or {}
+        return sorted(approved) == ["dev"]
+
+    await wait_for(forgotten, timeout=30, message="the freight to forget the pruned stage")
     code, out = await gantry(temporal_address, worker, "apply", "-f", str(tmp_path / "p.yaml"), "--prune")
     assert code == 0 and "pruned" not in out, out
 

@@ -145,3 +145,15 @@ def test_targets_of_files() -> None:
     text = str(err.value)
     assert "bad.yaml:1" in text and "metadata.namespace" in text and "Freight is not deleted" in text
     assert targets_of(bad[:1], "q") == {"q": [ref("Stage", "x")]}
+
+
+def test_freight_forgets_a_deleted_stage() -> None:
+    from datetime import datetime, timezone
+
+    from pipeline.freight import FreightChange, apply_change, names_stage
+
+    record = {"name": "f", "status": {"currentlyIn": {"qa": {}}, "verifiedIn": {"qa": {}, "dev": {}}, "approvedFor": {"qa": {}}}}
+    assert names_stage(record, "qa")
+    apply_change(record, FreightChange(kind="stage_deleted", stage="qa"), datetime.now(timezone.utc))
+    assert record["status"] == {"currentlyIn": {}, "verifiedIn": {"dev": {}}, "approvedFor": {}}
+    assert not names_stage(record, "qa")
