@@ -592,9 +592,9 @@ async def scenario_pull_request(s: Scenario) -> None:
 
 async def scenario_delete(s: Scenario) -> None:
     """(l) Deleting (patch gantry-stage-retires-when-idle): a busy Stage told to retire serves its
-    promotion until `gantry delete --force` aborts it, then ends; `apply --prune` drops a Stage and
-    a Warehouse (whose loop ends); `gantry delete project` ends its Warehouse, Stages, Freight
-    and the ProjectWorkflow."""
+    promotion until `gantry delete --force` aborts it, then ends; `apply --prune` drops a Stage
+    (the Freight approved for it forgets it) and a Warehouse (whose loop ends); `gantry delete
+    project` ends its Warehouse, Stages, Freight and the ProjectWorkflow."""
     from client.applying import plan_apply
     from client.deleting import delete
     from client.manifests import LoadedManifests
@@ -629,6 +629,7 @@ async def scenario_delete(s: Scenario) -> None:
         await delete(s.gantry, {project: [ObjectRef(kind="Stage", name="qa")]}, force=True)
         qa_stage = s.client.get_workflow_handle(stage_workflow_id(project, "qa"))
         await wait_for(lambda: _status_is(qa_stage, WorkflowExecutionStatus.COMPLETED), timeout=30, message="qa to end")
+    await s.gantry.approve(project, "staging", freight["alias"], "recorder")  # the Freight forgets it when it goes
     dropped = full.split("---\napiVersion: kargo.akuity.io/v1alpha1\nkind: Stage\nmetadata:\n  name: staging")[0]
     plan = plan_apply(LoadedManifests(documents=parse_documents(dropped, "p.yaml")))
     await s.gantry.apply(plan.documents, prune=True)
