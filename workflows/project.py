@@ -377,6 +377,8 @@ class ProjectWorkflow:
                 self._state.wake.append(name)
         if pruned is not None:
             self._forget(pruned)
+        if after is not None and any(stage in after.stages for stage in self._state.retire):  # deleted, applied again
+            self._state.retire = [stage for stage in self._state.retire if stage not in after.stages]
         return ApplyResult(results=changes)
 
     @apply.validator

@@ -275,3 +275,28 @@ async def test_a_retired_stage_that_is_busy_ends_once_its_lock_is_free(worker: W
 
 async def _is(value, expected) -> bool:
     return (await value) == expected
+
+
+async def test_prune_is_refused_before_applying_while_a_promotion_runs_on_the_stage(
+    worker: WorkerHandle, temporal_address: str, tmp_path: Path, unique: str
+) -> None:
+    project = f"del-{unique}"
+    with ScriptedServer(then=(200, {"ready": False})) as server:
+        full = HANGING_STAGE.format(project=project, url=server.url)
+        await apply_text(worker.gantry, full)
+        promotion = await worker.gantry.promote(project, "dev", (await new_freight(worker.gantry, project, "1.0.0"))["name"])
+
+        async def holds() -> bool:
+            lock = await worker.gantry.stage_lock(project, "dev")
+            return lock is not None and lock.holder == promotion.id
+
+        await wait_for(holds, timeout=30, message="the promotion to hold the lock")
+        warehouse_only = full.split("---\n")[0].replace("interval: 1h", "interval: 2h")
+        (tmp_path / "p.yaml").write_text(warehouse_only)
+        code, out = await gantry(temporal_address, worker, "apply", "-f", str(tmp_path / "p.yaml"), "--prune")
+        assert code == 1 and promotion.id.rsplit("/", 1)[-1] in out and "--force" in out, out
+        manifests = await worker.gantry.manifests(project)
+        assert "dev" in manifests["projects"][project]["stages"]
+        assert manifests["projects"][project]["warehouses"]["app"]["spec"]["interval"] == "1h", "nothing was applied"
+        await worker.gantry.abort_promotion(promotion.id)
+        await asyncio.wait_for(promotion.result(), 30)
