@@ -71,7 +71,8 @@ class FreightActivities:
         for record in await self.store.all(request.project):
             if names_stage(record, request.stage) and record["name"]:
                 try:
-                    await self.store.change(request.project, record["name"], FreightChange(kind="stage_deleted", stage=request.stage))
+                    forget = FreightChange(kind="stage_deleted", stage=request.stage)
+                    await self.store.change(request.project, record["name"], forget)
                     changed += 1
                 except FreightRefused:  # collected meanwhile, or a Freight of the project's catalog of old
                     pass

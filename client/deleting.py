@@ -85,9 +85,8 @@ async def _check_promotions(
     return [f"promotion/{w.rsplit('/', 1)[-1]} aborted" for w in running]
 
 
-async def _manifests(gantry: Gantry, workflow_id: str) -> ManifestSet:
-    found = await gantry._query_or_none(workflow_id, "manifests")
-    return ManifestSet.model_validate(found or {})
+async def _manifests(gantry: Gantry, project: str) -> ManifestSet:
+    return ManifestSet.model_validate(await gantry.manifests(project))
 
 
 async def _update(gantry: Gantry, workflow_id: str, request: DeleteRequest) -> list[str]:
@@ -111,10 +110,11 @@ async def _cluster_referrers(
     command deletes."""
     gone = {(r.kind, r.name) for r in targets}
     found = []
+    # the projects this task queue serves (another queue's may have no worker to answer)
     query = f"WorkflowType='ProjectWorkflow' AND ExecutionStatus='Running' AND TaskQueue={query_literal(gantry.task_queue)}"
-    projects = sorted({e.id.removeprefix("project/") async for e in gantry.client.list_workflows(query) if e.id.startswith("project/")})
-    for project in projects:
-        manifests = await _manifests(gantry, project_workflow_id(project))
+    ids = {e.id async for e in gantry.client.list_workflows(query)}
+    for project in sorted(i.removeprefix("project/") for i in ids if i.startswith("project/")):
+        manifests = await _manifests(gantry, project)
         plan = plan_deletion(manifests, project, by_scope.get(project, []), ignore_missing=True)
         if plan.project:
             continue
@@ -150,7 +150,7 @@ async def delete(
     for project, request, _ in planned:
         if project is None:
             continue
-        plan = plan_deletion(await _manifests(gantry, _workflow_id(project)), project, request.targets, ignore_missing=True)
+        plan = plan_deletion(await _manifests(gantry, project), project, request.targets, ignore_missing=True)
         stages = None if plan.project else plan.names("Stage")
         if stages is None or stages:
             hint = "--force aborts them, then deletes"
@@ -172,7 +172,7 @@ async def check_prune(gantry: Gantry, documents_by_scope: dict[str | None, list[
     for project, documents in documents_by_scope.items():
         if project is None or not await gantry.project_exists(project):
             continue
-        manifests = await _manifests(gantry, project_workflow_id(project))
+        manifests = await _manifests(gantry, project)
         kept = [_ref(d) for d in documents]
         stages = [r.name for r in prune_targets(manifests.projects.get(project), project, kept) if r.kind == "Stage"]
         if stages:

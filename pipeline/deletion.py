@@ -33,7 +33,7 @@ CLUSTER_KINDS = {
 KINDS = ("Project", "ProjectConfig", *PROJECT_KINDS, *CLUSTER_KINDS)
 
 
-#: how `gantry get` and kubectl users write kinds: lower case, plural, short
+#: how `gantry get` and kubectl users write kinds: any case, singular or plural
 _ALIASES = {k.lower(): k for k in KINDS} | {k.lower() + "s": k for k in KINDS}
 
 
