@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.freight_store import query_literal
@@ -89,6 +89,17 @@ async def _manifests(gantry: Gantry, project: str) -> ManifestSet:
     return ManifestSet.model_validate(await gantry.manifests(project))
 
 
+async def _plan(gantry: Gantry, workflow_id: str, request: DeleteRequest) -> list[str]:
+    """The workflow's own plan (its `delete_plan` query): the lines a dry run prints, or its refusal."""
+    handle = gantry.client.get_workflow_handle(workflow_id)
+    try:
+        return (await handle.query("delete_plan", request, result_type=DeleteResult)).results
+    except WorkflowQueryFailedError as err:
+        raise GantryError(err.message) from None
+    except RPCError as err:
+        raise GantryError(_rpc_message(err, workflow_id)) from None
+
+
 async def _update(gantry: Gantry, workflow_id: str, request: DeleteRequest) -> list[str]:
     handle = gantry.client.get_workflow_handle(workflow_id)
     try:
@@ -96,11 +107,14 @@ async def _update(gantry: Gantry, workflow_id: str, request: DeleteRequest) -> l
     except WorkflowUpdateFailedError as err:
         raise GantryError(cause_message(err)) from None
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            gone = "nothing cluster-scoped is applied" if workflow_id == CLUSTER_WORKFLOW_ID else f"{workflow_id} does not exist"
-            raise GantryError(gone) from None
-        raise GantryError(err.message) from None
+        raise GantryError(_rpc_message(err, workflow_id)) from None
     return result.results
+
+
+def _rpc_message(err: RPCError, workflow_id: str) -> str:
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return "nothing cluster-scoped is applied" if workflow_id == CLUSTER_WORKFLOW_ID else f"{workflow_id} does not exist"
+    return err.message
 
 
 async def _cluster_referrers(
@@ -144,8 +158,8 @@ async def delete(
             if ignore_not_found:
                 continue
             raise GantryError(f"project {project!r} does not exist")
-        request = DeleteRequest(targets=targets, ignore_not_found=ignore_not_found, dry_run=True)
-        planned.append((project, request, await _update(gantry, _workflow_id(project), request)))
+        request = DeleteRequest(targets=targets, ignore_not_found=ignore_not_found)
+        planned.append((project, request, await _plan(gantry, _workflow_id(project), request)))
     lines: list[str] = []
     for project, request, _ in planned:
         if project is None:
@@ -159,7 +173,7 @@ async def delete(
         if dry_run:
             lines += dry
         else:
-            lines += await _update(gantry, _workflow_id(project), request.model_copy(update={"dry_run": False}))
+            lines += await _update(gantry, _workflow_id(project), request)
     return lines
 
 

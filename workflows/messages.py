@@ -175,7 +175,6 @@ class DeleteRequest(BaseModel):
 
     targets: list[ObjectRef]
     ignore_not_found: bool = False
-    dry_run: bool = Field(default=False, description="answer what would be deleted, change nothing")
 
 
 class DeleteResult(BaseModel):

@@ -396,8 +396,6 @@ class ProjectWorkflow:
     @guard_update
     def delete(self, request: DeleteRequest) -> DeleteResult:
         plan = self._deletion(request)
-        if request.dry_run:
-            return DeleteResult(results=[f"{ref.label} deleted (dry run)" for ref in plan.deleted])
         self._state.manifests = without(self._state.manifests, self._name, plan)
         self._forget(plan)
         return DeleteResult(results=[f"{ref.label} deleted" for ref in plan.deleted])
@@ -405,6 +403,11 @@ class ProjectWorkflow:
     @delete.validator
     def validate_delete(self, request: DeleteRequest) -> None:
         self._deletion(request)
+
+    @workflow.query(name="delete_plan", description="What `delete` would delete, or why it would refuse")
+    def delete_plan(self, request: DeleteRequest) -> DeleteResult:
+        """The dry run of `delete` (a query: a command that only asks leaves no history)."""
+        return DeleteResult(results=[f"{ref.label} deleted (dry run)" for ref in self._deletion(request).deleted])
 
     def _deletion(self, request: DeleteRequest) -> DeletePlan:
         if self._state.deleted:
