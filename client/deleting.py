@@ -28,16 +28,17 @@ from workflows.messages import DeleteRequest, DeleteResult
 ABORT_WAIT = 120.0
 
 
-async def running_promotions(gantry: Gantry, project: str, stages: list[str] | None) -> list[str]:
+async def running_promotions(gantry: Gantry, project: str, stages: list[str], *, every: bool = False) -> list[str]:
     """Workflow ids of the promotions running (or holding or waiting for the lock) on `stages`
-    (None: on any Stage of the project)."""
+    (`every`: on any Stage of the project, applied or not). The Stages' locks are read too:
+    visibility may not list a promotion started a moment ago."""
     query = f"WorkflowType='PromotionWorkflow' AND ExecutionStatus='Running' AND GantryProject={query_literal(project)}"
     found = set()
     async for execution in gantry.client.list_workflows(query):
         stage = execution.id.split("/")[2] if execution.id.count("/") >= 3 else ""
-        if stages is None or stage in stages:
+        if every or stage in stages:
             found.add(execution.id)
-    for stage in stages or []:
+    for stage in stages:
         lock = await gantry.stage_lock(project, stage)
         if lock is not None:
             found.update([lock.holder] if lock.holder else [])
@@ -70,10 +71,10 @@ async def _abort_all(gantry: Gantry, workflow_ids: list[str]) -> None:
 
 
 async def _check_promotions(
-    gantry: Gantry, project: str, stages: list[str] | None, *, force: bool, dry_run: bool, hint: str
+    gantry: Gantry, project: str, stages: list[str], *, force: bool, dry_run: bool, hint: str, every: bool = False
 ) -> list[str]:
     """Refuse (or with force, abort) the promotions running on Stages that go; lines to print."""
-    running = await running_promotions(gantry, project, stages)
+    running = await running_promotions(gantry, project, stages, every=every)
     if not running:
         return []
     names = ", ".join(w.removeprefix(f"promotion/{project}/") for w in running)
@@ -165,10 +166,11 @@ async def delete(
         if project is None:
             continue
         plan = plan_deletion(await _manifests(gantry, project), project, request.targets, ignore_missing=True)
-        stages = None if plan.project else plan.names("Stage")
-        if stages is None or stages:
+        if plan.project or plan.names("Stage"):
             hint = "--force aborts them, then deletes"
-            lines += await _check_promotions(gantry, project, stages, force=force, dry_run=dry_run, hint=hint)
+            lines += await _check_promotions(
+                gantry, project, plan.names("Stage"), force=force, dry_run=dry_run, hint=hint, every=plan.project
+            )
     for project, request, dry in planned:
         if dry_run:
             lines += dry

@@ -300,3 +300,20 @@ async def test_prune_is_refused_before_applying_while_a_promotion_runs_on_the_st
         assert manifests["projects"][project]["warehouses"]["app"]["spec"]["interval"] == "1h", "nothing was applied"
         await worker.gantry.abort_promotion(promotion.id)
         await asyncio.wait_for(promotion.result(), 30)
+
+
+async def test_a_project_with_a_running_promotion_is_refused_unless_forced(worker: WorkerHandle, unique: str) -> None:
+    project = f"del-{unique}"
+    with ScriptedServer(then=(200, {"ready": False})) as server:
+        await apply_text(worker.gantry, HANGING_STAGE.format(project=project, url=server.url))
+        promotion = await worker.gantry.promote(project, "dev", (await new_freight(worker.gantry, project, "1.0.0"))["name"])
+        name = promotion.id.rsplit("/", 1)[-1]
+        with pytest.raises(GantryError, match=f"dev/{name}"):  # found through the Stage's lock at once
+            await delete(worker.gantry, refs("Project", project, project))
+        assert await worker.gantry.project_exists(project)
+        dry = await delete(worker.gantry, refs("Project", project, project), force=True, dry_run=True)
+        assert f"promotion/{name} would be aborted" in dry and "stage/dev deleted (dry run)" in dry
+        lines = await delete(worker.gantry, refs("Project", project, project), force=True)
+        assert lines[0] == f"promotion/{name} aborted" and f"project/{project} deleted" in lines
+        await ended(worker.gantry, project_workflow_id(project))
+        await ended(worker.gantry, stage_workflow_id(project, "dev"))
