@@ -142,9 +142,10 @@ class Gantry:
     async def cluster_manifests(self) -> dict[str, Any] | None:
         return await self._query_or_none(CLUSTER_WORKFLOW_ID, "manifests")
 
-    async def apply(self, documents_by_scope: dict[str | None, list[dict[str, Any]]]) -> list[str]:
+    async def apply(self, documents_by_scope: dict[str | None, list[dict[str, Any]]], *, prune: bool = False) -> list[str]:
         """Apply parsed documents, grouped by project (None = cluster-scoped). Cluster-scoped
-        ones go first, so that projects may reference them in the same apply."""
+        ones go first, so that projects may reference them in the same apply. `prune` also
+        deletes, in each project given, the objects its documents do not name."""
         results: list[str] = []
         if documents_by_scope.get(None):
             applied = await self._apply_to(
@@ -158,7 +159,7 @@ class Gantry:
             applied = await self._apply_to(
                 project_workflow_id(project),
                 project,
-                ApplyRequest(documents=documents, default_project=project, cluster=cluster),
+                ApplyRequest(documents=documents, default_project=project, cluster=cluster, prune=prune),
             )
             results += applied.results
         return results
@@ -174,15 +175,16 @@ class Gantry:
 
     async def _project(self, project: str, query: str, *args: Any, result_type: type | None = None) -> Any:
         result = await self._query_or_none(project_workflow_id(project), query, *args, result_type=result_type)
-        if result is None and query in ("manifests", "stages", "freight"):
+        if query in ("manifests", "stages", "freight"):  # a deleted project's workflow still answers
             if not await self.project_exists(project):
                 raise GantryError(f"project {project!r} does not exist (apply its manifests first)")
         return result
 
     async def project_exists(self, project: str) -> bool:
+        """Its workflow runs (a deleted project's has ended)."""
         try:
-            await self.client.get_workflow_handle(project_workflow_id(project)).describe()
-            return True
+            described = await self.client.get_workflow_handle(project_workflow_id(project)).describe()
+            return described.status == WorkflowExecutionStatus.RUNNING
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return False

@@ -215,6 +215,9 @@ def worker(
 def apply(
     files: list[Path] = typer.Option(..., "--filename", "-f", help="YAML file or directory (repeatable)"),
     project: Optional[str] = typer.Option(None, "--project", "-p", help="project for documents without a namespace"),
+    prune: bool = typer.Option(
+        False, "--prune", help="also delete, in each project the files name, what the files do not name (printed)"
+    ),
 ) -> None:
     """Validate manifests and apply them; a set that does not validate changes nothing."""
     from client.applying import plan_apply
@@ -231,12 +234,73 @@ def apply(
     plan = plan_apply(loaded, project)
 
     async def go() -> None:
+        from client.deleting import check_prune
+
         gantry = await _connect()
-        for line in await gantry.apply(plan.documents):
+        if prune:
+            await check_prune(gantry, plan.documents)
+        for line in await gantry.apply(plan.documents, prune=prune):
             print(line)
         for freight_project, freight in plan.freight:
             created = await gantry.create_freight(freight_project, freight)
             print(f"freight/{created['name']} ({created.get('alias')}) applied")
+
+    run(go())
+
+
+@app.command()
+def delete(
+    kind: Optional[str] = typer.Argument(None, help="project, projectconfig, warehouse, stage, promotiontask, "
+                                         "clusterpromotiontask, analysistemplate, clusteranalysistemplate"),
+    name: Optional[str] = typer.Argument(None),
+    files: Optional[list[Path]] = typer.Option(None, "--filename", "-f", help="delete every document of these files"),
+    project: Optional[str] = typer.Option(None, "--project", "-p", envvar="GANTRY_PROJECT", help="project (Kargo namespace)"),
+    force: bool = typer.Option(False, "--force", help="abort promotions running on Stages that go, then delete"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print what would be deleted, delete nothing"),
+    ignore_not_found: bool = typer.Option(False, "--ignore-not-found", help="skip objects that do not exist"),
+) -> None:
+    """Delete objects (a Project: everything in it) and end the workflows they owned.
+
+    Refused while objects that stay still reference them (naming those), and while a
+    promotion runs on a Stage that goes, unless --force (docs/cli.md)."""
+    from client.manifests import read_documents
+    from pipeline.deletion import CLUSTER_KINDS, ObjectRef, resolve_kind, targets_of
+    from pipeline.manifests import ManifestError
+
+    if files and (kind or name):
+        errors.print("[red]error:[/red] give either -f FILE or KIND NAME, not both", highlight=False)
+        raise typer.Exit(2)
+    if files:
+        try:
+            docs, _ = read_documents([str(f) for f in files])
+            by_scope = targets_of(docs, project)
+        except ManifestError as err:
+            for issue in err.issues:
+                errors.print(f"[red]error:[/red] {issue}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    else:
+        if not (kind and name):
+            errors.print("[red]error:[/red] give KIND NAME (e.g. `stage uat -p PROJECT`) or -f FILE", highlight=False)
+            raise typer.Exit(2)
+        try:
+            resolved = resolve_kind(kind)
+        except ValueError as err:
+            errors.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        scope = name if resolved == "Project" else None if resolved in CLUSTER_KINDS else project
+        if resolved not in CLUSTER_KINDS and not scope:
+            errors.print(f"[red]error:[/red] a {resolved} belongs to a project: give -p PROJECT", highlight=False)
+            raise typer.Exit(2)
+        by_scope = {scope: [ObjectRef(kind=resolved, name=name)]}
+
+    async def go() -> None:
+        from client.deleting import delete as delete_objects
+
+        gantry = await _connect()
+        for line in await delete_objects(
+            gantry, by_scope, force=force, dry_run=dry_run, ignore_not_found=ignore_not_found
+        ):
+            print(line)
 
     run(go())
 

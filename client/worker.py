@@ -308,6 +308,8 @@ def build_workers(
             freight.change_freight,
             freight.import_freight,
             freight.store_freight,
+            freight.end_project_freight,
+            freight.forget_stage_in_freight,
             garbage.collect_garbage,
             stages.request_stage_lock,
             stages.workflow_is_running,

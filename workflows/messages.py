@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.expressions.data import PromotionData
+from pipeline.deletion import ObjectRef
 from pipeline.freight import FreightChange, StageVisit
 from pipeline.promotion_plan import PlannedStep
 
@@ -174,6 +175,19 @@ class ApplyRequest(BaseModel):
     cluster: dict[str, Any] | None = Field(
         default=None, description="the cluster-scoped manifests (a ManifestSet) that references may use"
     )
+    prune: bool = Field(default=False, description="also delete the project's objects these documents do not name")
+
+
+class DeleteRequest(BaseModel):
+    """Objects to delete from one project (or from the cluster scope); a Project target deletes
+    the whole project. Refused, naming them, when objects that stay still reference them."""
+
+    targets: list[ObjectRef]
+    ignore_not_found: bool = False
+
+
+class DeleteResult(BaseModel):
+    results: list[str] = Field(default_factory=list, description='e.g. "stage/uat deleted"')
 
 
 class ApplyResult(BaseModel):
@@ -208,6 +222,19 @@ class WakeWarehouses(BaseModel):
 
     project: str
     warehouses: list[str]
+
+
+class ProjectRef(BaseModel):
+    """A whole project (`end_project_freight`)."""
+
+    project: str
+
+
+class StageRef(BaseModel):
+    """One Stage of a project (`forget_stage_in_freight`)."""
+
+    project: str
+    stage: str
 
 
 class FreightImport(BaseModel):

@@ -126,6 +126,16 @@ MATCH_UPSTREAM = Patch(
     "(the Stage follows its upstream back); before: a Freight was auto-promoted at most once",
 )
 
+STAGE_RETIRES_WHEN_IDLE = Patch(
+    id="gantry-stage-retires-when-idle",
+    added="2026-12-01",
+    since="a05acc0",
+    workflows=("StageWorkflow",),
+    what="a `retire` that finds the Stage busy drops its pending auto-promotions and ends the workflow once "
+    "no promotion holds or waits for the lock, across continue-as-new (before: it was forgotten, and the "
+    "next garbage collection asked again); deleted Stages are retired this way",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -138,4 +148,5 @@ ALL: tuple[Patch, ...] = (
     PROMOTION_OUTCOME,
     VERIFICATION_OUTCOME,
     MATCH_UPSTREAM,
+    STAGE_RETIRES_WHEN_IDLE,
 )

@@ -37,7 +37,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows import metrics
     from workflows import retries
-    from workflows import continuation
+    from workflows import continuation, patches
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, handles, log_bug
     from workflows.ids import stage_workflow_id
     from workflows.patches import MATCH_UPSTREAM
@@ -69,6 +69,8 @@ class StageState(BaseModel):
     #: the Stage's Freight history, newest first (HISTORY_LIMIT), and its last verification runs
     history: list[StageVisit] = Field(default_factory=list)
     verifications: list[dict[str, Any]] = Field(default_factory=list)
+    #: why the Stage is retired (deleted, not applied): it ends once idle, even after continue-as-new
+    retiring: str | None = None
 
 
 class StageInput(BaseModel):
@@ -101,7 +103,7 @@ class StageWorkflow:
         self._input = input
         self._state = input.state or StageState()
         self._changed = False
-        self._retire: str | None = None
+        self._retire: str | None = self._state.retiring
 
     # -- messages --------------------------------------------------------------------
 
@@ -195,10 +197,19 @@ class StageWorkflow:
     async def run(self, input: StageInput) -> None:
         while True:
             if self._retire is not None:
-                if self._is_idle():  # a Stage's workflow made for a Stage that was never applied
+                if self._is_idle():  # a Stage deleted, or made for a Stage that was never applied
                     workflow.logger.info("stage %s/%s ends: %s", input.project, input.stage, self._retire)
                     return
-                self._retire = None  # busy: the next garbage collection asks again
+                if workflow.patched(patches.STAGE_RETIRES_WHEN_IDLE.id):
+                    # busy: a Stage that is not applied auto-promotes nothing; it ends once its
+                    # lock is free (the loop comes back here after every change)
+                    self._state.pending.clear()
+                    self._state.retiring = self._retire
+                    if self._is_idle():
+                        workflow.logger.info("stage %s/%s ends: %s", input.project, input.stage, self._retire)
+                        return
+                else:
+                    self._retire = None  # busy: the next garbage collection asks again
             try:
                 if await self._turn():
                     break
