@@ -1,0 +1,47 @@
+"""Field types several step configs share, as Kargo's schemas spell them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from contracts.step_configs.base import StepConfig, not_supported_yet
+
+#: a string Kargo requires non-empty (``minLength: 1``)
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+#: a Go duration such as ``30s`` or ``1h30m`` (Kargo's pattern)
+Duration = Annotated[str, Field(pattern=r"^(?:\d+(ns|us|µs|ms|s|m|h))+$")]
+
+#: the Git hosting services Kargo's PR steps name
+Provider = Literal["azure", "bitbucket", "gitea", "github", "gitlab"]
+
+
+class NameValue(StepConfig):
+    """An HTTP header or query parameter."""
+
+    name: NonEmpty
+    value: NonEmpty
+
+
+class NamedExpression(StepConfig):
+    """An output named ``name`` whose value is the expression ``fromExpression``."""
+
+    name: NonEmpty
+    from_expression: NonEmpty
+
+
+class GitAuthor(StepConfig):
+    """The committer identity a git step may set."""
+
+    name: NonEmpty
+    email: str
+    signing_key: str | None = None
+
+    not_yet = not_supported_yet("signing_key")
+
+
+def one_of(config: StepConfig, *fields: str) -> list[str]:
+    """The aliases of ``fields`` (attribute names) holding a non-empty value."""
+    return [config.model_fields[f].alias or f for f in fields if getattr(config, f) not in (None, "", False, [])]
