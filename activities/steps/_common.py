@@ -1,14 +1,45 @@
-"""Small helpers the step modules share: reading config fields, mapping git errors."""
+"""Small helpers the step modules share: typing a step's config, checking values that reach
+git, mapping git errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from temporalio.exceptions import ApplicationError
 
 from activities.git_ops import Git, GitError, check_remote_url
-from activities.steps.base import resolve_path, step_failed
+from activities.steps.base import StepInput, resolve_path, step_failed
+from contracts.step_configs import ConfigError, StepConfig, parse_config
+
+C = TypeVar("C", bound=StepConfig)
+
+
+def typed_config(model: type[C], input: StepInput) -> C:
+    """The step's rendered config checked by its model (the one ``validate`` used); a config
+    it refuses fails the step at once, not retried, naming every bad field."""
+    try:
+        return parse_config(model, input.config, uses=input.uses)
+    except ConfigError as e:
+        raise step_failed(str(e)) from None
+
+
+def git_arg(value: str, field: str) -> str:
+    """A value that reaches git (a ref, commit, tag or path): one starting with ``-`` would be
+    read as an option, so it is refused, naming the field."""
+    if value.startswith("-"):
+        raise step_failed(f"config field {field!r}: {value!r} starts with '-', which git would read as an option; refused")
+    return value
+
+
+def checked_repo_url(url: str, field: str = "repoURL") -> str:
+    """The remote URL in ``field``, checked before git runs: not option-like, and a
+    transport this worker allows (local repositories only when it allows them)."""
+    try:
+        check_remote_url(url)
+    except GitError as e:
+        raise step_failed(f"config field {field!r}: {e}") from None
+    return url
 
 
 def get_str(config: dict[str, Any], field: str, *, required: bool = False, where: str = "") -> str:

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from contracts.step_configs.base import StepConfig, not_supported_yet
+
+def _bool_text(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def _int_text(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+#: true or false (also as the text an expression may render to); not "yes", 1 or "on"
+Bool = Annotated[bool, BeforeValidator(_bool_text), Field(strict=True)]
+
+#: a whole number (also as text); not 1.5 or true
+Int = Annotated[int, BeforeValidator(_int_text), Field(strict=True)]
 
 #: a string Kargo requires non-empty (``minLength: 1``)
 NonEmpty = Annotated[str, Field(min_length=1)]

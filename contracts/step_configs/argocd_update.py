@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from contracts.step_configs._types import NonEmpty, one_of
+from contracts.step_configs._types import Bool, NonEmpty, one_of
 from contracts.step_configs.base import StepConfig
 
 
@@ -67,7 +67,7 @@ class AppSourceUpdate(StepConfig):
     repo_url: NonEmpty = Field(alias="repoURL")
     chart: NonEmpty | None = None
     desired_revision: NonEmpty | None = None
-    update_target_revision: bool = False
+    update_target_revision: Bool = False
     helm: HelmParameterUpdates | None = None
     kustomize: KustomizeImageUpdates | None = None
 

@@ -137,7 +137,7 @@ def _message(model: type[BaseModel], error: Any) -> str:
             return f"unknown field '{key}'; did you mean '{close[0]}'?"
         return f"unknown field '{key}'" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
     if error["type"] == "missing":
-        return f"field '{loc[-1]}' is required" if loc else "a required field is missing"
+        return "required, but missing"
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from contracts.step_configs._types import NonEmpty
+from contracts.step_configs._types import Bool, NonEmpty
 from contracts.step_configs.base import StepConfig
 
 
 class DeleteConfig(StepConfig):
     path: NonEmpty | None = None
     paths: list[NonEmpty] | None = Field(default=None, min_length=1)
-    paths_are_globs: bool = False
-    strict: bool = False
+    paths_are_globs: Bool = False
+    strict: Bool = False
 
     @model_validator(mode="after")
     def _path_or_paths(self) -> DeleteConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from contracts.step_configs._types import NonEmpty
+from contracts.step_configs._types import Bool, NonEmpty
 from contracts.step_configs.base import StepConfig
 
 
@@ -12,4 +12,4 @@ class FileWriteConfig(StepConfig):
     path: NonEmpty
     contents: str
     permissions: str | None = Field(default=None, pattern=r"^0[0-7]{3}$")
-    overwrite: bool = False
+    overwrite: Bool = False

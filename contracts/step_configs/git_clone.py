@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from contracts.step_configs._types import GitAuthor, NonEmpty, one_of
+from contracts.step_configs._types import Bool, GitAuthor, NonEmpty, one_of
 from contracts.step_configs.base import StepConfig, not_supported_yet
 
 
@@ -16,7 +16,7 @@ class Checkout(StepConfig):
     branch: str | None = None
     commit: str | None = None
     tag: str | None = None
-    create: bool = False
+    create: Bool = False
     sparse: list[NonEmpty] | None = Field(default=None, min_length=1)
 
     not_yet = not_supported_yet("sparse")
@@ -32,8 +32,8 @@ class GitCloneConfig(StepConfig):
     repo_url: NonEmpty = Field(alias="repoURL")
     checkout: list[Checkout] = Field(min_length=1)
     author: GitAuthor | None = None
-    insecure_skip_tls_verify: bool = Field(default=False, alias="insecureSkipTLSVerify")
-    recurse_submodules: bool = False
-    blobless: bool = False
+    insecure_skip_tls_verify: Bool = Field(default=False, alias="insecureSkipTLSVerify")
+    recurse_submodules: Bool = False
+    blobless: Bool = False
 
     not_yet = not_supported_yet("insecure_skip_tls_verify", "recurse_submodules", "blobless")

@@ -8,15 +8,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from contracts.step_configs._types import Duration, NonEmpty, Provider
+from contracts.step_configs._types import Bool, Duration, Int, NonEmpty, Provider
 from contracts.step_configs.base import StepConfig
 
 
 class GitMergePRConfig(StepConfig):
     repo_url: NonEmpty = Field(alias="repoURL")
-    pr_number: int = Field(ge=1)
+    pr_number: Int = Field(ge=1)
     provider: Provider | None = None
-    insecure_skip_tls_verify: bool = Field(default=False, alias="insecureSkipTLSVerify")
-    wait: bool = False
+    insecure_skip_tls_verify: Bool = Field(default=False, alias="insecureSkipTLSVerify")
+    wait: Bool = False
     poll_interval: Duration | None = None
     merge_method: Literal["merge", "squash", "rebase"] | None = None

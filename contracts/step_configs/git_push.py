@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from contracts.step_configs._types import NonEmpty, Provider, one_of
+from contracts.step_configs._types import Bool, Int, NonEmpty, one_of, Provider
 from contracts.step_configs.base import StepConfig, not_supported_yet
 
 
 class GitPushConfig(StepConfig):
     path: NonEmpty
     target_branch: str | None = None
-    generate_target_branch: bool = False
+    generate_target_branch: Bool = False
     tag: str | None = None
-    force: bool = False
-    max_attempts: int = Field(default=10, ge=1, le=2147483647)
+    force: Bool = False
+    max_attempts: Int = Field(default=10, ge=1, le=2147483647)
     provider: Provider | None = None
 
     not_yet = not_supported_yet("provider")

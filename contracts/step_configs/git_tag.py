@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts.step_configs._types import NonEmpty
+from contracts.step_configs._types import Bool, NonEmpty
 from contracts.step_configs.base import StepConfig
 
 
@@ -10,4 +10,4 @@ class GitTagConfig(StepConfig):
     path: NonEmpty
     tag: NonEmpty
     message: NonEmpty
-    force: bool = False
+    force: Bool = False

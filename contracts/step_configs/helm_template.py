@@ -6,14 +6,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from contracts.step_configs._types import NonEmpty
+from contracts.step_configs._types import Bool, NonEmpty
 from contracts.step_configs.base import StepConfig
 
 
 class SetValue(StepConfig):
     key: NonEmpty
     value: str
-    literal: bool = False
+    literal: Bool = False
 
 
 class HelmTemplateConfig(StepConfig):
@@ -21,14 +21,14 @@ class HelmTemplateConfig(StepConfig):
     out_path: NonEmpty
     out_layout: Literal["helm", "flat"] | None = None
     release_name: NonEmpty
-    use_release_name: bool = False
+    use_release_name: Bool = False
     namespace: str | None = None
     values_files: list[NonEmpty] | None = None
-    ignore_missing_value_files: bool = False
+    ignore_missing_value_files: Bool = False
     set_values: list[SetValue] | None = None
-    build_dependencies: bool = False
-    include_crds: bool = Field(default=False, alias="includeCRDs")
-    disable_hooks: bool = False
-    skip_tests: bool = False
+    build_dependencies: Bool = False
+    include_crds: Bool = Field(default=False, alias="includeCRDs")
+    disable_hooks: Bool = False
+    skip_tests: Bool = False
     kube_version: str | None = None
     api_versions: list[NonEmpty] | None = None

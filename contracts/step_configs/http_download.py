@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from contracts.step_configs._types import Duration, NameValue, NonEmpty
+from contracts.step_configs._types import Bool, Duration, NameValue, NonEmpty
 from contracts.step_configs.base import StepConfig
 
 
 class HTTPDownloadConfig(StepConfig):
     url: NonEmpty
     out_path: NonEmpty
-    allow_overwrite: bool = False
+    allow_overwrite: Bool = False
     headers: list[NameValue] | None = None
     query_params: list[NameValue] | None = None
-    insecure_skip_tls_verify: bool = Field(default=False, alias="insecureSkipTLSVerify")
+    insecure_skip_tls_verify: Bool = Field(default=False, alias="insecureSkipTLSVerify")
     timeout: Duration | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from contracts.step_configs._types import Duration, NamedExpression, NameValue, NonEmpty, one_of
+from contracts.step_configs._types import Bool, Duration, NamedExpression, NameValue, NonEmpty, one_of
 from contracts.step_configs.base import StepConfig
 
 
@@ -16,7 +16,7 @@ class HTTPConfig(StepConfig):
     query_params: list[NameValue] | None = None
     body: str | None = None
     body_from_file: NonEmpty | None = None
-    insecure_skip_tls_verify: bool = Field(default=False, alias="insecureSkipTLSVerify")
+    insecure_skip_tls_verify: Bool = Field(default=False, alias="insecureSkipTLSVerify")
     proxy: str | None = Field(default=None, pattern=r"^https?://.*$")
     timeout: Duration | None = None
     poll_interval: Duration | None = None

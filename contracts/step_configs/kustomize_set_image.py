@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from contracts.step_configs._types import NonEmpty, one_of
+from contracts.step_configs._types import Bool, NonEmpty, one_of
 from contracts.step_configs.base import StepConfig
 
 
@@ -16,7 +16,7 @@ class ImageUpdate(StepConfig):
     new_name: str | None = None
     tag: str | None = None
     digest: str | None = None
-    use_digest: bool = False
+    use_digest: Bool = False
 
     @model_validator(mode="after")
     def _tag_or_digest(self) -> ImageUpdate:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from contracts.step_configs._types import NonEmpty
+from contracts.step_configs._types import Bool, NonEmpty
 from contracts.step_configs.base import StepConfig
 
 #: Kargo's pattern: ``[oci://]host[:port]/path`` with a ``:tag`` or ``@digest``
@@ -14,6 +14,6 @@ IMAGE_REF = r"^(oci://)?[a-zA-Z0-9._-]+(:\d+)?(/[a-zA-Z0-9._-]+)*[@:][a-zA-Z0-9.
 class OCIDownloadConfig(StepConfig):
     image_ref: str = Field(min_length=1, pattern=IMAGE_REF)
     out_path: NonEmpty
-    allow_overwrite: bool = False
+    allow_overwrite: Bool = False
     media_type: NonEmpty | None = None
-    insecure_skip_tls_verify: bool = Field(default=False, alias="insecureSkipTLSVerify")
+    insecure_skip_tls_verify: Bool = Field(default=False, alias="insecureSkipTLSVerify")

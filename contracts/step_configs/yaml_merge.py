@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from contracts.step_configs._types import NonEmpty
+from contracts.step_configs._types import Bool, NonEmpty
 from contracts.step_configs.base import StepConfig
 
 
 class YAMLMergeConfig(StepConfig):
     in_files: list[str] = Field(min_length=1)
     out_file: NonEmpty
-    ignore_missing_files: bool = False
+    ignore_missing_files: Bool = False
