@@ -25,6 +25,8 @@ class Checkout(StepConfig):
     def _one_ref(self) -> Checkout:
         if len(one_of(self, "branch", "commit", "tag")) > 1:
             raise ValueError("set at most one of 'branch', 'commit' and 'tag'")
+        if self.create and not self.branch:
+            raise ValueError("'create' needs a 'branch' to create")
         return self
 
 
