@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from contracts.step_configs.base import StepConfig, not_supported_yet
 
@@ -29,8 +30,20 @@ Int = Annotated[int, BeforeValidator(_int_text), Field(strict=True)]
 #: a string Kargo requires non-empty (``minLength: 1``)
 NonEmpty = Annotated[str, Field(min_length=1)]
 
+def matching(pattern: str, what: str) -> AfterValidator:
+    """A check that a string matches ``pattern`` (Kargo's), with a message a person reads."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
 #: a Go duration such as ``30s`` or ``1h30m`` (Kargo's pattern)
-Duration = Annotated[str, Field(pattern=r"^(?:\d+(ns|us|µs|ms|s|m|h))+$")]
+Duration = Annotated[str, matching(r"^(?:\d+(ns|us|µs|ms|s|m|h))+$", "a duration such as 30s, 5m or 1h30m")]
 
 #: the Git hosting services Kargo's PR steps name
 Provider = Literal["azure", "bitbucket", "gitea", "github", "gitlab"]

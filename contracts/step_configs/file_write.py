@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
 
-from contracts.step_configs._types import Bool, NonEmpty
+from contracts.step_configs._types import Bool, matching, NonEmpty
 from contracts.step_configs.base import StepConfig
 
 
 class FileWriteConfig(StepConfig):
     path: NonEmpty
     contents: str
-    permissions: str | None = Field(default=None, pattern=r"^0[0-7]{3}$")
+    permissions: Annotated[str, matching(r"^0[0-7]{3}$", 'an octal file mode such as "0644"')] | None = None
     overwrite: Bool = False

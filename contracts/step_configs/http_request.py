@@ -3,26 +3,26 @@ the step evaluates against the response, not ``${{ }}`` templates."""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import Field, model_validator
 
-from contracts.step_configs._types import Bool, Duration, NamedExpression, NameValue, NonEmpty, one_of
+from contracts.step_configs._types import Bool, Duration, matching, NamedExpression, NameValue, NonEmpty, one_of
 from contracts.step_configs.base import StepConfig
 
 
 class HTTPConfig(StepConfig):
     url: NonEmpty
-    method: str | None = Field(default=None, pattern=r"^(DELETE|GET|HEAD|PATCH|POST|PUT)$")
+    method: Literal["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"] | None = None
     headers: list[NameValue] | None = None
     query_params: list[NameValue] | None = None
     body: str | None = None
     body_from_file: NonEmpty | None = None
     insecure_skip_tls_verify: Bool = Field(default=False, alias="insecureSkipTLSVerify")
-    proxy: str | None = Field(default=None, pattern=r"^https?://.*$")
+    proxy: Annotated[str, matching(r"^https?://", "an http:// or https:// URL")] | None = None
     timeout: Duration | None = None
     poll_interval: Duration | None = None
-    response_content_type: str | None = Field(
-        default=None, pattern=r"^(application/json|application/yaml|text/plain)$"
-    )
+    response_content_type: Literal["application/json", "application/yaml", "text/plain"] | None = None
     outputs: list[NamedExpression] | None = None
     success_expression: str | None = None
     failure_expression: str | None = None

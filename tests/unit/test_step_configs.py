@@ -107,7 +107,7 @@ def test_fields_with_expressions_wait_for_run_time_and_the_rest_is_typed(tmp_pat
         "Stage/dev: spec.promotionTemplate.spec.steps[0].config.force: step 'step-0' (git-push): "
         "Input should be a valid boolean",
         "Stage/dev: spec.promotionTemplate.spec.steps[1].config.method: step 'call' (http): "
-        "String should match pattern '^(DELETE|GET|HEAD|PATCH|POST|PUT)$'",
+        "Input should be 'DELETE', 'GET', 'HEAD', 'PATCH', 'POST' or 'PUT'",
         "Stage/dev: spec.promotionTemplate.spec.steps[1].config.headers[0].value: step 'call' (http): "
         "required, but missing",
     ], out
