@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from contracts.step_configs._types import Bool, NonEmpty, one_of
-from contracts.step_configs.base import StepConfig
+from contracts.step_configs.base import FieldError, StepConfig
 
 
 class MatchExpression(StepConfig):
@@ -18,9 +18,9 @@ class MatchExpression(StepConfig):
     @model_validator(mode="after")
     def _values_fit(self) -> MatchExpression:
         if self.operator in ("In", "NotIn") and not self.values:
-            raise ValueError(f"'values' must not be empty for {self.operator}")
+            raise FieldError("values", f"must not be empty for {self.operator}")
         if self.operator in ("Exists", "DoesNotExist") and self.values:
-            raise ValueError(f"'values' must be empty for {self.operator}")
+            raise FieldError("values", f"must be empty for {self.operator}")
         return self
 
 
@@ -55,7 +55,7 @@ class KustomizeImageUpdate(StepConfig):
     @model_validator(mode="after")
     def _tag_or_digest(self) -> KustomizeImageUpdate:
         if len(one_of(self, "tag", "digest")) > 1:
-            raise ValueError("set 'tag' or 'digest', not both")
+            raise FieldError("tag", "set 'tag' or 'digest', not both")
         return self
 
 
@@ -74,7 +74,7 @@ class AppSourceUpdate(StepConfig):
     @model_validator(mode="after")
     def _revision_for_target(self) -> AppSourceUpdate:
         if self.update_target_revision and not self.desired_revision:
-            raise ValueError("'desiredRevision' is required when 'updateTargetRevision' is true")
+            raise FieldError("desiredRevision", "required when 'updateTargetRevision' is true")
         return self
 
 

@@ -52,6 +52,15 @@ def not_supported_yet(*fields: str) -> Any:
     return field_validator(*fields)(refuse)
 
 
+class FieldError(ValueError):
+    """A model validator's complaint about one field of the object it checks (``field`` is
+    Kargo's name), so the issue's path names that field rather than the object."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
     """One problem in a step's config: ``path`` is below ``config`` (``targetBranch``,
@@ -160,7 +169,10 @@ def config_issues(model: type[BaseModel], raw: Any, *, rendered: bool) -> list[C
         for error in err.errors():
             loc = tuple(error["loc"])
             if not rendered and _deferred(raw, loc):
-                continue
+                continue  # for a rule across fields, loc is their object: any expression in it defers
+            cause = (error.get("ctx") or {}).get("error")
+            if isinstance(cause, FieldError):
+                loc = (*loc, cause.field)
             issues.append(ConfigIssue(_path(loc), _message(model, error)))
         return issues
     return []

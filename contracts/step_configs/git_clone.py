@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from contracts.step_configs._types import Bool, GitAuthor, NonEmpty, one_of
-from contracts.step_configs.base import StepConfig, not_supported_yet
+from contracts.step_configs.base import FieldError, StepConfig, not_supported_yet
 
 
 class Checkout(StepConfig):
@@ -26,7 +26,7 @@ class Checkout(StepConfig):
         if len(one_of(self, "branch", "commit", "tag")) > 1:
             raise ValueError("set at most one of 'branch', 'commit' and 'tag'")
         if self.create and not self.branch:
-            raise ValueError("'create' needs a 'branch' to create")
+            raise FieldError("create", "needs a 'branch' to create")
         return self
 
 

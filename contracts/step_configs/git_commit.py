@@ -7,7 +7,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from contracts.step_configs._types import GitAuthor, NonEmpty, one_of
-from contracts.step_configs.base import StepConfig
+from contracts.step_configs.base import FieldError, StepConfig
 
 
 class GitCommitConfig(StepConfig):
@@ -22,5 +22,5 @@ class GitCommitConfig(StepConfig):
         if len(given) > 1:
             raise ValueError("set one of 'message' and 'messageFromSteps', not both")
         if self.message is None and self.message_from_steps is None:
-            raise ValueError("field 'message' is required (or 'messageFromSteps')")
+            raise FieldError("message", "required (or 'messageFromSteps')")
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from contracts.step_configs._types import Bool, Int, NonEmpty, one_of, Provider
-from contracts.step_configs.base import StepConfig, not_supported_yet
+from contracts.step_configs.base import FieldError, StepConfig, not_supported_yet
 
 
 class GitPushConfig(StepConfig):
@@ -24,5 +24,5 @@ class GitPushConfig(StepConfig):
         if len(one_of(self, "target_branch", "generate_target_branch", "tag")) > 1:
             raise ValueError("set at most one of 'targetBranch', 'generateTargetBranch' and 'tag'")
         if self.tag and self.force:
-            raise ValueError("'force' cannot be set when pushing a 'tag'")
+            raise FieldError("force", "cannot be set when pushing a 'tag'")
         return self

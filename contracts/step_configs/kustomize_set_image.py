@@ -7,7 +7,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from contracts.step_configs._types import Bool, NonEmpty, one_of
-from contracts.step_configs.base import StepConfig
+from contracts.step_configs.base import FieldError, StepConfig
 
 
 class ImageUpdate(StepConfig):
@@ -21,7 +21,7 @@ class ImageUpdate(StepConfig):
     @model_validator(mode="after")
     def _tag_or_digest(self) -> ImageUpdate:
         if len(one_of(self, "tag", "digest")) > 1:
-            raise ValueError("set 'tag' or 'digest', not both")
+            raise FieldError("tag", "set 'tag' or 'digest', not both")
         return self
 
 
