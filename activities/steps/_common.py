@@ -42,64 +42,6 @@ def checked_repo_url(url: str, field: str = "repoURL") -> str:
     return url
 
 
-def get_str(config: dict[str, Any], field: str, *, required: bool = False, where: str = "") -> str:
-    """A string config field; a missing required one or a non-string is a terminal failure."""
-    name = f"{where}{field}"
-    value = config.get(field)
-    if value is None or value == "":
-        if required:
-            raise step_failed(f"config field {name!r} is required")
-        return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise step_failed(f"config field {name!r} must be a string, got {type(value).__name__}")
-    return str(value)
-
-
-def get_git_str(config: dict[str, Any], field: str, *, required: bool = False, where: str = "") -> str:
-    """A string field whose value reaches git (a ref, commit, tag or path): one starting
-    with ``-`` would be read as an option, so it is refused, naming the field."""
-    value = get_str(config, field, required=required, where=where)
-    if value.startswith("-"):
-        name = f"{where}{field}"
-        raise step_failed(f"config field {name!r}: {value!r} starts with '-', which git would read as an option; refused")
-    return value
-
-
-def get_repo_url(config: dict[str, Any], field: str = "repoURL") -> str:
-    """The remote URL in ``field``, checked before git runs: not option-like, and a
-    transport this worker allows (local repositories only when it allows them)."""
-    url = get_str(config, field, required=True)
-    try:
-        check_remote_url(url)
-    except GitError as e:
-        raise step_failed(f"config field {field!r}: {e}") from None
-    return url
-
-
-def get_bool(config: dict[str, Any], field: str, default: bool = False, where: str = "") -> bool:
-    value = config.get(field, default)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise step_failed(f"config field {where}{field!r} must be true or false, got {value!r}")
-
-
-def get_list(config: dict[str, Any], field: str, *, required: bool = False) -> list[Any]:
-    value = config.get(field)
-    if value is None:
-        if required:
-            raise step_failed(f"config field {field!r} is required")
-        return []
-    if not isinstance(value, list):
-        raise step_failed(f"config field {field!r} must be a list")
-    if required and not value:
-        raise step_failed(f"config field {field!r} must not be empty")
-    return value
-
-
 def git_failure(e: GitError, what: str) -> Exception:
     """A terminal GitError becomes a step failure; anything else stays retryable."""
     if e.terminal:

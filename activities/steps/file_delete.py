@@ -17,7 +17,6 @@ import fnmatch
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError

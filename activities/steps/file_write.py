@@ -13,9 +13,7 @@ written, even without ``overwrite`` (the first attempt made it).
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 

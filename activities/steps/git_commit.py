@@ -7,7 +7,6 @@ tree clean, so it commits nothing and returns HEAD, which is that commit.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 

@@ -11,7 +11,6 @@ retry after a successful attempt does not fail on "tag already exists".
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
