@@ -45,8 +45,9 @@ def matching(pattern: str, what: str) -> AfterValidator:
 #: a Go duration such as ``30s`` or ``1h30m`` (Kargo's pattern)
 Duration = Annotated[str, matching(r"^(?:\d+(ns|us|µs|ms|s|m|h))+$", "a duration such as 30s, 5m or 1h30m")]
 
-#: the Git hosting services Kargo's PR steps name
-Provider = Literal["azure", "bitbucket", "gitea", "github", "gitlab"]
+#: the Git hosting services Kargo's PR steps name, and ``forgejo`` (Gantry's name for a
+#: Forgejo host, which speaks Gitea's API)
+Provider = Literal["azure", "bitbucket", "forgejo", "gitea", "github", "gitlab"]
 
 
 class NameValue(StepConfig):
