@@ -100,5 +100,5 @@ def refusal(uses: str, runnable: Collection[str] = RUNNABLE_STEPS) -> str:
     if uses in OSS_STEPS:
         return f"'{uses}' is a Kargo step Gantry does not run yet; {runs}"
     close = difflib.get_close_matches(uses, sorted(set(runnable) | KNOWN_STEPS), n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    hint = f"; did you mean '{close[0]}'?" if close else ";"
     return f"unknown step '{uses}'{hint} {runs}"

@@ -79,12 +79,15 @@ def test_a_misspelt_field_is_refused_by_validate(tmp_path: Path) -> None:
 
 
 def test_steps_gantry_does_not_run_are_refused_saying_why(tmp_path: Path) -> None:
-    code, out = validate(tmp_path, "      - uses: argocd-wait\n      - uses: wait-for-approval\n      - uses: git-pussh\n")
+    code, out = validate(
+        tmp_path, "      - uses: argocd-wait\n      - uses: wait-for-approval\n      - uses: git-pussh\n      - uses: frobnicate\n"
+    )
     assert code == 1
     runs = "Gantry runs: argocd-update, compose-output, copy, delete, fail, file-write, git-clear, git-clone"
     assert f"steps[0].uses: 'argocd-wait' is a Kargo step Gantry does not run yet; {runs}" in out, out
     assert f"steps[1].uses: 'wait-for-approval' is a Kargo Enterprise step, which Gantry does not run; {runs}" in out
     assert f"steps[2].uses: unknown step 'git-pussh'; did you mean 'git-push'? {runs}" in out
+    assert f"steps[3].uses: unknown step 'frobnicate'; {runs}" in out
 
 
 def test_fields_with_expressions_wait_for_run_time_and_the_rest_is_typed(tmp_path: Path) -> None:
