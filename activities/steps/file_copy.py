@@ -28,8 +28,8 @@ from temporalio import activity
 
 from activities.steps import _safe_paths
 from activities.steps._common import typed_config
-from contracts.step_configs.file_copy import CopyConfig
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.file_copy import CopyConfig
 
 
 @dataclass

@@ -23,8 +23,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.steps import _safe_paths
 from activities.steps._common import typed_config
-from contracts.step_configs.file_delete import DeleteConfig
 from activities.steps.base import MARKER, StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.file_delete import DeleteConfig
 
 
 def _literal(base: Path, rel: str, field: str) -> Path | None:

@@ -21,8 +21,8 @@ from temporalio import activity
 
 from activities.steps import _safe_paths, _yaml
 from activities.steps._common import typed_config
-from contracts.step_configs.yaml_merge import YAMLMergeConfig
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.yaml_merge import YAMLMergeConfig
 
 
 def merge(base: Any, patch: Any) -> Any:

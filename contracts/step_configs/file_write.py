@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from contracts.step_configs._types import Bool, matching, NonEmpty
+from contracts.step_configs._types import Bool, NonEmpty, matching
 from contracts.step_configs.base import StepConfig
 
 

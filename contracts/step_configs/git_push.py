@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from contracts.step_configs._types import Bool, Int, NonEmpty, one_of, Provider
+from contracts.step_configs._types import Bool, Int, NonEmpty, Provider, one_of
 from contracts.step_configs.base import FieldError, StepConfig, not_supported_yet
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from contracts.step_configs._types import Bool, Duration, matching, NamedExpression, NameValue, NonEmpty, one_of
+from contracts.step_configs._types import Bool, Duration, NameValue, NamedExpression, NonEmpty, matching, one_of
 from contracts.step_configs.base import StepConfig
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from contracts.step_configs._types import Bool, matching, NonEmpty
+from contracts.step_configs._types import Bool, NonEmpty, matching
 from contracts.step_configs.base import StepConfig
 
 #: Kargo's pattern: ``[oci://]host[:port]/path`` with a ``:tag`` or ``@digest``
