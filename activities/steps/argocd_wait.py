@@ -33,7 +33,7 @@ from temporalio import activity
 
 from activities.steps import _safe_paths
 from activities.steps._typed_config import typed_config
-from activities.steps.argocd_update import ENV_NAMESPACE, ArgoCD, _NotFound, connect, label_selector
+from activities.steps.argocd_update import ENV_NAMESPACE, ArgoCD, _NotFound, connect
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 from contracts.step_configs.argocd_wait import AppWait, ArgoCDWaitConfig
 
@@ -107,7 +107,7 @@ def judge(app: dict[str, Any], wait_for: tuple[str, ...], previous_health: str) 
 async def _apps(api: ArgoCD, spec: AppWait, where: str, default_ns: str) -> list[dict[str, Any]]:
     namespace = spec.namespace or default_ns
     if spec.selector is not None:
-        selector = label_selector(spec.selector.model_dump(exclude_none=True), f"{where}.selector")
+        selector = spec.selector.query()
         found = await api.list(selector, namespace)
         if not found:
             raise step_failed(f"config field '{where}.selector': no Argo CD Applications match in namespace {namespace!r}")

@@ -11,14 +11,14 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
 from activities.credentials import redact_url
 from activities.git_ops import Git, GitError, author_env, remote_branch_sha, resolve_author
-from activities.steps._common import get_bool, get_git_str, get_list, get_repo_url, get_str, git_failure
+from activities.steps._common import checked_repo_url, git_arg, git_failure, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.git_clone import GitCloneConfig
 
 
 @dataclass
@@ -36,41 +36,28 @@ class Checkout:
         return f"checkout[{self.index}].{name}"
 
 
-def _plan(base: Path, config: dict[str, Any]) -> tuple[str, list[Checkout], tuple[str, str] | None]:
-    url = get_repo_url(config)
-    items = get_list(config, "checkout", required=True)
-    author = config.get("author")
-    if author is not None and not isinstance(author, dict):
-        raise step_failed("config field 'author' must be a mapping {name, email}")
+def _plan(base: Path, config: GitCloneConfig) -> tuple[str, list[Checkout], tuple[str, str] | None]:
+    url = checked_repo_url(config.repo_url)
     plans: list[Checkout] = []
     keys: set[str] = set()
     dests: set[Path] = set()
     root = base.resolve()
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise step_failed(f"config field 'checkout[{i}]' must be a mapping")
-        where = f"checkout[{i}]."
-        path = get_git_str(item, "path", required=True, where=where)
+    for i, item in enumerate(config.checkout):
+        path = git_arg(item.path, f"checkout[{i}].path")
         dest = resolve_path(base, path, f"checkout[{i}].path")
         if dest == root:
             raise step_failed(f"config field 'checkout[{i}].path' must name a subdirectory, not the working directory itself")
         if dest in dests:
             raise step_failed(f"config field 'checkout[{i}].path': {path!r} is used by another checkout")
         dests.add(dest)
-        branch = get_git_str(item, "branch", where=where)
-        commit = get_git_str(item, "commit", where=where)
-        tag = get_git_str(item, "tag", where=where)
-        if sum(bool(x) for x in (branch, commit, tag)) > 1:
-            raise step_failed(f"config field 'checkout[{i}]': set at most one of branch, commit and tag")
-        create = get_bool(item, "create", where=where)
-        if create and not branch:
-            raise step_failed(f"config field 'checkout[{i}].create' needs 'checkout[{i}].branch'")
-        key = get_str(item, "as", where=where) or path
+        branch, commit, tag = (git_arg(getattr(item, f) or "", f"checkout[{i}].{f}") for f in ("branch", "commit", "tag"))
+        create = item.create
+        key = item.as_ or path
         if key in keys:
             raise step_failed(f"config field 'checkout[{i}].as': duplicate checkout alias {key!r}")
         keys.add(key)
         plans.append(Checkout(i, path, dest, branch, create, commit, tag, key))
-    explicit = (str(author.get("name") or ""), str(author.get("email") or "")) if isinstance(author, dict) else None
+    explicit = (config.author.name, config.author.email) if config.author else None
     return url, plans, explicit
 
 
@@ -144,7 +131,7 @@ def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author:
     return sha
 
 
-def _clone_all(base: Path, config: dict[str, Any]) -> dict[str, str]:
+def _clone_all(base: Path, config: GitCloneConfig) -> dict[str, str]:
     url, plans, explicit = _plan(base, config)
     author = resolve_author({"name": explicit[0], "email": explicit[1]} if explicit else None)
     commits: dict[str, str] = {}
@@ -159,11 +146,10 @@ def _clone_all(base: Path, config: dict[str, Any]) -> dict[str, str]:
 @activity.defn(name="git-clone")
 async def git_clone(input: StepInput) -> StepResult:
     """Clone ``repoURL`` once per ``checkout`` entry; output ``commits`` by alias or path."""
+    config = typed_config(GitCloneConfig, input)
     base = require_workdir(input.promotion)
-    activity.logger.info(
-        "git-clone %s (%d checkouts)", redact_url(str(input.config.get("repoURL"))), len(input.config.get("checkout") or [])
-    )
-    commits = await run_blocking(_clone_all, base, input.config)
+    activity.logger.info("git-clone %s (%d checkouts)", redact_url(config.repo_url), len(config.checkout))
+    commits = await run_blocking(_clone_all, base, config)
     for key, sha in commits.items():
         activity.logger.info("git-clone: %s at %s", key, sha)
     return StepResult(outputs={"commits": commits})

@@ -10,33 +10,20 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.git_ops import Git, GitError, classify, commit_url, is_ancestor, resolve_author, sanitize_ref_component
-from activities.steps._common import get_bool, get_git_str, git_failure, open_repo
+from activities.steps._common import git_arg, git_failure, open_repo, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+from contracts.step_configs.git_push import GitPushConfig
 
 
 def generated_branch(promotion: str) -> str:
     """Kargo's name for a promotion's own branch: ``kargo/promotion/<promotion name>`` (the
     name, the last segment of the workflow id ``promotion/<project>/<stage>/<name>``)."""
     return f"kargo/promotion/{sanitize_ref_component(promotion.rsplit('/', 1)[-1])}"
-
-
-def _max_attempts(config: dict[str, Any]) -> int:
-    value = config.get("maxAttempts", 10)
-    if value is None:
-        return 10
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise step_failed(f"config field 'maxAttempts' must be a positive integer, got {value!r}") from None
-    if isinstance(value, bool) or n < 1 or str(n) != str(value).strip():
-        raise step_failed(f"config field 'maxAttempts' must be a positive integer, got {value!r}")
-    return n
 
 
 def _push_tag(g: Git, tag: str, force: bool) -> str:
@@ -89,15 +76,11 @@ def _push_branch(g: Git, branch: str, force: bool, attempts: int) -> str:
     return g.out("rev-parse", "HEAD")
 
 
-def _push(base: Path, config: dict[str, Any], promotion: str) -> dict[str, str]:
-    path = get_git_str(config, "path", required=True)
-    target = get_git_str(config, "targetBranch")
-    generate = get_bool(config, "generateTargetBranch")
-    tag = get_git_str(config, "tag")
-    if sum((bool(target), generate, bool(tag))) > 1:
-        raise step_failed("config fields 'targetBranch', 'generateTargetBranch' and 'tag': set at most one")
-    attempts = _max_attempts(config)
-    force = get_bool(config, "force")
+def _push(base: Path, config: GitPushConfig, promotion: str) -> dict[str, str]:
+    path = git_arg(config.path, "path")
+    target = git_arg(config.target_branch or "", "targetBranch")
+    tag = git_arg(config.tag or "", "tag")
+    generate, attempts, force = config.generate_target_branch, config.max_attempts, config.force
     g = open_repo(base, path)
     if not g.url:
         raise step_failed(f"config field 'path': {path!r} has no remote named origin")
@@ -129,7 +112,8 @@ def _push(base: Path, config: dict[str, Any], promotion: str) -> dict[str, str]:
 @activity.defn(name="git-push")
 async def git_push(input: StepInput) -> StepResult:
     """Push HEAD of ``path``; output ``branch``, ``commit`` and ``commitURL``."""
+    config = typed_config(GitPushConfig, input)
     base = require_workdir(input.promotion)
-    outputs = await run_blocking(_push, base, input.config, input.promotion)
+    outputs = await run_blocking(_push, base, config, input.promotion)
     activity.logger.info("git-push: %s is at %s", outputs.get("branch") or outputs.get("tag"), outputs["commit"])
     return StepResult(outputs=outputs)

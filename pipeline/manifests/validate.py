@@ -5,8 +5,9 @@ them at apply time so that a bad pipeline is rejected before anything runs.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+
+from contracts.step_configs import STEP_CONFIGS, config_issues
 
 from pipeline.manifests.errors import ManifestError, ManifestIssue
 from pipeline.manifests.manifest_set import ManifestSet, ProjectManifests
@@ -17,7 +18,7 @@ from pipeline.manifests.models import (
     PromotionTask,
     Stage,
 )
-from pipeline.manifests.steps import KNOWN_STEPS
+from pipeline.manifests.steps import RUNNABLE_STEPS, refusal
 from pipeline.manifests import template_check
 
 __all__ = ["validate_set", "set_issues", "stage_cycles"]
@@ -102,9 +103,9 @@ def _check_steps(
 
         if step.uses is not None:
             if step.uses not in known_steps:
-                close = difflib.get_close_matches(step.uses, sorted(known_steps), n=1, cutoff=0.6)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                add(f"{at}.uses", f"unknown step '{step.uses}'{hint}")
+                add(f"{at}.uses", refusal(step.uses, known_steps))
+            elif step.uses in STEP_CONFIGS:
+                _check_config(add, step, at, i)
             continue
 
         # A task reference.
@@ -138,6 +139,15 @@ def _check_steps(
                     f"missing value for variable '{var.name}': {ref.kind} \"{ref.name}\" "
                     "requires it and gives no default; set it in this step's vars",
                 )
+
+
+def _check_config(add: Callable[[str, str], None], step: PromotionStep, at: str, index: int) -> None:
+    """The step's config against its model: fields holding ``${{ }}`` wait for run time."""
+    assert step.uses is not None
+    alias = step.as_ or f"step-{index}"
+    for issue in config_issues(STEP_CONFIGS[step.uses], step.config, rendered=False):
+        path = f"{at}.config.{issue.path}" if issue.path else f"{at}.config"
+        add(path, f"step '{alias}' ({step.uses}): {issue.message}")
 
 
 def stage_cycles(stages: dict[str, Stage]) -> list[list[str]]:
@@ -285,7 +295,7 @@ def _check_template_refs(c: _Collector, kind: str, name: str, project: str | Non
             c.add(kind, name, project, f"spec.templates[{k}].templateName", _missing(target, ref.template_name, project))
 
 
-def set_issues(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -> list[ManifestIssue]:
+def set_issues(ms: ManifestSet, *, known_steps: Collection[str] = RUNNABLE_STEPS) -> list[ManifestIssue]:
     """Every cross-document problem of the set, sorted by file and line."""
     c = _Collector(ms)
     for project in sorted(ms.projects):
@@ -326,7 +336,7 @@ def _check_templates(c: _Collector) -> None:
         template_check.check_task(adder("ClusterPromotionTask", name, None), task.spec.vars, task.spec.steps)
 
 
-def validate_set(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -> None:
+def validate_set(ms: ManifestSet, *, known_steps: Collection[str] = RUNNABLE_STEPS) -> None:
     """Raise ManifestError listing every problem of the set; return None if it is valid."""
     issues = set_issues(ms, known_steps=known_steps)
     for project in sorted(ms.projects):

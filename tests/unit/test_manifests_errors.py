@@ -206,7 +206,7 @@ spec:
     value: main
   steps:
   - uses: git-clone
-    config: {repoURL: "${{ vars.repoURL }}"}
+    config: {repoURL: "${{ vars.repoURL }}", checkout: [{branch: "${{ vars.branch }}", path: ./src}]}
 """
 
 
@@ -229,7 +229,7 @@ spec:
 def test_unknown_step_name() -> None:
     issue = one(STAGE + "  promotionTemplate:\n    spec:\n      steps:\n      - uses: git-clon\n" + WAREHOUSE)
     assert issue.path == "spec.promotionTemplate.spec.steps[0].uses"
-    assert issue.message == "unknown step 'git-clon'; did you mean 'git-clone'?"
+    assert issue.message.startswith("unknown step 'git-clon'; did you mean 'git-clone'? Gantry runs: argocd-update, ")
     assert issue.line == 16
 
 
@@ -268,7 +268,7 @@ def test_step_needs_uses_or_task() -> None:
 
 
 def test_duplicate_step_alias() -> None:
-    issue = one(_steps("      - uses: git-clone\n        as: a\n      - uses: git-push\n        as: a\n"))
+    issue = one(_steps("      - uses: fail\n        as: a\n      - uses: fail\n        as: a\n"))
     assert issue.path == "spec.promotionTemplate.spec.steps[1].as"
     assert "alias 'a' is already used" in issue.message
 
@@ -327,7 +327,7 @@ def test_known_steps_cover_the_seed_and_docs() -> None:
 
 def test_known_steps_can_be_narrowed() -> None:
     items = [load_sourced(d) for d in parse_documents(_steps("      - uses: argocd-update\n"), "x.yaml")]
-    with pytest.raises(ManifestError, match="unknown step 'argocd-update'"):
+    with pytest.raises(ManifestError, match="'argocd-update' is a Kargo step Gantry does not run yet; Gantry runs: git-clone$"):
         validate_set(ManifestSet().merge(items), known_steps={"git-clone"})
 
 

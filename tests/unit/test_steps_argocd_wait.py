@@ -120,7 +120,7 @@ async def test_failures_name_the_field(argocd: FakeArgoCD, promo: str) -> None:
         ({"apps": [{"name": "a", "waitFor": ["sync", "sync"]}]}, "must not repeat"),
         ({"apps": [{"nmae": "a"}]}, "unknown field 'nmae'; did you mean 'name'?"),
         ({"apps": [{"selector": {}}]}, "a selector needs matchLabels or matchExpressions"),
-        ({"apps": [{"selector": {"matchExpressions": [{"key": "k", "operator": "In"}]}}]}, "must not be empty for operator In"),
+        ({"apps": [{"selector": {"matchExpressions": [{"key": "k", "operator": "In"}]}}]}, "operator In needs at least one value in 'values'"),
         ({"apps": []}, "config field 'apps': List should have at least 1 item"),
     ]
     for cfg, message in cases:

@@ -1,0 +1,13 @@
+"""``json-parse``'s config (Kargo's json-parse-config.json)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from contracts.step_configs._types import NamedExpression, NonEmpty
+from contracts.step_configs.base import StepConfig
+
+
+class JSONParseConfig(StepConfig):
+    path: NonEmpty
+    outputs: list[NamedExpression] = Field(min_length=1)
