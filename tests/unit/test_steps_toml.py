@@ -142,7 +142,7 @@ async def test_update_refuses_what_kargo_refuses(promo: str, settings: Path) -> 
         ({"key": "title.x", "value": 1}, "'title.x' is below a scalar"),
         ({"key": "image.tag", "value": {"a": 1}}, "config field 'updates[0].value' must be a string, number or boolean"),
         ({"key": "image.tag", "value": None}, "TOML has no null"),
-        ({"key": "image.tag"}, "config field 'updates[0].value': field 'value' is required"),
+        ({"key": "image.tag"}, "config field 'updates[0].value': required, but missing"),
         ({"key": "image..tag", "value": 1}, "config field 'updates[0].key'"),
     ]
     for update_, message in cases:

@@ -39,13 +39,14 @@ def test_misspelt_function_in_step_config_is_refused_with_a_suggestion():
     found = issues(stage_with_step(
         "      - uses: kustomize-set-image\n"
         "        config:\n"
+        "          path: ./env\n"
         "          images:\n"
         "          - image: registry/app\n"
         "            tag: ${{ imageFrmo('registry/app').Tag }}\n"
     ))
     assert len(found) == 1, found
     text = str(found[0])
-    assert found[0].file == "pipeline.yaml" and found[0].line == 23
+    assert found[0].file == "pipeline.yaml" and found[0].line == 24
     assert found[0].document == "Stage/uat"
     assert found[0].path == "spec.promotionTemplate.spec.steps[0].config.images[0].tag"
     assert "unknown function imageFrmo(); did you mean 'imageFrom'?" in text
