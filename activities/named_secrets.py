@@ -22,24 +22,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from activities.credentials import ENV_FILE, CredentialsError
+from activities.credentials import ENV_FILE, CredentialsError, read_credentials_file
 
 
 def _entries() -> list[dict[str, Any]]:
-    path = os.environ.get(ENV_FILE)
-    if not path:
+    read = read_credentials_file()
+    if read is None:
         return []
-    from ruamel.yaml import YAMLError
-
-    from pipeline.yamlsafe import load as load_yaml
-
-    try:
-        doc = load_yaml(Path(path).read_text())
-    except OSError as e:
-        raise CredentialsError(f"{ENV_FILE}={path}: cannot read: {e.strerror}") from None
-    except YAMLError as e:
-        mark = getattr(e, "problem_mark", None)  # the line only: the text around it may be a secret
-        raise CredentialsError(f"{ENV_FILE}={path}: not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
+    path, doc = read
     items = doc.get("secrets") if isinstance(doc, dict) else None
     if items is None:
         return []
