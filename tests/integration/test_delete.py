@@ -19,7 +19,7 @@ from tests.conftest import WorkerHandle, wait_for
 from tests.httpserver import ScriptedServer
 from tests.integration.test_cli import gantry
 from tests.integration.test_promotion import apply_text
-from tests.integration.test_promotion_tasks import cluster_scope, project_docs, seed_document, task_step  # noqa: F401
+from tests.integration.test_promotion_tasks import project_docs, seed_document, task_step
 from tests.integration.test_stages import new_freight
 from tests.pipelines import make_gitops_repo, pipeline_manifests
 from workflows.ids import freight_workflow_id, project_workflow_id, stage_workflow_id, warehouse_workflow_id

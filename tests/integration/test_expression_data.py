@@ -100,7 +100,7 @@ class _Outbound(WorkflowOutboundInterceptor):
 
 
 async def test_config_maps_secrets_metadata_and_now_in_a_promotion(
-    worker: WorkerHandle, client: Client, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    worker: WorkerHandle, cluster_scope: None, client: Client, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
