@@ -190,6 +190,9 @@ class Git:
     creds: Credentials | None = None
     timeout: float = DEFAULT_TIMEOUT
     git_dir: Path | None = None
+    #: ``-c`` settings after ``neutral_config()`` for this one repository's commands (a
+    #: step's own choice: ``http.sslVerify=false``, commit signing), so they win over it.
+    config: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.url and self.creds is None:
@@ -197,6 +200,8 @@ class Git:
 
     def _command(self, args: tuple[str, ...]) -> list[str]:
         cmd = ["git", *neutral_config()]
+        for key, value in self.config:
+            cmd += ["-c", f"{key}={value}"]
         if self.git_dir is not None:
             cmd.append(f"--git-dir={self.git_dir}")
         return [*cmd, *args]
@@ -407,8 +412,10 @@ def sanitize_ref_component(name: str) -> str:
     return s or "promotion"
 
 
-def commit_url(remote_url: str, sha: str) -> str:
-    """A browser URL for ``sha`` on well-known hosts; empty when it cannot be derived."""
+def commit_url(remote_url: str, sha: str, provider: str | None = None) -> str:
+    """A browser URL for ``sha``: in the shape of ``provider``'s (git-push's ``provider``,
+    for a host whose name does not say) or else of a well-known host; empty when it
+    cannot be derived."""
     url = redact_url(remote_url.strip())
     m = re.match(r"^(?:ssh://)?(?:[^@/]+@)?([^:/]+)[:/](?!/)(.+)$", url) if "://" not in url or url.startswith("ssh://") else None
     if m:
@@ -427,7 +434,8 @@ def commit_url(remote_url: str, sha: str) -> str:
     if not host or not path:
         return ""
     base = f"https://{host}/{path}"
-    h = host.lower()
+    h = {"github": "github.com", "gitlab": "gitlab", "bitbucket": "bitbucket.org", "gitea": "gitea",
+         "forgejo": "forgejo", "azure": "dev.azure.com"}.get(provider or "", host.lower())  # fmt: skip
     if h == "github.com" or h.startswith("github."):
         return f"{base}/commit/{sha}"
     if "gitlab" in h:

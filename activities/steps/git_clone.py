@@ -16,6 +16,8 @@ from temporalio import activity
 
 from activities.credentials import redact_url
 from activities.git_ops import Git, GitError, author_env, remote_branch_sha, resolve_author
+from activities.git_signing import keep_clone_key
+from activities.steps._submodules import update_submodules
 from activities.steps._common import checked_repo_url, git_arg, git_failure, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 from contracts.step_configs.git_clone import GitCloneConfig
@@ -31,6 +33,7 @@ class Checkout:
     commit: str
     tag: str
     key: str
+    sparse: list[str]
 
     def field(self, name: str) -> str:
         return f"checkout[{self.index}].{name}"
@@ -56,9 +59,32 @@ def _plan(base: Path, config: GitCloneConfig) -> tuple[str, list[Checkout], tupl
         if key in keys:
             raise step_failed(f"config field 'checkout[{i}].as': duplicate checkout alias {key!r}")
         keys.add(key)
-        plans.append(Checkout(i, path, dest, branch, create, commit, tag, key))
+        sparse = [_sparse_path(p, f"checkout[{i}].sparse[{j}]") for j, p in enumerate(item.sparse or [])]
+        plans.append(Checkout(i, path, dest, branch, create, commit, tag, key, sparse))
     explicit = (config.author.name, config.author.email) if config.author else None
     return url, plans, explicit
+
+
+def _sparse_path(value: str, field: str) -> str:
+    """A directory of a cone-mode sparse checkout: relative, inside the repository."""
+    path = git_arg(value, field).strip("/")
+    if value.startswith("/") or not path or any(part in ("", ".", "..") for part in path.split("/")):
+        raise step_failed(f"config field {field!r}: {value!r} must be a directory path inside the repository")
+    return path
+
+
+@dataclass(frozen=True)
+class Options:
+    """The clone-wide fields: how every checkout of the repository is made."""
+
+    insecure: bool
+    blobless: bool
+    submodules: bool
+    signing_key: str | None
+
+    @property
+    def config(self) -> tuple[tuple[str, str], ...]:
+        return (("http.sslVerify", "false"),) if self.insecure else ()
 
 
 def _rmtree(path: Path) -> None:
@@ -82,18 +108,27 @@ def _create_branch(g: Git, co: Checkout, author: tuple[str, str]) -> None:
             raise
 
 
-def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author: tuple[str, str] | None) -> str:
+def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author: tuple[str, str] | None, opts: Options) -> str:
     tmp = co.dest.parent / f".{co.dest.name}.gantry-clone"
     _rmtree(tmp)
     co.dest.parent.mkdir(parents=True, exist_ok=True)
-    remote = Git(url=url)
+    remote = Git(url=url, config=opts.config)
     if co.branch and remote_branch_sha(remote, url, co.branch) is None and not co.create:
         raise step_failed(
             f"config field {co.field('branch')!r}: branch {co.branch!r} does not exist in {url}; "
             f"set {co.field('create')!r}: true to create it"
         )
-    remote.run("clone", "--no-checkout", "--quiet", "--", url, str(tmp))
-    g = Git(cwd=tmp, url=url, creds=remote.creds)
+    filters = ["--filter=blob:none"] if opts.blobless else []
+    remote.run("clone", "--no-checkout", "--quiet", *filters, "--", url, str(tmp))
+    g = Git(cwd=tmp, url=url, creds=remote.creds, config=opts.config)
+    if opts.insecure:
+        # Later steps' fetches and pushes from this checkout skip verification too, and
+        # only for this repository.
+        g.run("config", "--local", "http.sslVerify", "false")
+    if opts.signing_key:
+        keep_clone_key(tmp / ".git", opts.signing_key)
+    if co.sparse:
+        g.run("sparse-checkout", "set", "--cone", "--", *co.sparse)
     if explicit_author:
         # Recorded in the clone so git-commit uses it, as Kargo's clone author is.
         if explicit_author[0]:
@@ -125,6 +160,8 @@ def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author:
                 f"config field {co.field('branch')!r}: {url} is empty; name a branch and set create: true"
             )
         g.run("reset", "--quiet", "--hard", "HEAD")
+    if opts.submodules:
+        update_submodules(tmp, url, opts.config)
     sha = g.out("rev-parse", "HEAD")
     _rmtree(co.dest)
     os.replace(tmp, co.dest)
@@ -134,10 +171,16 @@ def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author:
 def _clone_all(base: Path, config: GitCloneConfig) -> dict[str, str]:
     url, plans, explicit = _plan(base, config)
     author = resolve_author({"name": explicit[0], "email": explicit[1]} if explicit else None)
+    opts = Options(
+        insecure=config.insecure_skip_tls_verify,
+        blobless=config.blobless,
+        submodules=config.recurse_submodules,
+        signing_key=config.author.signing_key if config.author else None,
+    )
     commits: dict[str, str] = {}
     for co in plans:
         try:
-            commits[co.key] = _clone_one(url, co, author, explicit)
+            commits[co.key] = _clone_one(url, co, author, explicit, opts)
         except GitError as e:
             raise git_failure(e, f"git-clone of {url} into {co.path!r} (config field 'repoURL')") from None
     return commits
