@@ -10,7 +10,8 @@ key's fingerprint. The GNUPGHOME (and its gpg-agent) is gone when the commit is 
 git-clone's ``author.signingKey`` applies to later commits in that checkout: it is kept
 in the checkout's git dir (mode 0600, where no repository content can reach), as the
 clone's author name and email are kept in its config. The key never appears in an
-error message or a log line: gpg's own output names key ids only.
+error message or a log line: gpg's own messages (which quote a malformed key) are not
+passed on.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def _gpg(gpg: str, home: Path, *args: str, stdin: str | None = None) -> str:
         input=stdin, capture_output=True, text=True, timeout=60, env=tool_env({"GNUPGHOME": str(home)}),
     )  # fmt: skip
     if proc.returncode != 0:
-        # gpg's messages name key ids, never key material; stdin (the key) is not echoed.
-        raise GitError(f"gpg {args[0]}: exit status {proc.returncode}\n{proc.stderr.strip()}", "usage")
+        # Not gpg's own messages: given a malformed key, gpg echoes parts of it.
+        raise GitError(f"gpg {args[0]}: exit status {proc.returncode}: author.signingKey is not a usable GPG key", "usage")
     return proc.stdout
 
 

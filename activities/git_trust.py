@@ -130,14 +130,16 @@ _SIGNING = re.compile(r"^(gpg\..*|user\.signingkey|(commit|tag|push)\.gpgsign|ta
 #: The only keys a repository's own config (.git/config, its worktree config) may hold.
 #: These are what ``git clone``/``init``, git-clone and discovery write; none runs a
 #: program (``core.worktree`` is what ``git submodule`` writes in a submodule's own git
-#: dir; ``submodule.<name>.url``/``active`` what git-clone's ``recurseSubmodules`` writes
-#: after checking each URL; ``http.sslVerify`` what its ``insecureSkipTLSVerify`` writes). Anything else (core.fsmonitor, filter and diff drivers, url.*.insteadOf,
+#: dir; ``extensions.worktreeConfig`` what ``git sparse-checkout`` writes;
+#: ``submodule.<name>.url``/``active`` what git-clone's ``recurseSubmodules`` writes
+#: after checking each URL; ``http.sslVerify`` what its ``insecureSkipTLSVerify`` writes).
+#: Anything else (core.fsmonitor, filter and diff drivers, url.*.insteadOf,
 #: include.path, core.gitProxy, remote.*.uploadpack, ...) means something other than
 #: Gantry wrote the file, and git refuses to run there.
 _LOCAL_ALLOWED = re.compile(
     r"^(core\.(repositoryformatversion|filemode|bare|logallrefupdates|ignorecase|precomposeunicode|symlinks"
     r"|autocrlf|eol|safecrlf|sparsecheckout|sparsecheckoutcone|worktree)"
-    r"|extensions\.(objectformat|partialclone|preciousobjects|noop)"
+    r"|extensions\.(objectformat|partialclone|preciousobjects|noop|worktreeconfig)"
     r"|remote\..+\.(url|fetch|promisor|partialclonefilter|tagopt|mirror)"
     r"|branch\..+\.(remote|merge)"
     r"|submodule\..+\.(url|active)"
