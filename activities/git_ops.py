@@ -48,6 +48,7 @@ from activities.git_trust import (
     allowed_protocols,
     askpass_script,
     credential_scope,
+    local_values,
     neutral_config,
     operator_keys,
     ssh_command,
@@ -235,6 +236,22 @@ class Git:
                 return dot / "config"
         return None
 
+    def _submodule_worktree(self, listing: str) -> bool:
+        """True when the repository is a submodule's, as ``git submodule`` makes it: ``.git``
+        a file naming a git dir under a superproject's ``modules/``, whose one
+        ``core.worktree`` is this very work tree (recurseSubmodules; no other clone has it)."""
+        dot = self.cwd / ".git" if self.cwd is not None else None
+        if dot is None or not dot.is_file() or dot.is_symlink():
+            return False
+        text = dot.read_text(errors="replace")
+        if not text.startswith("gitdir: "):
+            return False
+        git_dir = (dot.parent / text[len("gitdir: "):].strip()).resolve()
+        values = local_values(listing, "core.worktree")
+        if "modules" not in git_dir.parts or len(values) != 1:
+            return False
+        return (git_dir / values[0]).resolve() == dot.parent.resolve()
+
     def check_config(self) -> None:
         """Refuse to run in a repository whose own config holds a key Gantry's clones never
         have: it can only have got there by something writing into ``.git``."""
@@ -263,6 +280,8 @@ class Git:
         if proc.returncode != 0:
             raise GitError(f"refusing to run git in {where}: git cannot read its config\n{proc.stderr.strip()}", "usage")
         bad = unsafe_local_keys(proc.stdout)
+        if "core.worktree" in (k.lower() for k in bad) and self._submodule_worktree(proc.stdout):
+            bad = [k for k in bad if k.lower() != "core.worktree"]
         if bad:
             raise GitError(
                 f"refusing to run git in {where}: its .git/config sets {', '.join(sorted(bad))}, which Gantry's "

@@ -129,8 +129,7 @@ _SIGNING = re.compile(r"^(gpg\..*|user\.signingkey|(commit|tag|push)\.gpgsign|ta
 
 #: The only keys a repository's own config (.git/config, its worktree config) may hold.
 #: These are what ``git clone``/``init``, git-clone and discovery write; none runs a
-#: program (``core.worktree`` is what ``git submodule`` writes in a submodule's own git
-#: dir; ``extensions.worktreeConfig`` what ``git sparse-checkout`` writes;
+#: program (``extensions.worktreeConfig`` is what ``git sparse-checkout`` writes;
 #: ``submodule.<name>.url``/``active`` what git-clone's ``recurseSubmodules`` writes
 #: after checking each URL; ``http.sslVerify`` what its ``insecureSkipTLSVerify`` writes).
 #: Anything else (core.fsmonitor, filter and diff drivers, url.*.insteadOf,
@@ -138,7 +137,7 @@ _SIGNING = re.compile(r"^(gpg\..*|user\.signingkey|(commit|tag|push)\.gpgsign|ta
 #: Gantry wrote the file, and git refuses to run there.
 _LOCAL_ALLOWED = re.compile(
     r"^(core\.(repositoryformatversion|filemode|bare|logallrefupdates|ignorecase|precomposeunicode|symlinks"
-    r"|autocrlf|eol|safecrlf|sparsecheckout|sparsecheckoutcone|worktree)"
+    r"|autocrlf|eol|safecrlf|sparsecheckout|sparsecheckoutcone)"
     r"|extensions\.(objectformat|partialclone|preciousobjects|noop|worktreeconfig)"
     r"|remote\..+\.(url|fetch|promisor|partialclonefilter|tagopt|mirror)"
     r"|branch\..+\.(remote|merge)"
@@ -188,6 +187,18 @@ def neutral_config() -> list[str]:
         if key.lower() in theirs or (signing and _SIGNING.match(key.lower())):
             continue
         out += ["-c", f"{key}={value}"]
+    return out
+
+
+def local_values(listing: str, key: str) -> list[str]:
+    """The values the repository's own config gives ``key`` (lower-case) in ``git config
+    --list --show-scope -z`` output."""
+    fields = listing.split("\0")
+    out: list[str] = []
+    for scope, entry in zip(fields[0::2], fields[1::2]):
+        name, _, value = entry.partition("\n")
+        if scope in ("local", "worktree") and name.lower() == key:
+            out.append(value)
     return out
 
 

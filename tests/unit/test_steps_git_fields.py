@@ -132,6 +132,27 @@ async def test_recurse_submodules_checks_out_the_recorded_commit(promo: str, rem
     assert res.outputs["commit"] == git("rev-parse", "HEAD", cwd=src)
 
 
+async def test_submodules_of_submodules_are_checked_out_too(promo: str, remote: Remote) -> None:
+    inner = library(remote, "inner")
+    outer = library(remote, "outer")
+    d = remote.tmp / "outer-with-inner"
+    git("clone", "--quiet", outer.as_uri(), str(d))
+    git("-c", "protocol.file.allow=always", "submodule", "--quiet", "add", inner.as_uri(), "inner", cwd=d)
+    git("commit", "--quiet", "-m", "add inner", cwd=d)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=d)
+    with_submodule(remote, outer.as_uri(), name="outer")
+    await clone(promo, remote.url, [{"branch": "main", "path": "./src"}], recurseSubmodules=True)
+    src = workdir(promo) / "src"
+    assert (src / "outer/inner/lib.txt").read_text() == "library v1\n"
+    # git runs in a submodule's work tree (its core.worktree is git's own, and allowed there)
+    assert git("status", "--porcelain", cwd=src / "outer") == ""
+    # ... but a core.worktree pointing anywhere else is refused as in any other clone
+    git("config", "core.worktree", str(src), cwd=src / "outer")
+    (src / "outer/new.txt").write_text("x")
+    with pytest.raises(ApplicationError, match="sets core.worktree"):
+        await env.run(git_commit, step(promo, "git-commit", {"path": "./src/outer", "message": "m"}))
+
+
 async def test_submodules_are_left_out_unless_asked_for(promo: str, remote: Remote) -> None:
     with_submodule(remote, library(remote).as_uri())
     await clone(promo, remote.url, [{"branch": "main", "path": "./src"}])
@@ -213,9 +234,8 @@ async def test_clone_author_signing_key_signs_later_commits(
 ) -> None:
     home, armored = keys
     author = {"name": "Alice", "email": "alice@example.com", "signingKey": armored["alice"]}
-    res = await env.run(
-        git_clone, step(promo, "git-clone", {"repoURL": remote.url, "checkout": [{"branch": "main", "path": "./src"}], "author": author})
-    )
+    cfg = {"repoURL": remote.url, "checkout": [{"branch": "main", "path": "./src"}], "author": author}
+    res = await env.run(git_clone, step(promo, "git-clone", cfg))
     assert armored["alice"] not in str(res)
     src = workdir(promo) / "src"
     (src / "signed.txt").write_text("signed\n")
