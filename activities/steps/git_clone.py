@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from temporalio import activity
 
 from activities.credentials import redact_url
 from activities.git_ops import Git, GitError, author_env, remote_branch_sha, resolve_author
-from activities.git_signing import keep_clone_key
+from activities.git_signing import keep_clone_key, signing_config
 from activities.steps._submodules import update_submodules
 from activities.steps._common import checked_repo_url, git_arg, git_failure, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
@@ -70,6 +70,8 @@ def _sparse_path(value: str, field: str) -> str:
     path = git_arg(value, field).strip("/")
     if value.startswith("/") or not path or any(part in ("", ".", "..") for part in path.split("/")):
         raise step_failed(f"config field {field!r}: {value!r} must be a directory path inside the repository")
+    if any(c in path for c in "*?["):
+        raise step_failed(f"config field {field!r}: {value!r} holds a glob; cone mode takes directory paths such as 'src/app'")
     return path
 
 
@@ -94,12 +96,18 @@ def _rmtree(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _create_branch(g: Git, co: Checkout, author: tuple[str, str]) -> None:
-    """Push an empty orphan branch, as Kargo does, so later steps work on a real remote branch."""
+def _create_branch(g: Git, co: Checkout, author: tuple[str, str], opts: Options) -> None:
+    """Push an empty orphan branch, as Kargo does, so later steps work on a real remote branch
+    (its one commit signed when the clone's author has a signing key, as later ones are)."""
     g.run("checkout", "--orphan", co.branch)
     g.run("rm", "-r", "-f", "--quiet", "--ignore-unmatch", "--cached", ".")
     g.run("clean", "-f", "-d", "-x", "--quiet")
-    g.run("commit", "--allow-empty", "--quiet", "-m", "Initial commit", extra_env=author_env(*author))
+    commit = ("commit", "--allow-empty", "--quiet", "-m", "Initial commit")
+    if opts.signing_key:
+        with signing_config(opts.signing_key, co.dest.parent) as (signing, gnupg):
+            replace(g, config=(*g.config, *signing)).run(*commit, extra_env={**author_env(*author), **gnupg})
+    else:
+        g.run(*commit, extra_env=author_env(*author))
     try:
         g.run("push", "origin", f"HEAD:refs/heads/{co.branch}")
     except GitError as e:
@@ -137,7 +145,7 @@ def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author:
             g.run("config", "--local", "--", "user.email", explicit_author[1])
     if co.branch:
         if remote_branch_sha(g, "origin", co.branch) is None:
-            _create_branch(g, co, author)
+            _create_branch(g, co, author, opts)
         g.run("fetch", "--quiet", "origin", f"+refs/heads/{co.branch}:refs/remotes/origin/{co.branch}")
         g.run("checkout", "--quiet", "-f", "-B", co.branch, f"refs/remotes/origin/{co.branch}")
         g.run("branch", "--quiet", f"--set-upstream-to=origin/{co.branch}")
@@ -177,6 +185,12 @@ def _clone_all(base: Path, config: GitCloneConfig) -> dict[str, str]:
         submodules=config.recurse_submodules,
         signing_key=config.author.signing_key if config.author else None,
     )
+    if opts.signing_key:
+        try:
+            with signing_config(opts.signing_key, base):
+                pass  # a key gpg cannot use fails here, naming the field, not at the first commit
+        except GitError as e:
+            raise step_failed(f"config field 'author.signingKey': {e}") from None
     commits: dict[str, str] = {}
     for co in plans:
         try:

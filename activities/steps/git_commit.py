@@ -76,7 +76,8 @@ def _commit(base: Path, config: GitCommitConfig, message: str) -> tuple[str, boo
         key = config.author.signing_key if config.author and config.author.signing_key else clone_key(_git_dir(g))
         if key:
             with signing_config(key, base) as (signing, gnupg):
-                replace(g, config=signing).run("commit", "--quiet", "--no-verify", "-m", message, extra_env={**env, **gnupg})
+                signed = replace(g, config=(*g.config, *signing))
+                signed.run("commit", "--quiet", "--no-verify", "-m", message, extra_env={**env, **gnupg})
         else:
             g.run("commit", "--quiet", "--no-verify", "-m", message, extra_env=env)
         return g.out("rev-parse", "HEAD"), True

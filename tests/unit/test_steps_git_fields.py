@@ -57,10 +57,11 @@ def files_at(remote: Remote) -> list[str]:
     return git("ls-tree", "-r", "--name-only", "main", cwd=remote.bare).splitlines()
 
 
-async def test_a_sparse_path_outside_the_repository_is_refused(promo: str, remote: Remote) -> None:
+@pytest.mark.parametrize("sparse", ["../etc", "/etc", "env/*"])
+async def test_a_sparse_path_outside_the_repository_or_a_glob_is_refused(promo: str, remote: Remote, sparse: str) -> None:
     with pytest.raises(ApplicationError) as e:
-        await clone(promo, remote.url, [{"path": "./src", "sparse": ["../etc"]}])
-    assert e.value.type == STEP_FAILED and "checkout[0].sparse[0]" in str(e.value)
+        await clone(promo, remote.url, [{"path": "./src", "sparse": ["base", sparse]}])
+    assert e.value.type == STEP_FAILED and "checkout[0].sparse[1]" in str(e.value)
 
 
 def missing_objects(repo: Path) -> list[str]:
@@ -262,11 +263,30 @@ async def test_commits_are_unsigned_without_a_key_and_gpg_stays_off(promo: str, 
     assert git("log", "-1", "--format=%G?", cwd=src) == "N"
 
 
+BOGUS = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nnot-a-key-c2VjcmV0\n-----END PGP PRIVATE KEY BLOCK-----\n"
+
+
+async def test_git_clone_refuses_a_signing_key_that_is_no_key_naming_the_field(promo: str, remote: Remote) -> None:
+    author = {"name": "A", "email": "a@example.com", "signingKey": BOGUS}
+    with pytest.raises(ApplicationError) as e:
+        await clone(promo, remote.url, [{"branch": "main", "path": "./src"}], author=author)
+    assert e.value.type == STEP_FAILED and "author.signingKey" in str(e.value)
+    assert "not-a-key-c2VjcmV0" not in str(e.value) and not (workdir(promo) / "src").exists()
+
+
+async def test_a_created_branch_s_initial_commit_is_signed_too(
+    promo: str, remote: Remote, keys: tuple[Path, dict[str, str]]
+) -> None:
+    home, armored = keys
+    author = {"name": "Alice", "email": "alice@example.com", "signingKey": armored["alice"]}
+    await clone(promo, remote.url, [{"branch": "stage/new", "create": True, "path": "./out"}], author=author)
+    assert verify(remote.bare, home, "stage/new") == fingerprint(home, "alice")
+
+
 async def test_a_signing_key_that_is_no_key_fails_without_echoing_it(promo: str, remote: Remote) -> None:
     await clone(promo, remote.url, [{"branch": "main", "path": "./src"}])
     (workdir(promo) / "src/x.txt").write_text("x")
-    bogus = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nnot-a-key-c2VjcmV0\n-----END PGP PRIVATE KEY BLOCK-----\n"
-    author = {"name": "A", "email": "a@example.com", "signingKey": bogus}
+    author = {"name": "A", "email": "a@example.com", "signingKey": BOGUS}
     with pytest.raises(ApplicationError) as e:
         await env.run(git_commit, step(promo, "git-commit", {"path": "./src", "message": "m", "author": author}))
     assert "gpg --import" in str(e.value) and "not-a-key-c2VjcmV0" not in str(e.value)
