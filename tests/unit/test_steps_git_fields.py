@@ -183,6 +183,45 @@ async def test_a_submodule_with_a_remote_helper_url_is_refused(promo: str, remot
     assert not (workdir(promo) / "src").exists()
 
 
+@pytest.fixture
+def http_server(remote: Remote) -> Iterator[GitHTTPServer]:
+    with GitHTTPServer(remote.bare.parent, USER, PASSWORD) as server:
+        yield server
+
+
+@pytest.mark.parametrize("scope", ["server", "each repository"])
+async def test_submodules_over_http_get_the_credentials_for_their_own_url(
+    promo: str, remote: Remote, http_server: GitHTTPServer, monkeypatch: pytest.MonkeyPatch, scope: str
+) -> None:
+    lib = library(remote)
+    with_submodule(remote, "../lib.git")
+    url = http_server.url_for(remote.bare)
+    for n, prefix in enumerate([http_server.base_url] if scope == "server" else [url, http_server.url_for(lib)], 1):
+        monkeypatch.setenv(f"GANTRY_GIT_CREDENTIALS_{n}_URL", prefix)
+        monkeypatch.setenv(f"GANTRY_GIT_CREDENTIALS_{n}_USERNAME", USER)
+        monkeypatch.setenv(f"GANTRY_GIT_CREDENTIALS_{n}_PASSWORD", PASSWORD)
+    await clone(promo, url, [{"branch": "main", "path": "./src"}], recurseSubmodules=True)
+    src = workdir(promo) / "src"
+    assert (src / "lib/lib.txt").read_text() == "library v1\n"
+    assert git("config", "submodule.lib.url", cwd=src) == http_server.url_for(lib)
+    for config in [src / ".git/config", src / ".git/modules/lib/config"]:
+        assert PASSWORD not in config.read_text()
+
+
+async def test_a_submodule_never_gets_the_main_repository_s_credential(
+    promo: str, remote: Remote, http_server: GitHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library(remote)
+    with_submodule(remote, "../lib.git")
+    url = http_server.url_for(remote.bare)
+    monkeypatch.setenv("GANTRY_GIT_CREDENTIALS_1_URL", url)  # this repository only
+    monkeypatch.setenv("GANTRY_GIT_CREDENTIALS_1_USERNAME", USER)
+    monkeypatch.setenv("GANTRY_GIT_CREDENTIALS_1_PASSWORD", PASSWORD)
+    with pytest.raises(ApplicationError) as e:
+        await clone(promo, url, [{"branch": "main", "path": "./src"}], recurseSubmodules=True)
+    assert "lib" in str(e.value) and PASSWORD not in str(e.value)
+
+
 def test_relative_submodule_urls() -> None:
     assert resolve_url("https://h.example/org/app.git", "../lib.git") == "https://h.example/org/lib.git"
     assert resolve_url("git@h.example:org/app", "../lib") == "git@h.example:org/lib"
