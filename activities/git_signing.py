@@ -21,9 +21,10 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from activities.git_ops import GitError
+from activities.git_ops import Git, GitError
 from activities.trust import tool_env
 
 #: Where git-clone keeps its author's signing key, inside the checkout's git dir.
@@ -106,3 +107,12 @@ def signing_config(key: str, workdir: Path) -> Iterator[tuple[tuple[tuple[str, s
                 capture_output=True, timeout=30, env=tool_env({"GNUPGHOME": str(home)}),
             )  # fmt: skip
         shutil.rmtree(home, ignore_errors=True)
+
+
+def commit(g: Git, key: str | None, workdir: Path, *args: str, env: dict[str, str]) -> None:
+    """``git commit <args>`` in ``g``'s repository, signed with ``key`` when there is one."""
+    if not key:
+        g.run("commit", *args, extra_env=env)
+        return
+    with signing_config(key, workdir) as (signing, gnupg):
+        replace(g, config=(*g.config, *signing)).run("commit", *args, extra_env={**env, **gnupg})

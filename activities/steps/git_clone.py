@@ -1,5 +1,10 @@
 """`git-clone`: check out one or more refs of a repository into the working directory.
 
+Kargo's clone options: ``blobless`` (a partial clone), ``checkout[].sparse`` (cone-mode
+sparse checkout), ``recurseSubmodules`` (activities.steps._submodules),
+``insecureSkipTLSVerify`` (for this repository only) and ``author.signingKey`` (kept for
+the checkout's later commits; activities.git_signing).
+
 Each checkout is cloned into a temporary sibling directory and renamed into place, so a
 retry after a crash (half-made clone, or a previous attempt's checkout with edits in
 it) always ends with a fresh checkout of the same ref: the step is idempotent.
@@ -9,16 +14,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio import activity
 
 from activities.credentials import redact_url
 from activities.git_ops import Git, GitError, author_env, remote_branch_sha, resolve_author
-from activities.git_signing import keep_clone_key, signing_config
-from activities.steps._submodules import update_submodules
+from activities.git_signing import commit, keep_clone_key, signing_config
 from activities.steps._common import checked_repo_url, git_arg, git_failure, typed_config
+from activities.steps._submodules import update_submodules
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
 from contracts.step_configs.git_clone import GitCloneConfig
 
@@ -102,12 +107,7 @@ def _create_branch(g: Git, co: Checkout, author: tuple[str, str], opts: Options)
     g.run("checkout", "--orphan", co.branch)
     g.run("rm", "-r", "-f", "--quiet", "--ignore-unmatch", "--cached", ".")
     g.run("clean", "-f", "-d", "-x", "--quiet")
-    commit = ("commit", "--allow-empty", "--quiet", "-m", "Initial commit")
-    if opts.signing_key:
-        with signing_config(opts.signing_key, co.dest.parent) as (signing, gnupg):
-            replace(g, config=(*g.config, *signing)).run(*commit, extra_env={**author_env(*author), **gnupg})
-    else:
-        g.run(*commit, extra_env=author_env(*author))
+    commit(g, opts.signing_key, co.dest.parent, "--allow-empty", "--quiet", "-m", "Initial commit", env=author_env(*author))
     try:
         g.run("push", "origin", f"HEAD:refs/heads/{co.branch}")
     except GitError as e:

@@ -9,13 +9,12 @@ tree clean, so it commits nothing and returns HEAD, which is that commit.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from temporalio import activity
 
 from activities.git_ops import Git, GitError, author_env, resolve_author
-from activities.git_signing import clone_key, signing_config
+from activities.git_signing import clone_key, commit
 from activities.steps._common import git_arg, git_failure, open_repo, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 from contracts.step_configs.git_commit import GitCommitConfig
@@ -72,14 +71,8 @@ def _commit(base: Path, config: GitCommitConfig, message: str) -> tuple[str, boo
         if g.run("diff", "--cached", "--quiet", check=False).returncode == 0:
             head = g.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
             return head, False
-        env = author_env(*resolve_author(author, g))
         key = config.author.signing_key if config.author and config.author.signing_key else clone_key(_git_dir(g))
-        if key:
-            with signing_config(key, base) as (signing, gnupg):
-                signed = replace(g, config=(*g.config, *signing))
-                signed.run("commit", "--quiet", "--no-verify", "-m", message, extra_env={**env, **gnupg})
-        else:
-            g.run("commit", "--quiet", "--no-verify", "-m", message, extra_env=env)
+        commit(g, key, base, "--quiet", "--no-verify", "-m", message, env=author_env(*resolve_author(author, g)))
         return g.out("rev-parse", "HEAD"), True
     except GitError as e:
         raise git_failure(e, f"git-commit in config field 'path' {path!r}") from None
