@@ -1,5 +1,8 @@
 """`git-commit`: stage everything in a checkout and commit it.
 
+Signed with ``author.signingKey`` when set, else with the key git-clone's
+``author.signingKey`` gave the checkout (activities.git_signing).
+
 Idempotent under retry: a retried step finds its earlier commit already made and the
 tree clean, so it commits nothing and returns HEAD, which is that commit.
 """
@@ -10,7 +13,8 @@ from pathlib import Path
 
 from temporalio import activity
 
-from activities.git_ops import GitError, author_env, resolve_author
+from activities.git_ops import Git, GitError, author_env, resolve_author
+from activities.git_signing import clone_key, commit
 from activities.steps._common import git_arg, git_failure, open_repo, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 from contracts.step_configs.git_commit import GitCommitConfig
@@ -54,6 +58,10 @@ def build_message(input: StepInput, config: GitCommitConfig) -> str:
     return message
 
 
+def _git_dir(g: Git) -> Path:
+    return Path(g.out("rev-parse", "--absolute-git-dir"))
+
+
 def _commit(base: Path, config: GitCommitConfig, message: str) -> tuple[str, bool]:
     path = git_arg(config.path, "path")
     author = config.author.model_dump(include={"name", "email"}) if config.author else None
@@ -63,7 +71,8 @@ def _commit(base: Path, config: GitCommitConfig, message: str) -> tuple[str, boo
         if g.run("diff", "--cached", "--quiet", check=False).returncode == 0:
             head = g.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
             return head, False
-        g.run("commit", "--quiet", "--no-verify", "-m", message, extra_env=author_env(*resolve_author(author, g)))
+        key = config.author.signing_key if config.author and config.author.signing_key else clone_key(_git_dir(g))
+        commit(g, key, base, "--quiet", "--no-verify", "-m", message, env=author_env(*resolve_author(author, g)))
         return g.out("rev-parse", "HEAD"), True
     except GitError as e:
         raise git_failure(e, f"git-commit in config field 'path' {path!r}") from None

@@ -2,7 +2,8 @@
 
 Safe to retry: pushing a commit the remote already has is a no-op, and when someone
 else pushed first the commits are rebased onto the remote branch and pushed again,
-up to ``maxAttempts`` times, as Kargo does.
+up to ``maxAttempts`` times, as Kargo does. ``provider`` says which hosting provider's
+shape ``commitURL`` has, as in Kargo (which uses it for nothing else).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _push(base: Path, config: GitPushConfig, promotion: str) -> dict[str, str]:
             raise step_failed(f"config field 'path': {path!r} has no commit to push")
         if tag:
             sha = _push_tag(g, tag, force)
-            return {"branch": "", "tag": tag, "commit": sha, "commitURL": commit_url(g.url, sha)}
+            return {"branch": "", "tag": tag, "commit": sha, "commitURL": commit_url(g.url, sha, config.provider)}
         if generate:
             # Promotion-specific, so overwriting it on a retried promotion is safe (as in Kargo).
             branch, force = generated_branch(promotion), True
@@ -106,7 +107,7 @@ def _push(base: Path, config: GitPushConfig, promotion: str) -> dict[str, str]:
         sha = _push_branch(g, branch, force, attempts)
     except GitError as e:
         raise git_failure(e, f"git-push from config field 'path' {path!r}") from None
-    return {"branch": branch, "commit": sha, "commitURL": commit_url(g.url, sha)}
+    return {"branch": branch, "commit": sha, "commitURL": commit_url(g.url, sha, config.provider)}
 
 
 @activity.defn(name="git-push")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from contracts.step_configs.base import StepConfig, not_supported_yet
+from contracts.step_configs.base import StepConfig
 from pipeline.selectors import LabelSelector
 
 def _bool_text(value: Any) -> Any:
@@ -66,13 +66,12 @@ class NamedExpression(StepConfig):
 
 
 class GitAuthor(StepConfig):
-    """The committer identity a git step may set."""
+    """The committer identity a git step may set; ``signingKey`` is an ASCII-armored GPG
+    private key (without a passphrase) that signs the commits (activities.git_signing)."""
 
     name: NonEmpty
     email: str
     signing_key: str | None = None
-
-    not_yet = not_supported_yet("signing_key")
 
 
 class AppSelector(LabelSelector):

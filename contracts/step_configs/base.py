@@ -17,7 +17,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 EXPRESSION_MARK = "${{"
@@ -35,21 +35,6 @@ class StepConfig(BaseModel):
         extra="forbid",
         frozen=True,
     )
-
-
-def not_supported_yet(*fields: str) -> Any:
-    """A validator for the Kargo fields a step's model knows but Gantry does not honour yet:
-    a value other than the default (unset, false, empty) is refused, never ignored.
-    Assign it once per model (``not_yet = not_supported_yet("blobless", ...)``), so lifting a
-    field is one edit."""
-
-    def refuse(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
-        if value not in (None, False, "", [], {}):
-            field = cls.model_fields[info.field_name or ""]
-            raise ValueError(f"'{field.alias or info.field_name}' is not supported by Gantry yet")
-        return value
-
-    return field_validator(*fields)(refuse)
 
 
 class FieldError(ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from contracts.step_configs._types import Bool, GitAuthor, NonEmpty, one_of
-from contracts.step_configs.base import FieldError, StepConfig, not_supported_yet
+from contracts.step_configs.base import FieldError, StepConfig
 
 
 class Checkout(StepConfig):
@@ -18,8 +18,6 @@ class Checkout(StepConfig):
     tag: str | None = None
     create: Bool = False
     sparse: list[NonEmpty] | None = Field(default=None, min_length=1)
-
-    not_yet = not_supported_yet("sparse")
 
     @model_validator(mode="after")
     def _one_ref(self) -> Checkout:
@@ -37,5 +35,3 @@ class GitCloneConfig(StepConfig):
     insecure_skip_tls_verify: Bool = Field(default=False, alias="insecureSkipTLSVerify")
     recurse_submodules: Bool = False
     blobless: Bool = False
-
-    not_yet = not_supported_yet("insecure_skip_tls_verify", "recurse_submodules", "blobless")

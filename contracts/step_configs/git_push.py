@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from contracts.step_configs._types import Bool, Int, NonEmpty, Provider, one_of
-from contracts.step_configs.base import FieldError, StepConfig, not_supported_yet
+from contracts.step_configs.base import FieldError, StepConfig
 
 
 class GitPushConfig(StepConfig):
@@ -16,8 +16,6 @@ class GitPushConfig(StepConfig):
     force: Bool = False
     max_attempts: Int = Field(default=10, ge=1, le=2147483647)
     provider: Provider | None = None
-
-    not_yet = not_supported_yet("provider")
 
     @model_validator(mode="after")
     def _one_target(self) -> GitPushConfig:
