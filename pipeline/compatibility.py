@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pydantic import BaseModel
 
 from contracts.step_configs import STEP_CONFIGS
+from contracts.step_configs._types import PROVIDER_DIFFERENCE, Provider
 from contracts.step_configs.base import StepConfig, unsupported_fields
 from pipeline.expressions.functions import (
     EXPR_LANG_FUNCTIONS,
@@ -56,13 +57,21 @@ def _models_in(annotation: typing.Any) -> Iterator[tuple[type[BaseModel], bool]]
 
 def config_fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, type[BaseModel], str]]:
     """(path such as ``checkout[].sparse``, the model owning it, its Kargo name) of every field,
-    nested models included."""
+    nested models included; a model taking any field (compose-output) gives ``<any key>``."""
+    if model.model_config.get("extra") == "allow":
+        yield f"{prefix}<any key>", model, "<any key>"
     for name, field in model.model_fields.items():
         alias = field.alias or name
         path = f"{prefix}{alias}"
         yield path, model, alias
         for inner, is_list in _models_in(field.annotation):
             yield from config_fields(inner, f"{path}[]." if is_list else f"{path}.")
+
+
+def _is_provider(model: type[BaseModel], alias: str) -> bool:
+    """Whether ``model``'s field ``alias`` is typed :data:`Provider` (Kargo's names and forgejo)."""
+    field = next((f for n, f in model.model_fields.items() if (f.alias or n) == alias), None)
+    return field is not None and (field.annotation == Provider or Provider in typing.get_args(field.annotation))
 
 
 class StepRow(typing.NamedTuple):
@@ -88,6 +97,8 @@ def step_row(name: str) -> StepRow:
             added.append(f"`{path}`: {owner.GANTRY_FIELDS[alias]}")  # type: ignore[attr-defined]
         else:
             fields.append(path)
+            if _is_provider(owner, alias) and PROVIDER_DIFFERENCE not in differences:
+                differences.append(PROVIDER_DIFFERENCE)
         if owner not in seen:
             seen.add(owner)
             differences += [f"`{path.rsplit('.', 1)[0]}`: {d}" for d in getattr(owner, "KARGO_DIFFERENCES", ())]

@@ -14,7 +14,6 @@ from contracts.step_configs.base import StepConfig
 
 class GitMergePRConfig(StepConfig):
     KARGO_DIFFERENCES = (
-        "`provider: forgejo` is accepted (a Forgejo host, which speaks Gitea's API)",
         "`mergeMethod` must be `merge`, `squash` or `rebase`",
     )
 

@@ -9,10 +9,6 @@ from contracts.step_configs.base import StepConfig
 
 
 class GitOpenPRConfig(StepConfig):
-    KARGO_DIFFERENCES = (
-        "`provider: forgejo` is accepted (a Forgejo host, which speaks Gitea's API)",
-    )
-
     repo_url: NonEmpty = Field(alias="repoURL")
     source_branch: NonEmpty
     target_branch: NonEmpty

@@ -9,10 +9,6 @@ from contracts.step_configs.base import StepConfig
 
 
 class GitWaitForPRConfig(StepConfig):
-    KARGO_DIFFERENCES = (
-        "`provider: forgejo` is accepted (a Forgejo host, which speaks Gitea's API)",
-    )
-
     repo_url: NonEmpty = Field(alias="repoURL")
     pr_number: Int = Field(ge=1)
     provider: Provider | None = None

@@ -107,3 +107,10 @@ def test_kinds_state_their_refusals() -> None:
     assert "generic `subscription:` entries are refused" in kinds
     assert "`MatchUpstream`" in kinds
     assert "| Promotion | — | not applied |" in kinds
+
+
+def test_a_provider_field_states_forgejo_unless_refused() -> None:
+    for name in ("git-open-pr", "git-wait-for-pr", "git-merge-pr"):
+        assert any("forgejo" in d for d in step_row(name).differences), name
+    push = step_row("git-push")
+    assert ("provider" in push.refused) != any("forgejo" in d for d in push.differences)
