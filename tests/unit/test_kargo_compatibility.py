@@ -8,6 +8,10 @@ from pathlib import Path
 
 from pydantic import Field
 
+import typer.main
+
+from client.cli import app
+from client.kargo_verbs import KARGO_VERBS
 from contracts.step_configs import STEP_CONFIGS
 from contracts.step_configs.base import StepConfig, not_supported_yet, unsupported_fields
 from pipeline.compatibility import DIFFERS, ENTERPRISE, NOT_SUPPORTED, NOT_YET, SUPPORTED, function_row, render, step_row
@@ -28,13 +32,13 @@ def _rows(text: str, section: str) -> dict[str, str]:
 
 
 def test_the_committed_table_is_the_rendering_of_the_code() -> None:
-    assert DOC.read_text(encoding="utf-8") == render(), (
+    assert DOC.read_text(encoding="utf-8") == render(KARGO_VERBS), (
         "docs/kargo-compatibility.md is stale: run PYTHONPATH=$PWD python -m scripts.kargo_compatibility"
     )
 
 
 def test_every_kargo_step_has_a_row_with_its_status() -> None:
-    steps = _rows(render(), "Steps")
+    steps = _rows(render(KARGO_VERBS), "Steps")
     assert set(steps) == OSS_STEPS | ENTERPRISE_STEPS | set(STEP_CONFIGS)
     for name in ENTERPRISE_STEPS:
         assert f"| {ENTERPRISE} |" in steps[name]
@@ -45,7 +49,7 @@ def test_every_kargo_step_has_a_row_with_its_status() -> None:
 
 
 def test_every_runnable_step_lists_its_fields() -> None:
-    fields = _rows(render(), "Step fields")
+    fields = _rows(render(KARGO_VERBS), "Step fields")
     assert set(fields) == set(STEP_CONFIGS)
     assert "`checkout[].path`" in fields["git-clone"]  # nested fields, by Kargo's name
     assert "`repoURL`" in fields["git-clone"]
@@ -59,7 +63,7 @@ def test_refused_fields_are_read_from_the_models_and_shown_as_refused() -> None:
             found += 1
             assert path not in row.fields
             assert row.status == DIFFERS
-            assert f"`{path}`" in _rows(render(), "Step fields")[name].split("|")[3]
+            assert f"`{path}`" in _rows(render(KARGO_VERBS), "Step fields")[name].split("|")[3]
     # the fields #15 found ignored are refused until they are built, then supported
     for path in ("insecureSkipTLSVerify", "blobless", "recurseSubmodules", "checkout[].sparse", "author.signingKey"):
         assert path in step_row("git-clone").refused + step_row("git-clone").fields
@@ -89,7 +93,7 @@ def test_gantry_additions_and_differences_come_from_the_models() -> None:
 
 
 def test_every_kargo_function_is_listed_with_where_it_runs() -> None:
-    functions = _rows(render(), "Expression functions")
+    functions = _rows(render(KARGO_VERBS), "Expression functions")
     assert KARGO_FUNCTIONS <= set(functions)
     everywhere = set().union(*KNOWN_FUNCTIONS.values())
     for name in functions:
@@ -101,7 +105,7 @@ def test_every_kargo_function_is_listed_with_where_it_runs() -> None:
 
 
 def test_kinds_state_their_refusals() -> None:
-    text = render()
+    text = render(KARGO_VERBS)
     kinds = text.split("## Kinds\n", 1)[1]
     assert "`promotionPolicies[].autoRollback` is refused" in kinds
     assert "generic `subscription:` entries are refused" in kinds
@@ -114,3 +118,19 @@ def test_a_provider_field_states_forgejo_unless_refused() -> None:
         assert any("forgejo" in d for d in step_row(name).differences), name
     push = step_row("git-push")
     assert ("provider" in push.refused) != any("forgejo" in d for d in push.differences)
+
+
+def _commands(group: object, prefix: str = "") -> set[str]:
+    subs = getattr(group, "commands", None)
+    if not subs:
+        return {prefix}
+    return set().union(*(_commands(sub, f"{prefix} {name}".strip()) for name, sub in subs.items()))
+
+
+def test_every_gantry_command_the_cli_table_names_exists() -> None:
+    commands = _commands(typer.main.get_command(app))
+    for kargo, (gantry, _) in KARGO_VERBS.items():
+        if gantry:
+            words = gantry.removeprefix("gantry ").split(" -")[0]
+            assert words in commands, f"{kargo}: {gantry} is not a gantry command"
+    assert "| `kargo delete` | `gantry delete` |" in render(KARGO_VERBS)
