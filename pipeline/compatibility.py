@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 
 from pydantic import BaseModel
 
+from contracts.metrics import PROVIDERS
 from contracts.step_configs import STEP_CONFIGS
 from contracts.step_configs._types import PROVIDER_DIFFERENCE, Provider
 from contracts.step_configs.base import StepConfig, unsupported_fields
@@ -33,6 +34,7 @@ from pipeline.manifests.models import (
     ChartSubscription,
     GitSubscription,
     ImageSubscription,
+    MetricProvider,
     RepoSubscription,
     StageSelector,
 )
@@ -136,7 +138,15 @@ def _literals(model: type[BaseModel], field: str) -> str:
 def _notable() -> dict[str, list[str]]:
     """Fields a Kargo user looks for on each kind, read from the models."""
     subscriptions = [f for f in RepoSubscription.model_fields if f != "name"]
+    providers = [f.alias or n for n, f in MetricProvider.model_fields.items()]
+    analysis = [
+        "metric providers measured: " + ", ".join(f"`{p}`" for p in providers if p in PROVIDERS),
+        "accepted by `validate`, each measurement an Error at run time: "
+        + ", ".join(f"`{p}`" for p in providers if p not in PROVIDERS),
+    ]
     return {
+        "AnalysisTemplate": analysis,
+        "ClusterAnalysisTemplate": analysis,
         "ProjectConfig": [
             "`promotionPolicies[].stageSelector`: "
             + ", ".join(f"`{f.alias or n}`" for n, f in StageSelector.model_fields.items()),

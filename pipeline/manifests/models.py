@@ -576,6 +576,10 @@ class StageSpec(KargoModel):
 class Stage(KargoModel):
     """An environment Freight is promoted to. No steps = a control-flow Stage."""
 
+    KARGO_DIFFERENCES = (
+        "`requiredSoakTime` counts from when the Freight was verified upstream (Kargo's code: from when it entered)",
+    )
+
     api_version: Literal["kargo.akuity.io/v1alpha1"] = KARGO_API
     kind: Literal["Stage"] = "Stage"
     metadata: ObjectMeta
@@ -744,7 +748,17 @@ class AnalysisTemplateSpec(KargoModel):
     templates: list[AnalysisTemplateRef] = Field(default_factory=list)
 
 
+#: how Gantry's analysis differs from Argo Rollouts' and Kargo's (both template kinds)
+ANALYSIS_DIFFERENCES = (
+    "every measurement is kept (Argo keeps 10); an aborted verification is Failed (Kargo's rule)",
+    "a `count` or limit that is not a whole number after args are substituted is an error (Argo reads 0)",
+    "`spec.templates` (templates including templates) passes `validate` and fails the verification when it runs",
+)
+
+
 class AnalysisTemplate(KargoModel):
+    KARGO_DIFFERENCES = ANALYSIS_DIFFERENCES
+
     api_version: Literal["argoproj.io/v1alpha1"] = ARGO_API
     kind: Literal["AnalysisTemplate"] = "AnalysisTemplate"
     metadata: ObjectMeta
@@ -753,6 +767,8 @@ class AnalysisTemplate(KargoModel):
 
 class ClusterAnalysisTemplate(KargoModel):
     """An AnalysisTemplate every project can use (cluster-scoped)."""
+
+    KARGO_DIFFERENCES = ANALYSIS_DIFFERENCES
 
     api_version: Literal["argoproj.io/v1alpha1"] = ARGO_API
     kind: Literal["ClusterAnalysisTemplate"] = "ClusterAnalysisTemplate"
