@@ -78,6 +78,8 @@ def _is_provider(model: type[BaseModel], alias: str) -> bool:
 
 
 class StepRow(typing.NamedTuple):
+    """One Kargo step: its status, its config fields by status, and its differences."""
+
     name: str
     status: str
     fields: list[str]
@@ -94,6 +96,8 @@ def step_row(name: str) -> StepRow:
     fields, refused, added, differences = [], [], [], list(model.KARGO_DIFFERENCES)
     seen: set[type[BaseModel]] = {model}
     for path, owner, alias in config_fields(model):
+        if any(path.startswith((f"{r}.", f"{r}[].")) for r in refused):
+            continue  # inside a refused field
         if alias in unsupported_fields(owner):
             refused.append(path)
         elif alias in getattr(owner, "GANTRY_FIELDS", {}):
@@ -112,6 +116,8 @@ def step_row(name: str) -> StepRow:
 
 
 class FunctionRow(typing.NamedTuple):
+    """One function: whose it is (Kargo's or expr-lang's), its status and where it runs."""
+
     name: str
     origin: str
     status: str

@@ -134,3 +134,20 @@ def test_every_gantry_command_the_cli_table_names_exists() -> None:
             words = gantry.removeprefix("gantry ").split(" -")[0]
             assert words in commands, f"{kargo}: {gantry} is not a gantry command"
     assert "| `kargo delete` | `gantry delete` |" in render(KARGO_VERBS)
+
+
+def test_a_refused_nested_field_is_listed_once_without_its_children(monkeypatch) -> None:
+    class Inner(StepConfig):
+        name: str
+
+    class Outer(StepConfig):
+        path: str
+        extra: list[Inner] | None = None
+
+        not_yet = not_supported_yet("extra")
+
+    monkeypatch.setitem(STEP_CONFIGS, "x-example", Outer)
+    row = step_row("x-example")
+    assert row.refused == ["extra"]
+    assert row.fields == ["path"]
+    assert row.status == "Gantry's own step"
