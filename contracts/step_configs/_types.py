@@ -49,6 +49,9 @@ Duration = Annotated[str, matching(r"^(?:\d+(ns|us|µs|ms|s|m|h))+$", "a duratio
 #: the Git hosting services Kargo's PR steps name, and ``forgejo`` (Gantry's name for a
 #: Forgejo host, which speaks Gitea's API)
 Provider = Literal["azure", "bitbucket", "forgejo", "gitea", "github", "gitlab"]
+#: the difference from Kargo of every field typed :data:`Provider` (the compatibility table
+#: states it for each step that has one)
+PROVIDER_DIFFERENCE = "`provider: forgejo` is accepted (a Forgejo host, which speaks Gitea's API)"
 
 
 class NameValue(StepConfig):

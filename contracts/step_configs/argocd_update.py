@@ -65,4 +65,10 @@ class AppUpdate(StepConfig):
 
 
 class ArgoCDUpdateConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "Applications are updated through Argo CD's REST API (Kargo patches the resource in Kubernetes), so Argo CD's RBAC and sync windows apply",
+        "a git source's desired revision is matched on the normalised URL (Kargo compares URLs exactly there)",
+        "unauthorized, missing and misconfigured apps are terminal failures (Kargo retries them as Errored)",
+    )
+
     apps: list[AppUpdate] = Field(min_length=1)

@@ -32,4 +32,8 @@ class AppWait(StepConfig):
 
 
 class ArgoCDWaitConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "the health seen between looks is kept in the working directory (Kargo: the step's shared state), so a move to another worker restarts the regression rule",
+    )
+
     apps: list[AppWait] = Field(min_length=1)

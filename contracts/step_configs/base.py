@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 EXPRESSION_MARK = "${{"
@@ -35,6 +35,39 @@ class StepConfig(BaseModel):
         extra="forbid",
         frozen=True,
     )
+
+    #: where the step (or this part of its config) behaves unlike Kargo, one line each;
+    #: docs/kargo-compatibility.md is generated from them (pipeline/compatibility.py)
+    KARGO_DIFFERENCES: ClassVar[tuple[str, ...]] = ()
+    #: fields (Kargo's spelling) that Kargo's current schema lacks and Gantry accepts -> why
+    GANTRY_FIELDS: ClassVar[dict[str, str]] = {}
+
+
+def not_supported_yet(*fields: str) -> Any:
+    """A validator for the Kargo fields a step's model knows but Gantry does not honour yet:
+    a value other than the default (unset, false, empty) is refused, never ignored.
+    Assign it once per model (``not_yet = not_supported_yet("blobless", ...)``), so lifting a
+    field is one edit; :func:`unsupported_fields` reads them back for the compatibility table."""
+
+    def refuse(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+        if value not in (None, False, "", [], {}):
+            field = cls.model_fields[info.field_name or ""]
+            raise ValueError(f"'{field.alias or info.field_name}' is not supported by Gantry yet")
+        return value
+
+    refuse.not_supported_yet = True  # type: ignore[attr-defined]
+    return field_validator(*fields)(refuse)
+
+
+def unsupported_fields(model: type[BaseModel]) -> list[str]:
+    """The Kargo names of ``model``'s own fields that :func:`not_supported_yet` refuses."""
+    names = [
+        name
+        for decorator in model.__pydantic_decorators__.field_validators.values()
+        if getattr(decorator.func, "not_supported_yet", False)
+        for name in decorator.info.fields
+    ]
+    return [model.model_fields[n].alias or n for n in model.model_fields if n in names]
 
 
 class FieldError(ValueError):

@@ -7,4 +7,8 @@ from contracts.step_configs.base import StepConfig
 
 
 class GitClearConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "files that git ignores are removed too (Kargo keeps them)",
+    )
+
     path: NonEmpty

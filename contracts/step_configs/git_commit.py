@@ -11,6 +11,13 @@ from contracts.step_configs.base import FieldError, StepConfig
 
 
 class GitCommitConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "an empty `message` (an expression that rendered to nothing) gets Gantry's default message",
+    )
+    GANTRY_FIELDS = {
+        "messageFromSteps": "from Kargo before v1.3: the message from earlier steps' `commitMessage` outputs",
+    }
+
     path: NonEmpty
     message: str | None = None
     message_from_steps: list[NonEmpty] | None = None

@@ -13,6 +13,10 @@ from contracts.step_configs.base import StepConfig
 
 
 class GitMergePRConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "`mergeMethod` must be `merge`, `squash` or `rebase`",
+    )
+
     repo_url: NonEmpty = Field(alias="repoURL")
     pr_number: Int = Field(ge=1)
     provider: Provider | None = None

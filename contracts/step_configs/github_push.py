@@ -8,6 +8,11 @@ from contracts.step_configs.base import StepConfig
 
 
 class GitHubPushConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "the integration is always a rebase (Kargo's `AlwaysRebase`, its default; other policies are not offered)",
+        "a commit is trusted by git's own verdict (a good signature by a fully trusted key)",
+    )
+
     path: str = Field(min_length=1)
     generate_target_branch: bool | None = None
     target_branch: str | None = None

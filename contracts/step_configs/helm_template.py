@@ -17,6 +17,10 @@ class SetValue(StepConfig):
 
 
 class HelmTemplateConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "needs the `helm` binary on the worker's PATH (Kargo has Helm built in)",
+    )
+
     path: NonEmpty
     out_path: NonEmpty
     out_layout: Literal["helm", "flat"] | None = None

@@ -15,5 +15,11 @@ class ChartUpdate(StepConfig):
 
 
 class HelmUpdateChartConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "`file://` chart archives are packaged reproducibly, so their bytes differ from `helm package`'s",
+        "repository names (`@name`, `alias:name`) and `apiVersion: v1` charts (`requirements.yaml`) are refused; provenance files are not verified",
+        "the commit message lists the versions changed in `Chart.yaml` (Kargo's lists the changes in `Chart.lock`)",
+    )
+
     path: NonEmpty
     charts: list[ChartUpdate] | None = Field(default=None, min_length=1)

@@ -9,6 +9,10 @@ from contracts.step_configs.base import StepConfig
 
 
 class HTTPDownloadConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "a file this same step already downloaded from the same URL counts as done (tracked under `.gantry/downloads/`)",
+    )
+
     url: NonEmpty
     out_path: NonEmpty
     allow_overwrite: Bool = False

@@ -12,6 +12,11 @@ from contracts.step_configs.base import StepConfig
 
 
 class HTTPConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "`pollInterval` defaults to 30s (Kargo: 10s)",
+        "`proxy` is passed to httpx; outputs must be JSON data",
+    )
+
     url: NonEmpty
     method: Literal["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"] | None = None
     headers: list[NameValue] | None = None

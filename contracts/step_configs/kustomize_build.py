@@ -18,6 +18,11 @@ class Plugin(StepConfig):
 
 
 class KustomizeBuildConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "each output file holds the resource as kustomize printed it (Kargo re-serializes it with sorted keys)",
+        "kustomize itself is trusted to stay in the working directory (Kargo builds on a filesystem confined to it)",
+    )
+
     path: NonEmpty
     out_path: NonEmpty
     output_format: Literal["kargo", "kustomize"] | None = None

@@ -11,6 +11,13 @@ from contracts.step_configs.base import FieldError, StepConfig
 
 
 class ImageUpdate(StepConfig):
+    KARGO_DIFFERENCES = (
+        "an image with neither `tag` nor `digest` takes the Freight's (as Kargo before v1.3)",
+    )
+    GANTRY_FIELDS = {
+        "useDigest": "from Kargo before v1.3: set the Freight's digest rather than its tag",
+    }
+
     image: NonEmpty
     name: str | None = None
     new_name: str | None = None

@@ -12,6 +12,10 @@ _DEST = r"^(oci://)?[a-zA-Z0-9._-]+(:\d+)?(/[a-zA-Z0-9._-]+)*[:][a-zA-Z0-9._-]+$
 
 
 class OCIPushConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "the 1 GiB size limit is fixed (Kargo's administrator can change it)",
+    )
+
     src_ref: str = Field(min_length=1, pattern=_SRC)
     dest_ref: str = Field(min_length=1, pattern=_DEST)
     #: ``index:``/``manifest:``-prefixed keys scope an annotation; unprefixed ones go on the image manifest

@@ -9,5 +9,9 @@ from contracts.step_configs.base import StepConfig
 
 
 class YAMLParseConfig(StepConfig):
+    KARGO_DIFFERENCES = (
+        "the file must hold a mapping at the top level; timestamps come out as strings",
+    )
+
     path: NonEmpty
     outputs: list[NamedExpression] = Field(min_length=1)

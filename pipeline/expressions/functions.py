@@ -61,3 +61,55 @@ def unknown_function_message(name: str, place: str) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else " (docs/expressions.md lists the functions)"
     return f"unknown function {name}(){hint}"
+
+
+#: Kargo's own functions (its expressions reference, and artifactFrom), whether Gantry has them or not
+KARGO_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "always", "artifactFrom", "asJSON", "asYAML", "chartFrom", "commitFrom", "configMap",
+        "failure", "freightMetadata", "freightStatus", "imageFrom", "quote", "secret",
+        "semverDiff", "semverParse", "sharedConfigMap", "sharedSecret", "stageMetadata",
+        "status", "success", "unsafeQuote", "warehouse",
+    }
+)  # fmt: skip
+
+#: expr-lang's builtin functions (its language definition), whether Gantry has them or not
+EXPR_LANG_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "abs", "all", "any", "bitand", "bitnand", "bitnot", "bitor", "bitshl", "bitshr",
+        "bitushr", "bitxor", "ceil", "concat", "count", "date", "duration", "filter", "find",
+        "findIndex", "findLast", "findLastIndex", "first", "flatten", "float", "floor",
+        "fromBase64", "fromJSON", "fromPairs", "get", "groupBy", "hasPrefix", "hasSuffix",
+        "indexOf", "int", "join", "keys", "last", "lastIndexOf", "len", "lower", "map", "max",
+        "mean", "median", "min", "none", "now", "one", "reduce", "repeat", "replace", "reverse",
+        "round", "sort", "sortBy", "split", "splitAfter", "string", "sum", "take", "timezone",
+        "toBase64", "toJSON", "toPairs", "trim", "trimPrefix", "trimSuffix", "type", "uniq",
+        "upper", "values",
+    }
+)  # fmt: skip
+
+_FROM_FREIGHT = "with two Warehouses' Freight carrying the repository and no origin, the ambiguity is found from the Freight (Kargo reads the Warehouses' subscriptions)"
+_READ_AT_START = "read once when the promotion starts, as a workflow may not read later"
+_METADATA = "read once when the promotion starts; the promotion's own `set-metadata` steps are seen by later steps"
+_NAMED_FREIGHT = "a computed Freight name other than the promotion's own is an error: name it literally"
+_TIMES = "times have microseconds, not nanoseconds; only UTC and fixed offsets exist"
+
+#: function -> where Gantry's behaves unlike Kargo's or expr-lang's, one line each
+#: (docs/kargo-compatibility.md is generated from it; docs/expressions.md says why)
+FUNCTION_DIFFERENCES: dict[str, tuple[str, ...]] = {
+    "artifactFrom": ("always `nil`: Gantry's Warehouses have no generic subscriptions",),
+    "asYAML": ("close to, not byte-identical with, Go's yaml.v3 output",),
+    "chartFrom": (_FROM_FREIGHT, "`nil` rather than Kargo's \"not found\" error when no Freight carries the chart"),
+    "commitFrom": (_FROM_FREIGHT,),
+    "imageFrom": (_FROM_FREIGHT,),
+    "configMap": (_READ_AT_START, "a ConfigMap document applied to the project; its data is limited to 64 KB"),
+    "sharedConfigMap": (_READ_AT_START, "a ConfigMap document applied to the shared namespace; its data is limited to 64 KB"),
+    "stageMetadata": (_METADATA,),
+    "freightMetadata": (_METADATA, _NAMED_FREIGHT),
+    "freightStatus": (_METADATA, _NAMED_FREIGHT),
+    "secret": ("a secret of the worker's credentials file, not a Kubernetes Secret", "in a step's `config` only (not `vars`, `if` or verification args), resolved by the step's worker"),
+    "sharedSecret": ("a shared secret of the worker's credentials file, not a Kubernetes Secret", "in a step's `config` only (not `vars`, `if` or verification args), resolved by the step's worker"),
+    "now": ("the workflow's time, so a replay renders what the first run did; no time zone argument", _TIMES),
+    "date": ("the time zone argument accepts only `\"UTC\"`", _TIMES, "`Month()` and `Weekday()` are numbers (Go prints names)"),
+    "duration": ("microsecond precision (Go: nanoseconds)",),
+}

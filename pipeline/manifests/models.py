@@ -12,7 +12,7 @@ Pure code: imported inside Temporal's workflow sandbox.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -46,6 +46,10 @@ class KargoModel(BaseModel):
         serialize_by_alias=True,
         extra="forbid",
     )
+
+    #: where this kind behaves unlike Kargo's, one line each (docs/kargo-compatibility.md is
+    #: generated from them by pipeline/compatibility.py)
+    KARGO_DIFFERENCES: ClassVar[tuple[str, ...]] = ()
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The document as Kargo YAML would hold it: aliases, only the fields that were set."""
@@ -155,6 +159,10 @@ class FreightOrigin(KargoModel):
 class Project(KargoModel):
     """Cluster-scoped; its name is the namespace every other document of the project uses."""
 
+    KARGO_DIFFERENCES = (
+        "not required before its namespace is used: a Gantry project is a name; applying a Project records it",
+    )
+
     api_version: Literal["kargo.akuity.io/v1alpha1"] = KARGO_API
     kind: Literal["Project"] = "Project"
     metadata: ObjectMeta
@@ -237,6 +245,11 @@ class ProjectConfigSpec(KargoModel):
 
 class ProjectConfig(KargoModel):
     """Per-project settings; Kargo requires its name to equal the project's."""
+
+    KARGO_DIFFERENCES = (
+        "`promotionPolicies[].autoRollback` is refused (roll back with `gantry promote --rollback`)",
+        "`spec.garbageCollection` is Gantry's: this project's Freight and Promotion retention (Kargo sets it per controller)",
+    )
 
     api_version: Literal["kargo.akuity.io/v1alpha1"] = KARGO_API
     kind: Literal["ProjectConfig"] = "ProjectConfig"
@@ -348,6 +361,10 @@ class WarehouseSpec(KargoModel):
 
 
 class Warehouse(KargoModel):
+    KARGO_DIFFERENCES = (
+        "generic `subscription:` entries are refused: Kargo's open-source build registers no subscriber for them",
+    )
+
     api_version: Literal["kargo.akuity.io/v1alpha1"] = KARGO_API
     kind: Literal["Warehouse"] = "Warehouse"
     metadata: ObjectMeta
@@ -559,6 +576,10 @@ class StageSpec(KargoModel):
 class Stage(KargoModel):
     """An environment Freight is promoted to. No steps = a control-flow Stage."""
 
+    KARGO_DIFFERENCES = (
+        "`requiredSoakTime` counts from when the Freight was verified upstream (Kargo's code: from when it entered)",
+    )
+
     api_version: Literal["kargo.akuity.io/v1alpha1"] = KARGO_API
     kind: Literal["Stage"] = "Stage"
     metadata: ObjectMeta
@@ -727,7 +748,17 @@ class AnalysisTemplateSpec(KargoModel):
     templates: list[AnalysisTemplateRef] = Field(default_factory=list)
 
 
+#: how Gantry's analysis differs from Argo Rollouts' and Kargo's (both template kinds)
+ANALYSIS_DIFFERENCES = (
+    "every measurement is kept (Argo keeps 10); an aborted verification is Failed (Kargo's rule)",
+    "a `count` or limit that is not a whole number after args are substituted is an error (Argo reads 0)",
+    "`spec.templates` (templates including templates) passes `validate` and fails the verification when it runs",
+)
+
+
 class AnalysisTemplate(KargoModel):
+    KARGO_DIFFERENCES = ANALYSIS_DIFFERENCES
+
     api_version: Literal["argoproj.io/v1alpha1"] = ARGO_API
     kind: Literal["AnalysisTemplate"] = "AnalysisTemplate"
     metadata: ObjectMeta
@@ -736,6 +767,8 @@ class AnalysisTemplate(KargoModel):
 
 class ClusterAnalysisTemplate(KargoModel):
     """An AnalysisTemplate every project can use (cluster-scoped)."""
+
+    KARGO_DIFFERENCES = ANALYSIS_DIFFERENCES
 
     api_version: Literal["argoproj.io/v1alpha1"] = ARGO_API
     kind: Literal["ClusterAnalysisTemplate"] = "ClusterAnalysisTemplate"
@@ -771,6 +804,11 @@ def _check_config_data(data: dict[str, str]) -> dict[str, str]:
 class ConfigMap(KargoModel):
     """A Kubernetes ConfigMap: string data a project's templates read with configMap(name);
     in namespace kargo-shared-resources, every project's with sharedConfigMap(name)."""
+
+    KARGO_DIFFERENCES = (
+        "`data` holds at most 64 KB (Kubernetes: 1 MiB): a promotion carries the ConfigMaps it reads in its history",
+        "`binaryData` is refused",
+    )
 
     api_version: Literal["v1"] = "v1"
     kind: Literal["ConfigMap"] = "ConfigMap"
@@ -815,6 +853,14 @@ MODELS: dict[str, type[KargoModel]] = {
         ClusterAnalysisTemplate,
         ConfigMap,
     )
+}
+
+#: Kargo's other kinds, which Gantry does not take as documents, and what stands in for them.
+KARGO_KINDS_NOT_APPLIED: dict[str, str] = {
+    "Promotion": "created by `gantry promote` (and by auto-promotion), never applied",
+    "Secret": "credentials live in the worker's credentials file (`secret()`, repository credentials)",
+    "ClusterConfig": "cluster-wide settings are the worker's options",
+    "AnalysisRun": "created by a Stage's verification, never applied",
 }
 
 #: Kinds that live outside any project.
