@@ -752,7 +752,8 @@ class AnalysisTemplateSpec(KargoModel):
 ANALYSIS_DIFFERENCES = (
     "every measurement is kept (Argo keeps 10); an aborted verification is Failed (Kargo's rule)",
     "a `count` or limit that is not a whole number after args are substituted is an error (Argo reads 0)",
-    "`spec.templates` (templates including templates) passes `validate` and fails the verification when it runs",
+    "`spec.templates` (templates including templates) is refused at `validate`: name each template in the Stage's verification",
+    "metric providers other than prometheus, web and job are refused at `validate`",
 )
 
 

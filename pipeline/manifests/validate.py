@@ -18,6 +18,7 @@ from pipeline.manifests.models import (
     PromotionTask,
     Stage,
 )
+from contracts.metrics import PROVIDERS
 from pipeline.manifests.steps import RUNNABLE_STEPS, refusal
 from pipeline.manifests import template_check
 
@@ -284,6 +285,19 @@ def _check_template_refs(c: _Collector, kind: str, name: str, project: str | Non
     tmpl = (pm.analysis_templates.get(name) if pm else None) if kind == "AnalysisTemplate" else c.ms.cluster_analysis_templates.get(name)
     if tmpl is None:
         return
+    for i, metric in enumerate(tmpl.spec.metrics):
+        provider = metric.provider.kind
+        if provider not in PROVIDERS:
+            c.add(
+                kind, name, project, f"spec.metrics[{i}].provider.{provider}",
+                f"metric provider '{provider}' is not supported by Gantry (it measures with {', '.join(PROVIDERS)})",
+            )  # fmt: skip
+    if tmpl.spec.templates:
+        c.add(
+            kind, name, project, "spec.templates",
+            "templates that include other templates are not supported by Gantry yet; "
+            "list each template in the Stage's verification instead",
+        )  # fmt: skip
     for k, ref in enumerate(tmpl.spec.templates):
         if ref.cluster_scope:
             ok = ref.template_name in c.ms.cluster_analysis_templates
