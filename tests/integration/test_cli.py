@@ -174,9 +174,9 @@ async def test_apply_refuses_a_misspelt_step_field_and_an_unknown_step(
         "stages.yaml:26: Stage/dev: spec.promotionTemplate.spec.steps[1].config.targetBrnach: "
         "step 'push' (git-push): unknown field 'targetBrnach'; did you mean 'targetBranch'?"
     ) in out, out
-    bad.write_text(STAGE.format(steps="      - uses: argocd-wait\n").replace("namespace: p}", f"namespace: cli-{unique}}}"))
+    bad.write_text(STAGE.format(steps="      - uses: wait-for-approval\n").replace("namespace: p}", f"namespace: cli-{unique}}}"))
     code, out = await gantry(temporal_address, worker, "apply", "-f", str(bad))
     assert code == 1, out
-    assert "steps[0].uses: 'argocd-wait' is a Kargo step Gantry does not run yet; Gantry runs: " in out, out
+    assert "steps[0].uses: 'wait-for-approval' is a Kargo Enterprise step, which Gantry does not run; Gantry runs: " in out, out
     code, out = await gantry(temporal_address, worker, "get", "stages", "-p", f"cli-{unique}")
     assert "dev" not in out, "nothing was applied"
