@@ -22,7 +22,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.freight_store import FreightStore
 from activities.updates import retry_unprocessed
-from pipeline.manifests import ClusterPromotionTask, PromotionStep, PromotionTask
+from pipeline.auto_promotion import is_candidate
+from pipeline.expressions.data import PromotionData, template_lookups
+from pipeline.manifests import ClusterPromotionTask, PromotionStep, PromotionTask, Stage
 from pipeline.promotion_plan import PlanError, plan_steps
 from workflows.failures import cause_message
 from workflows.ids import CLUSTER_WORKFLOW_ID, project_workflow_id
@@ -35,6 +37,17 @@ class CatalogChange(BaseModel):
     project: str
     kind: str  # "freight-alias" | "metadata"
     data: dict[str, Any]
+
+
+#: Freight other than its own a promotion's templates may read (freightStatus("name")...)
+MAX_FREIGHT_READ = 20
+
+
+def _as_template(condition: str | None) -> str:
+    """A step's `if` as a template (it may be written without `${{ }}`)."""
+    if not condition or "${{" in condition or "${%" in condition:
+        return condition or ""
+    return "${{ " + condition + " }}"
 
 
 def _not_found(message: str) -> ApplicationError:
@@ -94,13 +107,39 @@ class CatalogActivities:
             context.stored = True
             if not request.holds_unchanged:
                 newer = await self.store.newer_exists(request.project, record)
-                context.newest_of_origin = None if newer is None else not newer
+                if newer is not None and context.stage:  # "is the candidate" (MatchUpstream: what the upstream has)
+                    context.newest_of_origin = is_candidate(Stage.model_validate(context.stage), record, newer)
         promotion_vars = {v.get("name") for v in context.stage_vars + context.template_vars}
         try:
             context.steps = plan_steps(steps, find_task, promotion_vars=promotion_vars)
         except PlanError as err:
             raise ApplicationError(str(err), type="PlanError", non_retryable=True) from err
+        context.data = await self._read_data(request, context)
         return context
+
+    async def _read_data(self, request: PromotionContextRequest, context: PromotionContext) -> PromotionData:
+        """What the templates read with stageMetadata(), freightStatus(), configMap() & co.:
+        only that rides in the promotion's history."""
+        own = str(context.freight.get("name") or request.freight)
+        templates = [
+            context.stage_vars,
+            context.template_vars,
+            [{"if": _as_template(s.if_), "vars": s.vars, "config": s.config} for s in context.steps],
+            ((context.stage.get("spec") or {}).get("verification") or {}).get("args") or [],
+        ]
+        known = {"ctx.stage": request.stage, "ctx.project": request.project, "ctx.targetFreight.name": own}
+        lookups = template_lookups(templates, known)
+        data = context.data.selected(lookups)
+        if lookups.names["sharedConfigMap"] or "sharedConfigMap" in lookups.computed:
+            shared = await self._cluster("shared_config_maps")
+            everything = PromotionData(shared_config_maps={n: dict(d.get("data") or {}) for n, d in shared.items()})
+            data.shared_config_maps = everything.selected(lookups).shared_config_maps
+        data.freight_status[own] = dict(context.freight.get("status") or {})
+        for name in sorted(lookups.names["freight"] - {own})[:MAX_FREIGHT_READ]:
+            record = await self.store.by_name(request.project, name)
+            if record is not None:
+                data.freight_status[name] = dict(record.get("status") or {})
+        return data
 
     @activity.defn(name="change_catalog")
     async def change_catalog(self, change: CatalogChange) -> dict[str, Any]:

@@ -73,7 +73,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 CredentialType = Literal["git", "helm", "image", "argocd", "http"]
@@ -289,20 +289,30 @@ def _env_entries() -> list[_Entry]:
     return entries
 
 
-def _file_entries() -> list[_Entry]:
+def read_credentials_file() -> tuple[str, Any] | None:
+    """GANTRY_CREDENTIALS_FILE's path and parsed document (None when unset). A YAML error
+    names the line only: the text around it may be a secret."""
     path = os.environ.get(ENV_FILE)
     if not path:
-        return []
+        return None
     from ruamel.yaml import YAMLError
 
     from pipeline.yamlsafe import load as load_yaml
 
     try:
-        doc = load_yaml(Path(path).read_text())
+        return path, load_yaml(Path(path).read_text())
     except OSError as e:
         raise CredentialsError(f"{ENV_FILE}={path}: cannot read: {e.strerror}") from None
     except YAMLError as e:
-        raise CredentialsError(f"{ENV_FILE}={path}: not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        raise CredentialsError(f"{ENV_FILE}={path}: not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
+
+
+def _file_entries() -> list[_Entry]:
+    read = read_credentials_file()
+    if read is None:
+        return []
+    path, doc = read
     items = doc.get("credentials", []) if isinstance(doc, dict) else doc
     if items is None:
         return []

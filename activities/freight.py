@@ -11,12 +11,14 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.freight_store import FreightStore
-from workflows.messages import FreightChangeRequest, FreightImport, NewFreight
+from activities.freight_store import FreightRefused, FreightStore
+from pipeline.freight import FreightChange, names_stage
+from workflows.messages import FreightChangeRequest, FreightImport, NewFreight, ProjectRef, StageRef
 
 
 class FreightActivities:
     def __init__(self, client: Client, task_queue: str):
+        self.client = client
         self.store = FreightStore(client, task_queue)
 
     @activity.defn(name="change_freight")
@@ -46,3 +48,33 @@ class FreightActivities:
     @activity.defn(name="import_freight")
     async def import_freight(self, request: FreightImport) -> list[str]:
         return await self.store.import_records(request.project, request.records)
+
+    @activity.defn(name="end_project_freight")
+    async def end_project_freight(self, request: ProjectRef) -> int:
+        """A deleted project's FreightWorkflows end as garbage collection ends them (aliases
+        freed); how many ended. Idempotent: a retry lists only those still running."""
+        ended = 0
+        async for execution in self.client.list_workflows(FreightStore.query(request.project)):
+            try:
+                await self.store.collect(request.project, execution.id.rsplit("/", 1)[-1])
+                ended += 1
+            except FreightRefused:  # ended meanwhile
+                pass
+            activity.heartbeat(ended)
+        return ended
+
+    @activity.defn(name="forget_stage_in_freight")
+    async def forget_stage_in_freight(self, request: StageRef) -> int:
+        """A deleted Stage leaves every Freight of its project that names it (currentlyIn,
+        verifiedIn, approvedFor), as Kargo's Stage finalizer clears them; how many changed."""
+        changed = 0
+        for record in await self.store.all(request.project):
+            if names_stage(record, request.stage) and record["name"]:
+                try:
+                    forget = FreightChange(kind="stage_deleted", stage=request.stage)
+                    await self.store.change(request.project, record["name"], forget)
+                    changed += 1
+                except FreightRefused:  # collected meanwhile, or a Freight of the project's catalog of old
+                    pass
+            activity.heartbeat(changed)
+        return changed

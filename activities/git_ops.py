@@ -48,6 +48,7 @@ from activities.git_trust import (
     allowed_protocols,
     askpass_script,
     credential_scope,
+    local_values,
     neutral_config,
     operator_keys,
     ssh_command,
@@ -190,6 +191,9 @@ class Git:
     creds: Credentials | None = None
     timeout: float = DEFAULT_TIMEOUT
     git_dir: Path | None = None
+    #: ``-c`` settings after ``neutral_config()`` for this one repository's commands (a
+    #: step's own choice: ``http.sslVerify=false``, commit signing), so they win over it.
+    config: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.url and self.creds is None:
@@ -197,6 +201,8 @@ class Git:
 
     def _command(self, args: tuple[str, ...]) -> list[str]:
         cmd = ["git", *neutral_config()]
+        for key, value in self.config:
+            cmd += ["-c", f"{key}={value}"]
         if self.git_dir is not None:
             cmd.append(f"--git-dir={self.git_dir}")
         return [*cmd, *args]
@@ -230,6 +236,22 @@ class Git:
                 return dot / "config"
         return None
 
+    def _submodule_worktree(self, listing: str) -> bool:
+        """True when the repository is a submodule's, as ``git submodule`` makes it: ``.git``
+        a file naming a git dir under a superproject's ``modules/``, whose one
+        ``core.worktree`` is this very work tree (recurseSubmodules; no other clone has it)."""
+        dot = self.cwd / ".git" if self.cwd is not None else None
+        if dot is None or not dot.is_file() or dot.is_symlink():
+            return False
+        text = dot.read_text(errors="replace")
+        if not text.startswith("gitdir: "):
+            return False
+        git_dir = (dot.parent / text[len("gitdir: "):].strip()).resolve()
+        values = local_values(listing, "core.worktree")
+        if "modules" not in git_dir.parts or len(values) != 1:
+            return False
+        return (git_dir / values[0]).resolve() == dot.parent.resolve()
+
     def check_config(self) -> None:
         """Refuse to run in a repository whose own config holds a key Gantry's clones never
         have: it can only have got there by something writing into ``.git``."""
@@ -258,6 +280,8 @@ class Git:
         if proc.returncode != 0:
             raise GitError(f"refusing to run git in {where}: git cannot read its config\n{proc.stderr.strip()}", "usage")
         bad = unsafe_local_keys(proc.stdout)
+        if "core.worktree" in (k.lower() for k in bad) and self._submodule_worktree(proc.stdout):
+            bad = [k for k in bad if k.lower() != "core.worktree"]
         if bad:
             raise GitError(
                 f"refusing to run git in {where}: its .git/config sets {', '.join(sorted(bad))}, which Gantry's "
@@ -407,8 +431,10 @@ def sanitize_ref_component(name: str) -> str:
     return s or "promotion"
 
 
-def commit_url(remote_url: str, sha: str) -> str:
-    """A browser URL for ``sha`` on well-known hosts; empty when it cannot be derived."""
+def commit_url(remote_url: str, sha: str, provider: str | None = None) -> str:
+    """A browser URL for ``sha``: in the shape of ``provider``'s (git-push's ``provider``,
+    for a host whose name does not say) or else of a well-known host; empty when it
+    cannot be derived."""
     url = redact_url(remote_url.strip())
     m = re.match(r"^(?:ssh://)?(?:[^@/]+@)?([^:/]+)[:/](?!/)(.+)$", url) if "://" not in url or url.startswith("ssh://") else None
     if m:
@@ -427,7 +453,8 @@ def commit_url(remote_url: str, sha: str) -> str:
     if not host or not path:
         return ""
     base = f"https://{host}/{path}"
-    h = host.lower()
+    h = {"github": "github.com", "gitlab": "gitlab", "bitbucket": "bitbucket.org", "gitea": "gitea",
+         "forgejo": "forgejo", "azure": "dev.azure.com"}.get(provider or "", host.lower())  # fmt: skip
     if h == "github.com" or h.startswith("github."):
         return f"{base}/commit/{sha}"
     if "gitlab" in h:

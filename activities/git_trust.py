@@ -129,15 +129,20 @@ _SIGNING = re.compile(r"^(gpg\..*|user\.signingkey|(commit|tag|push)\.gpgsign|ta
 
 #: The only keys a repository's own config (.git/config, its worktree config) may hold.
 #: These are what ``git clone``/``init``, git-clone and discovery write; none runs a
-#: program. Anything else (core.fsmonitor, filter and diff drivers, url.*.insteadOf,
+#: program (``extensions.worktreeConfig`` is what ``git sparse-checkout`` writes;
+#: ``submodule.<name>.url``/``active`` what git-clone's ``recurseSubmodules`` writes
+#: after checking each URL; ``http.sslVerify`` what its ``insecureSkipTLSVerify`` writes).
+#: Anything else (core.fsmonitor, filter and diff drivers, url.*.insteadOf,
 #: include.path, core.gitProxy, remote.*.uploadpack, ...) means something other than
 #: Gantry wrote the file, and git refuses to run there.
 _LOCAL_ALLOWED = re.compile(
     r"^(core\.(repositoryformatversion|filemode|bare|logallrefupdates|ignorecase|precomposeunicode|symlinks"
     r"|autocrlf|eol|safecrlf|sparsecheckout|sparsecheckoutcone)"
-    r"|extensions\.(objectformat|partialclone|preciousobjects|noop)"
+    r"|extensions\.(objectformat|partialclone|preciousobjects|noop|worktreeconfig)"
     r"|remote\..+\.(url|fetch|promisor|partialclonefilter|tagopt|mirror)"
     r"|branch\..+\.(remote|merge)"
+    r"|submodule\..+\.(url|active)"
+    r"|http\.sslverify"
     r"|user\.(name|email)"
     r"|gc\.(autodetach|auto)"
     r"|index\.version)$",
@@ -182,6 +187,18 @@ def neutral_config() -> list[str]:
         if key.lower() in theirs or (signing and _SIGNING.match(key.lower())):
             continue
         out += ["-c", f"{key}={value}"]
+    return out
+
+
+def local_values(listing: str, key: str) -> list[str]:
+    """The values the repository's own config gives ``key`` (lower-case) in ``git config
+    --list --show-scope -z`` output."""
+    fields = listing.split("\0")
+    out: list[str] = []
+    for scope, entry in zip(fields[0::2], fields[1::2]):
+        name, _, value = entry.partition("\n")
+        if scope in ("local", "worktree") and name.lower() == key:
+            out.append(value)
     return out
 
 

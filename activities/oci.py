@@ -21,7 +21,8 @@ Where they go (``activities.credentials`` documents the rules for operators):
   own origin: redirects are followed here, and one to another scheme, host or port (an
   S3-style blob redirect) is followed without it, as is a ``Link`` to another origin.
 
-Besides pulling (the oci-download step), Warehouse discovery lists a repository's tags
+Besides pulling (the oci-download step) and pushing (the oci-push step, whose first push
+request widens a pull token to a push one), Warehouse discovery lists a repository's tags
 (``Registry.tags``, following ``Link`` pagination) and reads image config blobs.
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +63,8 @@ _REF = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Fa-f0-9]{32,}))?$"
 )
 _INSECURE_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+#: a request body: bytes, or a function giving a fresh stream for each try (pushes)
+Content = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 
 class OCIError(Exception):
@@ -213,6 +217,7 @@ class Registry:
     creds: credentials.Credentials | None = None
     _auth: dict[str, str] = field(default_factory=dict)
     _auth_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _scope: str = ""  # the scope of the bearer token held
     #: why the credentials were not sent to the realm the registry named (for messages)
     withheld: str = ""
 
@@ -226,10 +231,12 @@ class Registry:
             return await self._authenticate(response)
 
     async def _authenticate(self, response: httpx.Response) -> bool:
-        """Answer a 401 challenge; False when there is nothing more to try."""
-        if self._auth:
-            return False
+        """Answer a 401 challenge; False when there is nothing more to try. A token is
+        asked for again only when the challenge names a wider scope than the one held
+        (a push after a pull)."""
         scheme, params = _parse_challenge(response.headers.get("www-authenticate", ""))
+        if self._auth and not (scheme == "bearer" and params.get("scope") and params["scope"] != self._scope):
+            return False
         basic = (self.creds.username, self.creds.password) if self.creds and self.creds.password else None
         if scheme == "basic":
             if basic is None:
@@ -264,15 +271,18 @@ class Registry:
         token = body.get("token") or body.get("access_token")
         if not token:
             raise OCIError(f"the token service of {self.ref.registry} returned no token")
-        self._auth = {"Authorization": f"Bearer {token}"}
+        self._auth, self._scope = {"Authorization": f"Bearer {token}"}, query["scope"]
         return True
 
-    async def _send(self, method: str, url: str, headers: dict[str, str], auth: dict[str, str], stream: bool) -> httpx.Response:
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], auth: dict[str, str], stream: bool, content: Content = None
+    ) -> httpx.Response:
         """Send, following redirects here: ``auth`` goes only to the registry's own origin."""
         home = _origin(self.ref.base_url)
         for _ in range(MAX_REDIRECTS + 1):
             extra = auth if _origin(url) == home else {}
-            req = self.client.build_request(method, url, headers={**headers, **extra})
+            body = content() if callable(content) else content
+            req = self.client.build_request(method, url, headers={**headers, **extra}, content=body)
             resp = await self.client.send(req, stream=stream, follow_redirects=False)
             if not (resp.is_redirect and resp.headers.get("location")):
                 return resp
@@ -282,11 +292,14 @@ class Registry:
                 method = "GET"
         raise ApplicationError(f"{self.ref.registry}: more than {MAX_REDIRECTS} redirects", type="OCIError")
 
-    async def request(self, method: str, url: str, *, stream: bool = False, headers: dict[str, str] | None = None) -> httpx.Response:
-        """Send with the current authorisation, answering one 401 challenge."""
+    async def request(
+        self, method: str, url: str, *, stream: bool = False, headers: dict[str, str] | None = None, content: Content = None
+    ) -> httpx.Response:
+        """Send with the current authorisation, answering one 401 challenge. ``content`` is
+        a body, or a function giving a fresh body stream for each try."""
         for _ in range(3):
             sent = self._auth
-            resp = await self._send(method, url, headers or {}, sent, stream)
+            resp = await self._send(method, url, headers or {}, sent, stream, content)
             if resp.status_code != 401:
                 return resp
             await resp.aclose()

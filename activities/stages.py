@@ -17,6 +17,8 @@ from activities.starting import start_promotion
 from pipeline.auto_promotion import (
     DownstreamStage,
     auto_promotion_enabled,
+    match_upstream_skip,
+    newer_current_skip,
     stages_to_tell,
 )
 from pipeline.manifests import ManifestSet
@@ -29,6 +31,7 @@ from workflows.messages import (
     FreightVerified,
     PromotionRequest,
     StageLockRequest,
+    StageView,
     UpstreamVerified,
 )
 from workflows.stage import signal_stage
@@ -100,6 +103,7 @@ class StageActivities:
                     upstream=event.stage,
                     verified_at=event.verified_at,
                     soak_until=event.verified_at + downstream.soak,
+                    match_upstream=downstream.match_upstream,
                 ),
             )
             told.append(downstream.stage)
@@ -120,6 +124,13 @@ class StageActivities:
             )
         return state
 
+    async def _current(self, project: str, stage: str) -> dict[str, Any] | None:
+        """The Freight the Stage has now, or None."""
+        handle = self.client.get_workflow_handle(project_workflow_id(project))
+        views = await handle.query("stages", result_type=list[StageView])
+        name = next((v.freight for v in views if v.name == stage), None)
+        return await self.store.find(project, name) if name else None
+
     @activity.defn(name="auto_promote")
     async def auto_promote(self, request: AutoPromotion) -> str:
         """Start the promotion auto-promotion asks for; one per Freight and Stage (the id
@@ -132,6 +143,16 @@ class StageActivities:
         if state.held:
             return f"auto-promotion of {origin} in {request.stage} is on hold (a user promoted other Freight)"
         name = f"{request.stage}.auto.{request.freight[:12]}"
+        if request.match_upstream:
+            skip = match_upstream_skip(freight, request.stage, request.upstream)
+            if skip:
+                return skip
+            if request.verified_at is not None:  # following the upstream back is a promotion of its own
+                name += f".{int(request.verified_at.timestamp())}"
+        else:
+            skip = newer_current_skip(freight, await self._current(request.project, request.stage), request.stage)
+            if skip:
+                return skip
         workflow_id = promotion_workflow_id(request.project, request.stage, name)
         promotion = PromotionRequest(
             project=request.project, stage=request.stage, freight=request.freight, actor="auto-promotion", auto=True

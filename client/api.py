@@ -29,7 +29,8 @@ from activities.starting import start_promotion
 from client.documents import StageFacts
 from client.settings import TemporalSettings, quiet_runtime
 from activities.updates import retry_unprocessed
-from pipeline.availability import Availability, freight_availability
+from pipeline.auto_promotion import Offer, auto_promotion_enabled, refresh_offers
+from pipeline.availability import Availability, downstream_of, downstream_refusal, freight_availability
 from pipeline.freight import StageVisit, merge_visits
 from pipeline.garbage import PromotionRecord, promotions_to_collect
 from pipeline.manifests import ManifestSet
@@ -53,6 +54,7 @@ from workflows.messages import (
     StageHistory,
     StageLockView,
     StageView,
+    UpstreamVerified,
 )
 from workflows.outcomes import PROMOTION_ENDED_BADLY, VERIFICATION_ENDED_BADLY
 from workflows.project import ProjectInput
@@ -140,9 +142,10 @@ class Gantry:
     async def cluster_manifests(self) -> dict[str, Any] | None:
         return await self._query_or_none(CLUSTER_WORKFLOW_ID, "manifests")
 
-    async def apply(self, documents_by_scope: dict[str | None, list[dict[str, Any]]]) -> list[str]:
+    async def apply(self, documents_by_scope: dict[str | None, list[dict[str, Any]]], *, prune: bool = False) -> list[str]:
         """Apply parsed documents, grouped by project (None = cluster-scoped). Cluster-scoped
-        ones go first, so that projects may reference them in the same apply."""
+        ones go first, so that projects may reference them in the same apply. `prune` also
+        deletes, in each project given, the objects its documents do not name."""
         results: list[str] = []
         if documents_by_scope.get(None):
             applied = await self._apply_to(
@@ -156,7 +159,7 @@ class Gantry:
             applied = await self._apply_to(
                 project_workflow_id(project),
                 project,
-                ApplyRequest(documents=documents, default_project=project, cluster=cluster),
+                ApplyRequest(documents=documents, default_project=project, cluster=cluster, prune=prune),
             )
             results += applied.results
         return results
@@ -172,15 +175,16 @@ class Gantry:
 
     async def _project(self, project: str, query: str, *args: Any, result_type: type | None = None) -> Any:
         result = await self._query_or_none(project_workflow_id(project), query, *args, result_type=result_type)
-        if result is None and query in ("manifests", "stages", "freight"):
+        if query in ("manifests", "stages", "freight"):  # a deleted project's workflow still answers
             if not await self.project_exists(project):
                 raise GantryError(f"project {project!r} does not exist (apply its manifests first)")
         return result
 
     async def project_exists(self, project: str) -> bool:
+        """Its workflow runs (a deleted project's has ended)."""
         try:
-            await self.client.get_workflow_handle(project_workflow_id(project)).describe()
-            return True
+            described = await self.client.get_workflow_handle(project_workflow_id(project)).describe()
+            return described.status == WorkflowExecutionStatus.RUNNING
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return False
@@ -301,6 +305,7 @@ class Gantry:
         dry_run: bool = False,
         wait_for_soak: bool = False,
         check: bool = False,
+        rollback: bool = False,
     ) -> PromotionHandle:
         """Start a promotion; the Freight is checked first so a typo fails here. With
         `check`, Freight the Stage may not receive yet is refused here, with the reason
@@ -317,7 +322,7 @@ class Gantry:
             name = "dry-run." + name
         request = PromotionRequest(
             project=project, stage=stage, freight=found["name"], actor=actor, options=options or PromotionOptions(),
-            dry_run=dry_run, wait_for_soak=wait_for_soak,
+            dry_run=dry_run, wait_for_soak=wait_for_soak, rollback=rollback,
         )
         workflow_id = promotion_workflow_id(project, stage, name)
         if not dry_run:
@@ -328,6 +333,44 @@ class Gantry:
             if request.queued:
                 await self._signal_stage(project, stage, "release", workflow_id)
             raise
+
+    async def promote_downstream(
+        self, project: str, upstream: str, freight: str, *, actor: str | None = None, wait_for_soak: bool = False
+    ) -> list[PromotionHandle]:
+        """Promote Freight to every Stage directly downstream of `upstream` (Kargo's
+        `promote --downstream-from`): refused, before any starts, unless each may take it."""
+        await self.require_stage(project, upstream)
+        found = await self.get_freight(project, freight)
+        manifests = ManifestSet.model_validate(await self.manifests(project))
+        stages = manifests.projects[project].stages
+        refusal = downstream_refusal(stages, upstream, found, datetime.now(timezone.utc), wait_for_soak=wait_for_soak)
+        if refusal:
+            raise GantryError(refusal)
+        targets = downstream_of(stages, upstream, (found.get("origin") or {}).get("name", ""))
+        return [
+            await self.promote(project, stage, found["name"], actor=actor, wait_for_soak=wait_for_soak, check=True)
+            for stage in targets
+        ]
+
+    async def refresh_stage(self, project: str, stage: str) -> list[Offer] | None:
+        """Kargo's `refresh stage`: select the Stage's auto-promotion candidates now and
+        offer them to its workflow, which promotes them unless auto-promotion of their origin
+        is held (what it would have done had it been told when they became available). None
+        when auto-promotion is off for the Stage."""
+        await self.require_stage(project, stage)
+        manifests = ManifestSet.model_validate(await self.manifests(project)).projects[project]
+        model = manifests.stages[stage]
+        if not auto_promotion_enabled(manifests.project_config, model):
+            return None
+        now = datetime.now(timezone.utc)
+        offers = refresh_offers(model, await self.store.all(project), now)
+        for offer in offers:
+            event = UpstreamVerified(
+                freight=offer.freight, upstream=offer.upstream, verified_at=offer.verified_at or now, soak_until=now,
+                match_upstream=offer.match_upstream,
+            )  # fmt: skip
+            await self._signal_stage(project, stage, "upstream_verified", event)
+        return offers
 
     async def require_stage(self, project: str, stage: str) -> None:
         """A GantryError naming the project or the Stage unless both are applied."""

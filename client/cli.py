@@ -215,6 +215,9 @@ def worker(
 def apply(
     files: list[Path] = typer.Option(..., "--filename", "-f", help="YAML file or directory (repeatable)"),
     project: Optional[str] = typer.Option(None, "--project", "-p", help="project for documents without a namespace"),
+    prune: bool = typer.Option(
+        False, "--prune", help="also delete, in each project the files name, what the files do not name (printed)"
+    ),
 ) -> None:
     """Validate manifests and apply them; a set that does not validate changes nothing."""
     from client.applying import plan_apply
@@ -231,12 +234,73 @@ def apply(
     plan = plan_apply(loaded, project)
 
     async def go() -> None:
+        from client.deleting import check_prune
+
         gantry = await _connect()
-        for line in await gantry.apply(plan.documents):
+        if prune:
+            await check_prune(gantry, plan.documents)
+        for line in await gantry.apply(plan.documents, prune=prune):
             print(line)
         for freight_project, freight in plan.freight:
             created = await gantry.create_freight(freight_project, freight)
             print(f"freight/{created['name']} ({created.get('alias')}) applied")
+
+    run(go())
+
+
+@app.command()
+def delete(
+    kind: Optional[str] = typer.Argument(None, help="project, projectconfig, warehouse, stage, promotiontask, "
+                                         "clusterpromotiontask, analysistemplate, clusteranalysistemplate"),
+    name: Optional[str] = typer.Argument(None),
+    files: Optional[list[Path]] = typer.Option(None, "--filename", "-f", help="delete every document of these files"),
+    project: Optional[str] = typer.Option(None, "--project", "-p", envvar="GANTRY_PROJECT", help="project (Kargo namespace)"),
+    force: bool = typer.Option(False, "--force", help="abort promotions running on Stages that go, then delete"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print what would be deleted, delete nothing"),
+    ignore_not_found: bool = typer.Option(False, "--ignore-not-found", help="skip objects that do not exist"),
+) -> None:
+    """Delete objects (a Project: everything in it) and end the workflows they owned.
+
+    Refused while objects that stay still reference them (naming those), and while a
+    promotion runs on a Stage that goes, unless --force (docs/cli.md)."""
+    from client.manifests import read_documents
+    from pipeline.deletion import CLUSTER_KINDS, ObjectRef, resolve_kind, targets_of
+    from pipeline.manifests import ManifestError
+
+    if files and (kind or name):
+        errors.print("[red]error:[/red] give either -f FILE or KIND NAME, not both", highlight=False)
+        raise typer.Exit(2)
+    if files:
+        try:
+            docs, _ = read_documents([str(f) for f in files])
+            by_scope = targets_of(docs, project)
+        except ManifestError as err:
+            for issue in err.issues:
+                errors.print(f"[red]error:[/red] {issue}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    else:
+        if not (kind and name):
+            errors.print("[red]error:[/red] give KIND NAME (e.g. `stage uat -p PROJECT`) or -f FILE", highlight=False)
+            raise typer.Exit(2)
+        try:
+            resolved = resolve_kind(kind)
+        except ValueError as err:
+            errors.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        scope = name if resolved == "Project" else None if resolved in CLUSTER_KINDS else project
+        if resolved not in CLUSTER_KINDS and not scope:
+            errors.print(f"[red]error:[/red] a {resolved} belongs to a project: give -p PROJECT", highlight=False)
+            raise typer.Exit(2)
+        by_scope = {scope: [ObjectRef(kind=resolved, name=name)]}
+
+    async def go() -> None:
+        from client.deleting import delete as delete_objects
+
+        gantry = await _connect()
+        for line in await delete_objects(
+            gantry, by_scope, force=force, dry_run=dry_run, ignore_not_found=ignore_not_found
+        ):
+            print(line)
 
     run(go())
 
@@ -319,6 +383,37 @@ def get_stages(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> N
     run(go())
 
 
+@get_app.command("projectconfig")
+def get_project_config(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> None:
+    """The project's ProjectConfig (Kargo: `kargo get projectconfig`).
+
+    The table shows, per Stage, the promotion policy that decides for it and whether
+    auto-promotion is on there."""
+
+    async def go() -> None:
+        from client.api import GantryError
+        from client.documents import policy_text, project_config_document
+        from pipeline.manifests import ManifestSet
+
+        gantry = await _connect()
+        manifests = ManifestSet.model_validate(await gantry.manifests(project)).projects.get(project)
+        if manifests is None or manifests.project_config is None:
+            raise GantryError(f"project {project} has no ProjectConfig applied")
+        doc = project_config_document(project, manifests)
+        policies = manifests.project_config.spec.promotion_policies
+        rows = [
+            {
+                "stage": s["name"],
+                "policy": "-" if s.get("policy") is None else f"{s['policy']}: {policy_text(policies[s['policy']])}",
+                "auto-promotion": "on" if s["autoPromotionEnabled"] else "off",
+            }
+            for s in doc["status"].get("stages", [])
+        ]
+        emit(rows, ["stage", "policy", "auto-promotion"], output, raw=doc, title="stages")
+
+    run(go())
+
+
 @get_app.command("warehouses")
 def get_warehouses(project: str = ProjectOpt, output: OutputFormat = OutputOpt) -> None:
     """Warehouses with their subscriptions and how their last discovery went."""
@@ -369,7 +464,7 @@ def _warehouse_row(name: str, wh: dict[str, Any], status: Any) -> dict[str, Any]
     }
 
 
-refresh_app = typer.Typer(help="Make Warehouses discover now.", no_args_is_help=True)
+refresh_app = typer.Typer(help="Make Warehouses discover now, or Stages take their auto-promotion candidates.", no_args_is_help=True)
 app.add_typer(refresh_app, name="refresh")
 
 
@@ -399,6 +494,32 @@ def refresh_warehouse(
             raise typer.Exit(1)
 
     run(go())
+
+
+@refresh_app.command("stage")
+def refresh_stage(
+    name: str = typer.Argument(..., help="the Stage"),
+    project: str = ProjectOpt,
+    output: OutputFormat = OutputOpt,
+) -> None:
+    """Offer the Stage its auto-promotion candidates now (Kargo: `kargo refresh stage`).
+
+    Per requested origin, the newest Freight available to it (MatchUpstream: the one its
+    upstream has) that it does not have already; then the Stage is shown (docs/cli.md)."""
+
+    async def go() -> None:
+        gantry = await _connect()
+        offers = await gantry.refresh_stage(project, name)
+        if offers is None:
+            print(f"stage {name}: auto-promotion is off (ProjectConfig promotionPolicies): nothing offered", file=sys.stderr)
+        elif not offers:
+            print(f"stage {name}: no auto-promotion candidate it does not have already", file=sys.stderr)
+        for offer in offers or []:
+            where = f"from {offer.upstream}" if offer.upstream else "direct"
+            print(f"stage {name}: offered freight {offer.freight[:12]} ({where})", file=sys.stderr)
+
+    run(go())
+    get_stage(name, project, output)
 
 
 def _artifact_lines(freight: dict[str, Any], wide: bool) -> str:
@@ -647,13 +768,21 @@ def freight_alias(
 def promote(
     project: str = ProjectOpt,
     stage: Optional[str] = typer.Option(None, "--stage", "-s"),
+    downstream_from: Optional[str] = typer.Option(
+        None, "--downstream-from", metavar="STAGE", help="promote to every Stage directly downstream of STAGE"
+    ),
     freight: Optional[str] = typer.Option(None, "--freight", help="Freight name, alias or name prefix"),
     wait: bool = typer.Option(False, "--wait", help="show each step as it runs; exit 1 unless it succeeds"),
     dry_run: bool = typer.Option(False, "--dry-run", help="render configs, run file steps in a scratch clone, push nothing, print the diff"),
     abort: Optional[str] = typer.Option(None, "--abort", metavar="NAME", help="abort the running promotion NAME"),
     wait_for_soak: bool = typer.Option(False, "--wait-for-soak", help="if the Freight is still soaking upstream, wait for it (durably)"),
+    rollback: bool = typer.Option(False, "--rollback", help="mark it a rollback (Kargo's rollback annotation): steps see ctx.meta.promotion.rollback"),
 ) -> None:
-    """Promote Freight to a Stage (or abort a running promotion with --abort NAME)."""
+    """Promote Freight to a Stage, or to every Stage directly downstream of one.
+
+    --downstream-from STAGE (Kargo's): one promotion per Stage that takes the Freight's
+    origin from STAGE, refused before any starts unless each may take it. --abort NAME
+    aborts a running promotion."""
     from client.api import GantryError
     from client.progress import Detached, detach_hint, follow_promotion
 
@@ -664,10 +793,15 @@ def promote(
             await gantry.abort_promotion(workflow_id, f"aborted by {getpass.getuser()}")
             print(f"promotion {abort}: abort requested")
             return 0
+        if downstream_from:
+            if stage or dry_run or not freight:
+                raise GantryError("--downstream-from takes --freight, and neither --stage nor --dry-run")
+            return await _promote_downstream(gantry, project, downstream_from, freight, wait, wait_for_soak)
         if not stage or not freight:
-            raise GantryError("--stage and --freight are required (or --abort NAME)")
+            raise GantryError("--stage and --freight are required (or --downstream-from STAGE, or --abort NAME)")
         handle = await gantry.promote(
-            project, stage, freight, actor=getpass.getuser(), dry_run=dry_run, wait_for_soak=wait_for_soak, check=True
+            project, stage, freight, actor=getpass.getuser(), dry_run=dry_run, wait_for_soak=wait_for_soak, check=True,
+            rollback=rollback,
         )
         print(f"promotion {handle.id.rsplit('/', 1)[-1]} started (workflow id {handle.id})")
         if not (wait or dry_run):
@@ -684,6 +818,25 @@ def promote(
 
     code = run(go())
     raise typer.Exit(code)
+
+
+async def _promote_downstream(gantry: Any, project: str, upstream: str, freight: str, wait: bool, wait_for_soak: bool) -> int:
+    """Kargo's `promote --downstream-from`: one promotion per downstream Stage; with --wait,
+    exit 1 unless every one succeeds."""
+    handles = await gantry.promote_downstream(
+        project, upstream, freight, actor=getpass.getuser(), wait_for_soak=wait_for_soak
+    )
+    for handle in handles:
+        print(f"promotion {handle.id.rsplit('/', 1)[-1]} started (workflow id {handle.id})")
+    if not wait:
+        return 0
+    results = await asyncio.gather(*(handle.result() for handle in handles), return_exceptions=True)
+    failed = 0
+    for handle, result in zip(handles, results):
+        phase = result.phase if not isinstance(result, BaseException) else user_message(result)
+        print(f"promotion {handle.id.rsplit('/', 1)[-1]}: {phase}")
+        failed += phase != "Succeeded"
+    return 1 if failed else 0
 
 
 def _print_dry_run(status) -> None:

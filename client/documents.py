@@ -17,7 +17,10 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
+from pipeline.auto_promotion import auto_promotion_enabled, policy_for
 from pipeline.availability import human, soak_end
+from pipeline.manifests.manifest_set import ProjectManifests
+from pipeline.manifests.models import PromotionPolicy
 from pipeline.durations import format_duration, parse_duration, parse_time
 
 KARGO_API = "kargo.akuity.io/v1alpha1"
@@ -102,6 +105,32 @@ def short_name(workflow_id: str | None) -> str:
 
 def project_document(name: str) -> dict[str, Any]:
     return document("Project", name, None, status={"workflowId": f"project/{name}"})
+
+
+def policy_text(policy: PromotionPolicy) -> str:
+    """A promotion policy's selector in one line: `name=glob:dev-*, tier in (dev)`."""
+    selector = policy.stage_selector
+    if selector is None:
+        return f"stage={policy.stage}"
+    parts = [f"name={selector.name}"] if selector.name else []
+    labels = selector.labels().query()
+    return ", ".join(parts + ([labels] if labels else [])) or "(every stage)"
+
+
+def project_config_document(project: str, manifests: ProjectManifests) -> dict[str, Any]:
+    """The ProjectConfig as applied; Gantry's `status.stages` says, per Stage, which policy
+    decides for it (the first that selects it) and whether auto-promotion is on there."""
+    config = manifests.project_config
+    assert config is not None
+    stages = []
+    for name in sorted(manifests.stages):
+        index = policy_for(config, manifests.stages[name])
+        stages.append({"name": name, "policy": index, "autoPromotionEnabled": auto_promotion_enabled(config, manifests.stages[name])})
+    return document(
+        "ProjectConfig", config.metadata.name, project, spec=config.to_yaml_dict().get("spec") or {},
+        status={"workflowId": f"project/{project}", "stages": stages},
+        metadata={"labels": config.metadata.labels, "annotations": config.metadata.annotations},
+    )  # fmt: skip
 
 
 # -- freight ------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from activities.metrics import METRIC_ACTIVITIES
 from activities.stages import StageActivities
 from activities.steps import STEP_ACTIVITIES
 from activities.steps.base import work_root
+from activities.step_secrets import StepSecrets
 from activities.warehouses import WarehouseActivities
 from activities.workdir import WorkdirActivities
 from contracts.steps import WORKER_STOPPED
@@ -307,6 +308,8 @@ def build_workers(
             freight.change_freight,
             freight.import_freight,
             freight.store_freight,
+            freight.end_project_freight,
+            freight.forget_stage_in_freight,
             garbage.collect_garbage,
             stages.request_stage_lock,
             stages.workflow_is_running,
@@ -326,7 +329,9 @@ def build_workers(
         task_queue=own_queue,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful,
-        interceptors=[ActivityInterceptor(steps=True)],
+        # outermost first: the log fields and the stopping worker's rule cover the secret
+        # rendering too; the secrets are rendered just before the step and scrubbed after it
+        interceptors=[ActivityInterceptor(steps=True), StepSecrets()],
         activities=[workdirs.cleanup_workdir, workdirs.workdir_diff, *STEP_ACTIVITIES],
     )
     return [shared, step_worker]

@@ -3,9 +3,12 @@ one activity per step, named as Kargo names the step (`git-clone`, `git-push`...
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.expressions.data import PromotionData
 
 #: Error type of a failure that retrying cannot fix (bad config, missing file...).
 STEP_FAILED = "StepFailed"
@@ -43,6 +46,27 @@ class StepInput(BaseModel):
         default_factory=dict, description="outputs of the steps that ran before, by alias"
     )
     steps: list[StepRef] = Field(default_factory=list, description="every step of the promotion, in order")
+    # left out when None, so a worker of the previous code (extra fields forbidden) still
+    # takes the steps of promotions that use no secret()
+    secrets: SecretFields | None = Field(
+        default=None, description="config fields the worker renders (secret())", exclude_if=lambda v: v is None
+    )
+
+
+class SecretFields(BaseModel):
+    """Config fields whose templates call secret()/sharedSecret(): the workflow leaves them as
+    written and the step's worker renders them (activities/step_secrets.py), with the same
+    environment the workflow would have used, so no secret value enters the history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[list[str | int]] = Field(description="where the templates are in `config`, key by key")
+    vars: dict[str, Any] = Field(default_factory=dict, description="the step's resolved vars")
+    step_statuses: dict[str, Any] = Field(default_factory=dict, description="earlier steps, for success() & co.")
+    actor: str | None = None
+    rollback: bool = False
+    now: datetime | None = Field(default=None, description="what now() returns (the workflow's time)")
+    data: PromotionData = Field(default_factory=PromotionData)
 
 
 StepStatus = Literal["Succeeded", "Skipped", "Failed", "Errored", "Running"]

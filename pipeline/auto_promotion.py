@@ -1,51 +1,56 @@
 """Is auto-promotion on for a Stage? ProjectConfig `promotionPolicies`, first match wins.
 
-A policy names its Stage with `stage` (deprecated) or `stageSelector.name`: an exact name,
-`regex:<pattern>` or `glob:<pattern>`; `stageSelector.matchLabels` matches Stage labels.
+A policy names its Stage with `stage` (deprecated: an exact name) or `stageSelector`, whose
+`name` (exact, `regex:`/`regexp:` or `glob:`) and label selector (`matchLabels`,
+`matchExpressions`) must all match, as Kargo's `findMatchingPromotionPolicy` reads them.
+
+Which Freight: a request's `autoPromotionOptions.selectionPolicy` is NewestFreight (each
+Freight as it becomes available) or MatchUpstream (the Freight its one upstream Stage has
+now, followed back too when the upstream goes back to older Freight).
 """
 
 from __future__ import annotations
 
-import fnmatch
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.durations import parse_duration
-from pipeline.goregex import compile_go
+from pipeline.availability import freight_availability
+from pipeline.durations import parse_duration, parse_time
 from pipeline.manifests import ProjectConfig, Stage
+from pipeline.manifests.models import FreightRequest
 from pipeline.manifests.manifest_set import ProjectManifests
+from pipeline.selectors import name_matcher
 
 
-def _name_matches(selector: str, name: str) -> bool:
-    if selector.startswith("regex:"):
-        # Go syntax, linear time; a pattern Go refuses is a ValueError naming it
-        return compile_go(selector[len("regex:") :]).fullmatch(name) is not None
-    if selector.startswith("glob:"):
-        return fnmatch.fnmatchcase(name, selector[len("glob:") :])
-    return selector == name
+def policy_for(config: ProjectConfig | None, stage: Stage) -> int | None:
+    """The index of the promotion policy that decides for `stage` (the first that selects
+    it), or None when none does."""
+    if config is None:
+        return None
+    name = stage.metadata.name
+    for i, policy in enumerate(config.spec.promotion_policies):
+        selector = policy.stage_selector
+        if selector is None:
+            matched = policy.stage == name
+        else:
+            matched = (selector.name is None or name_matcher(selector.name)(name)) and selector.labels().matches(
+                stage.metadata.labels
+            )
+        if matched:
+            return i
+    return None
 
 
 def auto_promotion_enabled(config: ProjectConfig | None, stage: Stage) -> bool:
-    if config is None:
-        return False
-    name = stage.metadata.name
-    labels = stage.metadata.labels or {}
-    for policy in config.spec.promotion_policies:
-        selector = policy.stage_selector
-        if policy.stage is not None:
-            matched = policy.stage == name
-        elif selector is not None:
-            matched = True
-            if selector.name is not None:
-                matched = _name_matches(selector.name, name)
-            if matched and selector.match_labels:
-                matched = all(labels.get(k) == v for k, v in selector.match_labels.items())
-        else:
-            continue
-        if matched:
-            return policy.auto_promotion_enabled
-    return False
+    i = policy_for(config, stage)
+    return config is not None and i is not None and config.spec.promotion_policies[i].auto_promotion_enabled
+
+
+def _matches_upstream(request: FreightRequest) -> bool:
+    options = request.sources.auto_promotion_options
+    return options is not None and options.selection_policy == "MatchUpstream"
 
 
 class DownstreamStage(BaseModel):
@@ -53,6 +58,8 @@ class DownstreamStage(BaseModel):
 
     stage: str
     soak: timedelta = timedelta(0)
+    #: `autoPromotionOptions.selectionPolicy: MatchUpstream` on the request
+    match_upstream: bool = False
 
 
 def stages_to_tell(project: ProjectManifests, origin: str, upstream: str) -> list[DownstreamStage]:
@@ -71,5 +78,100 @@ def stages_to_tell(project: ProjectManifests, origin: str, upstream: str) -> lis
             if upstream != "" and upstream not in request.sources.stages:
                 continue
             soak = request.sources.required_soak_time
-            told.append(DownstreamStage(stage=name, soak=parse_duration(soak) if soak else timedelta(0)))
+            told.append(
+                DownstreamStage(
+                    stage=name, soak=parse_duration(soak) if soak else timedelta(0), match_upstream=_matches_upstream(request)
+                )
+            )
     return told
+
+
+def match_upstream_source(stage: Stage, origin: str) -> str | None:
+    """The upstream Stage a MatchUpstream request of `stage` for Freight of `origin`
+    follows, or None when the request selects the newest Freight."""
+    for request in stage.spec.requested_freight:
+        if request.origin.name == origin and _matches_upstream(request):
+            return request.sources.stages[0]
+    return None
+
+
+def is_candidate(stage: Stage, freight: dict[str, Any], newer_exists: bool) -> bool:
+    """Is `freight` its request's auto-promotion candidate (Kargo's holds: a user promotion
+    of anything else holds the origin)? MatchUpstream: the Freight its upstream has now;
+    else the newest of its origin."""
+    upstream = match_upstream_source(stage, (freight.get("origin") or {}).get("name", ""))
+    if upstream is not None:
+        return upstream in ((freight.get("status") or {}).get("currentlyIn") or {})
+    return not newer_exists
+
+
+def match_upstream_skip(freight: dict[str, Any] | None, stage: str, upstream: str) -> str:
+    """Why MatchUpstream does not promote this Freight now ("" when it does): Kargo's
+    candidate is the Freight currently in the one upstream Stage, never what it had before,
+    and nothing is promoted that the Stage already has."""
+    current = ((freight or {}).get("status") or {}).get("currentlyIn") or {}
+    if upstream not in current:
+        return f"MatchUpstream: the Freight is no longer in {upstream}"
+    if stage in current:
+        return f"MatchUpstream: {stage} already has the Freight"
+    return ""
+
+
+def newer_current_skip(freight: dict[str, Any] | None, current: dict[str, Any] | None, stage: str) -> str:
+    """Why NewestFreight does not promote `freight` over the Stage's `current` Freight (""
+    when it does): Kargo's candidate is the newest available, so Freight that became
+    available after newer Freight of its origin reached the Stage (an upstream went back to
+    it) is not auto-promoted there."""
+    if not freight or not current or current.get("name") == freight.get("name"):
+        return ""
+    origin = (freight.get("origin") or {}).get("name")
+    if (current.get("origin") or {}).get("name") != origin or _discovered(current) < _discovered(freight):
+        return ""
+    return f"NewestFreight: {stage} has newer Freight of {origin} ({current['name'][:12]})"
+
+
+class Offer(BaseModel):
+    """Freight a refresh offers a Stage again, as `upstream_verified` carries it."""
+
+    freight: str
+    upstream: str = ""
+    match_upstream: bool = False
+    #: when it was verified in `upstream` (None: direct, or approved): a repeated refresh
+    #: then asks for the same promotion, which starts once
+    verified_at: datetime | None = None
+
+
+def _discovered(freight: dict[str, Any]) -> tuple[str, str]:
+    """Kargo's order of candidates: newest discovered, ties by name."""
+    return (str(freight.get("discoveredAt") or ""), str(freight.get("name", "")))
+
+
+def refresh_offers(stage: Stage, freight: list[dict[str, Any]], now: datetime) -> list[Offer]:
+    """What `gantry refresh stage` offers the Stage (Kargo's reconcile re-selecting its
+    auto-promotion candidates): per request, the newest Freight of its origin available now
+    (MatchUpstream: the one its upstream Stage has now), unless the Stage has it already."""
+    offers = []
+    name = stage.metadata.name
+    for request in stage.spec.requested_freight:
+        match_upstream = _matches_upstream(request)
+        candidates = [
+            f
+            for f in freight
+            if (f.get("origin") or {}).get("name") == request.origin.name and freight_availability(stage, f, now).available
+        ]
+        if match_upstream:
+            followed = request.sources.stages[0]
+            candidates = [f for f in candidates if followed in ((f.get("status") or {}).get("currentlyIn") or {})]
+            if len(candidates) != 1:  # Kargo skips the origin while the upstream changes hands
+                continue
+        if not candidates:
+            continue
+        best = max(candidates, key=_discovered)
+        status = best.get("status") or {}
+        if name in (status.get("currentlyIn") or {}):
+            continue
+        verified_in = status.get("verifiedIn") or {}
+        upstream = followed if match_upstream else next((s for s in request.sources.stages if s in verified_in), "")
+        verified_at = parse_time((verified_in.get(upstream) or {}).get("verifiedAt")) if upstream else None
+        offers.append(Offer(freight=best["name"], upstream=upstream, match_upstream=match_upstream, verified_at=verified_at))
+    return offers

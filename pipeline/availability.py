@@ -115,3 +115,35 @@ def freight_availability(stage: Stage, freight: dict[str, Any], now: datetime) -
         soak_until = max(soak_times) if needs_all else min(soak_times)
     prefix = f"freight {label} is not available to stage {name}: "
     return Availability(False, prefix + "; ".join(reasons), soak_until)
+
+
+def downstream_of(stages: dict[str, Stage], upstream: str, origin: str) -> list[str]:
+    """The Stages directly downstream of `upstream` for Freight of Warehouse `origin` (those
+    whose request for it lists `upstream` in `sources.stages`), by name: the targets of
+    `promote --downstream-from`, as Kargo's `findDownstreamStages` finds them."""
+    return sorted(
+        name
+        for name, stage in stages.items()
+        if any(r.origin.name == origin and upstream in r.sources.stages for r in stage.spec.requested_freight)
+    )
+
+
+def downstream_refusal(
+    stages: dict[str, Stage], upstream: str, freight: dict[str, Any], now: datetime, *, wait_for_soak: bool = False
+) -> str:
+    """Why `promote --downstream-from upstream` must not promote `freight` ("" when it may):
+    Kargo promotes to every downstream Stage or to none. `wait_for_soak`: Freight still
+    soaking is let through (its promotions wait)."""
+    label = freight.get("alias") or str(freight.get("name", ""))[:7]
+    origin = (freight.get("origin") or {}).get("name", "")
+    targets = downstream_of(stages, upstream, origin)
+    if not targets:
+        return f"stage {upstream} has no downstream stages that take freight from Warehouse {origin!r}"
+    verified = upstream in ((freight.get("status") or {}).get("verifiedIn") or {})
+    for name in targets:
+        found = freight_availability(stages[name], freight, now)
+        if not found.available and not (wait_for_soak and found.soak_until):
+            if not verified:
+                return f"freight {label} is not verified in stage {upstream} (nor approved for stage {name})"
+            return found.reason
+    return ""

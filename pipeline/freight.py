@@ -148,6 +148,21 @@ def approve_for(record: dict[str, Any], stage: str, actor: str, at: datetime) ->
     record.setdefault("status", {}).setdefault("approvedFor", {})[stage] = {"approvedAt": at.isoformat(), "by": actor}
 
 
+def forget_stage(record: dict[str, Any], stage: str) -> bool:
+    """The Stage was deleted: as Kargo's Stage finalizer does, the Freight is no longer verified
+    in or approved for it (nor current in it); False when it named the Stage nowhere."""
+    status = record.get("status") or {}
+    found = False
+    for field in ("currentlyIn", "verifiedIn", "approvedFor"):
+        found = (status.get(field) or {}).pop(stage, None) is not None or found
+    return found
+
+
+def names_stage(record: dict[str, Any], stage: str) -> bool:
+    status = record.get("status") or {}
+    return any(stage in (status.get(field) or {}) for field in ("currentlyIn", "verifiedIn", "approvedFor"))
+
+
 def merge_metadata(record: dict[str, Any], values: dict[str, Any]) -> None:
     record.setdefault("status", {}).setdefault("metadata", {}).update(values)
 
@@ -180,7 +195,7 @@ class FreightChange(BaseModel):
     """One change to a Freight: where it is, where it was verified or approved, its alias
     or metadata (the FreightWorkflow's `change` update takes one)."""
 
-    kind: Literal["entered", "left", "verified", "approved", "alias", "metadata"]
+    kind: Literal["entered", "left", "verified", "approved", "alias", "metadata", "stage_deleted"]
     stage: str = ""
     at: datetime | None = None
     actor: str = ""
@@ -223,6 +238,8 @@ def apply_change(record: dict[str, Any], change: FreightChange, now: datetime) -
         approve_for(record, change.stage, change.actor or "unknown", at)
     elif change.kind == "alias":
         record["alias"] = change.alias
+    elif change.kind == "stage_deleted":
+        forget_stage(record, change.stage)
     else:
         merge_metadata(record, change.values)
 

@@ -25,6 +25,7 @@ STEP_DEFAULTS: dict[str, tuple[int, timedelta | None]] = {
 DEFAULT_POLL = timedelta(seconds=30)
 POLL_DEFAULTS: dict[str, timedelta] = {
     "argocd-update": timedelta(seconds=10),
+    "argocd-wait": timedelta(seconds=10),
     "http": timedelta(seconds=30),
     "git-wait-for-pr": timedelta(seconds=30),
 }

@@ -17,7 +17,11 @@ def summarize_step(uses: str, config: dict[str, Any]) -> str:
         parts.append(_short(config["repoURL"], 300))
     elif "path" in config:
         parts.append(_short(config["path"]))
-    if uses == "git-push":
+    if uses in ("tar", "untar") and "inPath" in config:
+        parts.append(f"{_short(config['inPath'])} -> {_short(config.get('outPath', '?'))}")
+    elif uses == "oci-push":
+        parts.append(f"{_short(config.get('srcRef', '?'))} -> {_short(config.get('destRef', '?'))}")
+    if uses in ("git-push", "github-push"):
         target = config.get("targetBranch") or config.get("tag")
         if config.get("generateTargetBranch"):
             target = "(generated branch)"
@@ -27,7 +31,7 @@ def summarize_step(uses: str, config: dict[str, Any]) -> str:
         images = [i.get("image", "?") for i in config.get("images") or [] if isinstance(i, dict)]
         if images:
             parts.append("[" + ", ".join(_short(i) for i in images[:3]) + "]")
-    elif uses == "argocd-update":
+    elif uses in ("argocd-update", "argocd-wait"):
         apps = [a.get("name", "?") for a in config.get("apps") or [] if isinstance(a, dict)]
         if apps:
             parts.append(", ".join(_short(a) for a in apps[:3]))

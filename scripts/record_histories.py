@@ -590,6 +590,57 @@ async def scenario_pull_request(s: Scenario) -> None:
     assert status.phase == "Succeeded", status
 
 
+async def scenario_delete(s: Scenario) -> None:
+    """(l) Deleting (patch gantry-stage-retires-when-idle): a busy Stage told to retire serves its
+    promotion until `gantry delete --force` aborts it, then ends; `apply --prune` drops a Stage
+    (the Freight approved for it forgets it) and a Warehouse (whose loop ends); `gantry delete
+    project` ends its Warehouse, Stages, Freight and the ProjectWorkflow."""
+    from client.applying import plan_apply
+    from client.deleting import delete
+    from client.manifests import LoadedManifests
+    from pipeline.deletion import ObjectRef
+    from pipeline.manifests import parse_documents
+    from temporalio.client import WorkflowExecutionStatus
+    from tests.httpserver import ScriptedServer
+    from tests.integration.test_delete import HANGING_STAGE, SPARE_WAREHOUSE
+    from tests.integration.test_promotion import apply_text
+    from tests.integration.test_stages import new_freight
+    from tests.pipelines import make_gitops_repo, pipeline_manifests
+    from workflows.ids import project_workflow_id, stage_workflow_id, warehouse_workflow_id
+
+    await s.start_workers()
+    repo = make_gitops_repo(s.tmp / "remote")
+    project = "rec-delete"
+    full = pipeline_manifests(project, repo.url) + SPARE_WAREHOUSE.format(project=project)
+    with ScriptedServer([], then=(200, {"ready": False})) as server:
+        qa = HANGING_STAGE.format(project=project, url=server.url).split("---\n", 1)[1].replace("name: dev,", "name: qa,")
+        await apply_text(s.gantry, full + "---\n" + qa)
+        freight = await new_freight(s.gantry, project, "1.0.0")
+        status = await asyncio.wait_for((await s.gantry.promote(project, "dev", freight["alias"])).result(), 60)
+        assert status.phase == "Succeeded", status
+        hanging = await s.gantry.promote(project, "qa", freight["alias"])
+
+        async def holds() -> bool:
+            lock = await s.gantry.stage_lock(project, "qa")
+            return lock is not None and lock.holder == hanging.id
+
+        await wait_for(holds, timeout=30, message="the qa promotion to hold the lock")
+        await s.client.get_workflow_handle(stage_workflow_id(project, "qa")).signal("retire", "the recorder retires qa")
+        await delete(s.gantry, {project: [ObjectRef(kind="Stage", name="qa")]}, force=True)
+        qa_stage = s.client.get_workflow_handle(stage_workflow_id(project, "qa"))
+        await wait_for(lambda: _status_is(qa_stage, WorkflowExecutionStatus.COMPLETED), timeout=30, message="qa to end")
+    await s.gantry.approve(project, "staging", freight["alias"], "recorder")  # the Freight forgets it when it goes
+    dropped = full.split("---\napiVersion: kargo.akuity.io/v1alpha1\nkind: Stage\nmetadata:\n  name: staging")[0]
+    plan = plan_apply(LoadedManifests(documents=parse_documents(dropped, "p.yaml")))
+    await s.gantry.apply(plan.documents, prune=True)
+    spare = s.client.get_workflow_handle(warehouse_workflow_id(project, "spare"))
+    await wait_for(lambda: _status_is(spare, WorkflowExecutionStatus.COMPLETED), timeout=30, message="spare to end")
+    await delete(s.gantry, {project: [ObjectRef(kind="Project", name=project)]})
+    for workflow_id in (project_workflow_id(project), warehouse_workflow_id(project, "app"), stage_workflow_id(project, "dev")):
+        handle = s.client.get_workflow_handle(workflow_id)
+        await wait_for(lambda: _status_is(handle, WorkflowExecutionStatus.COMPLETED), timeout=30, message=f"{workflow_id} to end")
+
+
 async def _status_is(handle, status) -> bool:
     return (await handle.describe()).status == status
 
@@ -610,6 +661,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "fan_out": scenario_fan_out,
     "outcomes": scenario_outcomes,
     "pull_request": scenario_pull_request,
+    "delete": scenario_delete,
 }
 
 

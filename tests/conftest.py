@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from client.api import Gantry
 from client.devserver import DevServer, ensure_search_attributes, free_port
 from client.settings import TemporalSettings
 from client.worker import build_workers
+from workflows.ids import CLUSTER_WORKFLOW_ID
 from tests.prometheus import prometheus  # noqa: F401  (one session-wide Prometheus for every test module)
 
 # The tests' git remotes are local bare repositories and their verifications run local
@@ -129,3 +133,36 @@ async def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, m
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         await asyncio.sleep(interval)
+
+
+async def _delete_cluster_workflow(client: Client) -> None:
+    """Delete the session-wide `cluster` workflow and wait until it is gone."""
+    request = DeleteWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=CLUSTER_WORKFLOW_ID)
+    )
+    try:
+        await client.workflow_service.delete_workflow_execution(request)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return
+        raise
+
+    async def gone() -> bool:
+        try:
+            await client.get_workflow_handle(CLUSTER_WORKFLOW_ID).describe()
+        except RPCError as err:
+            return err.status == RPCStatusCode.NOT_FOUND
+        return False
+
+    await wait_for(gone, timeout=15, message="the cluster workflow to be deleted")
+
+
+@pytest.fixture
+async def cluster_scope(client: Client) -> AsyncIterator[None]:
+    """The `cluster` workflow is one per server, but in tests it runs on the private task
+    queue of whichever test applied cluster-scoped documents first; once that test's
+    workers stop, every later apply (which queries it) would hang on "no poller". So a
+    test that applies cluster-scoped documents starts and ends without it."""
+    await _delete_cluster_workflow(client)
+    yield
+    await _delete_cluster_workflow(client)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -74,17 +75,24 @@ class _GitHTTP(BaseHTTPRequestHandler):
 
 
 class GitHTTPServer:
-    """Serves the repositories under ``root`` at ``http://127.0.0.1:<port>/<path>``."""
+    """Serves the repositories under ``root`` at ``http://127.0.0.1:<port>/<path>``, or
+    over HTTPS with ``tls`` = (certificate file, key file)."""
 
-    def __init__(self, root: Path, username: str, password: str):
+    def __init__(self, root: Path, username: str, password: str, tls: tuple[Path, Path] | None = None):
         handler = type("GitHTTPHandler", (_GitHTTP,), {"root": root, "username": username, "password": password})
         self.root = root
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def url_for(self, repo: Path) -> str:
         return f"{self.base_url}/{repo.relative_to(self.root).as_posix()}"

@@ -141,7 +141,7 @@ class FreightWorkflow:
     def validate_change(self, change: FreightChange) -> None:
         if self._collected:
             raise ValueError(f"freight {self._record['name']} was garbage-collected")
-        if change.kind in ("entered", "left", "verified", "approved") and not change.stage:
+        if change.kind in ("entered", "left", "verified", "approved", "stage_deleted") and not change.stage:
             raise ValueError(f"a {change.kind!r} change needs a stage")
 
     @workflow.update(name="collect", description="Garbage collection: end this Freight, its document as the result")

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.expressions.data import PromotionData
+from pipeline.deletion import ObjectRef
 from pipeline.freight import FreightChange, StageVisit
 from pipeline.promotion_plan import PlannedStep
 
@@ -53,6 +55,11 @@ class PromotionRequest(BaseModel):
     auto: bool = Field(default=False, description="started by auto-promotion")
     verify_only: bool = Field(default=False, description="run no steps: verify the Stage's current Freight again")
     queued: bool = Field(default=False, description="the starter already reserved this promotion's place in the stage lock queue")
+    rollback: bool = Field(  # left out when false: workers of the previous code forbid unknown fields
+        default=False,
+        description="a rollback to earlier Freight (Kargo's kargo.akuity.io/rollback annotation): ctx.meta.promotion.rollback",
+        exclude_if=lambda v: not v,
+    )
     options: PromotionOptions = Field(default_factory=PromotionOptions)
 
 
@@ -119,6 +126,9 @@ class PromotionContext(BaseModel):
         default=None, description="no newer Freight of its Warehouse exists (Kargo's holds); None: not known"
     )
     stored: bool = Field(default=False, description="the Freight is a FreightWorkflow (not in a catalog of old)")
+    data: PromotionData = Field(
+        default_factory=PromotionData, description="what stageMetadata(), configMap() & co. read (only what templates name)"
+    )
 
 
 class PromotionContextRequest(BaseModel):
@@ -165,6 +175,19 @@ class ApplyRequest(BaseModel):
     cluster: dict[str, Any] | None = Field(
         default=None, description="the cluster-scoped manifests (a ManifestSet) that references may use"
     )
+    prune: bool = Field(default=False, description="also delete the project's objects these documents do not name")
+
+
+class DeleteRequest(BaseModel):
+    """Objects to delete from one project (or from the cluster scope); a Project target deletes
+    the whole project. Refused, naming them, when objects that stay still reference them."""
+
+    targets: list[ObjectRef]
+    ignore_not_found: bool = False
+
+
+class DeleteResult(BaseModel):
+    results: list[str] = Field(default_factory=list, description='e.g. "stage/uat deleted"')
 
 
 class ApplyResult(BaseModel):
@@ -199,6 +222,19 @@ class WakeWarehouses(BaseModel):
 
     project: str
     warehouses: list[str]
+
+
+class ProjectRef(BaseModel):
+    """A whole project (`end_project_freight`)."""
+
+    project: str
+
+
+class StageRef(BaseModel):
+    """One Stage of a project (`forget_stage_in_freight`)."""
+
+    project: str
+    stage: str
 
 
 class FreightImport(BaseModel):
@@ -276,6 +312,9 @@ class UpstreamVerified(BaseModel):
     upstream: str
     verified_at: datetime
     soak_until: datetime
+    #: the request's selectionPolicy is MatchUpstream: follow the upstream Stage, even back
+    #: to Freight auto-promoted here before
+    match_upstream: bool = False
 
 
 class AutoPromotion(BaseModel):
@@ -283,6 +322,10 @@ class AutoPromotion(BaseModel):
     stage: str
     freight: str
     upstream: str = ""
+    #: MatchUpstream: promote only while the Freight is current in `upstream`
+    match_upstream: bool = False
+    #: when the Freight was verified upstream: tells one MatchUpstream promotion from the next
+    verified_at: datetime | None = None
 
 
 class DownstreamRequest(BaseModel):

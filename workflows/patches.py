@@ -117,6 +117,25 @@ VERIFICATION_OUTCOME = Patch(
     "cancelled ends Canceled, and GantryPhase is upserted with its final phase (before: Completed, no phase)",
 )
 
+MATCH_UPSTREAM = Patch(
+    id="gantry-match-upstream",
+    added="2026-12-01",
+    since="fbb6d33",
+    workflows=("StageWorkflow",),
+    what="an `upstream_verified` for a MatchUpstream request is taken even for Freight auto-promoted here before "
+    "(the Stage follows its upstream back); before: a Freight was auto-promoted at most once",
+)
+
+STAGE_RETIRES_WHEN_IDLE = Patch(
+    id="gantry-stage-retires-when-idle",
+    added="2026-12-01",
+    since="a05acc0",
+    workflows=("StageWorkflow",),
+    what="a `retire` that finds the Stage busy drops its pending auto-promotions and ends the workflow once "
+    "no promotion holds or waits for the lock, across continue-as-new (before: it was forgotten, and the "
+    "next garbage collection asked again); deleted Stages are retired this way",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -128,4 +147,6 @@ ALL: tuple[Patch, ...] = (
     FREIGHT_RECORD_SIGNAL,
     PROMOTION_OUTCOME,
     VERIFICATION_OUTCOME,
+    MATCH_UPSTREAM,
+    STAGE_RETIRES_WHEN_IDLE,
 )

@@ -25,11 +25,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
     from pipeline import freight as freight_rules
-    from pipeline.freight import FreightCatalog, FreightChange, check_alias, check_artifacts, set_alias
+    from pipeline.freight import FreightCatalog, FreightChange, check_alias, check_artifacts, forget_stage, set_alias
     from workflows.failures import cause_message
     from workflows.ids import stage_workflow_id
     from workflows import continuation, patches
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, guard_update, handles, log_bug
+    from pipeline.expressions.data import PromotionData
+    from pipeline.deletion import DeletePlan, ObjectRef, plan_deletion, prune_targets, without
     from pipeline.auto_promotion import DownstreamStage, auto_promotion_enabled, stages_to_tell
     from pipeline.manifests import (
         ManifestError,
@@ -44,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
         ApplyResult,
         AutoPromotionQuery,
         AutoPromotionState,
+        DeleteRequest,
+        DeleteResult,
         DownstreamRequest,
         FreightChangeRequest,
         FreightCreate,
@@ -52,7 +56,9 @@ with workflow.unsafe.imports_passed_through():
         PromotionContext,
         PromotionContextRequest,
         PromotionFinished,
+        ProjectRef,
         StageHistory,
+        StageRef,
         StageView,
         WakeWarehouses,
     )
@@ -84,6 +90,10 @@ class ProjectState(BaseModel):
     freight_changes: list[FreightChangeRequest] = Field(default_factory=list)
     #: Stages whose history and verification runs kept here go to their own workflows
     hand_over: list[str] = Field(default_factory=list)
+    #: deleted Stages whose workflows are still to be told to end once idle (`retire`)
+    retire: list[str] = Field(default_factory=list)
+    #: the project was deleted: once the queues above are told, its Freight and this workflow end
+    deleted: bool = False
 
 
 class ProjectInput(BaseModel):
@@ -121,6 +131,8 @@ class ProjectWorkflow:
                     or self._state.verified
                     or self._state.freight_changes
                     or self._state.hand_over
+                    or self._state.retire
+                    or self._state.deleted
                     or (self._state.catalog.freight and self._migrating is not False)
                 )
                 or self._should_continue_as_new()
@@ -143,6 +155,12 @@ class ProjectWorkflow:
                     self._state.wake = [n for n in self._state.wake if n not in names]
             await self._serve(self._state.announce, self._announce_new_freight, "announcing new freight")
             await self._serve(self._state.verified, self._offer_downstream, "offering verified freight downstream")
+            await self._serve(self._state.retire, self._retire_stage, "ending a deleted stage's workflow")
+            if self._state.deleted and not (self._state.retire or self._state.wake):
+                await self._end_freight()
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.logger.info("project %s was deleted: its workflow ends", self._name)
+                return
         await continuation.hand_over(ProjectInput(name=self._name, state=self._state, max_history=self._max_history))
 
     async def _announce_new_freight(self) -> None:
@@ -215,6 +233,43 @@ class ProjectWorkflow:
         self._state.verifications.pop(stage, None)
         self._state.hand_over.pop(0)
 
+    async def _retire_stage(self) -> None:
+        """A deleted Stage's workflow ends once no promotion holds or waits for its lock, and
+        its project's Freight forget it (unless the whole project goes)."""
+        stage = self._state.retire[0]
+        reason = f"stage {stage!r} was deleted from project {self._name}"
+        try:
+            await workflow.get_external_workflow_handle(stage_workflow_id(self._name, stage)).signal("retire", reason)
+        except Exception as err:  # no workflow for it ran: nothing to end
+            workflow.logger.info("stage %s has no workflow to end: %s", stage, err)
+        if not self._state.deleted:
+            try:
+                await workflow.execute_activity(
+                    "forget_stage_in_freight",
+                    StageRef(project=self._name, stage=stage),
+                    start_to_close_timeout=timedelta(minutes=10),
+                    heartbeat_timeout=timedelta(seconds=30),
+                    retry_policy=retries.TELL,
+                    summary=f"freight forgets deleted stage {stage}",
+                )
+            except ActivityError as err:
+                workflow.logger.warning("freight could not forget deleted stage %s: %s", stage, err)
+        self._state.retire.pop(0)
+
+    async def _end_freight(self) -> None:
+        """A deleted project's FreightWorkflows end (garbage collection's `collect`), aliases freed."""
+        try:
+            await workflow.execute_activity(
+                "end_project_freight",
+                ProjectRef(project=self._name),
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=retries.TELL,
+                summary=f"end the freight of deleted project {self._name}",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("could not end the freight of deleted project %s: %s", self._name, err)
+
     async def _change_freight(self) -> None:
         """A promotion's effect on its Freight (entered, verified) and on the Freight it
         replaced (left), made on their FreightWorkflows."""
@@ -269,8 +324,9 @@ class ProjectWorkflow:
 
     # -- apply -----------------------------------------------------------------------
 
-    def _merged(self, request: ApplyRequest) -> tuple[ManifestSet, list[str]]:
-        """The state after the apply, and what changed; raises ManifestError."""
+    def _merged(self, request: ApplyRequest) -> tuple[ManifestSet, list[str], DeletePlan | None]:
+        """The state after the apply, what changed, and what `prune` deletes; raises
+        ManifestError, or ValueError when something that stays references what prune deletes."""
         documents = [SourceDocument.model_validate(d) for d in request.documents]
         issues = []
         sourced = []
@@ -298,27 +354,87 @@ class ProjectWorkflow:
         if request.cluster is not None and self._name != "cluster":
             current = current.with_cluster(ManifestSet.model_validate(request.cluster))
         merged, changes = current.merge_with_changes(sourced)
+        pruned = None
+        if request.prune and self._name != "cluster":
+            kept = [ObjectRef(kind=item.kind, name=item.name) for item in sourced]
+            targets = prune_targets(merged.projects.get(self._name), self._name, kept)
+            pruned = plan_deletion(merged, self._name, targets)
+            if pruned.blockers:
+                raise ValueError("cannot prune: " + "; ".join(pruned.problems()))
+            merged = without(merged, self._name, pruned)
+            changes += [f"{ref.label} pruned" for ref in pruned.deleted]
         validate_set(merged)
-        return merged, changes
+        return merged, changes, pruned
 
     @workflow.update(name="apply", description="Create or replace manifests; the whole set must validate")
     @guard_update
     def apply(self, request: ApplyRequest) -> ApplyResult:
-        merged, changes = self._merged(request)
+        merged, changes, pruned = self._merged(request)
         before = self._state.manifests.projects.get(self._name)
         self._state.manifests = merged
         after = merged.projects.get(self._name)
         for name, warehouse in (after.warehouses if after else {}).items():  # created or changed: look now
             if (before is None or before.warehouses.get(name) != warehouse) and name not in self._state.wake:
                 self._state.wake.append(name)
+        if pruned is not None:
+            self._forget(pruned)
+        if after is not None and any(stage in after.stages for stage in self._state.retire):  # deleted, applied again
+            self._state.retire = [stage for stage in self._state.retire if stage not in after.stages]
         return ApplyResult(results=changes)
 
     @apply.validator
     def validate_apply(self, request: ApplyRequest) -> None:
+        if self._state.deleted:
+            raise ValueError(f"project {self._name} is being deleted: apply again once it is gone")
         try:
             self._merged(request)
         except ManifestError as err:
             raise ValueError(str(err)) from None
+
+    # -- delete ----------------------------------------------------------------------
+
+    @workflow.update(name="delete", description="Delete objects (a Project: all in it); refused while others reference them")
+    @guard_update
+    def delete(self, request: DeleteRequest) -> DeleteResult:
+        plan = self._deletion(request)
+        self._state.manifests = without(self._state.manifests, self._name, plan)
+        self._forget(plan)
+        return DeleteResult(results=[f"{ref.label} deleted" for ref in plan.deleted])
+
+    @delete.validator
+    def validate_delete(self, request: DeleteRequest) -> None:
+        self._deletion(request)
+
+    @workflow.query(name="delete_plan", description="What `delete` would delete, or why it would refuse")
+    def delete_plan(self, request: DeleteRequest) -> DeleteResult:
+        """The dry run of `delete` (a query: a command that only asks leaves no history)."""
+        return DeleteResult(results=[f"{ref.label} deleted (dry run)" for ref in self._deletion(request).deleted])
+
+    def _deletion(self, request: DeleteRequest) -> DeletePlan:
+        if self._state.deleted:
+            raise ValueError(f"project {self._name} is being deleted")
+        plan = plan_deletion(self._state.manifests, self._name, request.targets, ignore_missing=request.ignore_not_found)
+        if plan.problems():
+            raise ValueError("; ".join(plan.problems()))
+        return plan
+
+    def _forget(self, plan: DeletePlan) -> None:
+        """What this project keeps of deleted objects goes; their workflows are told to end."""
+        state = self._state
+        for stage in plan.names("Stage"):
+            for kept in (state.stage_metadata, state.holds, state.verifications, state.catalog.stages, state.catalog.history):
+                kept.pop(stage, None)
+            for record in state.catalog.freight.values():  # a catalog of old's Freight
+                forget_stage(record, stage)
+            if stage in state.hand_over:
+                state.hand_over.remove(stage)
+            if stage not in state.retire:
+                state.retire.append(stage)
+        for warehouse in plan.names("Warehouse"):  # woken, it finds itself gone and ends
+            if warehouse not in state.wake:
+                state.wake.append(warehouse)
+        if plan.project:
+            state.deleted = True
 
     # -- freight ---------------------------------------------------------------------
 
@@ -634,5 +750,9 @@ class ProjectWorkflow:
             else [],
             template_steps=[s.model_dump(by_alias=True, exclude_none=True) for s in steps],
             tasks=tasks,
+            data=PromotionData(  # all of it: the context activity keeps what the templates name
+                stage_metadata=dict(self._state.stage_metadata),
+                config_maps={name: dict(cm.data) for name, cm in project.config_maps.items()},
+            ),
         )
 

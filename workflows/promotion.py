@@ -30,7 +30,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from workflows import retries
     from workflows.failures import cause_message
-    from contracts.steps import STEP_FAILED, WORKDIR_LOST, WORKER_STOPPED, StepInput, StepRef, StepResult
+    from contracts.steps import STEP_FAILED, WORKDIR_LOST, WORKER_STOPPED, SecretFields, StepInput, StepRef, StepResult
     from pipeline import step_policies as policy
     from pipeline.availability import freight_availability
     from pipeline.analysis import AnalysisSpecError, build_run_spec
@@ -210,13 +210,15 @@ class PromotionWorkflow:
             self._plan, status.steps = [], []
 
         scope = RenderScope(
-            project=request.project, stage=request.stage, promotion=status.name, freight=freight, actor=request.actor
-        )
+            project=request.project, stage=request.stage, promotion=status.name, freight=freight, actor=request.actor,
+            data=context.data, rollback=request.rollback,
+        )  # fmt: skip
         try:
-            base_vars = resolve_vars(scope, context.stage_vars, source=f"Stage/{request.stage}: spec.vars")
+            base_vars = resolve_vars(scope, context.stage_vars, source=f"Stage/{request.stage}: spec.vars", now=workflow.now())
             base_vars = resolve_vars(
-                scope, context.template_vars, base=base_vars, source=f"Stage/{request.stage}: spec.promotionTemplate.spec.vars"
-            )
+                scope, context.template_vars, base=base_vars,
+                source=f"Stage/{request.stage}: spec.promotionTemplate.spec.vars", now=workflow.now(),
+            )  # fmt: skip
         except ExpressionError as err:
             return await self._finish(request, "Errored", str(err))
         self._base_vars = base_vars
@@ -311,8 +313,9 @@ class PromotionWorkflow:
                 model = ClusterAnalysisTemplate if ref.kind == "ClusterAnalysisTemplate" else AnalysisTemplate
                 templates.append(model.model_validate(doc))
             env = verification_env(
-                project=request.project, stage=request.stage, freight=[context.freight], vars=self._base_vars
-            )
+                project=request.project, stage=request.stage, freight=[context.freight], vars=self._base_vars,
+                now=workflow.now(), data=context.data,
+            )  # fmt: skip
             args = {
                 arg.name: _as_arg(render(arg.value, env, source=f"Stage/{request.stage}: spec.verification.args[{i}]"))
                 for i, arg in enumerate(verification.args)
@@ -496,7 +499,9 @@ class PromotionWorkflow:
                 s.alias: {"status": s.status, "continueOnError": s.continue_on_error} for s in status.steps[:index]
             }
             try:
-                step_vars = resolve_vars(scope, step.vars, base=base_vars, outputs=status.state, source=f"{source}: vars")
+                step_vars = resolve_vars(
+                    scope, step.vars, base=base_vars, outputs=status.state, source=f"{source}: vars", now=workflow.now()
+                )
                 run = self._should_run(scope, step, step_vars, earlier, source)
             except ExpressionError as err:
                 self._step_done(record, "Errored", str(err))
@@ -525,7 +530,9 @@ class PromotionWorkflow:
             return not any(
                 v["status"] in ("Failed", "Errored", "Aborted") and not v["continueOnError"] for v in earlier.values()
             )
-        env = scope.env(vars=step_vars, outputs=self._status.state, step_statuses=earlier, alias=step.alias)
+        env = scope.env(
+            vars=step_vars, outputs=self._status.state, step_statuses=earlier, alias=step.alias, now=workflow.now()
+        )
         text = step.if_ if "${{" in step.if_ or "${%" in step.if_ else "${{ " + step.if_ + " }}"
         value = render(text, env, source=f"{source}: if")
         if not isinstance(value, bool):
@@ -552,10 +559,12 @@ class PromotionWorkflow:
         worker_losses = 0
         polls = 0
         while True:
+            now = workflow.now()
+            secret_paths: list[list[str | int]] = []
             try:
                 config = render_config(
                     scope, step.config, vars=step_vars, outputs=status.state, step_statuses=earlier,
-                    alias=step.alias, source=f"{source}: config",
+                    alias=step.alias, source=f"{source}: config", now=now, secret_paths=secret_paths,
                 )  # fmt: skip
             except ExpressionError as err:
                 self._step_done(record, "Errored", str(err))
@@ -574,6 +583,10 @@ class PromotionWorkflow:
                     StepInput(
                         promotion=status.name, project=request.project, stage=request.stage, alias=step.alias,
                         uses=step.uses, config=config, freight=[scope.freight], outputs=status.state, steps=refs,
+                        secrets=SecretFields(
+                            paths=secret_paths, vars=step_vars, step_statuses=earlier, actor=request.actor, now=now,
+                            data=scope.data, rollback=request.rollback,
+                        ) if secret_paths else None,
                     ),
                     request,
                     summary=record.summary + (f" (poll {polls + 1})" if polls else ""),
@@ -622,6 +635,8 @@ class PromotionWorkflow:
                 if message:
                     self._step_done(record, "Failed", message)
                     return
+                if step.uses == "set-metadata":
+                    scope.data.apply_metadata(result.outputs.get("metadata") or [])
             self._step_done(record, result.status, result.message)
             return
 

@@ -37,9 +37,10 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows import metrics
     from workflows import retries
-    from workflows import continuation
+    from workflows import continuation, patches
     from workflows.bugs import LONG_LIVED_PATCH, guard_signal, handles, log_bug
     from workflows.ids import stage_workflow_id
+    from workflows.patches import MATCH_UPSTREAM
     from pipeline.freight import StageVisit, merge_visits, record_visit
     from workflows.messages import (
         AutoPromotion,
@@ -68,6 +69,8 @@ class StageState(BaseModel):
     #: the Stage's Freight history, newest first (HISTORY_LIMIT), and its last verification runs
     history: list[StageVisit] = Field(default_factory=list)
     verifications: list[dict[str, Any]] = Field(default_factory=list)
+    #: why the Stage is retired (deleted, not applied): it ends once idle, even after continue-as-new
+    retiring: str | None = None
 
 
 class StageInput(BaseModel):
@@ -100,7 +103,7 @@ class StageWorkflow:
         self._input = input
         self._state = input.state or StageState()
         self._changed = False
-        self._retire: str | None = None
+        self._retire: str | None = self._state.retiring
 
     # -- messages --------------------------------------------------------------------
 
@@ -168,7 +171,9 @@ class StageWorkflow:
     @workflow.signal(name="upstream_verified", description="Freight was verified in an upstream Stage")
     @guard_signal
     def upstream_verified(self, event: UpstreamVerified) -> None:
-        if event.freight in self._state.auto_promoted:
+        if event.freight in self._state.auto_promoted and not (
+            event.match_upstream and workflow.patched(MATCH_UPSTREAM.id)
+        ):
             return
         known = self._state.pending.get(event.freight)
         if known is None or event.soak_until < known.soak_until:
@@ -192,10 +197,19 @@ class StageWorkflow:
     async def run(self, input: StageInput) -> None:
         while True:
             if self._retire is not None:
-                if self._is_idle():  # a Stage's workflow made for a Stage that was never applied
+                if self._is_idle():  # a Stage deleted, or made for a Stage that was never applied
                     workflow.logger.info("stage %s/%s ends: %s", input.project, input.stage, self._retire)
                     return
-                self._retire = None  # busy: the next garbage collection asks again
+                if workflow.patched(patches.STAGE_RETIRES_WHEN_IDLE.id):
+                    # busy: a Stage that is not applied auto-promotes nothing; it ends once its
+                    # lock is free (the loop comes back here after every change)
+                    self._state.pending.clear()
+                    self._state.retiring = self._retire
+                    if self._is_idle():
+                        workflow.logger.info("stage %s/%s ends: %s", input.project, input.stage, self._retire)
+                        return
+                else:
+                    self._retire = None  # busy: the next garbage collection asks again
             try:
                 if await self._turn():
                     break
@@ -331,6 +345,12 @@ class StageWorkflow:
         except ActivityError:
             return None
 
+    def _auto_promotion(self, freight: str, event: UpstreamVerified) -> AutoPromotion:
+        request = AutoPromotion(project=self._input.project, stage=self._input.stage, freight=freight, upstream=event.upstream)
+        if event.match_upstream:  # only events sent by code that knows MatchUpstream set it
+            request.match_upstream, request.verified_at = True, event.verified_at
+        return request
+
     async def _fire_due_soaks(self) -> None:
         now = workflow.now()
         for name, event in sorted(self._state.pending.items(), key=lambda item: item[1].soak_until):
@@ -342,7 +362,7 @@ class StageWorkflow:
             try:
                 await workflow.execute_activity(
                     "auto_promote",
-                    AutoPromotion(project=self._input.project, stage=self._input.stage, freight=name, upstream=event.upstream),
+                    self._auto_promotion(name, event),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                     retry_policy=retries.CHANGE,
                     summary=f"auto-promote {name[:7]} after its soak in {event.upstream}",

@@ -279,7 +279,7 @@ class WarehouseWorkflow:
             return "freightCreationPolicy is Manual: create Freight with `gantry freight create`"
         try:
             candidate = freight_candidate(self._input.warehouse, discovered)
-            check_criteria((spec.get("freightCreationCriteria") or {}).get("expression"), discovered)
+            check_criteria((spec.get("freightCreationCriteria") or {}).get("expression"), discovered, now=workflow.now())
         except NoCandidate as why:
             return str(why)
         if freight_name(candidate["origin"], candidate["images"], candidate["commits"], candidate["charts"]) == self._state.last_freight:

@@ -1,72 +1,45 @@
-"""Small helpers the step modules share: reading config fields, mapping git errors."""
+"""Small helpers the step modules share: typing a step's config, checking values that reach
+git, mapping git errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from temporalio.exceptions import ApplicationError
 
 from activities.git_ops import Git, GitError, check_remote_url
-from activities.steps.base import resolve_path, step_failed
+from activities.steps.base import StepInput, resolve_path, step_failed
+from contracts.step_configs import ConfigError, StepConfig, parse_config
+
+C = TypeVar("C", bound=StepConfig)
 
 
-def get_str(config: dict[str, Any], field: str, *, required: bool = False, where: str = "") -> str:
-    """A string config field; a missing required one or a non-string is a terminal failure."""
-    name = f"{where}{field}"
-    value = config.get(field)
-    if value is None or value == "":
-        if required:
-            raise step_failed(f"config field {name!r} is required")
-        return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise step_failed(f"config field {name!r} must be a string, got {type(value).__name__}")
-    return str(value)
+def typed_config(model: type[C], input: StepInput) -> C:
+    """The step's rendered config checked by its model (the one ``validate`` used); a config
+    it refuses fails the step at once, not retried, naming every bad field."""
+    try:
+        return parse_config(model, input.config, uses=input.uses)
+    except ConfigError as e:
+        raise step_failed(str(e)) from None
 
 
-def get_git_str(config: dict[str, Any], field: str, *, required: bool = False, where: str = "") -> str:
-    """A string field whose value reaches git (a ref, commit, tag or path): one starting
-    with ``-`` would be read as an option, so it is refused, naming the field."""
-    value = get_str(config, field, required=required, where=where)
+def git_arg(value: str, field: str) -> str:
+    """A value that reaches git (a ref, commit, tag or path): one starting with ``-`` would be
+    read as an option, so it is refused, naming the field."""
     if value.startswith("-"):
-        name = f"{where}{field}"
-        raise step_failed(f"config field {name!r}: {value!r} starts with '-', which git would read as an option; refused")
+        raise step_failed(f"config field {field!r}: {value!r} starts with '-', which git would read as an option; refused")
     return value
 
 
-def get_repo_url(config: dict[str, Any], field: str = "repoURL") -> str:
+def checked_repo_url(url: str, field: str = "repoURL") -> str:
     """The remote URL in ``field``, checked before git runs: not option-like, and a
     transport this worker allows (local repositories only when it allows them)."""
-    url = get_str(config, field, required=True)
     try:
         check_remote_url(url)
     except GitError as e:
         raise step_failed(f"config field {field!r}: {e}") from None
     return url
-
-
-def get_bool(config: dict[str, Any], field: str, default: bool = False, where: str = "") -> bool:
-    value = config.get(field, default)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise step_failed(f"config field {where}{field!r} must be true or false, got {value!r}")
-
-
-def get_list(config: dict[str, Any], field: str, *, required: bool = False) -> list[Any]:
-    value = config.get(field)
-    if value is None:
-        if required:
-            raise step_failed(f"config field {field!r} is required")
-        return []
-    if not isinstance(value, list):
-        raise step_failed(f"config field {field!r} must be a list")
-    if required and not value:
-        raise step_failed(f"config field {field!r} must not be empty")
-    return value
 
 
 def git_failure(e: GitError, what: str) -> Exception:

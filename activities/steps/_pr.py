@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
 from activities.credentials import redact_url
 from activities.gitproviders import GitProvider, ProviderHTTPError, open_provider
-from activities.steps._common import get_bool, get_repo_url, get_str
+from activities.steps._common import checked_repo_url
 from activities.steps.base import StepResult, step_failed
+from contracts.step_configs.git_merge_pr import GitMergePRConfig
+from contracts.step_configs.git_open_pr import GitOpenPRConfig
+from contracts.step_configs.git_wait_for_pr import GitWaitForPRConfig
 from pipeline.gitproviders import ProviderError
 
 #: a rate limit that names no time: ask again after this many seconds
@@ -52,28 +54,15 @@ def provider_ok(base: Path, alias: str) -> None:
 
 
 @asynccontextmanager
-async def provider_for(config: dict[str, Any]) -> AsyncIterator[GitProvider]:
+async def provider_for(config: GitOpenPRConfig | GitWaitForPRConfig | GitMergePRConfig) -> AsyncIterator[GitProvider]:
     """The provider named by config's `repoURL` / `provider` / `insecureSkipTLSVerify`."""
-    repo_url = get_repo_url(config)
-    insecure = get_bool(config, "insecureSkipTLSVerify")
+    repo_url = checked_repo_url(config.repo_url)
+    verify = not config.insecure_skip_tls_verify
     try:
-        async with open_provider(repo_url, get_str(config, "provider") or None, verify=not insecure) as provider:
+        async with open_provider(repo_url, config.provider, verify=verify) as provider:
             yield provider
     except ProviderError as err:
         raise step_failed(f"config field 'repoURL': {err}") from None
-
-
-def pr_number(config: dict[str, Any], field: str = "prNumber") -> int:
-    value = config.get(field)
-    if isinstance(value, bool) or value is None or value == "":
-        raise step_failed(f"config field {field!r} is required (the number of a pull request)")
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise step_failed(f"config field {field!r} must be a pull request number, got {value!r}") from None
-    if number < 1:
-        raise step_failed(f"config field {field!r} must be a positive number, got {value!r}")
-    return number
 
 
 def refused(err: ProviderHTTPError, what: str) -> StepResult:

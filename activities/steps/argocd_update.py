@@ -38,13 +38,16 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import credentials, http_client
 from activities.credentials import CredentialsError, normalize_url, redact_url
-from activities.steps._common import get_bool, get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, step_failed
+from contracts.step_configs.argocd_update import ArgoCDUpdateConfig
+from pipeline.selectors import LabelSelector
 from pipeline.yamlsafe import json_loads
 
 AUTHORIZED_STAGE = "kargo.akuity.io/authorized-stage"
@@ -59,98 +62,18 @@ _FAILED = ("Failed", "Error")
 # --------------------------------------------------------------------------- config
 
 
-def _validate(config: dict[str, Any]) -> list[dict[str, Any]]:
-    unknown = sorted(set(config) - {"apps"})
-    if unknown:
-        raise step_failed(f"config field {unknown[0]!r} is not a field of the argocd-update step")
-    apps = get_list(config, "apps", required=True)
-    for i, app in enumerate(apps):
-        w = f"apps[{i}]"
-        if not isinstance(app, dict):
-            raise step_failed(f"config field {w!r} must be a mapping")
-        extra = sorted(set(app) - {"name", "namespace", "selector", "sources"})
-        if extra:
-            raise step_failed(f"config field '{w}.{extra[0]}' is not a field of an app update")
-        name = get_str(app, "name", where=f"{w}.")
-        if bool(name) == bool(app.get("selector")):
-            raise step_failed(f"config field '{w}': set exactly one of 'name' and 'selector'")
-        get_str(app, "namespace", where=f"{w}.")
-        if app.get("selector") is not None:
-            label_selector(app["selector"], f"{w}.selector")
-        if "sources" in app:
-            sources = get_list(app, "sources", required=True)
-            for j, src in enumerate(sources):
-                _validate_source(src, f"{w}.sources[{j}]")
-    return apps
-
-
-def _validate_source(src: Any, w: str) -> None:
-    if not isinstance(src, dict):
-        raise step_failed(f"config field {w!r} must be a mapping")
-    extra = sorted(set(src) - {"repoURL", "chart", "desiredRevision", "updateTargetRevision", "kustomize", "helm"})
-    if extra:
-        raise step_failed(f"config field '{w}.{extra[0]}' is not a field of a source update")
-    get_str(src, "repoURL", required=True, where=f"{w}.")
-    get_str(src, "chart", where=f"{w}.")
-    if get_bool(src, "updateTargetRevision", where=f"{w}.") and not get_str(src, "desiredRevision", where=f"{w}."):
-        raise step_failed(f"config field '{w}.desiredRevision' is required when updateTargetRevision is true")
-    if src.get("kustomize") is not None:
-        k = src["kustomize"]
-        images = k.get("images") if isinstance(k, dict) else None
-        if not isinstance(images, list) or not images:
-            raise step_failed(f"config field '{w}.kustomize.images' must be a non-empty list")
-        for n, img in enumerate(images):
-            iw = f"{w}.kustomize.images[{n}]"
-            if not isinstance(img, dict):
-                raise step_failed(f"config field {iw!r} must be a mapping")
-            get_str(img, "repoURL", required=True, where=f"{iw}.")
-            if get_str(img, "tag", where=f"{iw}.") and get_str(img, "digest", where=f"{iw}."):
-                raise step_failed(f"config fields '{iw}.tag' and '{iw}.digest' are mutually exclusive")
-    if src.get("helm") is not None:
-        h = src["helm"]
-        images = h.get("images") if isinstance(h, dict) else None
-        if not isinstance(images, list) or not images:
-            raise step_failed(f"config field '{w}.helm.images' must be a non-empty list")
-        for n, img in enumerate(images):
-            iw = f"{w}.helm.images[{n}]"
-            if not isinstance(img, dict) or "value" not in img:
-                raise step_failed(f"config field '{iw}' must be a mapping {{key, value}}")
-            get_str(img, "key", required=True, where=f"{iw}.")
-            if not isinstance(img["value"], str):
-                raise step_failed(f"config field '{iw}.value' must be a string")
-
-
 def label_selector(selector: Any, where: str) -> str:
-    """A Kubernetes label selector (``matchLabels``/``matchExpressions``) as query text."""
-    if not isinstance(selector, dict) or set(selector) - {"matchLabels", "matchExpressions"}:
-        raise step_failed(f"config field {where!r} must be a mapping of matchLabels and/or matchExpressions")
-    parts = []
-    labels = selector.get("matchLabels") or {}
-    if not isinstance(labels, dict):
-        raise step_failed(f"config field '{where}.matchLabels' must be a mapping")
-    for k, v in sorted(labels.items()):
-        parts.append(f"{k}={v}")
-    exprs = selector.get("matchExpressions") or []
-    if not isinstance(exprs, list):
-        raise step_failed(f"config field '{where}.matchExpressions' must be a list")
-    for i, e in enumerate(exprs):
-        ew = f"{where}.matchExpressions[{i}]"
-        if not isinstance(e, dict) or not e.get("key"):
-            raise step_failed(f"config field {ew!r} needs a key")
-        op, values = e.get("operator"), e.get("values") or []
-        if op in ("In", "NotIn"):
-            if not values:
-                raise step_failed(f"config field '{ew}.values' must not be empty for {op}")
-            parts.append(f"{e['key']} {op.lower()} ({','.join(map(str, values))})")
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                raise step_failed(f"config field '{ew}.values' must be empty for {op}")
-            parts.append(e["key"] if op == "Exists" else f"!{e['key']}")
-        else:
-            raise step_failed(f"config field '{ew}.operator' must be In, NotIn, Exists or DoesNotExist")
-    if not parts:
+    """A Kubernetes label selector (``matchLabels``/``matchExpressions``) as query text,
+    checked by the shared selector code (pipeline.selectors)."""
+    try:
+        parsed = LabelSelector.model_validate(selector)
+    except ValidationError as e:
+        err = e.errors()[0]
+        at = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        raise step_failed(f"config field {at!r}: {err['msg']}") from None
+    if parsed.is_empty():
         raise step_failed(f"config field {where!r} must have at least one match criterion")
-    return ",".join(parts)
+    return parsed.query()
 
 
 # --------------------------------------------------------------------------- sources
@@ -393,7 +316,9 @@ async def _update(api: ArgoCD, app: dict[str, Any], update: dict[str, Any], wher
 @activity.defn(name="argocd-update")
 async def argocd_update(input: StepInput) -> StepResult:
     """One round of updating and syncing the configured Applications."""
-    updates = _validate(input.config)
+    # the typed config, handed on as Kargo's JSON shape, which the code below reads
+    config = typed_config(ArgoCDUpdateConfig, input)
+    updates = [app.model_dump(by_alias=True, exclude_none=True) for app in config.apps]
     default_ns = os.environ.get(ENV_NAMESPACE, "").strip() or "argocd"
     phases: list[str] = []
     refs: list[dict[str, str]] = []

@@ -11,12 +11,13 @@ import copy
 
 from temporalio import activity
 
-from activities.steps.base import StepInput, StepResult, step_failed
+from activities.steps._common import typed_config
+from activities.steps.base import StepInput, StepResult
+from contracts.step_configs.compose_output import ComposeOutputConfig
 
 
 @activity.defn(name="compose-output")
 async def compose_output(input: StepInput) -> StepResult:
     """Return the config as outputs; an empty config is refused, as in Kargo."""
-    if not input.config:
-        raise step_failed("config must have at least one key: value pair to output")
+    typed_config(ComposeOutputConfig, input)
     return StepResult(outputs=copy.deepcopy(input.config))

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, step_failed
+from contracts.step_configs.fail import FailConfig
 
 
 @activity.defn(name="fail")
 async def fail(input: StepInput) -> StepResult:
     """Always raise a terminal failure carrying ``message``."""
-    unknown = sorted(set(input.config) - {"message"})
-    if unknown:
-        raise step_failed(f"config field {unknown[0]!r} is not a field of the fail step")
-    message = input.config.get("message")
-    if message is not None and not isinstance(message, str):
-        raise step_failed("config field 'message' must be a string")
+    message = typed_config(FailConfig, input).message
     raise step_failed(f"failed: {message}" if message else "failed")

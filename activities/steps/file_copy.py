@@ -23,13 +23,13 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
 from activities.steps import _safe_paths
-from activities.steps._common import get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.file_copy import CopyConfig
 
 
 @dataclass
@@ -163,12 +163,8 @@ def _copy_tree(src: Path, dst_fd: int, shown: str, rules: IgnoreRules, rel: str 
     return count
 
 
-def _run(base: Path, config: dict[str, Any]) -> int:
-    in_path = get_str(config, "inPath", required=True)
-    out_path = get_str(config, "outPath", required=True)
-    ignore = config.get("ignore") or ""
-    if not isinstance(ignore, str):
-        raise step_failed("config field 'ignore' must be a (multi-line) string of .gitignore patterns")
+def _run(base: Path, config: CopyConfig) -> int:
+    in_path, out_path, ignore = config.in_path, config.out_path, config.ignore or ""
     src = resolve_path(base, in_path, "inPath")
     dst = resolve_path(base, out_path, "outPath")
     if not src.exists():
@@ -199,7 +195,8 @@ def _run(base: Path, config: dict[str, Any]) -> int:
 @activity.defn(name="copy")
 async def copy(input: StepInput) -> StepResult:
     """Copy ``inPath`` to ``outPath``."""
+    config = typed_config(CopyConfig, input)
     base = require_workdir(input.promotion)
-    count = await run_blocking(_run, base, input.config)
-    activity.logger.info("copy: %d file(s) from %s to %s", count, input.config.get("inPath"), input.config.get("outPath"))
+    count = await run_blocking(_run, base, config)
+    activity.logger.info("copy: %d file(s) from %s to %s", count, config.in_path, config.out_path)
     return StepResult()

@@ -17,14 +17,14 @@ import fnmatch
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.steps import _safe_paths
-from activities.steps._common import get_bool, get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import MARKER, StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.file_delete import DeleteConfig
 
 
 def _literal(base: Path, rel: str, field: str) -> Path | None:
@@ -123,20 +123,10 @@ def _remove(target: Path) -> None:
         shutil.rmtree(target, ignore_errors=False)
 
 
-def _run(base: Path, config: dict[str, Any]) -> int:
-    path = get_str(config, "path")
-    paths = get_list(config, "paths")
-    if path and paths:
-        raise step_failed("config fields 'path' and 'paths': set one, not both")
-    if not path and not paths:
-        raise step_failed("config field 'path' (or 'paths') is required")
-    globs = get_bool(config, "pathsAreGlobs", False)
-    strict = get_bool(config, "strict", False)
-    entries = [("path", path)] if path else []
-    for i, p in enumerate(paths):
-        if not isinstance(p, str) or not p:
-            raise step_failed(f"config field 'paths[{i}]' must be a non-empty string")
-        entries.append((f"paths[{i}]", p))
+def _run(base: Path, config: DeleteConfig) -> int:
+    globs, strict = config.paths_are_globs, config.strict
+    entries = [("path", config.path)] if config.path else []
+    entries += [(f"paths[{i}]", p) for i, p in enumerate(config.paths or [])]
     targets: list[Path] = []
     for field, rel in entries:
         found = _globbed(base, rel, field) if globs else [t for t in [_literal(base, rel, field)] if t is not None]
@@ -157,7 +147,8 @@ def _run(base: Path, config: dict[str, Any]) -> int:
 @activity.defn(name="delete")
 async def delete(input: StepInput) -> StepResult:
     """Delete ``path`` or ``paths``."""
+    config = typed_config(DeleteConfig, input)
     base = require_workdir(input.promotion)
-    removed = await run_blocking(_run, base, input.config)
+    removed = await run_blocking(_run, base, config)
     activity.logger.info("delete: removed %d path(s)", removed)
     return StepResult()

@@ -13,24 +13,23 @@ written, even without ``overwrite`` (the first attempt made it).
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
 from activities.steps import _safe_paths
-from activities.steps._common import get_bool, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.file_write import FileWriteConfig
 
 DEFAULT_MODE = 0o600
 
 
-def parse_permissions(value: Any) -> int:
-    if value is None or value == "":
+def parse_permissions(value: str | None) -> int:
+    """The mode of an octal ``permissions`` (its form checked by the config model); Gantry
+    also refuses executable and world-writable files."""
+    if not value:
         return DEFAULT_MODE
-    if not isinstance(value, str) or not re.fullmatch(r"0[0-7]{3}", value):
-        raise step_failed(f"config field 'permissions' must be an octal file mode like \"0644\", got {value!r}")
     mode = int(value, 8)
     if mode & 0o111:
         raise step_failed(f"config field 'permissions': {value} must not include executable bits")
@@ -39,15 +38,9 @@ def parse_permissions(value: Any) -> int:
     return mode
 
 
-def _run(base: Path, config: dict[str, Any]) -> bool:
-    path = get_str(config, "path", required=True)
-    if "contents" not in config or config["contents"] is None:
-        raise step_failed("config field 'contents' is required (it may be an empty string)")
-    contents = config["contents"]
-    if not isinstance(contents, str):
-        raise step_failed(f"config field 'contents' must be a string, got {type(contents).__name__}")
-    overwrite = get_bool(config, "overwrite", False)
-    mode = parse_permissions(config.get("permissions"))
+def _run(base: Path, config: FileWriteConfig) -> bool:
+    path, contents, overwrite = config.path, config.contents, config.overwrite
+    mode = parse_permissions(config.permissions)
     target = resolve_path(base, path)
     lexical = Path(os.path.normpath(_safe_paths.root_of(base) / path))
     if target != lexical:
@@ -68,7 +61,8 @@ def _run(base: Path, config: dict[str, Any]) -> bool:
 @activity.defn(name="file-write")
 async def file_write(input: StepInput) -> StepResult:
     """Write ``contents`` to ``path``."""
+    config = typed_config(FileWriteConfig, input)
     base = require_workdir(input.promotion)
-    written = await run_blocking(_run, base, input.config)
-    activity.logger.info("file-write: %s %s", "wrote" if written else "unchanged", input.config.get("path"))
+    written = await run_blocking(_run, base, config)
+    activity.logger.info("file-write: %s %s", "wrote" if written else "unchanged", config.path)
     return StepResult(message="" if written else "file already had these contents")

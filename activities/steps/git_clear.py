@@ -12,17 +12,17 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
 from activities.git_ops import GitError
-from activities.steps._common import get_git_str, git_failure, open_repo
+from activities.steps._common import git_arg, git_failure, open_repo, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking
+from contracts.step_configs.git_clear import GitClearConfig
 
 
-def _run(base: Path, config: dict[str, Any]) -> int:
-    path = get_git_str(config, "path", required=True)
+def _run(base: Path, config: GitClearConfig) -> int:
+    path = git_arg(config.path, "path")
     g = open_repo(base, path)
     assert g.cwd is not None
     try:
@@ -45,7 +45,8 @@ def _run(base: Path, config: dict[str, Any]) -> int:
 @activity.defn(name="git-clear")
 async def git_clear(input: StepInput) -> StepResult:
     """Remove everything but ``.git`` from the checkout at ``path``."""
+    config = typed_config(GitClearConfig, input)
     base = require_workdir(input.promotion)
-    await run_blocking(_run, base, input.config)
-    activity.logger.info("git-clear: cleared %s", input.config.get("path"))
+    await run_blocking(_run, base, config)
+    activity.logger.info("git-clear: cleared %s", config.path)
     return StepResult()

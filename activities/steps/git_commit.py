@@ -1,5 +1,8 @@
 """`git-commit`: stage everything in a checkout and commit it.
 
+Signed with ``author.signingKey`` when set, else with the key git-clone's
+``author.signingKey`` gave the checkout (activities.git_signing).
+
 Idempotent under retry: a retried step finds its earlier commit already made and the
 tree clean, so it commits nothing and returns HEAD, which is that commit.
 """
@@ -7,13 +10,14 @@ tree clean, so it commits nothing and returns HEAD, which is that commit.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
-from activities.git_ops import GitError, author_env, resolve_author
-from activities.steps._common import get_git_str, get_list, get_str, git_failure, open_repo
+from activities.git_ops import Git, GitError, author_env, resolve_author
+from activities.git_signing import clone_key, commit
+from activities.steps._common import git_arg, git_failure, open_repo, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+from contracts.step_configs.git_commit import GitCommitConfig
 
 
 def _match(input: StepInput, name: str) -> list[str]:
@@ -28,13 +32,11 @@ def _match(input: StepInput, name: str) -> list[str]:
     return same_ns or [s.alias for s in input.steps if s.uses == name]
 
 
-def message_from_steps(input: StepInput, names: list[Any]) -> str:
+def message_from_steps(input: StepInput, names: list[str]) -> str:
     """Join the ``commitMessage`` outputs of the named steps. A name matches a step's
     alias first, else every step with that ``uses`` (the seed's ``- kustomize-set-image``)."""
     parts: list[str] = []
     for i, name in enumerate(names):
-        if not isinstance(name, str) or not name:
-            raise step_failed(f"config field 'messageFromSteps[{i}]' must be a step alias or name")
         aliases = _match(input, name)
         if not aliases:
             raise step_failed(f"config field 'messageFromSteps[{i}]': no step has alias or name {name!r}")
@@ -47,33 +49,30 @@ def message_from_steps(input: StepInput, names: list[Any]) -> str:
     return f"Gantry applied {len(parts)} changes\n\n" + "\n\n".join(parts)
 
 
-def build_message(input: StepInput) -> str:
-    config = input.config
-    message = get_str(config, "message")
-    names = get_list(config, "messageFromSteps")
-    if message and names:
-        raise step_failed("config fields 'message' and 'messageFromSteps': set one, not both")
-    if names:
-        message = message_from_steps(input, names)
-    elif "message" not in config and "messageFromSteps" not in config:
-        raise step_failed("config field 'message' is required (or 'messageFromSteps')")
+def build_message(input: StepInput, config: GitCommitConfig) -> str:
+    message = config.message or ""
+    if config.message_from_steps:
+        message = message_from_steps(input, config.message_from_steps)
     if not message.strip():
         message = f"Promote to {input.stage} ({input.promotion})"
     return message
 
 
-def _commit(base: Path, config: dict[str, Any], message: str) -> tuple[str, bool]:
-    path = get_git_str(config, "path", required=True)
-    author = config.get("author")
-    if author is not None and not isinstance(author, dict):
-        raise step_failed("config field 'author' must be a mapping {name, email}")
+def _git_dir(g: Git) -> Path:
+    return Path(g.out("rev-parse", "--absolute-git-dir"))
+
+
+def _commit(base: Path, config: GitCommitConfig, message: str) -> tuple[str, bool]:
+    path = git_arg(config.path, "path")
+    author = config.author.model_dump(include={"name", "email"}) if config.author else None
     g = open_repo(base, path)
     try:
         g.run("add", "--all")
         if g.run("diff", "--cached", "--quiet", check=False).returncode == 0:
             head = g.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
             return head, False
-        g.run("commit", "--quiet", "--no-verify", "-m", message, extra_env=author_env(*resolve_author(author, g)))
+        key = config.author.signing_key if config.author and config.author.signing_key else clone_key(_git_dir(g))
+        commit(g, key, base, "--quiet", "--no-verify", "-m", message, env=author_env(*resolve_author(author, g)))
         return g.out("rev-parse", "HEAD"), True
     except GitError as e:
         raise git_failure(e, f"git-commit in config field 'path' {path!r}") from None
@@ -82,11 +81,12 @@ def _commit(base: Path, config: dict[str, Any], message: str) -> tuple[str, bool
 @activity.defn(name="git-commit")
 async def git_commit(input: StepInput) -> StepResult:
     """Commit all changes under ``path``; output ``commit`` (HEAD when nothing changed)."""
+    config = typed_config(GitCommitConfig, input)
     base = require_workdir(input.promotion)
-    message = build_message(input)
-    sha, made = await run_blocking(_commit, base, input.config, message)
+    message = build_message(input, config)
+    sha, made = await run_blocking(_commit, base, config, message)
     if not made:
-        activity.logger.info("git-commit: nothing to commit in %s, HEAD is %s", input.config.get("path"), sha)
+        activity.logger.info("git-commit: nothing to commit in %s, HEAD is %s", config.path, sha)
         return StepResult(outputs={"commit": sha}, message="nothing to commit")
-    activity.logger.info("git-commit: committed %s in %s", sha, input.config.get("path"))
+    activity.logger.info("git-commit: committed %s in %s", sha, config.path)
     return StepResult(outputs={"commit": sha})

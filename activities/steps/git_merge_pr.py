@@ -12,28 +12,24 @@ import httpx
 from temporalio import activity
 
 from activities.gitproviders import ProviderHTTPError
-from activities.steps._common import get_bool, get_str
-from activities.steps._pr import pr_number, provider_for, refused, unreachable
+from activities.steps._common import typed_config
+from activities.steps._pr import provider_for, refused, unreachable
 from activities.steps.base import StepInput, StepResult, step_failed
-
-METHODS = ("merge", "squash", "rebase")
+from contracts.step_configs.git_merge_pr import GitMergePRConfig
 
 
 @activity.defn(name="git-merge-pr")
 async def git_merge_pr(input: StepInput) -> StepResult:
-    number = pr_number(input.config)
-    method = get_str(input.config, "mergeMethod") or None
-    if method is not None and method not in METHODS:
-        raise step_failed(f"config field 'mergeMethod' must be one of {', '.join(METHODS)}, got {method!r}")
-    wait = get_bool(input.config, "wait")
+    config = typed_config(GitMergePRConfig, input)
+    number, method, wait = config.pr_number, config.merge_method, config.wait
     what = f"git-merge-pr #{number}"
-    async with provider_for(input.config) as provider:
+    async with provider_for(config) as provider:
         try:
             pr = await provider.get_pr(number)
             if pr.state == "open":
                 if pr.mergeable is False:
                     raise step_failed(f"pull request {pr.url} has conflicts with its target branch; it cannot be merged")
-                pr = await provider.merge_pr(number, method=method)  # type: ignore[arg-type]
+                pr = await provider.merge_pr(number, method=method)
         except ProviderHTTPError as err:
             if err.status in (405, 409) and not err.rate_limited:
                 if wait and err.status == 405:

@@ -16,11 +16,11 @@ from temporalio import activity
 
 from activities.git_ops import Git, GitError, remote_branch_sha
 from activities.gitproviders import ProviderHTTPError
-from activities.steps._common import get_bool, get_git_str, get_list, get_repo_url, get_str, git_failure
+from activities.steps._common import checked_repo_url, git_arg, git_failure, typed_config
 from activities.steps._pr import provider_for, refused, unreachable
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+from contracts.step_configs.git_open_pr import GitOpenPRConfig
 
-DEFAULT_TARGET = "main"
 TITLE_LIMIT = 250
 
 
@@ -51,28 +51,26 @@ def generated_title(subjects: list[str], source: str, target: str) -> str:
     return title[:TITLE_LIMIT]
 
 
-def _config(config: dict[str, Any]) -> dict[str, Any]:
-    source = get_git_str(config, "sourceBranch", required=True)
-    target = get_git_str(config, "targetBranch") or DEFAULT_TARGET
-    labels = [str(label) for label in get_list(config, "labels")]
+def _config(config: GitOpenPRConfig) -> dict[str, Any]:
     return {
-        "repo_url": get_repo_url(config),
-        "source": source,
-        "target": target,
-        "title": get_str(config, "title"),
-        "description": get_str(config, "description"),
-        "labels": labels,
-        "create_target": get_bool(config, "createTargetBranch"),
+        "repo_url": checked_repo_url(config.repo_url),
+        "source": git_arg(config.source_branch, "sourceBranch"),
+        "target": git_arg(config.target_branch, "targetBranch"),
+        "title": config.title or "",
+        "description": config.description or "",
+        "labels": list(config.labels or []),
+        "create_target": config.create_target_branch,
     }
 
 
 @activity.defn(name="git-open-pr")
 async def git_open_pr(input: StepInput) -> StepResult:
     """Open (or find) the PR; outputs `pr.id` and `pr.url`."""
+    config = typed_config(GitOpenPRConfig, input)
     base = require_workdir(input.promotion)
-    c = _config(input.config)
+    c = _config(config)
     what = f"git-open-pr {c['source']} -> {c['target']}"
-    async with provider_for(input.config) as provider:
+    async with provider_for(config) as provider:
         try:
             pr = await provider.find_open_pr(source=c["source"], target=c["target"])
             if pr is None:

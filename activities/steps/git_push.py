@@ -2,7 +2,8 @@
 
 Safe to retry: pushing a commit the remote already has is a no-op, and when someone
 else pushed first the commits are rebased onto the remote branch and pushed again,
-up to ``maxAttempts`` times, as Kargo does.
+up to ``maxAttempts`` times, as Kargo does. ``provider`` says which hosting provider's
+shape ``commitURL`` has, as in Kargo (which uses it for nothing else).
 """
 
 from __future__ import annotations
@@ -10,33 +11,20 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.git_ops import Git, GitError, classify, commit_url, is_ancestor, resolve_author, sanitize_ref_component
-from activities.steps._common import get_bool, get_git_str, git_failure, open_repo
+from activities.steps._common import git_arg, git_failure, open_repo, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+from contracts.step_configs.git_push import GitPushConfig
 
 
 def generated_branch(promotion: str) -> str:
     """Kargo's name for a promotion's own branch: ``kargo/promotion/<promotion name>`` (the
     name, the last segment of the workflow id ``promotion/<project>/<stage>/<name>``)."""
     return f"kargo/promotion/{sanitize_ref_component(promotion.rsplit('/', 1)[-1])}"
-
-
-def _max_attempts(config: dict[str, Any]) -> int:
-    value = config.get("maxAttempts", 10)
-    if value is None:
-        return 10
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise step_failed(f"config field 'maxAttempts' must be a positive integer, got {value!r}") from None
-    if isinstance(value, bool) or n < 1 or str(n) != str(value).strip():
-        raise step_failed(f"config field 'maxAttempts' must be a positive integer, got {value!r}")
-    return n
 
 
 def _push_tag(g: Git, tag: str, force: bool) -> str:
@@ -89,15 +77,11 @@ def _push_branch(g: Git, branch: str, force: bool, attempts: int) -> str:
     return g.out("rev-parse", "HEAD")
 
 
-def _push(base: Path, config: dict[str, Any], promotion: str) -> dict[str, str]:
-    path = get_git_str(config, "path", required=True)
-    target = get_git_str(config, "targetBranch")
-    generate = get_bool(config, "generateTargetBranch")
-    tag = get_git_str(config, "tag")
-    if sum((bool(target), generate, bool(tag))) > 1:
-        raise step_failed("config fields 'targetBranch', 'generateTargetBranch' and 'tag': set at most one")
-    attempts = _max_attempts(config)
-    force = get_bool(config, "force")
+def _push(base: Path, config: GitPushConfig, promotion: str) -> dict[str, str]:
+    path = git_arg(config.path, "path")
+    target = git_arg(config.target_branch or "", "targetBranch")
+    tag = git_arg(config.tag or "", "tag")
+    generate, attempts, force = config.generate_target_branch, config.max_attempts, config.force
     g = open_repo(base, path)
     if not g.url:
         raise step_failed(f"config field 'path': {path!r} has no remote named origin")
@@ -106,7 +90,7 @@ def _push(base: Path, config: dict[str, Any], promotion: str) -> dict[str, str]:
             raise step_failed(f"config field 'path': {path!r} has no commit to push")
         if tag:
             sha = _push_tag(g, tag, force)
-            return {"branch": "", "tag": tag, "commit": sha, "commitURL": commit_url(g.url, sha)}
+            return {"branch": "", "tag": tag, "commit": sha, "commitURL": commit_url(g.url, sha, config.provider)}
         if generate:
             # Promotion-specific, so overwriting it on a retried promotion is safe (as in Kargo).
             branch, force = generated_branch(promotion), True
@@ -123,13 +107,14 @@ def _push(base: Path, config: dict[str, Any], promotion: str) -> dict[str, str]:
         sha = _push_branch(g, branch, force, attempts)
     except GitError as e:
         raise git_failure(e, f"git-push from config field 'path' {path!r}") from None
-    return {"branch": branch, "commit": sha, "commitURL": commit_url(g.url, sha)}
+    return {"branch": branch, "commit": sha, "commitURL": commit_url(g.url, sha, config.provider)}
 
 
 @activity.defn(name="git-push")
 async def git_push(input: StepInput) -> StepResult:
     """Push HEAD of ``path``; output ``branch``, ``commit`` and ``commitURL``."""
+    config = typed_config(GitPushConfig, input)
     base = require_workdir(input.promotion)
-    outputs = await run_blocking(_push, base, input.config, input.promotion)
+    outputs = await run_blocking(_push, base, config, input.promotion)
     activity.logger.info("git-push: %s is at %s", outputs.get("branch") or outputs.get("tag"), outputs["commit"])
     return StepResult(outputs=outputs)

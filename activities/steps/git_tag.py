@@ -11,20 +11,18 @@ retry after a successful attempt does not fail on "tag already exists".
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
 from activities.git_ops import GitError, author_env, resolve_author
-from activities.steps._common import get_bool, get_git_str, get_str, git_failure, open_repo
+from activities.steps._common import git_arg, git_failure, open_repo, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+from contracts.step_configs.git_tag import GitTagConfig
 
 
-def _run(base: Path, config: dict[str, Any]) -> tuple[str, bool]:
-    path = get_git_str(config, "path", required=True)
-    tag = get_git_str(config, "tag", required=True)
-    message = get_str(config, "message", required=True)
-    force = get_bool(config, "force", False)
+def _run(base: Path, config: GitTagConfig) -> tuple[str, bool]:
+    path, tag = git_arg(config.path, "path"), git_arg(config.tag, "tag")
+    message, force = config.message, config.force
     g = open_repo(base, path)
     if not g.ok("check-ref-format", f"refs/tags/{tag}"):
         raise step_failed(f"config field 'tag': {tag!r} is not a valid tag name")
@@ -50,7 +48,8 @@ def _run(base: Path, config: dict[str, Any]) -> tuple[str, bool]:
 @activity.defn(name="git-tag")
 async def git_tag(input: StepInput) -> StepResult:
     """Tag HEAD of ``path`` with ``tag``; output ``commit``."""
+    config = typed_config(GitTagConfig, input)
     base = require_workdir(input.promotion)
-    sha, made = await run_blocking(_run, base, input.config)
-    activity.logger.info("git-tag: %s %s at %s", "created" if made else "kept", input.config.get("tag"), sha)
+    sha, made = await run_blocking(_run, base, config)
+    activity.logger.info("git-tag: %s %s at %s", "created" if made else "kept", config.tag, sha)
     return StepResult(outputs={"commit": sha}, message="" if made else "tag already at HEAD")

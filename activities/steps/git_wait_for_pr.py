@@ -13,8 +13,10 @@ import httpx
 from temporalio import activity
 
 from activities.gitproviders import ProviderHTTPError
-from activities.steps._pr import pr_number, provider_for, provider_ok, provider_trouble, refused
+from activities.steps._common import typed_config
+from activities.steps._pr import provider_for, provider_ok, provider_trouble, refused
 from activities.steps.base import StepInput, StepResult, require_workdir, step_failed
+from contracts.step_configs.git_wait_for_pr import GitWaitForPRConfig
 
 def pr_outputs(pr) -> dict:
     return {"id": pr.id, "url": pr.url, "open": pr.state == "open", "merged": pr.state == "merged"}
@@ -22,10 +24,11 @@ def pr_outputs(pr) -> dict:
 
 @activity.defn(name="git-wait-for-pr")
 async def git_wait_for_pr(input: StepInput) -> StepResult:
-    number = pr_number(input.config)
+    config = typed_config(GitWaitForPRConfig, input)
+    number = config.pr_number
     base = require_workdir(input.promotion)
     what = f"git-wait-for-pr #{number}"
-    async with provider_for(input.config) as provider:
+    async with provider_for(config) as provider:
         try:
             pr = await provider.get_pr(number)
         except ProviderHTTPError as err:

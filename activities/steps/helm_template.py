@@ -25,71 +25,43 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
 from activities.steps import _safe_paths
-from activities.steps._common import get_bool, get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps._tools import is_file_target, resource_meta, run_tool, safe_filename, split_documents, write_if_changed
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.helm_template import HelmTemplateConfig
 
 NO_HELM = "helm-template needs the helm binary on the worker's PATH, and none was found"
 
 
-def _layout(config: dict[str, Any]) -> str:
-    layout = get_str(config, "outLayout") or "helm"
-    if layout not in ("helm", "flat"):
-        raise step_failed(f"config field 'outLayout' must be 'helm' or 'flat', got {layout!r}")
-    return layout
-
-
-def build_command(base: Path, config: dict[str, Any], project: str) -> tuple[list[str], Path, str]:
+def build_command(base: Path, config: HelmTemplateConfig, project: str) -> tuple[list[str], Path, str]:
     """The ``helm template`` command line for ``config``, the chart directory and its path."""
-    path = get_str(config, "path", required=True)
-    get_str(config, "outPath", required=True)
-    release = get_str(config, "releaseName", required=True)
-    _layout(config)
+    path = config.path
     chart = resolve_path(base, path)
-    cmd = ["helm", "template", release, str(chart), "--namespace", get_str(config, "namespace") or project]
-    for i, rel in enumerate(get_list(config, "valuesFiles")):
+    cmd = ["helm", "template", config.release_name, str(chart), "--namespace", config.namespace or project]
+    for i, rel in enumerate(config.values_files or []):
         field = f"valuesFiles[{i}]"
-        if not isinstance(rel, str) or not rel:
-            raise step_failed(f"config field {field!r} must be a non-empty path")
         values = resolve_path(base, rel, field)
         if not values.is_file():
-            if get_bool(config, "ignoreMissingValueFiles", False):
+            if config.ignore_missing_value_files:
                 continue
             raise step_failed(f"config field {field!r}: values file {rel!r} does not exist")
         cmd += ["--values", str(values)]
-    for i, sv in enumerate(get_list(config, "setValues")):
-        if not isinstance(sv, dict):
-            raise step_failed(f"config field 'setValues[{i}]' must be a mapping {{key, value, literal}}")
-        key = get_str(sv, "key", required=True, where=f"setValues[{i}].")
-        if "value" not in sv or sv["value"] is None:
-            raise step_failed(f"config field 'setValues[{i}].value' is required")
-        value = sv["value"]
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        if isinstance(value, (dict, list)):
-            raise step_failed(f"config field 'setValues[{i}].value' must be a string")
-        flag = "--set-literal" if get_bool(sv, "literal", False, where=f"setValues[{i}].") else "--set"
-        cmd += [flag, f"{key}={value}"]
-    if get_bool(config, "includeCRDs", False):
+    for sv in config.set_values or []:
+        cmd += ["--set-literal" if sv.literal else "--set", f"{sv.key}={sv.value}"]
+    if config.include_crds:
         cmd.append("--include-crds")
-    if get_bool(config, "disableHooks", False):
+    if config.disable_hooks:
         cmd.append("--no-hooks")
-    if get_bool(config, "skipTests", False):
+    if config.skip_tests:
         cmd.append("--skip-tests")
-    kube = get_str(config, "kubeVersion")
-    if kube:
-        cmd += ["--kube-version", kube]
-    for i, v in enumerate(get_list(config, "apiVersions")):
-        if not isinstance(v, str) or not v:
-            raise step_failed(f"config field 'apiVersions[{i}]' must be an API version string")
+    if config.kube_version:
+        cmd += ["--kube-version", config.kube_version]
+    for v in config.api_versions or []:
         cmd += ["--api-versions", v]
-    get_bool(config, "buildDependencies", False)
-    get_bool(config, "useReleaseName", False)
     return cmd, chart, path
 
 
@@ -105,9 +77,9 @@ def flat_name(meta: dict[str, str]) -> str:
     return (name + "-" + meta["name"] + ".yaml").lower()
 
 
-def _run(base: Path, config: dict[str, Any], project: str) -> None:
+def _run(base: Path, config: HelmTemplateConfig, project: str) -> None:
     cmd, chart, path = build_command(base, config, project)
-    out_path = get_str(config, "outPath", required=True)
+    out_path = config.out_path
     target = resolve_path(base, out_path, "outPath")
     if not (chart / "Chart.yaml").is_file():
         raise step_failed(f"config field 'path': {path!r} is not a Helm chart (no Chart.yaml)")
@@ -116,7 +88,7 @@ def _run(base: Path, config: dict[str, Any], project: str) -> None:
     if shutil.which("helm") is None:
         raise step_failed(NO_HELM)
     what = f"helm-template of config field 'path' {path!r}"
-    if get_bool(config, "buildDependencies", False):
+    if config.build_dependencies:
         run_tool(["helm", "dependency", "build", str(chart)], cwd=base, what=what)
     if is_file_target(out_path, target):
         rendered = run_tool(cmd, cwd=base, what=what)
@@ -125,7 +97,7 @@ def _run(base: Path, config: dict[str, Any], project: str) -> None:
     if target.exists() and not target.is_dir():
         raise step_failed(f"config field 'outPath': {out_path!r} is a file; use a .yaml name or a directory")
     _safe_paths.make_dirs(base, target, "outPath")
-    if _layout(config) == "flat":
+    if config.out_layout == "flat":
         rendered = run_tool(cmd, cwd=base, what=what)
         for i, doc in enumerate(split_documents(rendered)):
             name = flat_name(resource_meta(doc)) or f"resource-{i}.yaml"
@@ -134,7 +106,7 @@ def _run(base: Path, config: dict[str, Any], project: str) -> None:
     # helm's own layout; rendered into a scratch directory first, so that a retry
     # replaces files instead of appending to them as `helm --output-dir` would
     with tempfile.TemporaryDirectory(prefix=".gantry-helm-", dir=base) as scratch:
-        extra = ["--output-dir", scratch] + (["--release-name"] if get_bool(config, "useReleaseName", False) else [])
+        extra = ["--output-dir", scratch] + (["--release-name"] if config.use_release_name else [])
         run_tool(cmd + extra, cwd=base, what=what)
         for f in sorted(Path(scratch).rglob("*")):
             if f.is_file() and not f.is_symlink():
@@ -147,7 +119,8 @@ def _run(base: Path, config: dict[str, Any], project: str) -> None:
 @activity.defn(name="helm-template")
 async def helm_template(input: StepInput) -> StepResult:
     """Render the chart at ``path`` into ``outPath``."""
+    config = typed_config(HelmTemplateConfig, input)
     base = require_workdir(input.promotion)
-    await run_blocking(_run, base, input.config, input.project)
-    activity.logger.info("helm-template: rendered %s", input.config.get("path"))
+    await run_blocking(_run, base, config, input.project)
+    activity.logger.info("helm-template: rendered %s", config.path)
     return StepResult()

@@ -34,7 +34,7 @@ from ruamel.yaml.scalarstring import ScalarString
 from temporalio import activity
 
 from activities.steps import _helm_deps, _helm_lock, _safe_paths, _yaml
-from activities.steps._common import get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import (
     StepInput,
     StepResult,
@@ -43,6 +43,7 @@ from activities.steps.base import (
     run_blocking,
     step_failed,
 )
+from contracts.step_configs.helm_update_chart import HelmUpdateChartConfig
 
 
 @dataclass
@@ -59,11 +60,8 @@ class _Plan:
     deps: list[_helm_lock.Dependency]
 
 
-def _plan(base: Path, config: dict[str, Any]) -> _Plan:
-    path = get_str(config, "path", required=True)
-    charts = get_list(config, "charts")
-    if "charts" in config and not charts:
-        raise step_failed("config field 'charts' must not be empty")
+def _plan(base: Path, config: HelmUpdateChartConfig) -> _Plan:
+    path = config.path
     chart_dir = resolve_path(base, path)
     chart_file = chart_dir / "Chart.yaml"
     if not chart_file.is_file():
@@ -76,12 +74,8 @@ def _plan(base: Path, config: dict[str, Any]) -> _Plan:
     if not isinstance(deps, list):
         raise step_failed(f"config field 'path': 'dependencies' in {path}/Chart.yaml is not a list")
     changes: list[str] = []
-    for i, c in enumerate(charts):
-        if not isinstance(c, dict):
-            raise step_failed(f"config field 'charts[{i}]' must be a mapping {{repository, name, version}}")
-        repository = get_str(c, "repository", required=True, where=f"charts[{i}].")
-        name = get_str(c, "name", required=True, where=f"charts[{i}].")
-        version = get_str(c, "version", required=True, where=f"charts[{i}].")
+    for i, c in enumerate(config.charts or []):
+        repository, name, version = c.repository, c.name, c.version
         dep = next(
             (d for d in deps if isinstance(d, dict) and str(d.get("name")) == name and str(d.get("repository")) == repository),
             None,
@@ -126,8 +120,9 @@ def _summary(applied: _helm_deps.Applied) -> str:
 async def helm_update_chart(input: StepInput) -> StepResult:
     """Update dependency versions in ``path``/Chart.yaml, ``charts/`` and ``Chart.lock``;
     output ``commitMessage``."""
+    config = typed_config(HelmUpdateChartConfig, input)
     base = require_workdir(input.promotion)
-    plan = await run_blocking(_plan, base, input.config)
+    plan = await run_blocking(_plan, base, config)
     locked = await _helm_deps.resolve(plan.chart_dir, base, plan.deps) if plan.deps else []
     applied = await run_blocking(_apply, plan, locked)
     message = f"Updated chart dependencies for {plan.path}\n\n" + "\n".join(plan.changes) if plan.changes else ""

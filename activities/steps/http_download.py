@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import httpx
 from temporalio import activity
@@ -25,14 +24,12 @@ from temporalio.exceptions import ApplicationError
 from activities import credentials, http_client
 from activities.credentials import redact_url
 from activities.steps import _safe_paths
-from activities.steps._common import get_bool, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.http_download import HTTPDownloadConfig
 
 MAX_DOWNLOAD = 100 << 20
 DEFAULT_TIMEOUT = 300.0
-_FIELDS = {"url", "outPath", "allowOverwrite", "headers", "queryParams", "insecureSkipTLSVerify", "timeout"}
-
-
 def _prepare(base: Path, out_path: str, allow_overwrite: bool, alias: str, source: str) -> tuple[Path, bool]:
     """The absolute target, and whether this step already downloaded it."""
     target = resolve_path(base, out_path, "outPath")
@@ -85,17 +82,12 @@ async def download(
 @activity.defn(name="http-download")
 async def http_download(input: StepInput) -> StepResult:
     """Download ``url`` to ``outPath``."""
-    config: dict[str, Any] = input.config
-    unknown = sorted(set(config) - _FIELDS)
-    if unknown:
-        raise step_failed(f"config field {unknown[0]!r} is not a field of the http-download step")
-    url = http_client.check_url(get_str(config, "url", required=True))
-    out_path = get_str(config, "outPath", required=True)
-    allow = get_bool(config, "allowOverwrite")
-    headers = httpx.Headers(http_client.name_value_pairs(config, "headers"))
-    params = http_client.name_value_pairs(config, "queryParams")
-    timeout = http_client.get_timeout(config, DEFAULT_TIMEOUT)
-    verify = not get_bool(config, "insecureSkipTLSVerify")
+    config = typed_config(HTTPDownloadConfig, input)
+    url = http_client.check_url(config.url)
+    out_path, allow, verify = config.out_path, config.allow_overwrite, not config.insecure_skip_tls_verify
+    headers = httpx.Headers(http_client.name_value_pairs(input.config, "headers"))
+    params = http_client.name_value_pairs(input.config, "queryParams")
+    timeout = http_client.get_timeout(input.config, DEFAULT_TIMEOUT)
     base = require_workdir(input.promotion)
     url = http_client.with_params(url, params)
     source = redact_url(url)

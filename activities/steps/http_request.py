@@ -35,8 +35,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities import http_client
 from activities.credentials import redact_url
-from activities.steps._common import get_bool, get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.http_request import HTTPConfig
 
 #: Largest response body (and bodyFromFile) read, as in Kargo.
 MAX_BODY = 2 << 20
@@ -45,7 +46,6 @@ DEFAULT_POLL_INTERVAL = 30.0
 MIN_POLL_INTERVAL = 1.0  # the engine (pipeline/step_policies.py) allows 1s; Kargo floors at 10s
 
 _YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
-_CONTENT_TYPES = ("application/json", "application/yaml", "text/plain")
 
 
 def poll_interval(config: dict[str, Any]) -> float:
@@ -163,53 +163,28 @@ def _outputs(specs: list[Any], env: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _validate(config: dict[str, Any]) -> dict[str, Any]:
-    """Check every field before anything is sent; return the normalised request parts."""
-    known = {
-        "url", "method", "headers", "queryParams", "body", "bodyFromFile", "insecureSkipTLSVerify", "proxy",
-        "timeout", "pollInterval", "responseContentType", "outputs", "successExpression", "failureExpression",
-        "errorExpression",
-    }
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise step_failed(f"config field {unknown[0]!r} is not a field of the http step")
-    url = http_client.check_url(get_str(config, "url", required=True))
-    method = (get_str(config, "method") or "GET").upper()
-    if method not in http_client.METHODS:
-        raise step_failed(f"config field 'method' must be one of {', '.join(http_client.METHODS)}, got {method!r}")
-    body = get_str(config, "body")
-    body_file = get_str(config, "bodyFromFile")
-    if body and body_file:
-        raise step_failed("config fields 'body' and 'bodyFromFile' are mutually exclusive")
-    proxy = get_str(config, "proxy")
-    if proxy and not proxy.startswith(("http://", "https://")):
-        raise step_failed("config field 'proxy' must be an http:// or https:// URL")
-    content_type = get_str(config, "responseContentType")
-    if content_type and content_type not in _CONTENT_TYPES:
-        raise step_failed(f"config field 'responseContentType' must be one of {', '.join(_CONTENT_TYPES)}")
+def _validate(typed: HTTPConfig, config: dict[str, Any]) -> dict[str, Any]:
+    """Check every field before anything is sent (the model has typed them); return the
+    normalised request parts."""
     for field in ("successExpression", "failureExpression", "errorExpression"):
-        text = get_str(config, field)
+        text = config.get(field)
         if text:
             _check_syntax(text, field)
-    outputs = get_list(config, "outputs")
-    for i, spec in enumerate(outputs):
-        if not isinstance(spec, dict):
-            raise step_failed(f"config field 'outputs[{i}]' must be a mapping {{name, fromExpression}}")
-        get_str(spec, "name", required=True, where=f"outputs[{i}].")
-        _check_syntax(get_str(spec, "fromExpression", required=True, where=f"outputs[{i}]."), f"outputs[{i}].fromExpression")
+    for i, spec in enumerate(typed.outputs or []):
+        _check_syntax(spec.from_expression, f"outputs[{i}].fromExpression")
     poll_interval(config)  # a bad pollInterval fails now, not when the workflow reads it
     return {
-        "url": url,
-        "method": method,
+        "url": http_client.check_url(typed.url),
+        "method": typed.method or "GET",
         "headers": http_client.name_value_pairs(config, "headers"),
         "params": http_client.name_value_pairs(config, "queryParams"),
-        "body": body,
-        "body_file": body_file,
-        "proxy": proxy or None,
+        "body": typed.body or "",
+        "body_file": typed.body_from_file or "",
+        "proxy": typed.proxy or None,
         "timeout": http_client.get_timeout(config, DEFAULT_TIMEOUT),
-        "verify": not get_bool(config, "insecureSkipTLSVerify"),
-        "content_type": content_type,
-        "outputs": outputs,
+        "verify": not typed.insecure_skip_tls_verify,
+        "content_type": typed.response_content_type or "",
+        "outputs": [spec.model_dump(by_alias=True) for spec in typed.outputs or []],
     }
 
 
@@ -251,7 +226,7 @@ async def _send(req: dict[str, Any], content: bytes) -> tuple[httpx.Response, by
 async def http_request(input: StepInput) -> StepResult:
     """Send one request; Succeeded, Running (poll again later) or a terminal failure."""
     config = input.config
-    req = _validate(config)
+    req = _validate(typed_config(HTTPConfig, input), config)
     content = req["body"].encode()
     if req["body_file"]:
         content = await run_blocking(_read_body_file, require_workdir(input.promotion), req["body_file"])

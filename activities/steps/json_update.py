@@ -18,9 +18,10 @@ from typing import Any
 from temporalio import activity
 
 from activities.steps import _safe_paths
-from activities.steps._common import get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps._json_edit import JSONEditError, parse_document, set_value
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.json_update import JSONUpdateConfig
 
 
 def _shown(value: Any) -> str:
@@ -34,9 +35,8 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _run(base: Path, config: dict[str, Any]) -> str:
-    path = get_str(config, "path", required=True)
-    updates = get_list(config, "updates", required=True)
+def _run(base: Path, config: JSONUpdateConfig) -> str:
+    path = config.path
     target = resolve_path(base, path)
     if not target.is_file():
         raise step_failed(f"config field 'path': file {path!r} does not exist")
@@ -47,13 +47,8 @@ def _run(base: Path, config: dict[str, Any]) -> str:
         raise step_failed(f"config field 'path': {path!r} is not valid JSON: {e}") from None
     text = original
     lines = []
-    for i, u in enumerate(updates):
-        if not isinstance(u, dict):
-            raise step_failed(f"config field 'updates[{i}]' must be a mapping {{key, value}}")
-        key = get_str(u, "key", required=True, where=f"updates[{i}].")
-        if "value" not in u:
-            raise step_failed(f"config field 'updates[{i}].value' is required")
-        value = u["value"]
+    for i, u in enumerate(config.updates):
+        key, value = u.key, u.value
         if value is None or isinstance(value, (dict, list)):
             raise step_failed(f"config field 'updates[{i}].value' must be a string, number or boolean")
         try:
@@ -69,7 +64,8 @@ def _run(base: Path, config: dict[str, Any]) -> str:
 @activity.defn(name="json-update")
 async def json_update(input: StepInput) -> StepResult:
     """Apply ``updates`` to the JSON file at ``path``; output ``commitMessage``."""
+    config = typed_config(JSONUpdateConfig, input)
     base = require_workdir(input.promotion)
-    message = await run_blocking(_run, base, input.config)
-    activity.logger.info("json-update: updated %s", input.config.get("path"))
+    message = await run_blocking(_run, base, config)
+    activity.logger.info("json-update: updated %s", config.path)
     return StepResult(outputs={"commitMessage": message})

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
 from activities.steps import _safe_paths
-from activities.steps._common import get_str
+from activities.steps._common import typed_config
 from activities.steps._tools import is_file_target, resource_meta, run_tool, safe_filename, split_documents, write_if_changed
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.kustomize_build import HelmPlugin, KustomizeBuildConfig
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -46,7 +46,7 @@ CLUSTER_SCOPED = {
 }  # fmt: skip
 
 
-def kustomize_command(directory: Path, helm: dict[str, Any]) -> list[str]:
+def kustomize_command(directory: Path, helm: HelmPlugin | None) -> list[str]:
     if shutil.which("kustomize"):
         cmd = ["kustomize", "build", str(directory)]
     elif shutil.which("kubectl"):
@@ -56,27 +56,11 @@ def kustomize_command(directory: Path, helm: dict[str, Any]) -> list[str]:
             "kustomize-build needs `kustomize` or `kubectl` on the worker's PATH, and neither was found"
         )
     cmd += ["--load-restrictor", "LoadRestrictionsRootOnly", "--enable-helm"]
-    if helm.get("kubeVersion"):
-        cmd += ["--helm-kube-version", str(helm["kubeVersion"])]
-    for v in helm.get("apiVersions") or []:
+    if helm and helm.kube_version:
+        cmd += ["--helm-kube-version", helm.kube_version]
+    for v in (helm.api_versions if helm else None) or []:
         cmd += ["--helm-api-versions", v]
     return cmd
-
-
-def _helm_options(config: dict[str, Any]) -> dict[str, Any]:
-    plugin = config.get("plugin")
-    if plugin is None:
-        return {}
-    if not isinstance(plugin, dict) or set(plugin) - {"helm"}:
-        raise step_failed("config field 'plugin' must be a mapping with only 'helm'")
-    helm = plugin.get("helm") or {}
-    if not isinstance(helm, dict) or set(helm) - {"kubeVersion", "apiVersions"}:
-        raise step_failed("config field 'plugin.helm' takes only 'kubeVersion' and 'apiVersions'")
-    get_str(helm, "kubeVersion", where="plugin.helm.")
-    versions = helm.get("apiVersions") or []
-    if not isinstance(versions, list) or not all(isinstance(v, str) and v for v in versions):
-        raise step_failed("config field 'plugin.helm.apiVersions' must be a list of API versions")
-    return helm
 
 
 def file_name(meta: dict[str, str], fmt: str, several_namespaces: bool) -> str:
@@ -89,13 +73,9 @@ def file_name(meta: dict[str, str], fmt: str, several_namespaces: bool) -> str:
     return f"{ns.lower()}_{base}" if several_namespaces and ns else base
 
 
-def _run(base: Path, config: dict[str, Any]) -> int:
-    path = get_str(config, "path", required=True)
-    out_path = get_str(config, "outPath", required=True)
-    fmt = get_str(config, "outputFormat") or "kargo"
-    if fmt not in ("kargo", "kustomize"):
-        raise step_failed(f"config field 'outputFormat' must be 'kargo' or 'kustomize', got {fmt!r}")
-    helm = _helm_options(config)
+def _run(base: Path, config: KustomizeBuildConfig) -> int:
+    path, out_path, fmt = config.path, config.out_path, config.output_format or "kargo"
+    helm = config.plugin.helm if config.plugin else None
     directory = resolve_path(base, path)
     if not directory.is_dir():
         raise step_failed(f"config field 'path': directory {path!r} does not exist")
@@ -125,7 +105,8 @@ def _run(base: Path, config: dict[str, Any]) -> int:
 @activity.defn(name="kustomize-build")
 async def kustomize_build(input: StepInput) -> StepResult:
     """Build the kustomization at ``path`` into ``outPath``."""
+    config = typed_config(KustomizeBuildConfig, input)
     base = require_workdir(input.promotion)
-    count = await run_blocking(_run, base, input.config)
-    activity.logger.info("kustomize-build: %d resource(s) from %s", count, input.config.get("path"))
+    count = await run_blocking(_run, base, config)
+    activity.logger.info("kustomize-build: %d resource(s) from %s", count, config.path)
     return StepResult()

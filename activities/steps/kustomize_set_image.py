@@ -15,8 +15,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from temporalio import activity
 
 from activities.steps import _yaml
-from activities.steps._common import get_bool, get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.kustomize_set_image import KustomizeSetImageConfig
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 KEEP = "*"
@@ -56,9 +57,9 @@ def _freight_image(freight: list[dict[str, Any]], image: str, i: int) -> tuple[s
     return found[0]
 
 
-def targets(config: dict[str, Any], freight: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+def targets(config: KustomizeSetImageConfig, freight: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     """What each image entry should become, by Kustomization image name."""
-    items = get_list(config, "images")
+    items = config.images or []
     if not items:
         # Kargo's automatic mode: every image of the Freight being promoted.
         out: dict[str, dict[str, str]] = {}
@@ -76,19 +77,11 @@ def targets(config: dict[str, Any], freight: list[dict[str, Any]]) -> dict[str, 
         return out
     out = {}
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise step_failed(f"config field 'images[{i}]' must be a mapping")
-        where = f"images[{i}]."
-        image = get_str(item, "image", required=True, where=where)
-        name = get_str(item, "name", where=where) or image
-        tag = get_str(item, "tag", where=where)
-        digest = get_str(item, "digest", where=where)
-        use_digest = get_bool(item, "useDigest", where=where)
-        if tag and digest:
-            raise step_failed(f"config field 'images[{i}]': set tag or digest, not both")
+        image, name = item.image, item.name or item.image
+        tag, digest = item.tag or "", item.digest or ""
         if not tag and not digest:
             ftag, fdigest = _freight_image(freight, image, i)
-            if use_digest:
+            if item.use_digest:
                 if not fdigest:
                     raise step_failed(f"config field 'images[{i}].useDigest': Freight has no digest for {image!r}")
                 digest = fdigest
@@ -98,7 +91,7 @@ def targets(config: dict[str, Any], freight: list[dict[str, Any]]) -> dict[str, 
                 digest = fdigest
         if name in out:
             raise step_failed(f"config field 'images[{i}]': image {name!r} is listed twice")
-        out[name] = {"name": name, "newName": get_str(item, "newName", where=where), "newTag": tag, "digest": digest}
+        out[name] = {"name": name, "newName": item.new_name or "", "newTag": tag, "digest": digest}
     return out
 
 
@@ -155,8 +148,8 @@ def commit_message(path: str, entries: list[CommentedMap]) -> str:
     return f"Updated {path} to use new image{plural}\n\n" + "\n".join(refs)
 
 
-def _run(base: Path, config: dict[str, Any], freight: list[dict[str, Any]]) -> tuple[str, str]:
-    path = get_str(config, "path", required=True)
+def _run(base: Path, config: KustomizeSetImageConfig, freight: list[dict[str, Any]]) -> tuple[str, str]:
+    path = config.path
     kus = find_kustomization(resolve_path(base, path), path)
     wanted = targets(config, freight)
     y, docs, text = _yaml.load(kus)
@@ -170,7 +163,8 @@ def _run(base: Path, config: dict[str, Any], freight: list[dict[str, Any]]) -> t
 @activity.defn(name="kustomize-set-image")
 async def kustomize_set_image(input: StepInput) -> StepResult:
     """Set images in the Kustomization at ``path``; output ``commitMessage``."""
+    config = typed_config(KustomizeSetImageConfig, input)
     base = require_workdir(input.promotion)
-    message, filename = await run_blocking(_run, base, input.config, input.freight)
-    activity.logger.info("kustomize-set-image: updated %s in %s", filename, input.config.get("path"))
+    message, filename = await run_blocking(_run, base, config, input.freight)
+    activity.logger.info("kustomize-set-image: updated %s in %s", filename, config.path)
     return StepResult(outputs={"commitMessage": message})

@@ -21,15 +21,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import credentials, http_client, oci
-from activities.steps._common import get_bool, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 from activities.steps.http_download import _prepare
+from contracts.step_configs.oci_download import OCIDownloadConfig
 
 MAX_ARTIFACT = 100 << 20
 TIMEOUT = 300.0
-_FIELDS = {"imageRef", "outPath", "allowOverwrite", "mediaType", "insecureSkipTLSVerify"}
-
-
 def _pick_layer(manifest: dict[str, Any], media_type: str, ref: oci.Reference) -> dict[str, Any]:
     layers = manifest.get("layers") or []
     if not layers:
@@ -46,15 +44,10 @@ def _pick_layer(manifest: dict[str, Any], media_type: str, ref: oci.Reference) -
 @activity.defn(name="oci-download")
 async def oci_download(input: StepInput) -> StepResult:
     """Pull the chosen layer of ``imageRef`` into ``outPath``."""
-    config: dict[str, Any] = input.config
-    unknown = sorted(set(config) - _FIELDS)
-    if unknown:
-        raise step_failed(f"config field {unknown[0]!r} is not a field of the oci-download step")
-    ref = oci.parse_reference(get_str(config, "imageRef", required=True))
-    out_path = get_str(config, "outPath", required=True)
-    allow = get_bool(config, "allowOverwrite")
-    media_type = get_str(config, "mediaType")
-    verify = not get_bool(config, "insecureSkipTLSVerify")
+    config = typed_config(OCIDownloadConfig, input)
+    ref = oci.parse_reference(config.image_ref)
+    out_path, allow, media_type = config.out_path, config.allow_overwrite, config.media_type or ""
+    verify = not config.insecure_skip_tls_verify
     base = require_workdir(input.promotion)
     source = str(ref) + (f" ({media_type})" if media_type else "")
     target, done = await run_blocking(_prepare, base, out_path, allow, input.alias, source)

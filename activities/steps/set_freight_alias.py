@@ -8,8 +8,7 @@ so this activity only VALIDATES the request and returns it as an output::
 The promotion workflow applies it to the catalog (which enforces that aliases are
 unique within the project) after the step succeeds.
 
-Config (Kargo's): ``name`` (the Freight's name) and ``alias``, both required. Gantry also
-accepts ``freight`` in place of ``name``.
+Config (Kargo's): ``name`` (the Freight's name) and ``alias``, both required.
 """
 
 from __future__ import annotations
@@ -18,8 +17,9 @@ import re
 
 from temporalio import activity
 
-from activities.steps._common import get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, step_failed
+from contracts.step_configs.set_freight_alias import SetFreightAliasConfig
 
 #: An alias is a Kubernetes label value in Kargo (it is also the freight's alias label).
 _ALIAS = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
@@ -28,15 +28,8 @@ _ALIAS = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 @activity.defn(name="set-freight-alias")
 async def set_freight_alias(input: StepInput) -> StepResult:
     """Validate ``name``/``alias``; output ``freightAlias`` for the workflow to apply."""
-    config = input.config
-    unknown = sorted(set(config) - {"name", "freight", "alias"})
-    if unknown:
-        raise step_failed(f"config field {unknown[0]!r} is not a field of the set-freight-alias step")
-    if config.get("name") and config.get("freight") and config["name"] != config["freight"]:
-        raise step_failed("config fields 'name' and 'freight' name different Freight; set only 'name'")
-    field = "name" if config.get("name") or not config.get("freight") else "freight"
-    name = get_str(config, field, required=True)
-    alias = get_str(config, "alias", required=True)
+    config = typed_config(SetFreightAliasConfig, input)
+    name, alias = config.name, config.alias
     if not _ALIAS.match(alias):
         raise step_failed(
             f"config field 'alias': {alias!r} is not a valid alias (up to 63 letters, digits, '-', '_' or '.', "

@@ -20,8 +20,9 @@ from typing import Any
 from temporalio import activity
 
 from activities.steps import _safe_paths, _yaml
-from activities.steps._common import get_bool, get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.yaml_merge import YAMLMergeConfig
 
 
 def merge(base: Any, patch: Any) -> Any:
@@ -38,17 +39,15 @@ def merge(base: Any, patch: Any) -> Any:
     return _copy.deepcopy(patch)
 
 
-def _run(base: Path, config: dict[str, Any]) -> str:
-    in_files = get_list(config, "inFiles", required=True)
-    out_file = get_str(config, "outFile", required=True)
-    ignore_missing = get_bool(config, "ignoreMissingFiles", False)
+def _run(base: Path, config: YAMLMergeConfig) -> str:
+    in_files, out_file, ignore_missing = config.in_files, config.out_file, config.ignore_missing_files
     out = resolve_path(base, out_file, "outFile")
     used: list[str] = []
     merged: Any = None
     y = None
     for i, rel in enumerate(in_files):
         field = f"inFiles[{i}]"
-        if not isinstance(rel, str) or not rel:
+        if not rel:
             raise step_failed(f"config field {field!r} must be a non-empty path")
         p = resolve_path(base, rel, field)
         if not p.exists():
@@ -85,7 +84,8 @@ def _run(base: Path, config: dict[str, Any]) -> str:
 @activity.defn(name="yaml-merge")
 async def yaml_merge(input: StepInput) -> StepResult:
     """Merge ``inFiles`` into ``outFile``; output ``commitMessage``."""
+    config = typed_config(YAMLMergeConfig, input)
     base = require_workdir(input.promotion)
-    message = await run_blocking(_run, base, input.config)
-    activity.logger.info("yaml-merge: wrote %s", input.config.get("outFile"))
+    message = await run_blocking(_run, base, config)
+    activity.logger.info("yaml-merge: wrote %s", config.out_file)
     return StepResult(outputs={"commitMessage": message} if message else {})

@@ -20,8 +20,10 @@ from ruamel.yaml.error import YAMLError
 from temporalio import activity
 
 from activities.steps import _safe_paths
-from activities.steps._common import get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.json_parse import JSONParseConfig
+from contracts.step_configs.yaml_parse import YAMLParseConfig
 from pipeline import yamlsafe
 
 
@@ -42,24 +44,17 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def read_file(base: Path, config: dict[str, Any]) -> tuple[str, str]:
-    path = get_str(config, "path", required=True)
+def read_file(base: Path, config: YAMLParseConfig | JSONParseConfig) -> tuple[str, str]:
+    path = config.path
     target = resolve_path(base, path)
     if not target.is_file():
         raise step_failed(f"config field 'path': file {path!r} does not exist")
     return path, _safe_paths.read_text(target, "path", path)
 
 
-def extract(document: Any, config: dict[str, Any], path: str) -> dict[str, Any]:
+def extract(document: Any, config: YAMLParseConfig | JSONParseConfig, path: str) -> dict[str, Any]:
     """Evaluate every ``outputs[i].fromExpression`` over ``document``."""
-    outputs = get_list(config, "outputs", required=True)
-    rules = []
-    for i, o in enumerate(outputs):
-        if not isinstance(o, dict):
-            raise step_failed(f"config field 'outputs[{i}]' must be a mapping {{name, fromExpression}}")
-        name = get_str(o, "name", required=True, where=f"outputs[{i}].")
-        expression = get_str(o, "fromExpression", required=True, where=f"outputs[{i}].")
-        rules.append((i, name, expression))
+    rules = [(i, o.name, o.from_expression) for i, o in enumerate(config.outputs)]
     if not isinstance(document, dict):
         kind = "empty" if document is None else f"a {type(document).__name__}"
         raise step_failed(
@@ -79,7 +74,7 @@ def extract(document: Any, config: dict[str, Any], path: str) -> dict[str, Any]:
     return results
 
 
-def _run(base: Path, config: dict[str, Any]) -> dict[str, Any]:
+def _run(base: Path, config: YAMLParseConfig) -> dict[str, Any]:
     path, text = read_file(base, config)
     if not text.strip():
         raise step_failed(f"config field 'path': {path!r} is empty")
@@ -94,7 +89,8 @@ def _run(base: Path, config: dict[str, Any]) -> dict[str, Any]:
 @activity.defn(name="yaml-parse")
 async def yaml_parse(input: StepInput) -> StepResult:
     """Evaluate ``outputs`` over the YAML file at ``path``; the results are the outputs."""
+    config = typed_config(YAMLParseConfig, input)
     base = require_workdir(input.promotion)
-    results = await run_blocking(_run, base, input.config)
-    activity.logger.info("yaml-parse: %d output(s) from %s", len(results), input.config.get("path"))
+    results = await run_blocking(_run, base, config)
+    activity.logger.info("yaml-parse: %d output(s) from %s", len(results), config.path)
     return StepResult(outputs=results)

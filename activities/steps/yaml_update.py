@@ -15,9 +15,10 @@ from ruamel.yaml.scalarstring import ScalarString
 from temporalio import activity
 
 from activities.steps import _yaml
-from activities.steps._common import get_list, get_str
+from activities.steps._common import typed_config
 from activities.steps._keys import KeySyntaxError, key_names
 from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from contracts.step_configs.yaml_update import YAMLUpdateConfig
 
 
 def _locate(doc: Any, parts: list[str], field: str, key: str) -> tuple[Any, Any]:
@@ -57,9 +58,8 @@ def _new_value(old: Any, value: Any) -> Any:
     return _yaml.typed(value)
 
 
-def _run(base: Path, config: dict[str, Any]) -> str:
-    path = get_str(config, "path", required=True)
-    updates = get_list(config, "updates", required=True)
+def _run(base: Path, config: YAMLUpdateConfig) -> str:
+    path = config.path
     target = resolve_path(base, path)
     if not target.is_file():
         raise step_failed(f"config field 'path': file {path!r} does not exist")
@@ -67,13 +67,8 @@ def _run(base: Path, config: dict[str, Any]) -> str:
     if not docs:
         raise step_failed(f"config field 'path': {path!r} holds no YAML document")
     lines = []
-    for i, u in enumerate(updates):
-        if not isinstance(u, dict):
-            raise step_failed(f"config field 'updates[{i}]' must be a mapping {{key, value}}")
-        key = get_str(u, "key", required=True, where=f"updates[{i}].")
-        if "value" not in u:
-            raise step_failed(f"config field 'updates[{i}].value' is required")
-        value = u["value"]
+    for i, u in enumerate(config.updates):
+        key, value = u.key, u.value
         if isinstance(value, (dict, list)):
             raise step_failed(f"config field 'updates[{i}].value' must be a string, number, boolean or null")
         try:
@@ -90,7 +85,8 @@ def _run(base: Path, config: dict[str, Any]) -> str:
 @activity.defn(name="yaml-update")
 async def yaml_update(input: StepInput) -> StepResult:
     """Apply ``updates`` to the YAML file at ``path``; output ``commitMessage``."""
+    config = typed_config(YAMLUpdateConfig, input)
     base = require_workdir(input.promotion)
-    message = await run_blocking(_run, base, input.config)
-    activity.logger.info("yaml-update: updated %s", input.config.get("path"))
+    message = await run_blocking(_run, base, config)
+    activity.logger.info("yaml-update: updated %s", config.path)
     return StepResult(outputs={"commitMessage": message})

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -125,6 +126,7 @@ def expr(
             vars=variables,
             outputs=outputs,
             actor="gantry expr",
+            now=datetime.now(timezone.utc),
         )
     try:
         value = render(expression, env, source="expr") if has_expression(expression) else evaluate(expression, env)

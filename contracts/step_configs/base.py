@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 EXPRESSION_MARK = "${{"
@@ -35,6 +35,48 @@ class StepConfig(BaseModel):
         extra="forbid",
         frozen=True,
     )
+
+    #: where the step (or this part of its config) behaves unlike Kargo, one line each;
+    #: docs/kargo-compatibility.md is generated from them (pipeline/compatibility.py)
+    KARGO_DIFFERENCES: ClassVar[tuple[str, ...]] = ()
+    #: fields (Kargo's spelling) that Kargo's current schema lacks and Gantry accepts -> why
+    GANTRY_FIELDS: ClassVar[dict[str, str]] = {}
+
+
+def not_supported_yet(*fields: str) -> Any:
+    """A validator for the Kargo fields a step's model knows but Gantry does not honour yet:
+    a value other than the default (unset, false, empty) is refused, never ignored.
+    Assign it once per model (``not_yet = not_supported_yet("blobless", ...)``), so lifting a
+    field is one edit; :func:`unsupported_fields` reads them back for the compatibility table."""
+
+    def refuse(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+        if value not in (None, False, "", [], {}):
+            field = cls.model_fields[info.field_name or ""]
+            raise ValueError(f"'{field.alias or info.field_name}' is not supported by Gantry yet")
+        return value
+
+    refuse.not_supported_yet = True  # type: ignore[attr-defined]
+    return field_validator(*fields)(refuse)
+
+
+def unsupported_fields(model: type[BaseModel]) -> list[str]:
+    """The Kargo names of ``model``'s own fields that :func:`not_supported_yet` refuses."""
+    names = [
+        name
+        for decorator in model.__pydantic_decorators__.field_validators.values()
+        if getattr(decorator.func, "not_supported_yet", False)
+        for name in decorator.info.fields
+    ]
+    return [model.model_fields[n].alias or n for n in model.model_fields if n in names]
+
+
+class FieldError(ValueError):
+    """A model validator's complaint about one field of the object it checks (``field`` is
+    Kargo's name), so the issue's path names that field rather than the object."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -122,7 +164,7 @@ def _message(model: type[BaseModel], error: Any) -> str:
             return f"unknown field '{key}'; did you mean '{close[0]}'?"
         return f"unknown field '{key}'" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
     if error["type"] == "missing":
-        return f"field '{loc[-1]}' is required" if loc else "a required field is missing"
+        return "required, but missing"
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
@@ -145,7 +187,10 @@ def config_issues(model: type[BaseModel], raw: Any, *, rendered: bool) -> list[C
         for error in err.errors():
             loc = tuple(error["loc"])
             if not rendered and _deferred(raw, loc):
-                continue
+                continue  # for a rule across fields, loc is their object: any expression in it defers
+            cause = (error.get("ctx") or {}).get("error")
+            if isinstance(cause, FieldError):
+                loc = (*loc, cause.field)
             issues.append(ConfigIssue(_path(loc), _message(model, error)))
         return issues
     return []

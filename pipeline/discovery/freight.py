@@ -8,6 +8,7 @@ artifact of every subscription.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pipeline.expressions import ExpressionError, criteria_env, evaluate
@@ -47,12 +48,13 @@ def freight_candidate(warehouse: str, discovered: dict[str, Any]) -> dict[str, A
     return {"origin": {"kind": "Warehouse", "name": warehouse}, "images": images, "commits": commits, "charts": charts}
 
 
-def check_criteria(expression: str | None, discovered: dict[str, Any]) -> None:
-    """Raise NoCandidate unless the creation criteria accept this pass's artifacts."""
+def check_criteria(expression: str | None, discovered: dict[str, Any], now: datetime | None = None) -> None:
+    """Raise NoCandidate unless the creation criteria accept this pass's artifacts; `now` is
+    what now() returns (the workflow's time)."""
     if not expression or not expression.strip():
         return
     try:
-        verdict = evaluate(expression.strip(), criteria_env(discovered))
+        verdict = evaluate(expression.strip(), criteria_env(discovered, now=now))
     except ExpressionError as err:
         raise NoCandidate(f"spec.freightCreationCriteria.expression: {err}") from None
     if not isinstance(verdict, bool):

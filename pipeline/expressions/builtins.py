@@ -1,6 +1,6 @@
-"""expr-lang's builtin functions (builtin/builtin.go in expr-lang/expr), minus
-the clock-reading ones (now, date, duration), which have no place in
-deterministic workflow code.
+"""expr-lang's builtin functions (builtin/builtin.go in expr-lang/expr). The time
+ones (now, date, duration) are in gotime.py and come with the environment, since
+now() must return the time the caller gives (workflow time), never the clock's.
 
 Each builtin takes (ctx, name, args) and follows Go's behaviour: for instance
 len() counts characters, string() prints like fmt's %v, toJSON() indents by two

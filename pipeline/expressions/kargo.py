@@ -16,11 +16,14 @@ in Kargo, and return nil when nothing matches.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
+from pipeline.expressions.data import PromotionData, data_functions, secret_functions, workflow_secret_functions
 from pipeline.expressions.errors import ExpressionError
 from pipeline.expressions.goformat import go_json, go_quote
+from pipeline.expressions.gotime import time_functions
 from pipeline.expressions.semver import semver_diff, semver_parse
 from pipeline.expressions.values import Function, Record, type_name
 from pipeline.expressions.yamlformat import to_yaml
@@ -38,6 +41,10 @@ DISCOVERED_COMMIT_FIELDS = (("ID", "id", True), ("Branch", "branch", True), ("Ta
                             ("Committer", "committer", True), ("CreatorDate", "creatorDate", True))
 DISCOVERED_IMAGE_FIELDS = (("Tag", "tag", False), ("Digest", "digest", False),
                            ("Annotations", "annotations", True), ("CreatedAt", "createdAt", True))
+
+#: Kargo's expressionFriendlyArtifactReference has no json tags: JSON uses the Go names
+ARTIFACT_FIELDS = (("ArtifactType", "ArtifactType", False), ("SubscriptionName", "SubscriptionName", False),
+                   ("Version", "Version", False), ("Metadata", "Metadata", False))
 
 _MAP_FIELDS = {"Annotations"}
 _NULLABLE_FIELDS = {"CreatorDate", "CreatedAt"}
@@ -137,7 +144,7 @@ def _repo_arg(fn: str, args: tuple[Any, ...], most: int) -> str:
 
 
 def freight_functions(freight: list[dict[str, Any]]) -> dict[str, Function]:
-    """imageFrom, commitFrom, chartFrom and warehouse over the Freight being promoted."""
+    """imageFrom, commitFrom, chartFrom, artifactFrom and warehouse over the Freight being promoted."""
 
     def image_from(*args: Any) -> Record | None:
         repo = _repo_arg("imageFrom", args, 2)
@@ -173,10 +180,24 @@ def freight_functions(freight: list[dict[str, Any]]) -> dict[str, Function]:
         )
         return None if found is None else make_record("v1alpha1.Chart", CHART_FIELDS, found)
 
+    def artifact_from(*args: Any) -> Record | None:
+        """Kargo's generic lookup: the artifact of a (generic) subscription, by its name."""
+        name = _repo_arg("artifactFrom", args, 2)
+        origin = _origin_arg(args[1], "artifactFrom", "second") if len(args) == 2 else None
+        found = _find(freight, origin, "artifacts", lambda a: a.get("subscriptionName") == name,
+                      f"a {name!r} artifact")
+        if found is None:
+            return None
+        return Record("function.expressionFriendlyArtifactReference", ARTIFACT_FIELDS, {
+            "ArtifactType": found.get("artifactType") or "", "SubscriptionName": name,
+            "Version": found.get("version") or "", "Metadata": dict(found.get("metadata") or {}),
+        })
+
     return {
         "imageFrom": Function(image_from, "imageFrom"),
         "commitFrom": Function(commit_from, "commitFrom"),
         "chartFrom": Function(chart_from, "chartFrom"),
+        "artifactFrom": Function(artifact_from, "artifactFrom"),
         "warehouse": Function(warehouse, "warehouse"),
     }
 
@@ -323,6 +344,9 @@ def promotion_env(
     target_freight: dict[str, Any] | None = None,
     rollback: bool = False,
     ui_base_url: str = "",
+    now: datetime | None = None,
+    data: PromotionData | None = None,
+    secrets: Callable[[str, bool], dict[str, str] | None] | None = None,
 ) -> dict[str, Any]:
     """The environment of a promotion step's vars, `if` and config.
 
@@ -330,7 +354,9 @@ def promotion_env(
     `outputs` and a `<task>::<step>` alias, as Kargo does. `step_statuses` maps
     step aliases to statuses ("Succeeded", "Failed", "Errored", "Skipped", ...), or
     to {"status": ..., "continueOnError": true} for steps that must not count
-    towards success()/failure().
+    towards success()/failure(). `now` is what now() returns (workflow time); `data`
+    is what stageMetadata() & co. read; `secrets(name, shared)` answers secret() and
+    sharedSecret(), which without it refuse (a workflow never sees a secret).
     """
     freight = list(freight or [])
     target = target_freight if target_freight is not None else (freight[0] if freight else {})
@@ -361,6 +387,9 @@ def promotion_env(
     env.update(utility_functions())
     env.update(status_functions(dict(step_statuses or {}), current_alias))
     env.update(formatting_functions())
+    env.update(time_functions(now))
+    env.update(data_functions(data))
+    env.update(secret_functions(secrets) if secrets is not None else workflow_secret_functions())
     return env
 
 
@@ -370,16 +399,22 @@ def verification_env(
     stage: str,
     freight: list[dict[str, Any]],
     vars: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    data: PromotionData | None = None,
 ) -> dict[str, Any]:
-    """The environment of a Stage's verification args: ctx{project, stage}, vars, functions; no outputs."""
+    """The environment of a Stage's verification args: ctx{project, stage}, vars, functions
+    (the data ones too, as Kargo has them there; secret() refuses: args are workflow data); no outputs."""
     env: dict[str, Any] = {"ctx": {"project": project, "stage": stage}, "vars": dict(vars or {})}
     env.update(freight_functions(list(freight or [])))
     env.update(utility_functions())
     env.update(formatting_functions())
+    env.update(time_functions(now))
+    env.update(data_functions(data))
+    env.update(workflow_secret_functions())
     return env
 
 
-def criteria_env(artifacts: dict[str, Any] | None) -> dict[str, Any]:
+def criteria_env(artifacts: dict[str, Any] | None, now: datetime | None = None) -> dict[str, Any]:
     """The environment of a Warehouse's freightCreationCriteria.expression.
 
     `artifacts` has Kargo's DiscoveredArtifacts shape: {"git": [{"repoURL", "commits": [...]}],
@@ -419,4 +454,5 @@ def criteria_env(artifacts: dict[str, Any] | None) -> dict[str, Any]:
         "commitFrom": Function(commit_from, "commitFrom"),
         "imageFrom": Function(image_from, "imageFrom"),
         "chartFrom": Function(chart_from, "chartFrom"),
+        **time_functions(now),
     }

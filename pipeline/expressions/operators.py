@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pipeline.expressions import gotime
 from pipeline.expressions.errors import ExpressionError
 from pipeline.expressions.values import Record, is_number, type_name
 
@@ -61,7 +62,7 @@ def equal(a: Any, b: Any) -> bool:
 
 
 def compare(op: str, a: Any, b: Any) -> bool:
-    """<, >, <=, >= on two numbers or two strings."""
+    """<, >, <=, >= on two numbers, two strings, two times or two durations."""
     if (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
         if op == "<":
             return a < b
@@ -70,6 +71,9 @@ def compare(op: str, a: Any, b: Any) -> bool:
         if op == "<=":
             return a <= b
         return a >= b
+    timed = gotime.time_compare(op, a, b)
+    if timed is not None:
+        return timed
     raise ExpressionError(f"invalid operation: {type_name(a)} {op} {type_name(b)}")
 
 
@@ -81,6 +85,8 @@ def _numbers(op: str, a: Any, b: Any) -> None:
 def add(a: Any, b: Any) -> Any:
     if isinstance(a, str) and isinstance(b, str):
         return a + b
+    if gotime.is_time_value(a) or gotime.is_time_value(b):
+        return gotime.time_add(a, b)
     _numbers("+", a, b)
     if isinstance(a, int) and isinstance(b, int):
         return wrap_int(a + b)
@@ -88,6 +94,8 @@ def add(a: Any, b: Any) -> Any:
 
 
 def subtract(a: Any, b: Any) -> Any:
+    if gotime.is_time_value(a) or gotime.is_time_value(b):
+        return gotime.time_subtract(a, b)
     _numbers("-", a, b)
     if isinstance(a, int) and isinstance(b, int):
         return wrap_int(a - b)
@@ -95,6 +103,8 @@ def subtract(a: Any, b: Any) -> Any:
 
 
 def multiply(a: Any, b: Any) -> Any:
+    if gotime.is_time_value(a) or gotime.is_time_value(b):
+        return gotime.time_multiply(a, b)
     _numbers("*", a, b)
     if isinstance(a, int) and isinstance(b, int):
         return wrap_int(a * b)

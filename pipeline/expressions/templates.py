@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from pipeline.expressions.builtins import parse_go_float
 from pipeline.expressions.errors import ExpressionError
@@ -53,6 +53,17 @@ def _next_expression(template: str, offset: int) -> tuple[int, int, int, int] | 
             position=None,
         )
     return index, expr_start, expr_end, expr_end + len(end)
+
+
+def expressions_in(template: str) -> Iterator[str]:
+    """The expressions of a template, in order; an unclosed one raises ExpressionError."""
+    offset = 0
+    while True:
+        found = _next_expression(template, offset)
+        if found is None:
+            return
+        _, expr_start, expr_end, offset = found
+        yield template[expr_start:expr_end]
 
 
 def _spliced(value: Any) -> str:

@@ -29,7 +29,7 @@ from pipeline.manifests.parse import (
     load_sourced,
     parse_documents,
 )
-from pipeline.manifests.steps import ENTERPRISE_STEPS, KNOWN_STEPS, OSS_STEPS
+from pipeline.manifests.steps import ENTERPRISE_STEPS, KNOWN_STEPS, OSS_STEPS, RUNNABLE_STEPS
 from pipeline.manifests.validate import MANIFESTS_LIMIT, check_size, set_issues, stage_cycles, validate_set
 
 __all__ = [  # noqa: F405 - plus every model name from pipeline.manifests.models
@@ -37,7 +37,7 @@ __all__ = [  # noqa: F405 - plus every model name from pipeline.manifests.models
     "ManifestSet", "ProjectManifests", "source_key",
     "SourceDocument", "SourcedManifest", "SourceRef", "NAMESPACE_REQUIRED",
     "document_label", "load_document", "load_sourced", "parse_documents",
-    "KNOWN_STEPS", "OSS_STEPS", "ENTERPRISE_STEPS",
+    "KNOWN_STEPS", "OSS_STEPS", "ENTERPRISE_STEPS", "RUNNABLE_STEPS",
     "validate_set", "set_issues", "stage_cycles", "check_size", "MANIFESTS_LIMIT",
     "KargoModel", "Manifest", "MODELS", "CLUSTER_SCOPED", "api_version_of",
 ]

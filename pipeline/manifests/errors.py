@@ -8,6 +8,7 @@ pydantic's own messages talk about types and locations as tuples; a new user nee
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Any, Union
@@ -209,7 +210,10 @@ def _plain_message(err: dict[str, Any], root: type[BaseModel] | None) -> str:
     if typ == "missing":
         return "field required"
     if typ == "literal_error":
-        return f"must be one of {ctx.get('expected', '?')} (got {_type_name(value)})"
+        expected = str(ctx.get("expected", "?"))
+        close = difflib.get_close_matches(value, re.findall(r"'([^']*)'", expected), n=1) if isinstance(value, str) else []
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"must be one of {expected} (got {_type_name(value)}){hint}"
     if typ in ("model_type", "model_attributes_type", "dict_type"):
         return (
             f"must be a mapping of fields (got {_type_name(value)}); "

@@ -15,6 +15,7 @@ from pipeline.manifests.models import (
     AnalysisTemplate,
     ClusterAnalysisTemplate,
     ClusterPromotionTask,
+    ConfigMap,
     Project,
     ProjectConfig,
     PromotionTask,
@@ -35,6 +36,7 @@ class ProjectManifests(BaseModel):
     stages: dict[str, Stage] = Field(default_factory=dict)
     promotion_tasks: dict[str, PromotionTask] = Field(default_factory=dict)
     analysis_templates: dict[str, AnalysisTemplate] = Field(default_factory=dict)
+    config_maps: dict[str, ConfigMap] = Field(default_factory=dict)
 
 
 #: kind -> ProjectManifests attribute holding it (dict name->model), for namespaced kinds.
@@ -43,7 +45,13 @@ _PROJECT_FIELDS = {
     "Stage": "stages",
     "PromotionTask": "promotion_tasks",
     "AnalysisTemplate": "analysis_templates",
+    "ConfigMap": "config_maps",
 }
+
+
+def _cluster_key(key: str) -> bool:
+    """A sources key of a cluster-scoped object (no project in front)."""
+    return key.startswith(("Cluster", "ConfigMap/"))
 
 
 def source_key(kind: str, name: str, project: str | None = None) -> str:
@@ -52,10 +60,12 @@ def source_key(kind: str, name: str, project: str | None = None) -> str:
 
 
 class ManifestSet(BaseModel):
-    """All applied manifests, by project, plus the cluster-scoped tasks and templates."""
+    """All applied manifests, by project, plus the cluster-scoped tasks and templates and
+    the ConfigMaps of the shared resources namespace."""
 
     cluster_promotion_tasks: dict[str, ClusterPromotionTask] = Field(default_factory=dict)
     cluster_analysis_templates: dict[str, ClusterAnalysisTemplate] = Field(default_factory=dict)
+    shared_config_maps: dict[str, ConfigMap] = Field(default_factory=dict)
     projects: dict[str, ProjectManifests] = Field(default_factory=dict)
     #: source_key(...) -> where the object was last applied from.
     sources: dict[str, SourceRef] = Field(default_factory=dict)
@@ -126,6 +136,8 @@ class ManifestSet(BaseModel):
                 new.cluster_promotion_tasks[name] = m
             elif m.kind == "ClusterAnalysisTemplate":
                 new.cluster_analysis_templates[name] = m
+            elif m.kind == "ConfigMap" and scope is None:
+                new.shared_config_maps[name] = m
             else:
                 assert scope is not None
                 pm = new.projects.setdefault(scope, ProjectManifests())
@@ -143,6 +155,8 @@ class ManifestSet(BaseModel):
             return self.cluster_promotion_tasks.get(name)
         if kind == "ClusterAnalysisTemplate":
             return self.cluster_analysis_templates.get(name)
+        if kind == "ConfigMap" and project is None:
+            return self.shared_config_maps.get(name)
         pm = self.projects.get(project or "")
         if pm is None:
             return None
@@ -158,10 +172,11 @@ class ManifestSet(BaseModel):
         new = self.model_copy(deep=True)
         new.cluster_promotion_tasks = dict(other.cluster_promotion_tasks)
         new.cluster_analysis_templates = dict(other.cluster_analysis_templates)
-        for key in [k for k in new.sources if k.startswith("Cluster")]:
+        new.shared_config_maps = dict(other.shared_config_maps)
+        for key in [k for k in new.sources if _cluster_key(k)]:
             del new.sources[key]
         for key, src in other.sources.items():
-            if key.startswith("Cluster"):
+            if _cluster_key(key):
                 new.sources[key] = src
         return new
 
@@ -218,6 +233,7 @@ class ManifestSet(BaseModel):
             "ClusterPromotionTask": len(self.cluster_promotion_tasks),
             "AnalysisTemplate": 0,
             "ClusterAnalysisTemplate": len(self.cluster_analysis_templates),
+            "ConfigMap": len(self.shared_config_maps),
         }
         for pm in self.projects.values():
             out["Project"] += pm.project is not None
@@ -226,4 +242,5 @@ class ManifestSet(BaseModel):
             out["Stage"] += len(pm.stages)
             out["PromotionTask"] += len(pm.promotion_tasks)
             out["AnalysisTemplate"] += len(pm.analysis_templates)
+            out["ConfigMap"] += len(pm.config_maps)
         return out

@@ -12,7 +12,7 @@ Pure code: imported inside Temporal's workflow sandbox.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -20,11 +20,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from pipeline.durations import DURATION_HINT, parse_duration
+from pipeline.selectors import LabelRequirement, LabelSelector, check_labels, check_name_pattern
 
 KARGO_API = "kargo.akuity.io/v1alpha1"
 ARGO_API = "argoproj.io/v1alpha1"
@@ -44,6 +46,10 @@ class KargoModel(BaseModel):
         serialize_by_alias=True,
         extra="forbid",
     )
+
+    #: where this kind behaves unlike Kargo's, one line each (docs/kargo-compatibility.md is
+    #: generated from them by pipeline/compatibility.py)
+    KARGO_DIFFERENCES: ClassVar[tuple[str, ...]] = ()
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The document as Kargo YAML would hold it: aliases, only the fields that were set."""
@@ -153,27 +159,28 @@ class FreightOrigin(KargoModel):
 class Project(KargoModel):
     """Cluster-scoped; its name is the namespace every other document of the project uses."""
 
+    KARGO_DIFFERENCES = (
+        "not required before its namespace is used: a Gantry project is a name; applying a Project records it",
+    )
+
     api_version: Literal["kargo.akuity.io/v1alpha1"] = KARGO_API
     kind: Literal["Project"] = "Project"
     metadata: ObjectMeta
     status: dict[str, Any] | None = None
 
 
-def _selector_name(value: str | None) -> str | None:
-    """A ``regex:`` name must be a Go regular expression (RE2 syntax)."""
-    if value is not None and value.startswith("regex:"):
-        from pipeline.goregex import compile_go
-
-        compile_go(value[len("regex:") :])  # a GoRegexError (ValueError) names the pattern
-    return value
-
-
 class StageSelector(KargoModel):
-    """Picks Stages by name (exact, ``regex:...``, ``glob:...``) or by labels."""
+    """Picks Stages by name (exact, ``regex:``/``regexp:``, ``glob:``) AND by labels
+    (``matchLabels`` and ``matchExpressions``, a Kubernetes label selector inlined)."""
 
-    name: Annotated[str | None, AfterValidator(_selector_name)] = None
-    match_labels: dict[str, str] | None = None
-    match_expressions: list[dict[str, Any]] | None = None
+    name: Annotated[str | None, AfterValidator(lambda v: v if v is None else check_name_pattern(v))] = None
+    match_labels: Annotated[dict[str, str] | None, AfterValidator(check_labels)] = None
+    match_expressions: list[LabelRequirement] | None = None
+
+    def labels(self) -> LabelSelector:
+        return LabelSelector(
+            match_labels=self.match_labels or {}, match_expressions=self.match_expressions or []
+        )
 
 
 class AutoRollback(KargoModel):
@@ -186,6 +193,20 @@ class PromotionPolicy(KargoModel):
     stage_selector: StageSelector | None = None
     auto_promotion_enabled: bool = False
     auto_rollback: AutoRollback | None = None
+
+    @field_validator("auto_rollback")
+    @classmethod
+    def _no_auto_rollback(cls, value: AutoRollback | None) -> AutoRollback | None:
+        # parsed so that the refusal names it; accepted, it would be silently ignored
+        if value is not None:
+            raise ValueError("'autoRollback' is not supported by Gantry yet (roll back with gantry promote --rollback)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PromotionPolicy:
+        if (self.stage is None) == (self.stage_selector is None):
+            raise ValueError("a promotion policy needs exactly one of stage or stageSelector")
+        return self
 
 
 class GarbageCollection(KargoModel):
@@ -206,9 +227,29 @@ class ProjectConfigSpec(KargoModel):
     stage_links: list[dict[str, Any]] = Field(default_factory=list)
     promotion_windows: list[dict[str, Any]] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _no_duplicate_names(self) -> ProjectConfigSpec:
+        """Two policies for one exact Stage name: Kargo refuses the second (first wins)."""
+        first: dict[str, int] = {}
+        for i, policy in enumerate(self.promotion_policies):
+            name = policy.stage if policy.stage_selector is None else policy.stage_selector.name
+            if not name or ":" in name:
+                continue
+            if name in first:
+                raise ValueError(
+                    f"promotionPolicies[{i}]: stage name {name!r} already has a policy at promotionPolicies[{first[name]}]"
+                )
+            first[name] = i
+        return self
+
 
 class ProjectConfig(KargoModel):
     """Per-project settings; Kargo requires its name to equal the project's."""
+
+    KARGO_DIFFERENCES = (
+        "`promotionPolicies[].autoRollback` is refused (roll back with `gantry promote --rollback`)",
+        "`spec.garbageCollection` is Gantry's: this project's Freight and Promotion retention (Kargo sets it per controller)",
+    )
 
     api_version: Literal["kargo.akuity.io/v1alpha1"] = KARGO_API
     kind: Literal["ProjectConfig"] = "ProjectConfig"
@@ -283,6 +324,19 @@ class RepoSubscription(KargoModel):
     chart: ChartSubscription | None = None
     subscription: GenericSubscription | None = None
 
+    @field_validator("subscription")
+    @classmethod
+    def _no_generic(cls, value: GenericSubscription | None) -> GenericSubscription | None:
+        """Kargo runs a generic subscription only through a subscriber registered for its
+        type, and its open-source build registers none: Gantry refuses it rather than fail
+        every discovery pass."""
+        if value is not None:
+            raise ValueError(
+                f"generic subscriptions (subscriptionType {value.subscription_type!r}) are not supported: "
+                "no subscriber exists for them; use an image, git or chart subscription"
+            )
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> RepoSubscription:
         set_ = [k for k in ("image", "git", "chart", "subscription") if getattr(self, k) is not None]
@@ -307,6 +361,10 @@ class WarehouseSpec(KargoModel):
 
 
 class Warehouse(KargoModel):
+    KARGO_DIFFERENCES = (
+        "generic `subscription:` entries are refused: Kargo's open-source build registers no subscriber for them",
+    )
+
     api_version: Literal["kargo.akuity.io/v1alpha1"] = KARGO_API
     kind: Literal["Warehouse"] = "Warehouse"
     metadata: ObjectMeta
@@ -458,6 +516,18 @@ class FreightSources(KargoModel):
     availability_strategy: Literal["All", "OneOf", ""] | None = None
     auto_promotion_options: AutoPromotionOptions | None = None
 
+    @model_validator(mode="after")
+    def _match_upstream_has_one_upstream(self) -> FreightSources:
+        """Kargo's Stage webhook: MatchUpstream follows exactly one upstream Stage."""
+        if self.auto_promotion_options and self.auto_promotion_options.selection_policy == "MatchUpstream":
+            if self.direct:
+                raise ValueError(
+                    "autoPromotionOptions.selectionPolicy: MatchUpstream cannot be used when accepting Freight directly from its origin"
+                )
+            if len(self.stages) != 1:
+                raise ValueError("autoPromotionOptions.selectionPolicy: MatchUpstream needs exactly one upstream Stage in stages")
+        return self
+
 
 class FreightRequest(KargoModel):
     origin: FreightOrigin
@@ -505,6 +575,10 @@ class StageSpec(KargoModel):
 
 class Stage(KargoModel):
     """An environment Freight is promoted to. No steps = a control-flow Stage."""
+
+    KARGO_DIFFERENCES = (
+        "`requiredSoakTime` counts from when the Freight was verified upstream (Kargo's code: from when it entered)",
+    )
 
     api_version: Literal["kargo.akuity.io/v1alpha1"] = KARGO_API
     kind: Literal["Stage"] = "Stage"
@@ -674,7 +748,18 @@ class AnalysisTemplateSpec(KargoModel):
     templates: list[AnalysisTemplateRef] = Field(default_factory=list)
 
 
+#: how Gantry's analysis differs from Argo Rollouts' and Kargo's (both template kinds)
+ANALYSIS_DIFFERENCES = (
+    "every measurement is kept (Argo keeps 10); an aborted verification is Failed (Kargo's rule)",
+    "a `count` or limit that is not a whole number after args are substituted is an error (Argo reads 0)",
+    "`spec.templates` (templates including templates) is refused at `validate`: name each template in the Stage's verification",
+    "metric providers other than prometheus, web and job are refused at `validate`",
+)
+
+
 class AnalysisTemplate(KargoModel):
+    KARGO_DIFFERENCES = ANALYSIS_DIFFERENCES
+
     api_version: Literal["argoproj.io/v1alpha1"] = ARGO_API
     kind: Literal["AnalysisTemplate"] = "AnalysisTemplate"
     metadata: ObjectMeta
@@ -684,10 +769,53 @@ class AnalysisTemplate(KargoModel):
 class ClusterAnalysisTemplate(KargoModel):
     """An AnalysisTemplate every project can use (cluster-scoped)."""
 
+    KARGO_DIFFERENCES = ANALYSIS_DIFFERENCES
+
     api_version: Literal["argoproj.io/v1alpha1"] = ARGO_API
     kind: Literal["ClusterAnalysisTemplate"] = "ClusterAnalysisTemplate"
     metadata: ObjectMeta
     spec: AnalysisTemplateSpec
+
+
+# ---------------------------------------------------------------------------
+# ConfigMap (Kubernetes core/v1): data for the configMap() and sharedConfigMap() functions
+# ---------------------------------------------------------------------------
+
+#: the namespace whose ConfigMaps sharedConfigMap() reads (Kargo's SHARED_RESOURCES_NAMESPACE
+#: default); a ConfigMap applied there belongs to no project
+SHARED_RESOURCES_NAMESPACE = "kargo-shared-resources"
+#: the most a ConfigMap's data may hold (keys and values, UTF-8): a promotion carries the
+#: ConfigMaps its templates read in its history, so each is kept small
+CONFIG_MAP_DATA_LIMIT = 64 * 1024
+
+
+def _check_config_data(data: dict[str, str]) -> dict[str, str]:
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in data.items())
+    if size > CONFIG_MAP_DATA_LIMIT:
+        raise ValueError(
+            f"data takes {size} bytes; Gantry keeps a ConfigMap under {CONFIG_MAP_DATA_LIMIT} bytes "
+            "(promotions carry the ConfigMaps they read in their history)"
+        )
+    for key in data:
+        if not key or not all(c.isalnum() or c in "-._" for c in key):
+            raise ValueError(f"key {key!r}: a ConfigMap key is made of letters, digits, '-', '_' and '.'")
+    return data
+
+
+class ConfigMap(KargoModel):
+    """A Kubernetes ConfigMap: string data a project's templates read with configMap(name);
+    in namespace kargo-shared-resources, every project's with sharedConfigMap(name)."""
+
+    KARGO_DIFFERENCES = (
+        "`data` holds at most 64 KB (Kubernetes: 1 MiB): a promotion carries the ConfigMaps it reads in its history",
+        "`binaryData` is refused",
+    )
+
+    api_version: Literal["v1"] = "v1"
+    kind: Literal["ConfigMap"] = "ConfigMap"
+    metadata: ObjectMeta
+    data: Annotated[dict[str, str], AfterValidator(_check_config_data)] = Field(default_factory=dict)
+    immutable: bool | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -706,6 +834,7 @@ Manifest = Annotated[
         ClusterPromotionTask,
         AnalysisTemplate,
         ClusterAnalysisTemplate,
+        ConfigMap,
     ],
     Field(discriminator="kind"),
 ]
@@ -723,7 +852,16 @@ MODELS: dict[str, type[KargoModel]] = {
         ClusterPromotionTask,
         AnalysisTemplate,
         ClusterAnalysisTemplate,
+        ConfigMap,
     )
+}
+
+#: Kargo's other kinds, which Gantry does not take as documents, and what stands in for them.
+KARGO_KINDS_NOT_APPLIED: dict[str, str] = {
+    "Promotion": "created by `gantry promote` (and by auto-promotion), never applied",
+    "Secret": "credentials live in the worker's credentials file (`secret()`, repository credentials)",
+    "ClusterConfig": "cluster-wide settings are the worker's options",
+    "AnalysisRun": "created by a Stage's verification, never applied",
 }
 
 #: Kinds that live outside any project.
@@ -751,5 +889,6 @@ __all__ = [
     "PrometheusRangeQuery", "PrometheusProvider", "WebProvider", "JobProvider",
     "PROVIDER_FIELDS", "MetricProvider", "Metric", "DryRun", "MeasurementRetention",
     "AnalysisTemplateRef", "AnalysisTemplateSpec", "AnalysisTemplate",
-    "ClusterAnalysisTemplate", "Manifest", "MODELS", "CLUSTER_SCOPED", "api_version_of",
+    "ClusterAnalysisTemplate", "ConfigMap", "SHARED_RESOURCES_NAMESPACE", "CONFIG_MAP_DATA_LIMIT",
+    "Manifest", "MODELS", "CLUSTER_SCOPED", "api_version_of",
 ]

@@ -21,6 +21,7 @@ from pipeline.manifests.errors import (
 from pipeline.manifests.models import (
     CLUSTER_SCOPED,
     MODELS,
+    SHARED_RESOURCES_NAMESPACE,
     Manifest,
     api_version_of,
 )
@@ -342,6 +343,11 @@ def load_document(doc: SourceDocument) -> Manifest:
         ) from None
 
 
+def is_shared_config_map(manifest: Any) -> bool:
+    """A ConfigMap of the shared resources namespace: every project's, through sharedConfigMap()."""
+    return manifest.kind == "ConfigMap" and manifest.metadata.namespace == SHARED_RESOURCES_NAMESPACE
+
+
 def load_sourced(doc: SourceDocument, default_project: str | None = None) -> SourcedManifest:
     """load_document, plus the project the object belongs to and where it came from.
 
@@ -356,7 +362,7 @@ def load_sourced(doc: SourceDocument, default_project: str | None = None) -> Sou
     )
     if manifest.kind == "Project":
         project: str | None = manifest.metadata.name
-    elif manifest.kind in CLUSTER_SCOPED:
+    elif manifest.kind in CLUSTER_SCOPED or is_shared_config_map(manifest):
         project = None
     else:
         project = manifest.metadata.namespace or default_project

@@ -5,8 +5,9 @@ them at apply time so that a bad pipeline is rejected before anything runs.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+
+from contracts.step_configs import STEP_CONFIGS, config_issues
 
 from pipeline.manifests.errors import ManifestError, ManifestIssue
 from pipeline.manifests.manifest_set import ManifestSet, ProjectManifests
@@ -17,7 +18,9 @@ from pipeline.manifests.models import (
     PromotionTask,
     Stage,
 )
-from pipeline.manifests.steps import KNOWN_STEPS
+from contracts.metrics import PROVIDERS
+from pipeline.manifests.steps import RUNNABLE_STEPS, refusal
+from pipeline.manifests import template_check
 
 __all__ = ["validate_set", "set_issues", "stage_cycles"]
 
@@ -101,9 +104,9 @@ def _check_steps(
 
         if step.uses is not None:
             if step.uses not in known_steps:
-                close = difflib.get_close_matches(step.uses, sorted(known_steps), n=1, cutoff=0.6)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                add(f"{at}.uses", f"unknown step '{step.uses}'{hint}")
+                add(f"{at}.uses", refusal(step.uses, known_steps))
+            elif step.uses in STEP_CONFIGS:
+                _check_config(add, step, at, i)
             continue
 
         # A task reference.
@@ -137,6 +140,15 @@ def _check_steps(
                     f"missing value for variable '{var.name}': {ref.kind} \"{ref.name}\" "
                     "requires it and gives no default; set it in this step's vars",
                 )
+
+
+def _check_config(add: Callable[[str, str], None], step: PromotionStep, at: str, index: int) -> None:
+    """The step's config against its model: fields holding ``${{ }}`` wait for run time."""
+    assert step.uses is not None
+    alias = step.as_ or f"step-{index}"
+    for issue in config_issues(STEP_CONFIGS[step.uses], step.config, rendered=False):
+        path = f"{at}.config.{issue.path}" if issue.path else f"{at}.config"
+        add(path, f"step '{alias}' ({step.uses}): {issue.message}")
 
 
 def stage_cycles(stages: dict[str, Stage]) -> list[list[str]]:
@@ -273,6 +285,19 @@ def _check_template_refs(c: _Collector, kind: str, name: str, project: str | Non
     tmpl = (pm.analysis_templates.get(name) if pm else None) if kind == "AnalysisTemplate" else c.ms.cluster_analysis_templates.get(name)
     if tmpl is None:
         return
+    for i, metric in enumerate(tmpl.spec.metrics):
+        provider = metric.provider.kind
+        if provider not in PROVIDERS:
+            c.add(
+                kind, name, project, f"spec.metrics[{i}].provider.{provider}",
+                f"metric provider '{provider}' is not supported by Gantry (it measures with {', '.join(PROVIDERS)})",
+            )  # fmt: skip
+    if tmpl.spec.templates:
+        c.add(
+            kind, name, project, "spec.templates",
+            "templates that include other templates are not supported by Gantry yet; "
+            "list each template in the Stage's verification instead",
+        )  # fmt: skip
     for k, ref in enumerate(tmpl.spec.templates):
         if ref.cluster_scope:
             ok = ref.template_name in c.ms.cluster_analysis_templates
@@ -284,7 +309,7 @@ def _check_template_refs(c: _Collector, kind: str, name: str, project: str | Non
             c.add(kind, name, project, f"spec.templates[{k}].templateName", _missing(target, ref.template_name, project))
 
 
-def set_issues(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -> list[ManifestIssue]:
+def set_issues(ms: ManifestSet, *, known_steps: Collection[str] = RUNNABLE_STEPS) -> list[ManifestIssue]:
     """Every cross-document problem of the set, sorted by file and line."""
     c = _Collector(ms)
     for project in sorted(ms.projects):
@@ -303,10 +328,29 @@ def set_issues(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -
         )
     for name in sorted(ms.cluster_analysis_templates):
         _check_template_refs(c, "ClusterAnalysisTemplate", name, None, None)
+    _check_templates(c)
     return sorted(c.issues, key=lambda i: (i.file, i.line or 0, i.path))
 
 
-def validate_set(ms: ManifestSet, *, known_steps: Collection[str] = KNOWN_STEPS) -> None:
+def _check_templates(c: _Collector) -> None:
+    """Every `${{ }}` of Stages and tasks, and every creation criteria, parses and calls
+    only functions Gantry has."""
+
+    def adder(kind: str, name: str, project: str | None) -> template_check.Add:
+        return lambda path, message: c.add(kind, name, project, path, message)
+
+    for project, pm in sorted(c.ms.projects.items()):
+        for name, stage in sorted(pm.stages.items()):
+            template_check.check_stage(adder("Stage", name, project), stage)
+        for name, task in sorted(pm.promotion_tasks.items()):
+            template_check.check_task(adder("PromotionTask", name, project), task.spec.vars, task.spec.steps)
+        for name, warehouse in sorted(pm.warehouses.items()):
+            template_check.check_warehouse(adder("Warehouse", name, project), warehouse)
+    for name, task in sorted(c.ms.cluster_promotion_tasks.items()):
+        template_check.check_task(adder("ClusterPromotionTask", name, None), task.spec.vars, task.spec.steps)
+
+
+def validate_set(ms: ManifestSet, *, known_steps: Collection[str] = RUNNABLE_STEPS) -> None:
     """Raise ManifestError listing every problem of the set; return None if it is valid."""
     issues = set_issues(ms, known_steps=known_steps)
     for project in sorted(ms.projects):
@@ -339,6 +383,7 @@ def check_size(ms: ManifestSet, project: str, limit: int = MANIFESTS_LIMIT) -> N
         "Warehouse": found.warehouses,
         "PromotionTask": found.promotion_tasks,
         "AnalysisTemplate": found.analysis_templates,
+        "ConfigMap": found.config_maps,
     }
     counts = ", ".join(f"{len(items)} {kind}s" for kind, items in kinds.items() if items)
     raise ManifestError(

@@ -17,6 +17,12 @@ bodies shaped like GitHub's; errors as ``{"message", "documentation_url"}`` (422
 on every answer, and a rate limit as a 403 with ``X-RateLimit-Remaining: 0`` and
 ``X-RateLimit-Reset`` (primary) or a 429 with ``Retry-After`` (secondary).
 
+The Git database calls (`git/ref`, `git/refs`, `git/commits`, `compare`) work on the real
+bare repository. A commit created through the API with neither `author` nor `committer` is
+made by the token's user and counts as signed by GitHub (`verification.verified`, as GitHub
+signs such commits); one that names them is unsigned. Updating a ref to a commit that does
+not descend from it without `force` is refused with 422 "Update is not a fast forward".
+
 Merging a PR with checks still running (`PullRecord.pending_checks` > 0) is refused with 405
 "Pull Request is not mergeable" (each refusal counts one check done); one whose branches
 conflict in git with 409.
@@ -24,8 +30,11 @@ conflict in git with 409.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -41,6 +50,14 @@ ROUTES = [
     ("GET", re.compile(_REPO + r"/issues/(?P<number>\d+)"), "get_issue"),
     ("POST", re.compile(_REPO + r"/issues/(?P<number>\d+)/labels"), "add_labels"),
     ("GET", re.compile(_REPO + r"/branches/(?P<branch>.+)"), "get_branch"),
+    # the Git database and compare calls github-push makes (docs.github.com/rest/git, /rest/commits)
+    ("GET", re.compile(_REPO + r"/git/ref/(?P<ref>.+)"), "get_ref"),
+    ("POST", re.compile(_REPO + r"/git/refs"), "create_ref"),
+    ("PATCH", re.compile(_REPO + r"/git/refs/(?P<ref>.+)"), "update_ref"),
+    ("DELETE", re.compile(_REPO + r"/git/refs/(?P<ref>.+)"), "delete_ref"),
+    ("POST", re.compile(_REPO + r"/git/commits"), "create_commit"),
+    ("GET", re.compile(_REPO + r"/git/commits/(?P<sha>[0-9a-f]{40})"), "get_commit"),
+    ("GET", re.compile(_REPO + r"/compare/(?P<basehead>.+)"), "compare"),
 ]
 
 
@@ -64,6 +81,11 @@ class GitHubFake(GitService):
     #: False: answer list calls without the head/base filters, as GitHub does when it
     #: cannot read `head` (a test knob: it makes a provider's paging and own checks visible)
     list_filters = True
+
+    def __init__(self, root: Path, token: str = "t0ken"):
+        super().__init__(root, token)
+        #: commits this fake "signed" (made through the API without author and committer)
+        self.verified: set[str] = set()
 
     def _limits(self, remaining: int = 4999) -> dict[str, str]:
         return {
@@ -257,3 +279,119 @@ class GitHubFake(GitService):
             raise error(404, "Branch not found")
         sha = self.head(repo, branch)
         return 200, {}, {"name": branch, "commit": {"sha": sha, "url": f"{self.base_url}/api/v3/repos/{repo}/commits/{sha}"}, "protected": False}
+
+    # -- the Git database (github-push) ---------------------------------------------------
+
+    def _run(self, repo: str, args: tuple[str, ...], env: dict[str, str] | None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=self.bare(repo), capture_output=True, text=True, timeout=60,
+                              env={**os.environ, **(env or {})})
+
+    def _git(self, repo: str, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+        done = self._run(repo, args, env)
+        if check and done.returncode != 0:
+            raise error(422, f"git {args[0]} failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def _ok(self, repo: str, *args: str) -> bool:
+        return self._run(repo, args, None).returncode == 0
+
+    def _sha_of(self, repo: str, ref: str) -> str | None:
+        out = self._git(repo, "rev-parse", "--verify", "-q", f"refs/{ref}^{{commit}}", check=False)
+        return out or None
+
+    def get_ref(self, repo: str, query: dict[str, list[str]], body: Any, ref: str) -> tuple[int, dict[str, str], Any]:
+        sha = self._sha_of(repo, ref)
+        if sha is None:
+            raise error(404, "Not Found")
+        return 200, {}, {"ref": f"refs/{ref}", "object": {"sha": sha, "type": "commit"}}
+
+    def create_ref(self, repo: str, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, str], Any]:
+        ref, sha = str((body or {}).get("ref", "")), str((body or {}).get("sha", ""))
+        if not ref.startswith("refs/") or ref.count("/") < 2:
+            raise error(422, "Reference name must start with 'refs/' and have at least two slashes.")
+        with self.lock:
+            if self._sha_of(repo, ref[len("refs/"):]):
+                raise error(422, "Reference already exists")
+            self._git(repo, "update-ref", ref, sha)
+        return 201, {}, {"ref": ref, "object": {"sha": sha, "type": "commit"}}
+
+    def update_ref(self, repo: str, query: dict[str, list[str]], body: Any, ref: str) -> tuple[int, dict[str, str], Any]:
+        sha, force = str((body or {}).get("sha", "")), bool((body or {}).get("force"))
+        with self.lock:
+            old = self._sha_of(repo, ref)
+            if old is None:
+                raise error(422, "Reference does not exist")
+            if not force and not self._ok(repo, "merge-base", "--is-ancestor", old, sha):
+                raise error(422, "Update is not a fast forward")
+            self._git(repo, "update-ref", f"refs/{ref}", sha)
+        return 200, {}, {"ref": f"refs/{ref}", "object": {"sha": sha, "type": "commit"}}
+
+    def delete_ref(self, repo: str, query: dict[str, list[str]], body: Any, ref: str) -> tuple[int, dict[str, str], Any]:
+        with self.lock:
+            if self._sha_of(repo, ref) is None:
+                raise error(422, "Reference does not exist")
+            self._git(repo, "update-ref", "-d", f"refs/{ref}")
+        return 204, {}, None
+
+    def _commit_json(self, repo: str, sha: str) -> dict[str, Any]:
+        fields = self._git(repo, "show", "-s", "--format=%T%n%P%n%an%n%ae%n%aI%n%cn%n%ce%n%cI%n%B", sha).split("\n")
+        tree, parents, an, ae, ad, cn, ce, cd = fields[:8]
+        verified = sha in self.verified
+        return {
+            "sha": sha,
+            "tree": {"sha": tree},
+            "message": "\n".join(fields[8:]).rstrip("\n"),
+            "author": {"name": an, "email": ae, "date": ad},
+            "committer": {"name": cn, "email": ce, "date": cd},
+            "parents": [{"sha": p} for p in parents.split()],
+            "verification": {"verified": verified, "reason": "valid" if verified else "unsigned"},
+        }
+
+    def create_commit(self, repo: str, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, str], Any]:
+        body = body if isinstance(body, dict) else {}
+        if not body.get("tree") or "message" not in body:
+            raise error(422, "Invalid request.", [{"resource": "Commit", "field": "tree", "code": "missing_field"}])
+        author, committer = body.get("author"), body.get("committer")
+        me = {"name": self.login, "email": f"{self.login}@users.noreply.github.com"}
+        who_a, who_c = author or committer or me, committer or author or me
+        env = {"GIT_AUTHOR_NAME": who_a["name"], "GIT_AUTHOR_EMAIL": who_a["email"],
+               "GIT_COMMITTER_NAME": who_c["name"], "GIT_COMMITTER_EMAIL": who_c["email"]}
+        if who_a.get("date"):
+            env["GIT_AUTHOR_DATE"] = who_a["date"]
+        args = ["commit-tree", str(body["tree"]), "-m", str(body["message"])]
+        for parent in body.get("parents") or []:
+            args += ["-p", str(parent)]
+        with self.lock:
+            sha = self._git(repo, *args, env=env)
+            if not author and not committer:
+                self.verified.add(sha)
+            return 201, {}, self._commit_json(repo, sha)
+
+    def get_commit(self, repo: str, query: dict[str, list[str]], body: Any, sha: str) -> tuple[int, dict[str, str], Any]:
+        if not self._git(repo, "cat-file", "-t", sha, check=False) == "commit":
+            raise error(404, "Not Found")
+        return 200, {}, self._commit_json(repo, sha)
+
+    def compare(self, repo: str, query: dict[str, list[str]], body: Any, basehead: str) -> tuple[int, dict[str, str], Any]:
+        base, sep, head = basehead.partition("...")
+        if not sep:
+            raise error(404, "Not Found")
+        resolved = []
+        for name in (base, head):
+            sha = self._git(repo, "rev-parse", "--verify", "-q", f"{name}^{{commit}}", check=False)
+            if not sha:
+                raise error(404, "Not Found")
+            resolved.append(sha)
+        b, h = resolved
+        merge_base = self._git(repo, "merge-base", b, h)
+        ahead = int(self._git(repo, "rev-list", "--count", f"{b}..{h}"))
+        behind = int(self._git(repo, "rev-list", "--count", f"{h}..{b}"))
+        status = "identical" if not ahead and not behind else "ahead" if not behind else "behind" if not ahead else "diverged"
+        shas = self._git(repo, "rev-list", "--reverse", "--topo-order", f"{b}..{h}").split()
+        commits = []
+        for sha in shas:
+            c = self._commit_json(repo, sha)
+            commits.append({"sha": sha, "commit": {k: c[k] for k in ("message", "tree", "author", "committer", "verification")},
+                            "parents": c["parents"]})
+        return 200, {}, {"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead,
+                         "merge_base_commit": {"sha": merge_base}, "commits": commits}

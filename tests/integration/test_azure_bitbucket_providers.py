@@ -321,7 +321,7 @@ async def test_open_pr_step_is_idempotent(svc: Service, promo: str) -> None:
 
 
 async def test_wait_for_pr_step_until_merged(svc: Service, promo: str) -> None:
-    opened = await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="promo", title="v2")))
+    opened = await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="promo", targetBranch="main", title="v2")))
     cfg = svc.config(prNumber=opened.outputs["pr"]["id"])
     waiting = await env.run(git_wait_for_pr, step(promo, "git-wait-for-pr", cfg))
     assert waiting.status == "Running" and waiting.outputs["pr"]["open"] is True
@@ -332,7 +332,7 @@ async def test_wait_for_pr_step_until_merged(svc: Service, promo: str) -> None:
 
 
 async def test_wait_for_pr_step_fails_when_closed(svc: Service, promo: str) -> None:
-    opened = await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="promo", title="v2")))
+    opened = await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="promo", targetBranch="main", title="v2")))
     svc.fake.close(svc.repo, opened.outputs["pr"]["id"], by="bob")
     with pytest.raises(ApplicationError) as e:
         await env.run(git_wait_for_pr, step(promo, "git-wait-for-pr", svc.config(prNumber=1)))
@@ -341,7 +341,7 @@ async def test_wait_for_pr_step_fails_when_closed(svc: Service, promo: str) -> N
 
 
 async def test_merge_pr_step(svc: Service, promo: str) -> None:
-    await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="promo", title="v2")))
+    await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="promo", targetBranch="main", title="v2")))
     svc.fake.rate_limit(1)
     limited = await env.run(git_merge_pr, step(promo, "git-merge-pr", svc.config(prNumber=1, mergeMethod="squash")))
     assert limited.status == "Running" and limited.poll_after == (7.0 if svc.kind == "azure" else 5.0)
@@ -353,7 +353,7 @@ async def test_merge_pr_step(svc: Service, promo: str) -> None:
 
 
 async def test_merge_pr_step_conflicts_fail(svc: Service, promo: str) -> None:
-    await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="clash", title="clash")))
+    await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="clash", targetBranch="main", title="clash")))
     with pytest.raises(ApplicationError) as e:
         await env.run(git_merge_pr, step(promo, "git-merge-pr", svc.config(prNumber=1)))
     assert e.value.type == STEP_FAILED and e.value.non_retryable
@@ -362,7 +362,7 @@ async def test_merge_pr_step_conflicts_fail(svc: Service, promo: str) -> None:
 
 
 async def test_merge_pr_step_waits_for_checks(svc: Service, promo: str) -> None:
-    await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="promo", title="v2")))
+    await env.run(git_open_pr, step(promo, "git-open-pr", svc.config(sourceBranch="promo", targetBranch="main", title="v2")))
     svc.fake.prs(svc.repo)[0].pending_checks = 2
     with pytest.raises(ApplicationError) as e:  # without wait: a failure that says why
         await env.run(git_merge_pr, step(promo, "git-merge-pr", svc.config(prNumber=1)))

@@ -159,3 +159,24 @@ async def test_availability_approve_and_stage_view(
     assert code == 0, out
     assert "stage staging: freight six" in out and "held by nobody" in out
     assert "(current)" in out
+
+
+async def test_apply_refuses_a_misspelt_step_field_and_an_unknown_step(
+    worker: WorkerHandle, temporal_address: str, tmp_path: Path, unique: str
+) -> None:
+    from tests.unit.test_step_configs import MISSPELT, STAGE
+
+    bad = tmp_path / "stages.yaml"
+    bad.write_text(STAGE.format(steps=MISSPELT).replace("namespace: p}", f"namespace: cli-{unique}}}"))
+    code, out = await gantry(temporal_address, worker, "apply", "-f", str(bad))
+    assert code == 1, out
+    assert (
+        "stages.yaml:26: Stage/dev: spec.promotionTemplate.spec.steps[1].config.targetBrnach: "
+        "step 'push' (git-push): unknown field 'targetBrnach'; did you mean 'targetBranch'?"
+    ) in out, out
+    bad.write_text(STAGE.format(steps="      - uses: wait-for-approval\n").replace("namespace: p}", f"namespace: cli-{unique}}}"))
+    code, out = await gantry(temporal_address, worker, "apply", "-f", str(bad))
+    assert code == 1, out
+    assert "steps[0].uses: 'wait-for-approval' is a Kargo Enterprise step, which Gantry does not run; Gantry runs: " in out, out
+    code, out = await gantry(temporal_address, worker, "get", "stages", "-p", f"cli-{unique}")
+    assert "dev" not in out, "nothing was applied"

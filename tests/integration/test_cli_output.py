@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 from tests.conftest import WorkerHandle, wait_for
 from tests.integration.test_promotion import apply_text
 from tests.jobs import JOB_PYTHON
+from tests.pipelines import make_gitops_repo, pipeline_manifests
 
 pytestmark = pytest.mark.integration
 
@@ -404,3 +405,73 @@ async def test_get_stages_shows_running_verification_lock_and_queue(
     assert uat["status"]["health"]["status"] == "Unhealthy" and "Failed" in uat["status"]["health"]["issues"][0]
     assert [h["verificationHistory"][0]["phase"] for h in uat["status"]["freightHistory"]] == ["Failed", "Successful"]
     assert "currentPromotion" not in uat["status"] and uat["status"]["lastPromotion"]["name"] == queued.id.rsplit("/", 1)[-1]
+
+
+async def test_kargo_verbs_promote_downstream_refresh_stage_get_projectconfig(
+    worker: WorkerHandle, temporal_address: str, unique: str, tmp_path: Path
+) -> None:
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"verbs-{unique}"
+    manifests = pipeline_manifests(project, repo.url)
+    staging = manifests[manifests.index("---\napiVersion: kargo.akuity.io/v1alpha1\nkind: Stage\nmetadata:\n  name: staging") :]
+    prod = staging.replace("name: staging", "name: prod").replace("env/staging", "env/prod")
+    prod = prod.replace("targetBranch: main", "targetBranch: prod")  # the two promotions run at once
+    await apply_text(worker.gantry, manifests + prod)
+    origin = {"kind": "Warehouse", "name": "app"}
+    first = await worker.gantry.create_freight(project, {"origin": origin, "images": [{"repoURL": "registry.test/app", "tag": "7.0.0"}]})
+
+    code, out, err = await gantry(temporal_address, worker, "get", "projectconfig", "-p", project)
+    assert code == 1 and f"project {project} has no ProjectConfig applied" in err, out + err
+
+    # promote --downstream-from: refused while the Freight is not verified in dev, then to both
+    code, out, err = await gantry(temporal_address, worker, "promote", "-p", project, "--downstream-from", "dev", "--freight", first["name"])
+    assert code == 1 and "is not verified in stage dev" in err and "started" not in out, out + err
+    assert (await (await worker.gantry.promote(project, "dev", first["name"])).result()).phase == "Succeeded"
+    code, out, err = await gantry(
+        temporal_address, worker, "promote", "-p", project, "--downstream-from", "dev", "--freight", first["name"], "--wait"
+    )
+    assert code == 0, out + err
+    assert re.findall(r"promotion (\w+)\.\S+: Succeeded", out) == ["prod", "staging"], out
+    assert "newTag: 7.0.0" in repo.show("env/prod/kustomization.yaml", "prod") and "newTag: 7.0.0" in repo.show("env/staging/kustomization.yaml")
+
+    # refresh stage: auto-promotion switched on after the Freight was verified upstream
+    second = await worker.gantry.create_freight(project, {"origin": origin, "images": [{"repoURL": "registry.test/app", "tag": "7.1.0"}]})
+    assert (await (await worker.gantry.promote(project, "dev", second["name"])).result()).phase == "Succeeded"
+    code, out, err = await gantry(temporal_address, worker, "refresh", "stage", "staging", "-p", project)
+    assert code == 0 and "auto-promotion is off" in err, out + err
+    config = f"""---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {{name: {project}, namespace: {project}}}
+spec:
+  promotionPolicies:
+  - stageSelector:
+      matchExpressions: [{{key: tier, operator: In, values: [test]}}]
+    autoPromotionEnabled: true
+  - stageSelector: {{name: "glob:stag*"}}
+    autoPromotionEnabled: true
+"""
+    await apply_text(worker.gantry, config)
+    code, out, err = await gantry(temporal_address, worker, "refresh", "stage", "staging", "-p", project)
+    assert code == 0 and f"offered freight {second['name'][:12]} (from dev)" in err, out + err
+    assert "stage staging: freight" in out, out
+
+    async def staging_has_second() -> bool:
+        views = {s.name: s for s in await worker.gantry.stages(project)}
+        return views["staging"].freight == second["name"]
+
+    await wait_for(staging_has_second, timeout=60, message="refresh stage to auto-promote the newest verified Freight")
+    views = {s.name: s for s in await worker.gantry.stages(project)}
+    assert views["prod"].freight == first["name"], "prod has no auto-promotion: refresh of staging leaves it alone"
+
+    # get projectconfig: Kargo-shaped, one schema, JSON and YAML alike; the table per Stage
+    doc = await get_both(temporal_address, worker, "get", "projectconfig", "-p", project)
+    validate(doc, "ProjectConfig")
+    assert doc["spec"]["promotionPolicies"][0]["stageSelector"]["matchExpressions"][0]["values"] == ["test"]
+    assert {s["name"]: (s.get("policy"), s["autoPromotionEnabled"]) for s in doc["status"]["stages"]} == {
+        "dev": (None, False), "prod": (None, False), "staging": (1, True),
+    }
+    code, out, err = await gantry(temporal_address, worker, "get", "projectconfig", "-p", project)
+    assert code == 0, out + err
+    lines = [line.rstrip() for line in out.splitlines()]
+    assert lines[0].split() == ["STAGE", "POLICY", "AUTO-PROMOTION"] and "1: name=glob:stag*" in out, out

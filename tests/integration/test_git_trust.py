@@ -175,9 +175,12 @@ async def test_option_like_values_never_reach_git(promo: str, remote: Remote, tm
     assert "'tag'" in msg
     msg = await fails(git_tag, promo, "git-tag", {"path": "./src", "tag": "-d", "message": "m"})
     assert "'tag'" in msg
-    for activity, uses in ((git_commit, "git-commit"), (git_clear, "git-clear")):
-        msg = await fails(activity, promo, uses, {"path": "-C/", "message": "m"})
-        assert "'path'" in msg
+    for activity, uses, config in (
+        (git_commit, "git-commit", {"path": "-C/", "message": "m"}),
+        (git_clear, "git-clear", {"path": "-C/"}),
+    ):
+        msg = await fails(activity, promo, uses, config)
+        assert "'path'" in msg and "option" in msg, msg
     assert not marker.exists()
 
 

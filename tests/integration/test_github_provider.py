@@ -316,7 +316,7 @@ async def test_open_pr_step_opens_once(gh: GitHubFake, promo: str) -> None:
 
 
 async def test_open_pr_step_titles_from_the_commits(gh: GitHubFake, promo: str) -> None:
-    res = await env.run(git_open_pr, step(promo, "git-open-pr", cfg(gh, sourceBranch="feature")))
+    res = await env.run(git_open_pr, step(promo, "git-open-pr", cfg(gh, sourceBranch="feature", targetBranch="main")))
     assert res.status == "Succeeded"
     assert gh.prs(REPO)[0].title == "note the bump (and 1 more commit)"
     assert gh.prs(REPO)[0].target == "main"
@@ -340,13 +340,13 @@ async def test_open_pr_step_creates_the_target_branch(gh: GitHubFake, promo: str
 
 
 async def test_open_pr_step_fails_on_a_missing_source(gh: GitHubFake, promo: str) -> None:
-    err = await failed(env.run(git_open_pr, step(promo, "git-open-pr", cfg(gh, sourceBranch="nope"))))
+    err = await failed(env.run(git_open_pr, step(promo, "git-open-pr", cfg(gh, sourceBranch="nope", targetBranch="main"))))
     assert "'nope' does not exist" in str(err)
 
 
 async def test_open_pr_step_is_running_when_rate_limited(gh: GitHubFake, promo: str) -> None:
     gh.rate_limit(1)
-    res = await env.run(git_open_pr, step(promo, "git-open-pr", cfg(gh, sourceBranch="feature", title="t")))
+    res = await env.run(git_open_pr, step(promo, "git-open-pr", cfg(gh, sourceBranch="feature", targetBranch="main", title="t")))
     assert res.status == "Running" and res.poll_after is not None and 30 <= res.poll_after <= 42
     assert gh.prs(REPO) == []
 

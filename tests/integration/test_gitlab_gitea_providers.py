@@ -327,7 +327,7 @@ async def test_open_pr_step_is_idempotent(step_svc: Service, promo: str) -> None
 
 async def test_wait_for_pr_step_until_merged(step_svc: Service, promo: str) -> None:
     svc = step_svc
-    opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="feat-wait", title="wait")))
+    opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="feat-wait", targetBranch="main", title="wait")))
     number = opened.outputs["pr"]["id"]
     wait = step(promo, "git-wait-for-pr", _cfg(svc, prNumber=number))
     running = await env.run(git_wait_for_pr, wait)
@@ -340,7 +340,7 @@ async def test_wait_for_pr_step_until_merged(step_svc: Service, promo: str) -> N
 
 async def test_wait_for_pr_step_fails_when_closed_unmerged(step_svc: Service, promo: str) -> None:
     svc = step_svc
-    opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="feat-closed", title="nope")))
+    opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="feat-closed", targetBranch="main", title="nope")))
     number = opened.outputs["pr"]["id"]
     svc.fake.close(svc.repo, number, by="bob")
     with pytest.raises(ApplicationError) as e:
@@ -351,7 +351,7 @@ async def test_wait_for_pr_step_fails_when_closed_unmerged(step_svc: Service, pr
 
 async def test_merge_pr_step_waits_for_checks_then_merges(step_svc: Service, promo: str) -> None:
     svc = step_svc
-    opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="feat-squash", title="sq")))
+    opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="feat-squash", targetBranch="main", title="sq")))
     number = opened.outputs["pr"]["id"]
     record = svc.fake.find(svc.repo, number)
     assert record is not None
@@ -368,7 +368,7 @@ async def test_merge_pr_step_waits_for_checks_then_merges(step_svc: Service, pro
 
 async def test_merge_pr_step_fails_on_conflicts(step_svc: Service, promo: str) -> None:
     svc = step_svc
-    opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="conflict", title="clash")))
+    opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="conflict", targetBranch="main", title="clash")))
     number = opened.outputs["pr"]["id"]
     with pytest.raises(ApplicationError) as e:
         await env.run(git_merge_pr, step(promo, "git-merge-pr", _cfg(svc, prNumber=number)))
@@ -378,7 +378,7 @@ async def test_merge_pr_step_fails_on_conflicts(step_svc: Service, promo: str) -
 
 async def test_steps_ride_out_a_rate_limit(step_svc: Service, promo: str) -> None:
     svc = step_svc
-    cfg = _cfg(svc, sourceBranch="feat-merge", title="limited")
+    cfg = _cfg(svc, sourceBranch="feat-merge", targetBranch="main", title="limited")
     svc.fake.rate_limit(1)
     limited = await env.run(git_open_pr, step(promo, "git-open-pr", cfg))
     assert limited.status == "Running" and "rate limited" in (limited.message or "")
@@ -392,7 +392,7 @@ async def test_steps_ride_out_a_rate_limit(step_svc: Service, promo: str) -> Non
 
 async def test_merge_pr_step_rebase_on_gitlab_names_the_project_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, promo: str) -> None:
     for svc in _service("gitlab", tmp_path, monkeypatch):
-        opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="feat-rebase", title="r")))
+        opened = await env.run(git_open_pr, step(promo, "git-open-pr", _cfg(svc, sourceBranch="feat-rebase", targetBranch="main", title="r")))
         merge = step(promo, "git-merge-pr", _cfg(svc, prNumber=opened.outputs["pr"]["id"], mergeMethod="rebase"))
         with pytest.raises(ApplicationError) as e:
             await env.run(git_merge_pr, merge)

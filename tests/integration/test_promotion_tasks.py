@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from client.api import GantryError
-from tests.conftest import WorkerHandle, wait_for
+from tests.conftest import WorkerHandle
 from tests.fakes.argocd import FakeArgoCD
 from tests.gitrepos import git
 from tests.integration.test_promotion import apply_text
 from tests.integration.test_step_semantics import result
 from tests.pipelines import OVERLAY, GitOpsRepo
-from workflows.ids import CLUSTER_WORKFLOW_ID
 
 pytestmark = pytest.mark.integration
 
@@ -103,39 +97,6 @@ def task_step(name: str, vars_: dict[str, str], kind: str | None = None, alias: 
         step["as"] = alias
     step["vars"] = [{"name": k, "value": v} for k, v in vars_.items()]
     return step
-
-
-async def _delete_cluster_workflow(client: Client) -> None:
-    """Delete the session-wide `cluster` workflow and wait until it is gone."""
-    request = DeleteWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=CLUSTER_WORKFLOW_ID)
-    )
-    try:
-        await client.workflow_service.delete_workflow_execution(request)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return
-        raise
-
-    async def gone() -> bool:
-        try:
-            await client.get_workflow_handle(CLUSTER_WORKFLOW_ID).describe()
-        except RPCError as err:
-            return err.status == RPCStatusCode.NOT_FOUND
-        return False
-
-    await wait_for(gone, timeout=15, message="the cluster workflow to be deleted")
-
-
-@pytest.fixture
-async def cluster_scope(client: Client) -> AsyncIterator[None]:
-    """The `cluster` workflow is one per server, but in tests it runs on the private task
-    queue of whichever test applied cluster-scoped documents first; once that test's
-    workers stop, every later apply (which queries it) would hang on "no poller". So a
-    test that applies cluster-scoped documents starts and ends without it."""
-    await _delete_cluster_workflow(client)
-    yield
-    await _delete_cluster_workflow(client)
 
 
 @pytest.fixture

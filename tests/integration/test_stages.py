@@ -325,3 +325,70 @@ async def test_the_narrow_project_queries_agree_with_the_manifests_they_replace(
     for stage in ("dev", "staging"):
         assert await stages._auto_promotion(project, stage, "app") == narrow[stage]
     assert await stages._auto_promotion(project, "nope", "app") == narrow["gone"]
+
+
+async def test_match_upstream_follows_the_upstream_stage_back(
+    client: Client, worker: WorkerHandle, tmp_path: Path, unique: str
+) -> None:
+    """selectionPolicy MatchUpstream: staging takes what dev has now, even older Freight
+    auto-promoted before (NewestFreight would auto-promote each Freight once)."""
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"match-{unique}"
+    manifests = pipeline_manifests(project, repo.url).replace(
+        "      stages: [dev]", "      stages: [dev]\n      autoPromotionOptions: {selectionPolicy: MatchUpstream}"
+    )
+    assert "MatchUpstream" in manifests
+    await apply_text(worker.gantry, manifests + AUTO_CONFIG.format(project=project))
+    first, second = await new_freight(worker.gantry, project, "5.0.0"), await new_freight(worker.gantry, project, "5.1.0")
+
+    async def staging_has(freight: dict) -> bool:
+        views = {s.name: s for s in await worker.gantry.stages(project)}
+        return views["staging"].freight == freight["name"]
+
+    for freight in (first, second, first):  # the last: dev goes back to older Freight
+        assert (await (await worker.gantry.promote(project, "dev", freight["name"])).result()).phase == "Succeeded"
+        await wait_for(lambda f=freight: staging_has(f), timeout=60, message=f"staging to follow dev to {freight['name'][:7]}")
+    assert "newTag: 5.0.0" in repo.show("env/staging/kustomization.yaml")
+    autos = [r for r in await worker.gantry.promotions(project, "staging") if r["phase"] == "Succeeded"]
+    assert len(autos) == 3
+
+    # holds compare with MatchUpstream's candidate (what dev has), not with the newest Freight
+    project_handle = client.get_workflow_handle(f"project/{project}")
+
+    async def held(expected: bool) -> bool:
+        return await project_handle.query("auto_promotion_held", {"stage": "staging", "origin": "app"}) is expected
+
+    assert (await (await worker.gantry.promote(project, "staging", second["name"])).result()).phase == "Succeeded"
+    await wait_for(lambda: held(True), timeout=20, message="promoting what dev does not have to hold staging")
+    assert (await (await worker.gantry.promote(project, "staging", first["name"])).result()).phase == "Succeeded"
+    await wait_for(lambda: held(False), timeout=20, message="promoting what dev has to release the hold")
+
+
+async def test_newest_freight_is_not_auto_promoted_over_newer_freight(
+    client: Client, worker: WorkerHandle, tmp_path: Path, unique: str
+) -> None:
+    """NewestFreight (the default): when dev goes back to older Freight, staging keeps the
+    newer Freight it has, as Kargo's candidate is the newest available."""
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"newest-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, repo.url) + AUTO_CONFIG.format(project=project))
+    old, new = await new_freight(worker.gantry, project, "6.0.0"), await new_freight(worker.gantry, project, "6.1.0")
+    assert (await (await worker.gantry.promote(project, "dev", new["name"])).result()).phase == "Succeeded"
+
+    async def staging_has(freight: dict) -> bool:
+        views = {s.name: s for s in await worker.gantry.stages(project)}
+        return views["staging"].freight == freight["name"]
+
+    await wait_for(lambda: staging_has(new), timeout=60, message="staging to take the new Freight")
+    assert (await (await worker.gantry.promote(project, "dev", old["name"])).result()).phase == "Succeeded"
+    stage = client.get_workflow_handle(stage_workflow_id(project, "staging"))
+
+    async def skipped() -> bool:
+        async for event in stage.fetch_history_events():
+            attrs = event.activity_task_completed_event_attributes
+            if event.HasField("activity_task_completed_event_attributes") and b"has newer Freight" in attrs.result.payloads[0].data:
+                return True
+        return False
+
+    await wait_for(skipped, timeout=60, message="the offer of the older Freight to be turned down")
+    assert await staging_has(new)

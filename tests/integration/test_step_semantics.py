@@ -162,6 +162,19 @@ async def test_fail_step_message_is_kargos(worker: WorkerHandle, unique: str) ->
     assert status.message == "step broken (fail): failed: on purpose"
 
 
+async def test_an_expression_rendering_to_a_bad_type_fails_the_step_naming_the_field(
+    worker: WorkerHandle, unique: str
+) -> None:
+    # validate/apply leave the expression for run time; after rendering, fail's `message` is 5
+    steps = [
+        {"uses": "compose-output", "as": "n", "config": {"count": 5}},
+        {"uses": "fail", "as": "broken", "config": {"message": "${{ outputs.n.count }}"}},
+    ]
+    status = await run(worker, unique, steps)
+    assert status.steps[1].status == "Failed"
+    assert status.steps[1].message == "fail: config field 'message': Input should be a valid string"
+
+
 async def test_without_if_every_step_after_a_failure_is_skipped(worker: WorkerHandle, unique: str) -> None:
     status = await run(worker, unique, [fail("x"), ok("y"), ok("z")])
     assert [s.status for s in status.steps] == ["Failed", "Skipped", "Skipped"]

@@ -6,9 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
-from pipeline.auto_promotion import stages_to_tell
+from pipeline.auto_promotion import (
+    is_candidate,
+    match_upstream_skip,
+    match_upstream_source,
+    newer_current_skip,
+    stages_to_tell,
+)
 from pipeline.manifests import ManifestSet, load_sourced, parse_documents
+from pipeline.manifests.models import FreightSources, RepoSubscription
 
 HEAD = """---
 apiVersion: kargo.akuity.io/v1alpha1
@@ -76,3 +84,66 @@ def test_stages_without_auto_promotion_are_not_told() -> None:
     assert [d.stage for d in stages_to_tell(manual, "app", "")] == ["dev"]
     off = project(stage("dev", "app", direct=True), policies=False)  # no ProjectConfig: off everywhere
     assert stages_to_tell(off, "app", "") == []
+
+
+def test_match_upstream_is_told_and_follows_only_what_the_upstream_has() -> None:
+    uat = stage("uat", "app", upstream=("dev",)).replace(
+        "sources: {'stages': ['dev']}", "sources: {'stages': ['dev'], 'autoPromotionOptions': {'selectionPolicy': 'MatchUpstream'}}"
+    )
+    assert "MatchUpstream" in uat
+    pm = project(stage("dev", "app", direct=True), uat)
+    assert [(d.stage, d.match_upstream) for d in stages_to_tell(pm, "app", "dev")] == [("uat", True)]
+    assert [d.match_upstream for d in stages_to_tell(pm, "app", "")] == [False]
+
+    def record(*stages: str) -> dict:
+        return {"status": {"currentlyIn": {s: {"since": "2026-12-01T00:00:00Z"} for s in stages}}}
+
+    assert match_upstream_skip(record("dev"), "uat", "dev") == ""
+    assert "no longer in dev" in match_upstream_skip(record(), "uat", "dev")
+    assert "already has" in match_upstream_skip(record("dev", "uat"), "uat", "dev")
+    assert "no longer in dev" in match_upstream_skip(None, "uat", "dev")
+
+
+@pytest.mark.parametrize(
+    ("sources", "message"),
+    [
+        ({"direct": True}, "cannot be used when accepting Freight directly"),
+        ({"stages": ["a", "b"]}, "exactly one upstream Stage"),
+        ({"stages": []}, "exactly one upstream Stage"),
+    ],
+)
+def test_match_upstream_needs_exactly_one_upstream(sources: dict, message: str) -> None:
+    bad = {**sources, "autoPromotionOptions": {"selectionPolicy": "MatchUpstream"}}
+    with pytest.raises(ValidationError, match=message):
+        FreightSources.model_validate(bad)
+
+
+def test_generic_subscriptions_are_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as err:
+        RepoSubscription.model_validate({"name": "s3", "subscription": {"subscriptionType": "s3", "config": {}}})
+    (error,) = err.value.errors()
+    assert error["loc"] == ("subscription",) and "generic subscriptions (subscriptionType 's3') are not supported" in error["msg"]
+
+
+def test_the_candidate_a_user_promotion_is_compared_with_for_holds() -> None:
+    uat = stage("uat", "app", upstream=("dev",)).replace(
+        "sources: {'stages': ['dev']}", "sources: {'stages': ['dev'], 'autoPromotionOptions': {'selectionPolicy': 'MatchUpstream'}}"
+    )
+    pm = project(stage("dev", "app", direct=True), uat, stage("qa", "app", upstream=("dev",)))
+    in_dev = {"origin": {"name": "app"}, "status": {"currentlyIn": {"dev": {}}}}
+    elsewhere = {"origin": {"name": "app"}, "status": {}}
+    assert match_upstream_source(pm.stages["uat"], "app") == "dev" and match_upstream_source(pm.stages["qa"], "app") is None
+    assert is_candidate(pm.stages["uat"], in_dev, newer_exists=True)  # MatchUpstream: what dev has, newer or not
+    assert not is_candidate(pm.stages["uat"], elsewhere, newer_exists=False)
+    assert is_candidate(pm.stages["qa"], elsewhere, newer_exists=False) and not is_candidate(pm.stages["qa"], in_dev, newer_exists=True)
+
+
+def test_newest_freight_is_not_promoted_over_newer_freight_the_stage_has() -> None:
+    def record(name: str, discovered: str, origin: str = "app") -> dict:
+        return {"name": name, "origin": {"name": origin}, "discoveredAt": discovered}
+
+    old, new = record("old", "2026-12-01T08:00:00+00:00"), record("new", "2026-12-01T09:00:00+00:00")
+    assert "has newer Freight of app (new)" in newer_current_skip(old, new, "uat")  # an upstream went back to old
+    assert newer_current_skip(new, old, "uat") == ""
+    assert newer_current_skip(old, None, "uat") == "" and newer_current_skip(old, old, "uat") == ""
+    assert newer_current_skip(old, record("lib", "2026-12-01T10:00:00+00:00", origin="lib"), "uat") == ""

@@ -206,7 +206,7 @@ spec:
     value: main
   steps:
   - uses: git-clone
-    config: {repoURL: "${{ vars.repoURL }}"}
+    config: {repoURL: "${{ vars.repoURL }}", checkout: [{branch: "${{ vars.branch }}", path: ./src}]}
 """
 
 
@@ -229,7 +229,7 @@ spec:
 def test_unknown_step_name() -> None:
     issue = one(STAGE + "  promotionTemplate:\n    spec:\n      steps:\n      - uses: git-clon\n" + WAREHOUSE)
     assert issue.path == "spec.promotionTemplate.spec.steps[0].uses"
-    assert issue.message == "unknown step 'git-clon'; did you mean 'git-clone'?"
+    assert issue.message.startswith("unknown step 'git-clon'; did you mean 'git-clone'? Gantry runs: argocd-update, ")
     assert issue.line == 16
 
 
@@ -268,7 +268,7 @@ def test_step_needs_uses_or_task() -> None:
 
 
 def test_duplicate_step_alias() -> None:
-    issue = one(_steps("      - uses: git-clone\n        as: a\n      - uses: git-push\n        as: a\n"))
+    issue = one(_steps("      - uses: fail\n        as: a\n      - uses: fail\n        as: a\n"))
     assert issue.path == "spec.promotionTemplate.spec.steps[1].as"
     assert "alias 'a' is already used" in issue.message
 
@@ -327,7 +327,7 @@ def test_known_steps_cover_the_seed_and_docs() -> None:
 
 def test_known_steps_can_be_narrowed() -> None:
     items = [load_sourced(d) for d in parse_documents(_steps("      - uses: argocd-update\n"), "x.yaml")]
-    with pytest.raises(ManifestError, match="unknown step 'argocd-update'"):
+    with pytest.raises(ManifestError, match="'argocd-update' is a Kargo step Gantry does not run yet; Gantry runs: git-clone$"):
         validate_set(ManifestSet().merge(items), known_steps={"git-clone"})
 
 
@@ -357,3 +357,20 @@ def test_list_kind_and_empty_documents() -> None:
     docs = parse_documents(text, "list.yaml")
     assert len(docs) == 1 and docs[0].index == 1 and docs[0].item == 0 and docs[0].line == 7
     assert docs[0].data["metadata"]["name"] == "uat"
+
+
+def test_a_misspelt_choice_suggests_the_right_one() -> None:
+    """#15: a matchExpressions operator typo is refused at validate, naming the field."""
+    issue = one(
+        """apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: p, namespace: p}
+spec:
+  promotionPolicies:
+  - stageSelector:
+      matchExpressions: [{key: tier, operator: Inn, values: [dev]}]
+    autoPromotionEnabled: true
+"""
+    )
+    assert issue.path == "spec.promotionPolicies[0].stageSelector.matchExpressions[0].operator"
+    assert issue.message.endswith("(got the text 'Inn'); did you mean 'In'?"), issue.message

@@ -23,6 +23,14 @@ from pipeline.manifests import (
 SEED = Path(__file__).parent.parent / "fixtures" / "seed"
 
 EXTRA_KINDS = """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: my-project
+data:
+  repoURL: https://git.example.com/app.git
+---
 apiVersion: kargo.akuity.io/v1alpha1
 kind: Project
 metadata:

@@ -41,3 +41,12 @@ def test_after_rendering_the_whole_config_is_typed() -> None:
         parse_config(_Config, {"repoURL": 1}, uses="git-push")
     with pytest.raises(ConfigError, match="must be a mapping"):
         parse_config(_Config, ["x"], uses="git-push")
+
+
+def test_a_rule_across_fields_names_the_field_and_waits_for_expressions_beside_it() -> None:
+    from contracts.step_configs.git_push import GitPushConfig
+
+    assert [(i.path, i.message) for i in config_issues(GitPushConfig, {"path": "a", "tag": "v1", "force": True}, rendered=False)] == [
+        ("force", "cannot be set when pushing a 'tag'")
+    ]
+    assert config_issues(GitPushConfig, {"path": "a", "tag": "${{ vars.tag }}", "force": True}, rendered=False) == []

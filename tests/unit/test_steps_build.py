@@ -17,6 +17,7 @@ if str(ROOT) not in sys.path:
 
 from activities.steps.base import STEP_FAILED, workdir  # noqa: E402
 from activities.steps.helm_template import NO_HELM, build_command, flat_name, helm_template  # noqa: E402
+from contracts.step_configs.helm_template import HelmTemplateConfig  # noqa: E402
 from activities.steps.helm_update_chart import helm_update_chart  # noqa: E402
 from activities.steps.kustomize_build import kustomize_build  # noqa: E402
 from tests.gitrepos import promo, step, work_root  # noqa: E402,F401
@@ -151,7 +152,7 @@ def test_helm_template_command(tmp_path: Path) -> None:
         "kubeVersion": "1.30.0",
         "apiVersions": ["monitoring.coreos.com/v1"],
     }
-    cmd, chart, path = build_command(tmp_path, cfg, "my-project")
+    cmd, chart, path = build_command(tmp_path, HelmTemplateConfig.model_validate(cfg), "my-project")
     assert cmd == [
         "helm", "template", "rel", str(tmp_path / "charts/app"), "--namespace", "my-project",
         "--values", str(tmp_path / "v.yaml"),

@@ -138,7 +138,7 @@ async def test_failures_name_the_field(promo: str, registry: Registry) -> None:
         ({"imageRef": f"{registry.host}/{name}", "outPath": "x"}, "imageRef", "tag or digest"),
         ({"imageRef": f"{registry.host}/{name}:v1", "outPath": "../x"}, "outPath", "leaves"),
         ({"imageRef": f"{registry.host}/{name}:v1"}, "outPath", "required"),
-        ({"imageRef": f"{registry.host}/{name}:v1", "outPath": "x", "tag": "v1"}, "tag", "not a field"),
+        ({"imageRef": f"{registry.host}/{name}:v1", "outPath": "x", "tag": "v1"}, "tag", "unknown field"),
     ]
     for cfg, field, text in cases:
         with pytest.raises(ApplicationError) as e:

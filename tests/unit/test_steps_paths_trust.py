@@ -35,6 +35,10 @@ from activities.steps.http_download import http_download  # noqa: E402
 from activities.steps.json_parse import json_parse  # noqa: E402
 from activities.steps.json_update import json_update  # noqa: E402
 from activities.steps.kustomize_build import kustomize_build  # noqa: E402
+from activities.steps.tar import tar  # noqa: E402
+from activities.steps.toml_parse import toml_parse  # noqa: E402
+from activities.steps.toml_update import toml_update  # noqa: E402
+from activities.steps.untar import untar  # noqa: E402
 from activities.steps.yaml_merge import yaml_merge  # noqa: E402
 from activities.steps.yaml_parse import yaml_parse  # noqa: E402
 from activities.steps.yaml_update import yaml_update  # noqa: E402
@@ -353,6 +357,36 @@ async def test_delete_never_touches_git_or_what_links_point_at(promo: str, repo:
     assert not os.path.lexists(repo / "secret-link") and snapshot(outside) == before
 
 
+# ---------------------------------------------------------------- toml, tar, untar
+
+
+async def test_toml_steps_and_archives_never_reach_outside(promo: str, repo: Path, outside: Path) -> None:
+    import tarfile
+
+    (outside / "values.toml").write_text('tag = "outside"\n')
+    before = snapshot(outside)
+    os.symlink(outside / "values.toml", repo / "values-link.toml")
+    update = {"path": "./repo/values-link.toml", "updates": [{"key": "tag", "value": "pwned"}]}
+    await refused(toml_update, promo, "toml-update", update, "path", "outside")
+    parse = {"path": "./repo/values-link.toml", "outputs": [{"name": "t", "fromExpression": "tag"}]}
+    await refused(toml_parse, promo, "toml-parse", parse, "path", "outside")
+    await refused(tar, promo, "tar", {"inPath": "./repo/out-link", "outPath": "a.tar"}, "inPath", "outside")
+    await refused(tar, promo, "tar", {"inPath": "./repo/app", "outPath": "./repo/out-link/a.tar"}, "outPath", "outside")
+    await refused(tar, promo, "tar", {"inPath": "./repo/app", "outPath": "./repo/gitdir/a.tar"}, "outPath", ".git")
+    # the checkout's links are archived as links: nothing they point at is read
+    await run(tar, promo, "tar", {"inPath": "./repo", "outPath": "repo.tar"})
+    with tarfile.open(workdir(promo) / "repo.tar") as archive:
+        members = {m.name: m for m in archive.getmembers()}
+        assert members["secret-link"].issym() and not any(n.startswith(".git") for n in members)
+        assert all(archive.extractfile(m).read() != b"worker secret\n" for m in members.values() if m.isreg())
+    await refused(untar, promo, "untar", {"inPath": "repo.tar", "outPath": "./repo/out-link/x"}, "outPath", "outside")
+    await refused(untar, promo, "untar", {"inPath": "repo.tar", "outPath": "./repo/gitdir/x"}, "outPath", ".git")
+    await refused(untar, promo, "untar", {"inPath": "./repo/secret-link", "outPath": "x"}, "inPath", "outside")
+    # extracting the archive of the checkout refuses its links that lead out or into .git
+    await refused(untar, promo, "untar", {"inPath": "repo.tar", "outPath": "copy"}, "inPath", "archive 'repo.tar' refused")
+    assert snapshot(outside) == before and not (workdir(promo) / "copy").exists()
+
+
 # ---------------------------------------------------------------- NUL bytes
 
 
@@ -367,6 +401,9 @@ async def test_delete_never_touches_git_or_what_links_point_at(promo: str, repo:
         (yaml_merge, "yaml-merge", {"inFiles": ["a\0.yaml"], "outFile": "o.yaml"}, "inFiles[0]"),
         (kustomize_build, "kustomize-build", {"path": "./repo/k\0", "outPath": "o.yaml"}, "path"),
         (helm_template, "helm-template", {"path": "./chart", "releaseName": "a", "outPath": "o\0.yaml"}, "outPath"),
+        (toml_update, "toml-update", {"path": "v\0.toml", "updates": [{"key": "a", "value": 1}]}, "path"),
+        (tar, "tar", {"inPath": "./repo/app", "outPath": "a\0.tar"}, "outPath"),
+        (untar, "untar", {"inPath": "a\0.tar", "outPath": "x"}, "inPath"),
     ],
 )
 async def test_a_nul_byte_in_a_path_fails_at_once(promo: str, repo: Path, fn, uses: str, config: dict, field: str) -> None:

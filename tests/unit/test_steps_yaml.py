@@ -164,7 +164,7 @@ async def test_yaml_update_failures_name_the_field(promo: str, src: Path) -> Non
 
 async def test_yaml_steps_need_the_workdir(work_root: Path) -> None:
     with pytest.raises(ApplicationError) as e:
-        await env.run(yaml_update, step("lost", "yaml-update", {"path": "a.yaml", "updates": []}))
+        await env.run(yaml_update, step("lost", "yaml-update", {"path": "a.yaml", "updates": [{"key": "a", "value": 1}]}))
     assert e.value.type == WORKDIR_LOST
     with pytest.raises(ApplicationError) as e:
         await set_image("lost", [{"image": "a", "tag": "1"}])
