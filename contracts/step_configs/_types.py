@@ -90,4 +90,4 @@ class AppSelector(LabelSelector):
 
 def one_of(config: StepConfig, *fields: str) -> list[str]:
     """The aliases of ``fields`` (attribute names) holding a non-empty value."""
-    return [config.model_fields[f].alias or f for f in fields if getattr(config, f) not in (None, "", False, [])]
+    return [type(config).model_fields[f].alias or f for f in fields if getattr(config, f) not in (None, "", False, [])]
