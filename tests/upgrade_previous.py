@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -73,4 +74,9 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))))
+    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))), flush=True)
+    # the answer is out: leave without interpreter finalization, during which a thread of the
+    # SDK's core runtime can still reach for the GIL and abort the process ("PyGILState_Release:
+    # thread state must be current", exit -6), failing a run that did all its work
+    sys.stderr.flush()
+    os._exit(0)
