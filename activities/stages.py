@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,11 +19,13 @@ from pipeline.auto_promotion import (
     DownstreamStage,
     auto_promotion_enabled,
     match_upstream_skip,
+    life_start,
     newer_current_skip,
+    renamed_for_new_life,
     stages_to_tell,
 )
 from pipeline.manifests import ManifestSet
-from workflows.ids import project_workflow_id, promotion_workflow_id
+from workflows.ids import project_workflow_id, promotion_workflow_id, stage_workflow_id
 from workflows.messages import (
     AutoPromotion,
     AutoPromotionQuery,
@@ -35,6 +38,11 @@ from workflows.messages import (
     UpstreamVerified,
 )
 from workflows.stage import signal_stage
+
+
+def activity_now() -> datetime:
+    """Activities may read the clock (workflows take workflow.now())."""
+    return datetime.now(timezone.utc)
 
 
 class StageActivities:
@@ -153,15 +161,46 @@ class StageActivities:
             skip = newer_current_skip(freight, await self._current(request.project, request.stage), request.stage)
             if skip:
                 return skip
-        workflow_id = promotion_workflow_id(request.project, request.stage, name)
         promotion = PromotionRequest(
             project=request.project, stage=request.stage, freight=request.freight, actor="auto-promotion", auto=True
         )
+        if await self._start_once(promotion, name, freight):
+            return promotion_workflow_id(request.project, request.stage, name)
+        # that name was taken: by this Stage's own promotion of this Freight (a retry, a
+        # repeated refresh), or by one of a deleted Stage or collected Freight of the same names
+        earlier = await self._started_at(promotion_workflow_id(request.project, request.stage, name))
+        begun = life_start(await self._stage_started(request.project, request.stage), freight, activity_now())
+        renamed = renamed_for_new_life(name, earlier, begun)
+        if renamed:
+            await self._start_once(promotion, renamed, freight)
+            name = renamed
+        return promotion_workflow_id(request.project, request.stage, name)
+
+    async def _start_once(self, promotion: PromotionRequest, name: str, freight: dict[str, Any] | None) -> bool:
+        """Start the promotion unless one of that id ever ran (False then)."""
         try:
             await start_promotion(
-                self.client, self.task_queue, promotion, name, freight or {"name": request.freight},
+                self.client, self.task_queue, promotion, name, freight or {"name": promotion.freight},
                 reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )  # fmt: skip
         except WorkflowAlreadyStartedError:
-            pass
-        return workflow_id
+            return False
+        return True
+
+    async def _started_at(self, workflow_id: str, run_id: str | None = None) -> datetime | None:
+        try:
+            description = await self.client.get_workflow_handle(workflow_id, run_id=run_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return description.start_time
+
+    async def _stage_started(self, project: str, stage: str) -> datetime:
+        """When the Stage's workflow first started (its first run, before any continue-as-new);
+        the current run's start when the first is past retention."""
+        workflow_id = stage_workflow_id(project, stage)
+        description = await self.client.get_workflow_handle(workflow_id).describe()
+        first = description.raw_description.workflow_execution_info.first_run_id
+        started = await self._started_at(workflow_id, first) if first and first != description.run_id else None
+        return started or description.start_time

@@ -175,3 +175,24 @@ def refresh_offers(stage: Stage, freight: list[dict[str, Any]], now: datetime) -
         verified_at = parse_time((verified_in.get(upstream) or {}).get("verifiedAt")) if upstream else None
         offers.append(Offer(freight=best["name"], upstream=upstream, match_upstream=match_upstream, verified_at=verified_at))
     return offers
+
+
+def life_start(stage_started: datetime, freight: dict[str, Any] | None, now: datetime) -> datetime:
+    """When the pair (Stage, Freight) began as it is now: the later of the Stage workflow's
+    first start and the Freight's discovery (one in the future does not count). A project or
+    Stage deleted and applied again, or Freight collected and found again, begins anew."""
+    discovered = parse_time((freight or {}).get("discoveredAt"))
+    if discovered is None or discovered > now:
+        return stage_started
+    return max(stage_started, discovered)
+
+
+def renamed_for_new_life(name: str, earlier_started: datetime | None, begun: datetime) -> str:
+    """Auto-promotion names are fixed per Stage and Freight, so a Freight is auto-promoted
+    into a Stage once (a retried activity or a repeated refresh finds the same promotion).
+    A promotion of that name that started before the pair's life began belongs to a former
+    Stage or Freight of the same names: this life's promotion takes the life's start as a
+    suffix ("" when the earlier promotion is this life's own)."""
+    if earlier_started is None or earlier_started >= begun:
+        return ""
+    return f"{name}.life{int(begun.timestamp())}"

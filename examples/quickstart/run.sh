@@ -72,6 +72,9 @@ cat "$qs_dir/dev.log"
 
 step "gantry validate / apply"
 "$gantry" validate -f "$here/manifests"
+# a fresh start: the data directory keeps projects between runs, and a quickstart project of
+# an earlier run would have newer Freight than the image pushed below
+"$gantry" delete project quickstart --force --ignore-not-found
 "$gantry" apply -f "$here/manifests"
 
 # wait until STAGE's current Freight has alias ALIAS (and, with "verified", is verified there)

@@ -20,7 +20,7 @@ from tests.httpserver import ScriptedServer
 from tests.integration.test_cli import gantry
 from tests.integration.test_promotion import apply_text
 from tests.integration.test_promotion_tasks import project_docs, seed_document, task_step
-from tests.integration.test_stages import new_freight
+from tests.integration.test_stages import ALL_AUTO, new_freight
 from tests.pipelines import make_gitops_repo, pipeline_manifests
 from workflows.ids import freight_workflow_id, project_workflow_id, stage_workflow_id, warehouse_workflow_id
 from workflows.messages import UpstreamVerified
@@ -317,3 +317,34 @@ async def test_a_project_with_a_running_promotion_is_refused_unless_forced(worke
         assert lines[0] == f"promotion/{name} aborted" and f"project/{project} deleted" in lines
         await ended(worker.gantry, project_workflow_id(project))
         await ended(worker.gantry, stage_workflow_id(project, "dev"))
+
+
+async def test_a_project_applied_again_after_its_deletion_auto_promotes_the_same_freight_anew(
+    worker: WorkerHandle, tmp_path: Path, unique: str
+) -> None:
+    """The quickstart run twice on one data directory: the project is deleted and applied
+    again, and the Warehouse finds the same image, so the Freight has the same name as one of
+    the deleted project. It is new Freight of the new project and auto-promotes to dev."""
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"again-{unique}"
+    text = pipeline_manifests(project, repo.url) + ALL_AUTO.format(project=project)
+
+    async def reaches_dev(name: str) -> None:
+        async def current() -> bool:
+            views = {s.name: s for s in await worker.gantry.stages(project)}
+            return "dev" in views and views["dev"].freight == name
+
+        await wait_for(current, timeout=60, message=f"freight {name} to reach dev by itself")
+
+    await apply_text(worker.gantry, text)
+    first = await new_freight(worker.gantry, project, "1.0.0")
+    await reaches_dev(first["name"])
+    await delete(worker.gantry, refs("Project", project, project), force=True)
+    await ended(worker.gantry, project_workflow_id(project))
+
+    await apply_text(worker.gantry, text)
+    again = await new_freight(worker.gantry, project, "1.0.0")
+    assert again["name"] == first["name"]
+    await reaches_dev(again["name"])
+    rows = await worker.gantry.promotions(project, "dev")
+    assert any(r["phase"] == "Succeeded" and ".life" in r["id"] for r in rows), rows

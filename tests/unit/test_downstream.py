@@ -3,16 +3,18 @@ rule behind `notify_downstream`, asked of the project by the `downstream` query.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
 from pipeline.auto_promotion import (
     is_candidate,
+    life_start,
     match_upstream_skip,
     match_upstream_source,
     newer_current_skip,
+    renamed_for_new_life,
     stages_to_tell,
 )
 from pipeline.manifests import ManifestSet, load_sourced, parse_documents
@@ -147,3 +149,21 @@ def test_newest_freight_is_not_promoted_over_newer_freight_the_stage_has() -> No
     assert newer_current_skip(new, old, "uat") == ""
     assert newer_current_skip(old, None, "uat") == "" and newer_current_skip(old, old, "uat") == ""
     assert newer_current_skip(old, record("lib", "2026-12-01T10:00:00+00:00", origin="lib"), "uat") == ""
+
+
+def test_an_auto_promotion_name_of_a_former_stage_or_freight_is_not_this_lifes() -> None:
+    t0 = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+    stage_started = t0 + timedelta(hours=1)
+    freight = {"name": "a" * 40, "discoveredAt": (t0 + timedelta(hours=2)).isoformat()}
+    now = t0 + timedelta(hours=3)
+    assert life_start(stage_started, freight, now) == t0 + timedelta(hours=2)
+    assert life_start(stage_started, {"discoveredAt": (now + timedelta(days=1)).isoformat()}, now) == stage_started
+    assert life_start(stage_started, None, now) == stage_started
+    begun = life_start(stage_started, freight, now)
+    # a promotion of this life (a retried activity, a repeated refresh): the name stays taken
+    assert renamed_for_new_life("dev.auto.aaaaaaaaaaaa", begun + timedelta(seconds=1), begun) == ""
+    assert renamed_for_new_life("dev.auto.aaaaaaaaaaaa", None, begun) == ""
+    # one of a deleted Stage (or project) of the same name: this life gets its own, stable name
+    renamed = renamed_for_new_life("dev.auto.aaaaaaaaaaaa", t0, begun)
+    assert renamed == f"dev.auto.aaaaaaaaaaaa.life{int(begun.timestamp())}"
+    assert renamed_for_new_life("dev.auto.aaaaaaaaaaaa", t0, begun) == renamed
