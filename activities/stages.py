@@ -14,6 +14,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.freight_store import FreightStore
+from activities.lifetimes import first_started, started_at
 from activities.starting import start_promotion
 from pipeline.auto_promotion import (
     DownstreamStage,
@@ -168,7 +169,7 @@ class StageActivities:
             return promotion_workflow_id(request.project, request.stage, name)
         # that name was taken: by this Stage's own promotion of this Freight (a retry, a
         # repeated refresh), or by one of a deleted Stage or collected Freight of the same names
-        earlier = await self._started_at(promotion_workflow_id(request.project, request.stage, name))
+        earlier = await first_started(self.client, promotion_workflow_id(request.project, request.stage, name))
         begun = life_start(await self._stage_started(request.project, request.stage), freight, activity_now())
         renamed = renamed_for_new_life(name, earlier, begun)
         if renamed:
@@ -187,20 +188,8 @@ class StageActivities:
             return False
         return True
 
-    async def _started_at(self, workflow_id: str, run_id: str | None = None) -> datetime | None:
-        try:
-            description = await self.client.get_workflow_handle(workflow_id, run_id=run_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        return description.start_time
-
     async def _stage_started(self, project: str, stage: str) -> datetime:
-        """When the Stage's workflow first started (its first run, before any continue-as-new);
-        the current run's start when the first is past retention."""
+        """When the Stage's workflow first started; its current run's start when the first
+        is past retention (this activity runs in it, so it runs)."""
         workflow_id = stage_workflow_id(project, stage)
-        description = await self.client.get_workflow_handle(workflow_id).describe()
-        first = description.raw_description.workflow_execution_info.first_run_id
-        started = await self._started_at(workflow_id, first) if first and first != description.run_id else None
-        return started or description.start_time
+        return await first_started(self.client, workflow_id) or await started_at(self.client, workflow_id) or activity_now()

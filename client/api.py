@@ -24,6 +24,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.freight_store import FreightPage, FreightRefused, FreightStore, query_literal
+from activities.lifetimes import first_started
 from activities.garbage import project_settings, worker_settings
 from activities.starting import start_promotion
 from client.documents import StageFacts
@@ -609,6 +610,9 @@ class Gantry:
             settings = await project_settings(self.client, project)
         except RPCError:  # the project is gone: the worker's settings
             settings = worker_settings()
+        begun = await first_started(self.client, project_workflow_id(project))
+        if begun is not None:  # a deleted project of the same name: Kargo deleted its Promotions with it
+            rows = [r for r in rows if r["started"] and datetime.fromisoformat(r["started"]) >= begun.replace(microsecond=0)]
         now = datetime.now(timezone.utc)
         gone: set[str] = set()
         for name in {r["stage"] for r in rows}:

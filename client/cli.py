@@ -601,7 +601,7 @@ def get_promotions(
     project: str = ProjectOpt,
     stage: Optional[str] = typer.Option(None, "--stage", "-s"),
     collected: bool = typer.Option(
-        False, "--collected", help="also those past garbage collection that Temporal still retains"
+        False, "--collected", help="also those past garbage collection (and of a deleted project of the same name) that Temporal still retains"
     ),
     output: OutputFormat = OutputOpt,
 ) -> None:
