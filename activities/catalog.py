@@ -41,6 +41,9 @@ class CatalogChange(BaseModel):
 
 #: Freight other than its own a promotion's templates may read (freightStatus("name")...)
 MAX_FREIGHT_READ = 20
+#: what the data functions' answers may weigh in a promotion's context (its history keeps
+#: payloads under 512 KB, and the context carries the Stage and its tasks too)
+MAX_DATA_BYTES = 256 * 1024
 
 
 def _as_template(condition: str | None) -> str:
@@ -139,6 +142,9 @@ class CatalogActivities:
             record = await self.store.by_name(request.project, name)
             if record is not None:
                 data.freight_status[name] = dict(record.get("status") or {})
+        refusal = data.oversize(lookups, MAX_DATA_BYTES)
+        if refusal:
+            raise ApplicationError(f"promotion to {request.stage}: {refusal}", type="PlanError", non_retryable=True)
         return data
 
     @activity.defn(name="change_catalog")

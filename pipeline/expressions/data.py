@@ -70,6 +70,22 @@ class PromotionData(BaseModel):
             freight_complete="freight" not in lookups.computed,
         )
 
+    def oversize(self, lookups: Lookups, limit: int) -> str:
+        """Why this data is too large to ride in a promotion's history ("" when it is not):
+        a template that computes ConfigMap or Stage names reads all of them."""
+        size = len(self.model_dump_json())
+        if size <= limit:
+            return ""
+        computed = {"configMap": "configMap", "sharedConfigMap": "sharedConfigMap", "stage": "stageMetadata"}
+        computing = [f"{fn}()" for kind, fn in computed.items() if kind in lookups.computed]
+        why = (
+            f"; a template computes the name given to {', '.join(computing)}, so all of them are read: "
+            "name them literally (configMap('settings')) to read only those"
+            if computing
+            else ""
+        )
+        return f"the data the templates read is {size // 1024} KB, over the {limit // 1024} KB a promotion carries{why}"
+
     def apply_metadata(self, updates: list[dict[str, Any]]) -> None:
         """set-metadata's updates ({kind, name, values}) as the catalog applied them, so later
         steps of the same promotion read them as Kargo's would."""

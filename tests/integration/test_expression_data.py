@@ -151,3 +151,34 @@ async def test_config_maps_secrets_metadata_and_now_in_a_promotion(
     for (_, replayed), (_, first) in zip(REPLAYED, recorded):
         assert json.loads(replayed) == json.loads(first)
     assert "now().UnixMilli()" not in recorded[1][1] and token not in recorded[0][1]
+
+
+async def test_a_computed_config_map_name_over_many_large_config_maps_is_refused_before_any_step(
+    worker: WorkerHandle, unique: str
+) -> None:
+    """configMap(<computed name>) reads every ConfigMap of the project into the promotion's
+    context; six of 60 KB would put 360 KB in one payload: the promotion fails at its start,
+    saying why and how to read less, and no step runs."""
+    project = f"bigdata-{unique}"
+    docs = [
+        {"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project", "metadata": {"name": project}},
+        *[
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm{i}", "namespace": project},
+             "data": {"blob": "x" * 60_000}}
+            for i in range(6)
+        ],
+        {"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Warehouse", "metadata": {"name": "app", "namespace": project},
+         "spec": {"subscriptions": [{"image": {"repoURL": IMAGE}}]}},
+        {"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Stage", "metadata": {"name": "dev", "namespace": project},
+         "spec": {"requestedFreight": [{"origin": {"kind": "Warehouse", "name": "app"}, "sources": {"direct": True}}],
+                  "promotionTemplate": {"spec": {"steps": [{"uses": "compose-output", "as": "show", "config": {
+                      "size": "${{ len(configMap('cm' + ctx.stage).blob ?? '') }}"}}]}}}},
+    ]  # fmt: skip
+    await apply_text(worker.gantry, "\n---\n".join(json.dumps(d) for d in docs) + "\n")
+    freight = await worker.gantry.create_freight(
+        project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": IMAGE, "tag": "1.0.0"}]}
+    )
+    status = await result(await worker.gantry.promote(project, "dev", freight["name"]), timeout=60)
+    assert status.phase in ("Errored", "Failed"), status
+    assert "over the 256 KB a promotion carries" in status.message and "configMap()" in status.message, status.message
+    assert not [s for s in status.steps if s.status not in ("Pending", "Skipped", None)], status.steps

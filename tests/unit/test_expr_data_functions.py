@@ -111,6 +111,17 @@ def test_computed_names_read_all_of_a_kind_except_freight():
     assert set(picked.config_maps) == {"a", "b"} and not picked.freight_complete
 
 
+def test_data_too_large_for_a_promotion_is_refused_naming_the_computed_function():
+    big = {f"cm{i}": {"blob": "x" * 60_000} for i in range(6)}
+    data = PromotionData(config_maps=big)
+    computed = template_lookups(["${{ configMap(vars.name).blob }}"], {})
+    message = data.selected(computed).oversize(computed, 256 * 1024)
+    assert "over the 256 KB a promotion carries" in message
+    assert "computes the name given to configMap()" in message and "configMap('settings')" in message
+    literal = template_lookups(["${{ configMap('cm1').blob }}"], {})
+    assert data.selected(literal).oversize(literal, 256 * 1024) == ""
+
+
 def test_set_metadata_in_a_promotion_is_seen_by_later_steps():
     data = DATA.model_copy(deep=True)
     data.apply_metadata([{"kind": "Stage", "name": "dev", "values": {"tier": "gold"}},
