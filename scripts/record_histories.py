@@ -641,6 +641,31 @@ async def scenario_delete(s: Scenario) -> None:
         await wait_for(lambda: _status_is(handle, WorkflowExecutionStatus.COMPLETED), timeout=30, message=f"{workflow_id} to end")
 
 
+async def scenario_match_upstream(s: Scenario) -> None:
+    """(m) MatchUpstream (patch gantry-match-upstream): staging follows dev to A, to B, and back
+    to A, which it auto-promoted before (a second offer of the same Freight, taken)."""
+    from tests.integration.test_promotion import apply_text
+    from tests.integration.test_stages import AUTO_CONFIG, new_freight
+    from tests.pipelines import make_gitops_repo, pipeline_manifests
+
+    await s.start_workers()
+    repo = make_gitops_repo(s.tmp / "remote")
+    project = "rec-match-upstream"
+    manifests = pipeline_manifests(project, repo.url).replace(
+        "      stages: [dev]", "      stages: [dev]\n      autoPromotionOptions: {selectionPolicy: MatchUpstream}"
+    )
+    await apply_text(s.gantry, manifests + AUTO_CONFIG.format(project=project))
+    first, second = await new_freight(s.gantry, project, "5.0.0"), await new_freight(s.gantry, project, "5.1.0")
+
+    async def staging_has(name: str) -> bool:
+        return {v.name: v.freight for v in await s.gantry.stages(project)}.get("staging") == name
+
+    for freight in (first, second, first):
+        status = await asyncio.wait_for((await s.gantry.promote(project, "dev", freight["name"])).result(), 60)
+        assert status.phase == "Succeeded", status
+        await wait_for(lambda f=freight: staging_has(f["name"]), timeout=60, message=f"staging to follow dev to {freight['alias']}")
+
+
 async def _status_is(handle, status) -> bool:
     return (await handle.describe()).status == status
 
@@ -662,6 +687,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "outcomes": scenario_outcomes,
     "pull_request": scenario_pull_request,
     "delete": scenario_delete,
+    "match_upstream": scenario_match_upstream,
 }
 
 
