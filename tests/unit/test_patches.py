@@ -64,3 +64,26 @@ def test_every_listed_patch_is_used() -> None:
                 used.update(a.name for a in node.names)
     constants = {name for name, value in vars(patches).items() if isinstance(value, patches.Patch)}
     assert constants <= used, f"listed but never used in workflows/: {sorted(constants - used)}"
+
+
+#: patches whose new path runs only when workflow code hits a bug: tests/integration/
+#: test_workflow_faults.py drives them with an injected fault, no recorded scenario can
+ONLY_ON_A_BUG = {patches.BUG_ENDS_PROMOTION.id, patches.BUG_SURVIVED.id}
+
+
+def test_every_patch_is_in_a_recorded_history() -> None:
+    """A patch's new path is replay-tested: some history under tests/fixtures/histories holds
+    its marker (scripts/record_histories.py records a scenario that takes it)."""
+    import base64
+    import json
+
+    found = set()
+    for path in sorted((Path(__file__).resolve().parents[1] / "fixtures" / "histories").glob("*/*.json")):
+        data = json.loads(path.read_text())
+        for event in data.get("events", []) if isinstance(data, dict) else []:
+            marker = event.get("markerRecordedEventAttributes") or {}
+            if marker.get("markerName") == "core_patch":
+                for payload in marker["details"]["patch-data"]["payloads"]:
+                    found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    missing = [p.id for p in patches.ALL if p.id not in found and p.id not in ONLY_ON_A_BUG]
+    assert not missing, f"no recorded history takes these patches (add a scenario): {missing}"
