@@ -4,6 +4,8 @@ from there (docs/architecture.md, "Versioning workflow code")."""
 from __future__ import annotations
 
 import ast
+import base64
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -74,9 +76,6 @@ ONLY_ON_A_BUG = {patches.BUG_ENDS_PROMOTION.id, patches.BUG_SURVIVED.id}
 def test_every_patch_is_in_a_recorded_history() -> None:
     """A patch's new path is replay-tested: some history under tests/fixtures/histories holds
     its marker (scripts/record_histories.py records a scenario that takes it)."""
-    import base64
-    import json
-
     found = set()
     for path in sorted((Path(__file__).resolve().parents[1] / "fixtures" / "histories").glob("*/*.json")):
         data = json.loads(path.read_text())
