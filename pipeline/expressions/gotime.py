@@ -13,15 +13,13 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from pipeline.durations import INT64, duration_nanos, nanos_string
 from pipeline.expressions.errors import ExpressionError
 from pipeline.expressions.values import Function, Record, is_number, type_name
 
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December"]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-          "m": 60_000_000_000, "h": 3_600_000_000_000}
-_INT64 = 2**63
 
 
 class GoTime(Record):
@@ -49,10 +47,10 @@ class GoDuration(Record):
     __slots__ = ("nanos",)
 
     def __init__(self, nanos: int):
-        if not -_INT64 <= nanos < _INT64:
+        if not -INT64 <= nanos < INT64:
             raise ExpressionError("duration out of range")
         super().__init__("time.Duration", (), {}, methods=DURATION_METHODS, json_value=nanos,
-                         text=duration_string(nanos))
+                         text=nanos_string(nanos))
         self.nanos = nanos
 
     def __eq__(self, other: object) -> bool:
@@ -72,62 +70,12 @@ def _nanos(delta: timedelta) -> int:
 
 # -- durations ------------------------------------------------------------------------
 
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
-
-
 def parse_duration(text: str) -> GoDuration:
     """time.ParseDuration: "1h30m", "-1.5s", "300ms", "0"."""
-    original, sign = text, 1
-    if text and text[0] in "+-":
-        sign = -1 if text[0] == "-" else 1
-        text = text[1:]
-    if text == "0":
-        return GoDuration(0)
-    if not text:
-        raise ExpressionError(f'time: invalid duration "{original}"')
-    total = 0
-    position = 0
-    while position < len(text):
-        match = _DURATION_PART.match(text, position)
-        if match is None or match.group(1) in ("", "."):
-            raise ExpressionError(f'time: invalid duration "{original}"')
-        number, unit = match.group(1), match.group(2)
-        whole, _, fraction = number.partition(".")
-        scale = _UNITS[unit]
-        total += int(whole or "0") * scale
-        if fraction:
-            total += int(fraction) * scale // 10 ** len(fraction)
-        position = match.end()
-    total *= sign
-    if not -_INT64 <= total < _INT64:
-        raise ExpressionError(f'time: invalid duration "{original}"')
-    return GoDuration(total)
-
-
-def _fraction(value: int, digits: int) -> str:
-    text = str(value).rjust(digits, "0").rstrip("0")
-    return "." + text if text else ""
-
-
-def duration_string(nanos: int) -> str:
-    """Duration.String(): "1h0m0s", "1.5s", "300ms", "0s"."""
-    if nanos == 0:
-        return "0s"
-    sign = "-" if nanos < 0 else ""
-    value = abs(nanos)
-    if value < 1_000_000_000:
-        for unit, scale, digits in (("ms", 1_000_000, 6), ("µs", 1_000, 3), ("ns", 1, 0)):
-            if value >= scale:
-                return sign + str(value // scale) + (_fraction(value % scale, digits) if digits else "") + unit
-    seconds, rest = divmod(value, 1_000_000_000)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    text = f"{seconds}{_fraction(rest, 9)}s"
-    if hours or minutes:
-        text = f"{minutes}m" + text
-    if hours:
-        text = f"{hours}h" + text
-    return sign + text
+    try:
+        return GoDuration(duration_nanos(text))
+    except ValueError as err:
+        raise ExpressionError(str(err)) from None
 
 
 # -- Go layouts -----------------------------------------------------------------------
@@ -447,7 +395,7 @@ _DURATION_METHODS: dict[str, tuple[Callable[..., Any], int]] = {
     "Hours": (lambda n: n / 3_600_000_000_000, 0), "Minutes": (lambda n: n / 60_000_000_000, 0),
     "Seconds": (lambda n: n / 1_000_000_000, 0), "Milliseconds": (lambda n: int(n / 1_000_000), 0),
     "Microseconds": (lambda n: int(n / 1_000), 0), "Nanoseconds": (lambda n: n, 0),
-    "String": (duration_string, 0), "Abs": (lambda n: GoDuration(abs(n)), 0),
+    "String": (nanos_string, 0), "Abs": (lambda n: GoDuration(abs(n)), 0),
     "Truncate": (lambda n, d: _round_duration(n, d, False), 1), "Round": (lambda n, d: _round_duration(n, d, True), 1),
 }
 DURATION_METHODS: dict[str, Function] = {
