@@ -97,8 +97,42 @@ def check_value(value: str, what: str) -> str:
     return value
 
 
-_clean_configs: dict[str, tuple[int, int, int]] = {}
+#: config file -> (its stamp when last checked clean, that check's listing)
+_clean_configs: dict[str, tuple[tuple[int, int, int], str]] = {}
 _clean_lock = threading.Lock()
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _plain_file(path: Path) -> str | None:
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        return path.read_text(errors="replace").strip()
+    except OSError:
+        return None
+
+
+def _head_from_files(git_dir: Path) -> str | None:
+    """HEAD's commit from ``HEAD`` and ``refs/`` or ``packed-refs``; None when that takes
+    more than reading them (reftable, symbolic chains, an unborn branch): git is asked then."""
+    head = _plain_file(git_dir / "HEAD")
+    if head is None:
+        return None
+    if _SHA.fullmatch(head):
+        return head
+    if not head.startswith("ref: refs/heads/"):
+        return None
+    ref = head[len("ref: "):]
+    if ".." in ref.split("/"):
+        return None
+    loose = _plain_file(git_dir / ref)
+    if loose is not None:
+        return loose if _SHA.fullmatch(loose) else None
+    for line in (_plain_file(git_dir / "packed-refs") or "").splitlines():
+        sha, _, name = line.partition(" ")
+        if name == ref and _SHA.fullmatch(sha):
+            return sha
+    return None
 
 
 class GitError(Exception):
@@ -252,11 +286,13 @@ class Git:
             return False
         return (git_dir / values[0]).resolve() == dot.parent.resolve()
 
-    def check_config(self) -> None:
+    def check_config(self) -> str:
         """Refuse to run in a repository whose own config holds a key Gantry's clones never
-        have: it can only have got there by something writing into ``.git``."""
+        have: it can only have got there by something writing into ``.git``. Returns the
+        listing it checked (``git config --list --show-scope -z``; "" outside a repository),
+        kept until the file changes, so reading the clone's own settings costs no process."""
         if self.cwd is None and self.git_dir is None:
-            return
+            return ""
         path = self._config_file()
         stamp = None
         if path is not None:
@@ -266,8 +302,9 @@ class Git:
             except OSError:
                 stamp = None
             with _clean_lock:
-                if stamp is not None and _clean_configs.get(str(path)) == stamp:
-                    return
+                cached = _clean_configs.get(str(path))
+                if stamp is not None and cached is not None and cached[0] == stamp:
+                    return cached[1]
         try:
             proc = subprocess.run(
                 self._command(("config", "--list", "--show-scope", "-z")),
@@ -288,9 +325,35 @@ class Git:
                 "clones never set (a key that can run a program or redirect git); something wrote into .git",
                 "usage",
             )
-        if path is not None and stamp is not None and proc.returncode == 0:
+        if path is not None and stamp is not None:
             with _clean_lock:
-                _clean_configs[str(path)] = stamp
+                _clean_configs[str(path)] = (stamp, proc.stdout)
+        return proc.stdout
+
+    def local_config(self, key: str) -> str:
+        """The value the repository's own config gives ``key`` ("" when none), as
+        ``git config --local KEY`` prints it, from the listing ``check_config`` made."""
+        values = local_values(self.check_config(), key.lower())
+        return values[-1] if values else ""
+
+    def origin_url(self) -> str:
+        """``git remote get-url origin``; from the checked listing unless some config
+        rewrites URLs (``url.*.insteadOf``), which only git applies."""
+        listing = self.check_config()
+        if any(entry.split("\n", 1)[0].lower().startswith("url.") for entry in listing.split("\0")[1::2]):
+            return self.run("remote", "get-url", "origin", check=False).stdout.strip()
+        return self.local_config("remote.origin.url")
+
+    def head(self) -> str | None:
+        """The commit HEAD points at (None: no commit yet), read from the repository's own
+        files when they are plain (a ``.git`` directory, a loose or packed branch ref, or a
+        detached HEAD); ``git rev-parse`` otherwise."""
+        dot = self.cwd / ".git" if self.cwd is not None and self.git_dir is None else self.git_dir
+        found = _head_from_files(dot) if dot is not None and dot.is_dir() and not dot.is_symlink() else None
+        if found is not None:
+            return found
+        r = self.run("rev-parse", "--verify", "--quiet", "HEAD", check=False)
+        return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
 
     def run(
         self,
@@ -399,10 +462,8 @@ def resolve_author(config_author: object, repo: Git | None = None) -> tuple[str,
         name = str(config_author.get("name") or "")
         email = str(config_author.get("email") or "")
     if repo is not None and (not name or not email):
-        if not name:
-            name = repo.run("config", "--local", "user.name", check=False).stdout.strip()
-        if not email:
-            email = repo.run("config", "--local", "user.email", check=False).stdout.strip()
+        name = name or repo.local_config("user.name")
+        email = email or repo.local_config("user.email")
     name = name or os.environ.get("GANTRY_GIT_AUTHOR_NAME") or DEFAULT_AUTHOR[0]
     email = email or os.environ.get("GANTRY_GIT_AUTHOR_EMAIL") or DEFAULT_AUTHOR[1]
     return name, email
@@ -419,6 +480,17 @@ def remote_branch_sha(git: Git, url_or_remote: str, branch: str) -> str | None:
 
 
 _BAD_REF_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_PLAIN_COMPONENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def plain_branch_name(name: str) -> bool:
+    """A branch name ``git check-ref-format`` surely accepts (letters, digits, ``._-`` in
+    ``/``-separated parts that start with no dot and end with no ``.`` or ``.lock``), so it
+    need not be asked; False means: ask git."""
+    parts = name.split("/")
+    return bool(name) and all(
+        _PLAIN_COMPONENT.fullmatch(p) and ".." not in p and not p.endswith((".", ".lock")) for p in parts
+    )
 
 
 def sanitize_ref_component(name: str) -> str:

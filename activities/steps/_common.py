@@ -66,12 +66,16 @@ def open_repo(base: Path, path: str, field: str = "path") -> Git:
         raise step_failed(f"config field {field!r}: {path!r} does not exist in the working directory")
     g = Git(cwd=target)
     try:
-        top = g.run("rev-parse", "--show-toplevel", check=False)
         root = base.resolve()
-        top_path = Path(top.stdout.strip()).resolve() if top.returncode == 0 else None
+        dot = target / ".git"
+        if dot.is_dir() and not dot.is_symlink():
+            top_path: Path | None = target.resolve()  # what `rev-parse --show-toplevel` says of it
+        else:
+            top = g.run("rev-parse", "--show-toplevel", check=False)
+            top_path = Path(top.stdout.strip()).resolve() if top.returncode == 0 else None
         if top_path is None or (top_path != root and root not in top_path.parents):
             raise step_failed(f"config field {field!r}: {path!r} is not a git working tree (run git-clone first)")
-        url = g.run("remote", "get-url", "origin", check=False).stdout.strip()
+        url = g.origin_url()
     except GitError as e:
         raise git_failure(e, f"config field {field!r} {path!r}") from None
     return Git(cwd=target, url=url or None)

@@ -116,33 +116,47 @@ def _create_branch(g: Git, co: Checkout, author: tuple[str, str], opts: Options)
             raise
 
 
+def _clone_settings(explicit_author: tuple[str, str] | None, opts: Options) -> list[str]:
+    """``-c`` options of ``git clone`` for what the clone keeps in its own config: written
+    by the clone itself, no process each."""
+    settings = list(opts.config)  # later fetches and pushes skip TLS verification too, for this repository only
+    if explicit_author:  # recorded in the clone so git-commit uses it, as Kargo's clone author is
+        settings += [(k, v) for k, v in (("user.name", explicit_author[0]), ("user.email", explicit_author[1])) if v]
+    return [arg for key, value in settings for arg in ("-c", f"{key}={value}")]
+
+
+def _clone_branch(remote: Git, url: str, co: Checkout, tmp: Path, filters: list[str], settings: list[str]) -> bool:
+    """The common case in one git process: clone with the branch checked out and tracked.
+    False when the branch does not exist (the caller creates it or says so)."""
+    r = remote.run("clone", "--quiet", "--branch", co.branch, *filters, *settings, "--", url, str(tmp), check=False)
+    if r.returncode == 0:
+        return True
+    out = r.stdout + r.stderr
+    if "Remote branch" in out and "not found" in out:
+        _rmtree(tmp)
+        return False
+    remote.run("clone", "--quiet", "--branch", co.branch, *filters, *settings, "--", url, str(tmp))  # raise with git's output
+    return False
+
+
 def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author: tuple[str, str] | None, opts: Options) -> str:
     tmp = co.dest.parent / f".{co.dest.name}.gantry-clone"
     _rmtree(tmp)
     co.dest.parent.mkdir(parents=True, exist_ok=True)
     remote = Git(url=url, config=opts.config)
+    filters = ["--filter=blob:none"] if opts.blobless else []
+    settings = _clone_settings(explicit_author, opts)
+    if co.branch and not co.sparse and _clone_branch(remote, url, co, tmp, filters, settings):
+        return _finish_clone(url, co, tmp, opts, Git(cwd=tmp, url=url, creds=remote.creds, config=opts.config))
     if co.branch and remote_branch_sha(remote, url, co.branch) is None and not co.create:
         raise step_failed(
             f"config field {co.field('branch')!r}: branch {co.branch!r} does not exist in {url}; "
             f"set {co.field('create')!r}: true to create it"
         )
-    filters = ["--filter=blob:none"] if opts.blobless else []
-    remote.run("clone", "--no-checkout", "--quiet", *filters, "--", url, str(tmp))
+    remote.run("clone", "--no-checkout", "--quiet", *filters, *settings, "--", url, str(tmp))
     g = Git(cwd=tmp, url=url, creds=remote.creds, config=opts.config)
-    if opts.insecure:
-        # Later steps' fetches and pushes from this checkout skip verification too, and
-        # only for this repository.
-        g.run("config", "--local", "http.sslVerify", "false")
-    if opts.signing_key:
-        keep_clone_key(tmp / ".git", opts.signing_key)
     if co.sparse:
         g.run("sparse-checkout", "set", "--cone", "--", *co.sparse)
-    if explicit_author:
-        # Recorded in the clone so git-commit uses it, as Kargo's clone author is.
-        if explicit_author[0]:
-            g.run("config", "--local", "--", "user.name", explicit_author[0])
-        if explicit_author[1]:
-            g.run("config", "--local", "--", "user.email", explicit_author[1])
     if co.branch:
         if remote_branch_sha(g, "origin", co.branch) is None:
             _create_branch(g, co, author, opts)
@@ -168,9 +182,16 @@ def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author:
                 f"config field {co.field('branch')!r}: {url} is empty; name a branch and set create: true"
             )
         g.run("reset", "--quiet", "--hard", "HEAD")
+    return _finish_clone(url, co, tmp, opts, g)
+
+
+def _finish_clone(url: str, co: Checkout, tmp: Path, opts: Options, g: Git) -> str:
+    """Submodules, the signing key, then the checkout renamed into place; its commit."""
+    if opts.signing_key:
+        keep_clone_key(tmp / ".git", opts.signing_key)
     if opts.submodules:
         update_submodules(tmp, url, opts.config)
-    sha = g.out("rev-parse", "HEAD")
+    sha = g.head() or g.out("rev-parse", "HEAD")
     _rmtree(co.dest)
     os.replace(tmp, co.dest)
     return sha

@@ -59,6 +59,9 @@ def build_message(input: StepInput, config: GitCommitConfig) -> str:
 
 
 def _git_dir(g: Git) -> Path:
+    dot = g.cwd / ".git" if g.cwd is not None else None
+    if dot is not None and dot.is_dir() and not dot.is_symlink():
+        return dot
     return Path(g.out("rev-parse", "--absolute-git-dir"))
 
 
@@ -68,12 +71,14 @@ def _commit(base: Path, config: GitCommitConfig, message: str) -> tuple[str, boo
     g = open_repo(base, path)
     try:
         g.run("add", "--all")
-        if g.run("diff", "--cached", "--quiet", check=False).returncode == 0:
-            head = g.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
-            return head, False
         key = config.author.signing_key if config.author and config.author.signing_key else clone_key(_git_dir(g))
-        commit(g, key, base, "--quiet", "--no-verify", "-m", message, env=author_env(*resolve_author(author, g)))
-        return g.out("rev-parse", "HEAD"), True
+        try:
+            commit(g, key, base, "--quiet", "--no-verify", "-m", message, env=author_env(*resolve_author(author, g)))
+        except GitError as e:  # nothing staged: a retry that committed already, or no change
+            if "nothing to commit" not in e.output and "nothing added to commit" not in e.output:
+                raise
+            return g.head() or "", False
+        return g.head() or g.out("rev-parse", "HEAD"), True
     except GitError as e:
         raise git_failure(e, f"git-commit in config field 'path' {path!r}") from None
 

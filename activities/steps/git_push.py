@@ -15,7 +15,16 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.git_ops import Git, GitError, classify, commit_url, is_ancestor, resolve_author, sanitize_ref_component
+from activities.git_ops import (
+    Git,
+    GitError,
+    classify,
+    commit_url,
+    is_ancestor,
+    plain_branch_name,
+    resolve_author,
+    sanitize_ref_component,
+)
 from activities.steps._common import git_arg, git_failure, open_repo, typed_config
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 from contracts.step_configs.git_push import GitPushConfig
@@ -46,8 +55,6 @@ def _push_tag(g: Git, tag: str, force: bool) -> str:
 
 
 def _push_branch(g: Git, branch: str, force: bool, attempts: int) -> str:
-    committer = resolve_author(None, g)
-    env = {"GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]}
     tracking = f"refs/remotes/origin/{branch}"
     for attempt in range(1, attempts + 1):
         args = ["push", "origin", f"HEAD:refs/heads/{branch}"] + (["--force"] if force else [])
@@ -61,6 +68,8 @@ def _push_branch(g: Git, branch: str, force: bool, attempts: int) -> str:
         g.run("fetch", "--quiet", "origin", f"+refs/heads/{branch}:{tracking}")
         if is_ancestor(g, "HEAD", tracking):
             break  # the remote already has our commit: a retry after a successful push
+        committer = resolve_author(None, g)
+        env = {"GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]}
         r = g.run("rebase", "--quiet", tracking, extra_env=env, check=False)
         if r.returncode != 0:
             g.run("rebase", "--abort", check=False)
@@ -74,7 +83,7 @@ def _push_branch(g: Git, branch: str, force: bool, attempts: int) -> str:
                 type="GitError",
             )
         time.sleep(min(30.0, 0.5 * 1.5 ** (attempt - 1)) * (0.5 + random.random()))
-    return g.out("rev-parse", "HEAD")
+    return g.head() or g.out("rev-parse", "HEAD")
 
 
 def _push(base: Path, config: GitPushConfig, promotion: str) -> dict[str, str]:
@@ -86,7 +95,7 @@ def _push(base: Path, config: GitPushConfig, promotion: str) -> dict[str, str]:
     if not g.url:
         raise step_failed(f"config field 'path': {path!r} has no remote named origin")
     try:
-        if not g.ok("rev-parse", "--verify", "--quiet", "HEAD"):
+        if g.head() is None:
             raise step_failed(f"config field 'path': {path!r} has no commit to push")
         if tag:
             sha = _push_tag(g, tag, force)
@@ -102,7 +111,7 @@ def _push(base: Path, config: GitPushConfig, promotion: str) -> dict[str, str]:
                 raise step_failed(
                     f"config field 'targetBranch' is required: {path!r} is not on a branch (checked out by commit or tag)"
                 )
-        if g.run("check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
+        if not plain_branch_name(branch) and g.run("check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
             raise step_failed(f"config field 'targetBranch': {branch!r} is not a valid branch name")
         sha = _push_branch(g, branch, force, attempts)
     except GitError as e:
