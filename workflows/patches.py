@@ -139,7 +139,7 @@ STAGE_RETIRES_WHEN_IDLE = Patch(
 PROMOTION_OVERLAPS = Patch(
     id="gantry-promotion-overlaps",
     added="2026-12-01",
-    since="1c7e054",
+    since="e30ca42",
     workflows=("PromotionWorkflow",),
     what="the stage lock is requested and a worker claimed while the promotion's context loads (not one "
     "after the other), and the working directory is removed while the Freight is recorded (not after the "
