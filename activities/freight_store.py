@@ -31,7 +31,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.updates import retry_unprocessed
+from activities.updates import retry_unprocessed, turned_away, was_unprocessed
 from pipeline.durations import parse_time
 from pipeline.freight import (
     NAME_PREFIX,
@@ -333,11 +333,29 @@ class FreightStore:
         return await self._update(project, found["name"], "change", change)
 
     async def record(self, project: str, name: str, change: FreightChange) -> dict[str, Any]:
-        """A promotion's change, by the signal `record`, then the memo read until it shows it
-        (read-your-writes, as the update gave). A Freight whose workflow runs code from before
-        that signal (a rolling upgrade) never shows it: after RECORD_WAIT the update is made
-        (each change is idempotent, so applying it twice does no harm)."""
+        """A promotion's change, read back as applied (the next promotion's availability check
+        must see it): the update `change`, one round trip. A Freight busy with other updates
+        (the server admits 10 in flight per workflow; one Freight promoted to 60 Stages at once
+        met that limit, bench/scale.py) takes it by the signal `record` instead, and the memo
+        is read until it shows it."""
         handle = self.client.get_workflow_handle(freight_workflow_id(project, name))
+        try:
+            return await handle.execute_update("change", change, result_type=dict)
+        except WorkflowUpdateFailedError as err:
+            if not was_unprocessed(err):
+                raise FreightRefused(cause_message(err)) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise FreightRefused(f"freight {name!r} does not exist in project {project}") from None
+            if not turned_away(err):
+                raise
+        return await self._record_by_signal(handle, project, name, change)
+
+    async def _record_by_signal(self, handle: WorkflowHandle, project: str, name: str, change: FreightChange) -> dict[str, Any]:
+        """The signal `record`, then the memo read until it shows the change. A Freight whose
+        workflow runs code from before that signal (a rolling upgrade) never shows it: after
+        RECORD_WAIT the update is made (each change is idempotent, so applying it twice does
+        no harm)."""
         try:
             await handle.signal("record", change)
         except RPCError as err:

@@ -56,7 +56,8 @@ def workflow_not_ready(err: RPCError) -> bool:
     return err.status == RPCStatusCode.FAILED_PRECONDITION and "Workflow Task in failed state" in err.message
 
 
-def _transient(err: RPCError) -> bool:
+def turned_away(err: RPCError) -> bool:
+    """The server turned the update away unapplied, for now (too many in flight, continue-as-new)."""
     return too_many_in_flight(err) or aborted_by_continue_as_new(err) or workflow_not_ready(err)
 
 
@@ -69,7 +70,7 @@ async def retry_unprocessed(call: Callable[[], Awaitable[T]], attempts: int = AT
             if attempt == attempts or not was_unprocessed(err):
                 raise
         except RPCError as err:
-            if attempt == attempts or not _transient(err):
+            if attempt == attempts or not turned_away(err):
                 raise
         await asyncio.sleep(min(BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF))
     raise AssertionError("unreachable")
