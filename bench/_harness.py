@@ -4,6 +4,7 @@ read into timelines (a promotion's child workflows included), and the figures' f
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -67,6 +68,7 @@ async def dev_server_with_workers(
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, me.cancel)  # so `finally` stops the server
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     os.environ["GANTRY_WORK_DIR"] = str(tmp / "work")
+    os.environ["GANTRY_ALLOW_LOCAL_REPOS"] = "1"  # the benches' remotes are local bare repositories
     from client.api import Gantry
     from client.devserver import DevServer, ensure_search_attributes, free_port
     from client.settings import TemporalSettings
@@ -82,6 +84,9 @@ async def dev_server_with_workers(
         try:
             yield Bench(client, Gantry(client, task_queue), task_queue, tmp, workers)
         finally:
+            # long-running workflows (the project's) may have an activity in flight: its
+            # failure as the workers stop is expected, not news
+            logging.getLogger("temporalio.activity").setLevel(logging.CRITICAL)
             await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
             for task in running:
                 task.cancel()
