@@ -9,21 +9,16 @@ import os
 import shutil
 import signal
 import statistics
-import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from temporalio.api.enums.v1 import EventType  # noqa: E402
-from temporalio.client import Client  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.worker import Worker
 
 
 def ms(seconds: float | None) -> str:
@@ -47,7 +42,7 @@ def verdict(ok: bool) -> str:
 
 @dataclass
 class Bench:
-    """A running dev server and Gantry's workers on it, for one bench run."""
+    """Gantry's workers running on a server, for one bench run."""
 
     client: Client
     gantry: Any  # client.api.Gantry (imported once GANTRY_WORK_DIR is set)
@@ -56,48 +51,75 @@ class Bench:
     workers: list[Worker]
 
 
-@asynccontextmanager
-async def dev_server_with_workers(
-    prefix: str, *, db_dir: Path | None = None, keep: bool = False, task_queue: str = "gantry-bench"
-) -> AsyncIterator[Bench]:
-    """A temporary directory (the workers' work dir, the remotes), a dev server on a free port
-    persisting to a temporary SQLite file (in ``db_dir`` if given, e.g. /dev/shm), Gantry's
-    workers running in this process; all stopped and removed on exit, SIGTERM included."""
-    me = asyncio.current_task()
+@contextmanager
+def scratch_dir(prefix: str, *, keep: bool = False) -> Iterator[Path]:
+    """A temporary directory for one run (the workers' work dir, the remotes), removed on exit
+    unless ``keep``; a SIGTERM to the running task (if any) unwinds it too."""
+    try:
+        me = asyncio.current_task()
+    except RuntimeError:  # no event loop
+        me = None
     if me is not None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, me.cancel)  # so `finally` stops the server
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     os.environ["GANTRY_WORK_DIR"] = str(tmp / "work")
     os.environ["GANTRY_ALLOW_LOCAL_REPOS"] = "1"  # the benches' remotes are local bare repositories
-    from client.api import Gantry
-    from client.devserver import DevServer, ensure_search_attributes, free_port
-    from client.settings import TemporalSettings
-    from client.worker import build_workers
-
-    db = Path(tempfile.mkdtemp(prefix="gantry-bench-db-", dir=db_dir)) if db_dir else tmp
-    server = DevServer(db_file=db / "temporal.db", port=free_port(), ui_port=None, log_file=tmp / "server.log").start()
     try:
-        client = await TemporalSettings(address=server.address, namespace="default").connect_when_ready()
-        await ensure_search_attributes(client)
-        workers = build_workers(client, task_queue=task_queue, worker_id=prefix.strip("-"))
-        running = [asyncio.create_task(w.run()) for w in workers]
-        try:
-            yield Bench(client, Gantry(client, task_queue), task_queue, tmp, workers)
-        finally:
-            # long-running workflows (the project's) may have an activity in flight: its
-            # failure as the workers stop is expected, not news
-            logging.getLogger("temporalio.activity").setLevel(logging.CRITICAL)
-            await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
-            for task in running:
-                task.cancel()
+        yield tmp
     finally:
-        server.stop()
-        if db_dir:
-            shutil.rmtree(db, ignore_errors=True)
         if keep:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@asynccontextmanager
+async def dev_server(tmp: Path, db_dir: Path | None = None) -> AsyncIterator[Client]:
+    """A dev server on a free port persisting to a temporary SQLite file (in ``db_dir`` if
+    given, e.g. /dev/shm, else in ``tmp``), and a client of it."""
+    from client.devserver import DevServer, ensure_search_attributes, free_port
+    from client.settings import TemporalSettings
+
+    db = Path(tempfile.mkdtemp(prefix="gantry-bench-db-", dir=db_dir)) if db_dir else tmp
+    try:
+        server = DevServer(db_file=db / "temporal.db", port=free_port(), ui_port=None, log_file=tmp / "server.log").start()
+        try:
+            client = await TemporalSettings(address=server.address, namespace="default").connect_when_ready()
+            await ensure_search_attributes(client)
+            yield client
+        finally:
+            server.stop()
+    finally:
+        if db_dir:
+            shutil.rmtree(db, ignore_errors=True)
+
+
+@asynccontextmanager
+async def gantry_workers(client: Client, tmp: Path, *, task_queue: str = "gantry-bench", worker_id: str = "bench") -> AsyncIterator[Bench]:
+    """Gantry's workers (client.worker.build_workers) running in this process."""
+    from client.api import Gantry
+    from client.worker import build_workers
+
+    workers = build_workers(client, task_queue=task_queue, worker_id=worker_id)
+    running = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        yield Bench(client, Gantry(client, task_queue), task_queue, tmp, workers)
+    finally:
+        # long-running workflows (the project's) may have an activity in flight: its
+        # failure as the workers stop is expected, not news
+        logging.getLogger("temporalio.activity").setLevel(logging.CRITICAL)
+        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+        for task in running:
+            task.cancel()
+
+
+@asynccontextmanager
+async def dev_server_with_workers(prefix: str, *, db_dir: Path | None = None, keep: bool = False) -> AsyncIterator[Bench]:
+    """:func:`scratch_dir`, :func:`dev_server` and :func:`gantry_workers` together; all
+    stopped and removed on exit."""
+    with scratch_dir(prefix, keep=keep) as tmp:
+        async with dev_server(tmp, db_dir) as client, gantry_workers(client, tmp, worker_id=prefix.strip("-")) as bench:
+            yield bench
 
 
 @dataclass
@@ -210,3 +232,20 @@ async def _read(client: Client, workflow_id: str, run_id: str | None, tl: Timeli
     tl.children += len(children)
     for child_id, child_run in children:
         await _read(client, child_id, child_run, tl, top=False)
+
+
+async def apply_manifests(gantry: Any, text: str) -> None:
+    """``gantry apply`` of these manifests."""
+    from client.applying import plan_apply
+    from client.manifests import LoadedManifests
+    from pipeline.manifests import parse_documents
+
+    await gantry.apply(plan_apply(LoadedManifests(documents=parse_documents(text, "bench.yaml"))).documents)
+
+
+async def new_freight(gantry: Any, project: str, image: str, tag: str) -> str:
+    """Freight of the project's Warehouse `app` with one image; its name."""
+    created = await gantry.create_freight(
+        project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": image, "tag": tag}]}
+    )
+    return created["name"]

@@ -41,10 +41,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent)]  # the shared bench modules, and Gantry
 
 from _gitops import GIT_ENV, IMAGE, NOOP_STEPS, SCRIPT, SED_OVERLAY, SED_VALUES, SIX_STEPS, git, make_remote, manifests, six_steps  # noqa: E402
-from _harness import Bench, dev_server_with_workers, med, ms, p95, timeline, verdict  # noqa: E402
+from _harness import Bench, apply_manifests, dev_server_with_workers, med, ms, new_freight, p95, timeline, verdict  # noqa: E402
 from bare_workflow import bare_workers, run_bare  # noqa: E402
 from stage_lock import Latency, Throughput, apply_project, measure_latency, measure_throughput  # noqa: E402
 
@@ -120,17 +121,10 @@ async def promote(bench: Bench, project: str, stage: str, freight: str, what: st
     return elapsed, handle.id
 
 
-async def freight(bench: Bench, project: str, tag: str) -> str:
-    created = await bench.gantry.create_freight(
-        project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": IMAGE, "tag": tag}]}
-    )
-    return created["name"]
-
-
 async def side_by_side(bench: Bench, runs: int, warmup: int) -> SideBySide:
     remotes = bench.tmp / "remotes"
     promo_remote, script_remote, bare_remote = (make_remote(remotes, n) for n in ("promotion", "script", "bare"))
-    await apply(bench, manifests(PROJECT, {"dev": six_steps(promo_remote.as_uri()), "floor": NOOP_STEPS}))
+    await apply_manifests(bench.gantry, manifests(PROJECT, {"dev": six_steps(promo_remote.as_uri()), "floor": NOOP_STEPS}))
     script = bench.tmp / "promote.sh"
     script.write_text(SCRIPT)
     kustomize = kustomize_command()
@@ -138,7 +132,7 @@ async def side_by_side(bench: Bench, runs: int, warmup: int) -> SideBySide:
     for i in range(warmup + runs):
         measured = i >= warmup
         tag = f"1.0.{i}"
-        name = await freight(bench, PROJECT, tag)
+        name = await new_freight(bench.gantry, PROJECT, IMAGE, tag)
         elapsed, promo_id = await promote(bench, PROJECT, "dev", name, f"promotion {i}")
         t0 = time.perf_counter()
         subprocess.run(["bash", str(script), script_remote.as_uri(), str(bench.tmp / "script-work"), tag, "kustomize-build"], check=True, env=GIT_ENV)
@@ -198,8 +192,8 @@ async def fleet(bench: Bench, stages: int, rounds: int) -> Fleet:
     after the other; all Stages at once."""
     names = [f"s{n:02d}" for n in range(stages)]
     remotes = {n: make_remote(bench.tmp / "fleet", n) for n in names}
-    await apply(bench, manifests(FLEET, {n: six_steps(remotes[n].as_uri()) for n in names}))
-    freights = [await freight(bench, FLEET, f"3.0.{r}") for r in range(rounds)]
+    await apply_manifests(bench.gantry, manifests(FLEET, {n: six_steps(remotes[n].as_uri()) for n in names}))
+    freights = [await new_freight(bench.gantry, FLEET, IMAGE, f"3.0.{r}") for r in range(rounds)]
     requests: list[tuple[float, str, str]] = []
 
     async def one_stage(stage: str) -> float:
@@ -220,14 +214,6 @@ async def fleet(bench: Bench, stages: int, rounds: int) -> Fleet:
         assert started is not None
         first_step.append(started - t0)
     return Fleet(stages, rounds, first_step, max(ends) - start)
-
-
-async def apply(bench: Bench, text: str) -> None:
-    from client.applying import plan_apply
-    from client.manifests import LoadedManifests
-    from pipeline.manifests import parse_documents
-
-    await bench.gantry.apply(plan_apply(LoadedManifests(documents=parse_documents(text, "bench.yaml"))).documents)
 
 
 def report(s: SideBySide, lat: Latency, tp: Throughput, fl: Fleet, runs: int) -> None:

@@ -39,13 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent)]  # the shared bench modules, and Gantry
 
-from _harness import Timeline, dev_server_with_workers, med, ms, timeline, verdict  # noqa: E402
+from _gitops import IMAGE  # noqa: E402
+from _gitops import manifests as stage_manifests  # noqa: E402
+from _harness import Timeline, apply_manifests, dev_server_with_workers, med, ms, new_freight, timeline, verdict  # noqa: E402
 
-from tests.pipelines import project_with_warehouse  # noqa: E402
-
-IMAGE = "registry.bench/app"
 PROJECT, STAGE = "benchlock", "noop"
 STEP = "compose-output"
 #: issue 16's targets: request -> first step on an idle Stage, promotions per minute through one Stage
@@ -54,41 +54,15 @@ RATE_TARGET = 300
 
 
 def manifests(project: str) -> str:
-    return project_with_warehouse(project, IMAGE) + f"""---
-apiVersion: kargo.akuity.io/v1alpha1
-kind: Stage
-metadata:
-  name: {STAGE}
-  namespace: {project}
-spec:
-  requestedFreight:
-  - origin: {{kind: Warehouse, name: app}}
-    sources:
-      direct: true
-  promotionTemplate:
-    spec:
-      steps:
-      - uses: {STEP}
+    return stage_manifests(project, {STAGE: f"""      - uses: {STEP}
         as: out
         config:
           tag: ${{{{ imageFrom("{IMAGE}").Tag }}}}
-"""
+"""})
 
 
 async def apply_project(gantry: Any, project: str = PROJECT) -> None:
-    from client.applying import plan_apply
-    from client.manifests import LoadedManifests
-    from pipeline.manifests import parse_documents
-
-    plan = plan_apply(LoadedManifests(documents=parse_documents(manifests(project), "bench.yaml")))
-    await gantry.apply(plan.documents)
-
-
-async def new_freight(gantry: Any, project: str, tag: str) -> str:
-    created = await gantry.create_freight(
-        project, {"origin": {"kind": "Warehouse", "name": "app"}, "images": [{"repoURL": IMAGE, "tag": tag}]}
-    )
-    return created["name"]
+    await apply_manifests(gantry, manifests(project))
 
 
 @dataclass
@@ -110,7 +84,7 @@ async def measure_latency(client: Any, gantry: Any, *, runs: int, warmup: int, p
     """``warmup`` then ``runs`` promotions one after the other on the idle Stage."""
     lat = Latency([], [], [], [], [])
     for i in range(warmup + runs):
-        name = await new_freight(gantry, project, f"1.0.{i}")
+        name = await new_freight(gantry, project, IMAGE, f"1.0.{i}")
         lock = await gantry.stage_lock(project, STAGE)
         assert lock is None or (lock.holder is None and not lock.queue), f"stage not idle: {lock}"
         t0 = time.time()
@@ -153,7 +127,7 @@ class Throughput:
 
 
 async def measure_throughput(client: Any, gantry: Any, *, queue: int, project: str = PROJECT) -> Throughput:
-    names = [await new_freight(gantry, project, f"2.0.{i}") for i in range(queue)]
+    names = [await new_freight(gantry, project, IMAGE, f"2.0.{i}") for i in range(queue)]
     t0 = time.time()
     handles = await asyncio.gather(*(gantry.promote(project, STAGE, n) for n in names))
     t_queued = time.time() - t0
