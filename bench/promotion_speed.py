@@ -167,8 +167,8 @@ async def side_by_side(bench: Bench, runs: int, warmup: int) -> SideBySide:
         for a in tl.runs:
             if a.name != "compose-output":
                 other[a.name] += a.completed - a.scheduled
-        for name_, seconds in other.items():
-            out.floor_other[name_].append(seconds)
+        for activity_type, seconds in other.items():
+            out.floor_other[activity_type].append(seconds)
         tl = await timeline(bench.client, f"bare-{i}")
         out.bare_history.append(tl.closed - tl.started)
         out.bare_wfts.append(len(tl.wft))
