@@ -21,6 +21,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 
+SHUTDOWN_GRACE = 1.0  # seconds
+
+
 def ms(seconds: float | None) -> str:
     return "     n/a   " if seconds is None else f"{seconds * 1000:8.1f} ms"
 
@@ -100,7 +103,9 @@ async def gantry_workers(client: Client, tmp: Path, *, task_queue: str = "gantry
     from client.api import Gantry
     from client.worker import build_workers
 
-    workers = build_workers(client, task_queue=task_queue, worker_id=worker_id)
+    # a short grace on the way out: the project workflow's follow-up activities (telling other
+    # Stages, auto-promotion) may wait on workflow workers that are already stopping
+    workers = build_workers(client, task_queue=task_queue, worker_id=worker_id, grace=SHUTDOWN_GRACE)
     running = [asyncio.create_task(w.run()) for w in workers]
     try:
         yield Bench(client, Gantry(client, task_queue), task_queue, tmp, workers)

@@ -140,7 +140,7 @@ async def measure_throughput(client: Any, gantry: Any, *, queue: int, project: s
     last_finish = max(r.finished_at for r in results)
     spans = sorted((r.steps[0].started_at, r.steps[-1].finished_at) for r in results)
     overlaps = sum(1 for (_, end_a), (start_b, _) in zip(spans, spans[1:]) if start_b < end_a)
-    tls = sorted([await timeline(client, h.id) for h in handles], key=lambda t: t.granted or 0)
+    tls = sorted(await asyncio.gather(*(timeline(client, h.id) for h in handles)), key=lambda t: t.granted or 0)
     return Throughput(queue, t_queued, t_all, (last_finish - first_start).total_seconds(), overlaps, tls)
 
 
