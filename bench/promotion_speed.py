@@ -315,4 +315,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except asyncio.CancelledError:  # SIGTERM: the server and the temporary files are gone already
+        raise SystemExit("promotion_speed: stopped by SIGTERM") from None
