@@ -226,8 +226,11 @@ async def fleet(bench: Bench, stages: int, rounds: int) -> Fleet:
 
 def checkout() -> str:
     """The commit measured, and whether the tree has uncommitted changes."""
-    head = git("-C", str(BENCH.parent), "rev-parse", "--short", "HEAD").strip()
-    dirty = git("-C", str(BENCH.parent), "status", "--porcelain", "--untracked-files=no").strip()
+    try:
+        head = git("-C", str(BENCH.parent), "rev-parse", "--short", "HEAD").strip()
+        dirty = git("-C", str(BENCH.parent), "status", "--porcelain", "--untracked-files=no").strip()
+    except subprocess.CalledProcessError:  # a snapshot (git archive), as the benches advise
+        return f"{BENCH.parent} (not a git checkout)"
     return head + (" + uncommitted changes" if dirty else "")
 
 
