@@ -8,6 +8,7 @@ set-metadata).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel
@@ -57,6 +58,12 @@ def _not_found(message: str) -> ApplicationError:
     return ApplicationError(message, type="NotFound", non_retryable=True)
 
 
+def _forget(task: asyncio.Future[Any] | None) -> None:
+    """A side question whose answer is no longer needed (the main one failed)."""
+    if task is not None:
+        task.cancel()
+
+
 class CatalogActivities:
     def __init__(self, client: Client, task_queue: str):
         self.client = client
@@ -79,11 +86,17 @@ class CatalogActivities:
         record = await self.store.get(request.project, request.freight)
         if record is not None:
             request = request.model_copy(update={"record": record})
+        # whether newer Freight exists (a visibility list) is asked while the project answers
+        newer_task = None
+        if record is not None and not request.holds_unchanged:
+            newer_task = asyncio.ensure_future(self.store.newer_exists(request.project, record))
         try:
             context = await handle.query("promotion_context", request, result_type=PromotionContext)
         except WorkflowQueryFailedError as err:
+            _forget(newer_task)
             raise _not_found(str(err)) from err
         except RPCError as err:
+            _forget(newer_task)
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise _not_found(f"project {request.project!r} does not exist (apply its manifests first)") from err
             raise
@@ -108,8 +121,8 @@ class CatalogActivities:
 
         if record is not None:  # a catalog of old answers this itself (None: it knows)
             context.stored = True
-            if not request.holds_unchanged:
-                newer = await self.store.newer_exists(request.project, record)
+            if newer_task is not None:
+                newer = await newer_task
                 if newer is not None and context.stage:  # "is the candidate" (MatchUpstream: what the upstream has)
                     context.newest_of_origin = is_candidate(Stage.model_validate(context.stage), record, newer)
         promotion_vars = {v.get("name") for v in context.stage_vars + context.template_vars}
