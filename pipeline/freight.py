@@ -210,6 +210,15 @@ def approval(stage: str, actor: str | None, at: datetime) -> FreightChange:
 
 #: the changes a promotion makes, which the FreightWorkflow takes by signal (`record`)
 STAGE_CHANGES = ("entered", "left", "verified")
+#: changes that set fields of their own, so that several apply in any order (a promotion's
+#: entered + verified): they may be sent at once
+INDEPENDENT_CHANGES = ("entered", "verified")
+
+
+def independent(changes: list[FreightChange]) -> bool:
+    """Several changes that may be applied at once, in any order."""
+    keys = {(c.kind, c.stage) for c in changes}
+    return len(changes) > 1 and len(keys) == len(changes) and all(c.kind in INDEPENDENT_CHANGES and c.stage for c in changes)
 
 
 def change_shows(record: dict[str, Any], change: FreightChange) -> bool:

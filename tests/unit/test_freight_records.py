@@ -14,6 +14,7 @@ from pipeline.freight import (
     apply_change,
     change_shows,
     check_alias,
+    independent,
     merge_visits,
     record_visit,
 )
@@ -90,3 +91,18 @@ def test_what_a_project_kept_merges_under_the_stage_own_history() -> None:
     merged = merge_visits(own, kept)
     assert [v.freight for v in merged] == ["new", "old"]
     assert merged[1].until == at(10), "only the newest visit can be open"
+
+
+def test_a_promotions_entered_and_verified_may_be_sent_at_once_but_not_left() -> None:
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    entered, verified = FreightChange(kind="entered", stage="dev", at=at), FreightChange(kind="verified", stage="dev", at=at)
+    assert independent([entered, verified])
+    assert not independent([entered])  # one change: nothing to send at once
+    assert not independent([FreightChange(kind="left", stage="dev", at=at), verified])  # left reads verifiedAt
+    assert not independent([entered, entered])
+    one, other = {"name": "f"}, {"name": "f"}
+    for change in (entered, verified):
+        apply_change(one, change, at)
+    for change in (verified, entered):
+        apply_change(other, change, at)
+    assert one == other
