@@ -136,16 +136,6 @@ STAGE_RETIRES_WHEN_IDLE = Patch(
     "next garbage collection asked again); deleted Stages are retired this way",
 )
 
-PROMOTION_OVERLAPS = Patch(
-    id="gantry-promotion-overlaps",
-    added="2026-12-01",
-    since="e30ca42",
-    workflows=("PromotionWorkflow",),
-    what="the stage lock is requested and a worker claimed while the promotion's context loads (not one "
-    "after the other), and the working directory is removed while the Freight is recorded (not after the "
-    "lock's release): three round trips fewer per promotion (bench/promotion_speed.py)",
-)
-
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -159,5 +149,4 @@ ALL: tuple[Patch, ...] = (
     VERIFICATION_OUTCOME,
     MATCH_UPSTREAM,
     STAGE_RETIRES_WHEN_IDLE,
-    PROMOTION_OVERLAPS,
 )
