@@ -261,14 +261,20 @@ class Git:
                 add["GANTRY_ASKPASS_PASSWORD"] = self.creds.password
         return git_env({**add, **(extra or {})})
 
-    def _config_file(self) -> Path | None:
+    def plain_git_dir(self) -> Path | None:
+        """The repository's own directory when it is plain: ``git_dir``, or a ``.git``
+        directory (not a link, not a file naming one elsewhere) in ``cwd``; None otherwise."""
         if self.git_dir is not None:
-            return self.git_dir / "config"
+            return self.git_dir
         if self.cwd is not None:
             dot = self.cwd / ".git"
             if dot.is_dir() and not dot.is_symlink():
-                return dot / "config"
+                return dot
         return None
+
+    def _config_file(self) -> Path | None:
+        found = self.plain_git_dir()
+        return found / "config" if found is not None else None
 
     def _submodule_worktree(self, listing: str) -> bool:
         """True when the repository is a submodule's, as ``git submodule`` makes it: ``.git``
@@ -348,7 +354,7 @@ class Git:
         """The commit HEAD points at (None: no commit yet), read from the repository's own
         files when they are plain (a ``.git`` directory, a loose or packed branch ref, or a
         detached HEAD); ``git rev-parse`` otherwise."""
-        dot = self.cwd / ".git" if self.cwd is not None and self.git_dir is None else self.git_dir
+        dot = self.plain_git_dir()
         found = _head_from_files(dot) if dot is not None and dot.is_dir() and not dot.is_symlink() else None
         if found is not None:
             return found
@@ -382,9 +388,15 @@ class Git:
         except FileNotFoundError:
             raise GitError("git is not installed on this worker", "transient") from None
         if check and proc.returncode != 0:
-            out = _scrub((proc.stdout + proc.stderr).strip(), self.creds)
-            raise GitError(f"{shown}: exit status {proc.returncode}\n{out}".rstrip(), classify(out), out)
+            raise self.failure(args, proc)
         return proc
+
+    def failure(self, args: tuple[str, ...], proc: subprocess.CompletedProcess[str]) -> GitError:
+        """The error of a command that failed (run with ``check=False``), from its own output:
+        scrubbed, and classified so that the caller knows whether a retry can help."""
+        shown = _scrub(" ".join(["git", *args]), self.creds)
+        out = _scrub((proc.stdout + proc.stderr).strip(), self.creds)
+        return GitError(f"{shown}: exit status {proc.returncode}\n{out}".rstrip(), classify(out), out)
 
     def out(self, *args: str, **kwargs: object) -> str:
         return self.run(*args, **kwargs).stdout.strip()  # type: ignore[arg-type]

@@ -67,8 +67,7 @@ def open_repo(base: Path, path: str, field: str = "path") -> Git:
     g = Git(cwd=target)
     try:
         root = base.resolve()
-        dot = target / ".git"
-        if dot.is_dir() and not dot.is_symlink():
+        if g.plain_git_dir() is not None:
             top_path: Path | None = target.resolve()  # what `rev-parse --show-toplevel` says of it
         else:
             top = g.run("rev-parse", "--show-toplevel", check=False)

@@ -128,15 +128,15 @@ def _clone_settings(explicit_author: tuple[str, str] | None, opts: Options) -> l
 def _clone_branch(remote: Git, url: str, co: Checkout, tmp: Path, filters: list[str], settings: list[str]) -> bool:
     """The common case in one git process: clone with the branch checked out and tracked.
     False when the branch does not exist (the caller creates it or says so)."""
-    r = remote.run("clone", "--quiet", "--branch", co.branch, *filters, *settings, "--", url, str(tmp), check=False)
+    args = ("clone", "--quiet", "--branch", co.branch, *filters, *settings, "--", url, str(tmp))
+    r = remote.run(*args, check=False)
     if r.returncode == 0:
         return True
     out = r.stdout + r.stderr
     if "Remote branch" in out and "not found" in out:
         _rmtree(tmp)
         return False
-    remote.run("clone", "--quiet", "--branch", co.branch, *filters, *settings, "--", url, str(tmp))  # raise with git's output
-    return False
+    raise remote.failure(args, r)
 
 
 def _clone_one(url: str, co: Checkout, author: tuple[str, str], explicit_author: tuple[str, str] | None, opts: Options) -> str:

@@ -59,10 +59,7 @@ def build_message(input: StepInput, config: GitCommitConfig) -> str:
 
 
 def _git_dir(g: Git) -> Path:
-    dot = g.cwd / ".git" if g.cwd is not None else None
-    if dot is not None and dot.is_dir() and not dot.is_symlink():
-        return dot
-    return Path(g.out("rev-parse", "--absolute-git-dir"))
+    return g.plain_git_dir() or Path(g.out("rev-parse", "--absolute-git-dir"))
 
 
 def _commit(base: Path, config: GitCommitConfig, message: str) -> tuple[str, bool]:
