@@ -666,6 +666,51 @@ async def scenario_match_upstream(s: Scenario) -> None:
         await wait_for(lambda f=freight: staging_has(f["name"]), timeout=60, message=f"staging to follow dev to {freight['alias']}")
 
 
+async def scenario_grant_race(s: Scenario) -> None:
+    """(n) A release racing its grant (patch gantry-stage-grant-race): a holder asks for dev's
+    lock and gives it back while the grant's signal is on the way, until the Stage's history
+    shows the race once; then another holder is granted the free lock."""
+    from datetime import datetime, timedelta, timezone
+
+    from workflows.ids import stage_workflow_id
+    from workflows.messages import LockRequest, StageLockView
+    from workflows.stage import StageInput
+
+    await s.start_workers()
+    project = "rec-grant-race"
+    hour = timedelta(hours=1)
+    handles = {}
+    for stage in ("holder-a", "holder-b", "dev"):
+        handles[stage] = await s.client.start_workflow(
+            "StageWorkflow", StageInput(project=project, stage=stage, holder_check_interval=hour),
+            id=stage_workflow_id(project, stage), task_queue=s.task_queue,
+        )  # fmt: skip
+    lock, now = handles["dev"], datetime.now(timezone.utc)
+
+    async def raced() -> bool:
+        return any(
+            e.marker_recorded_event_attributes.marker_name == "core_patch" async for e in lock.fetch_history_events()
+        )
+
+    for i in range(200):
+        await lock.signal("acquire", LockRequest(promotion=handles["holder-a"].id, requested_at=now))
+        await asyncio.sleep((i % 5) * 0.004)
+        await lock.signal("release", handles["holder-a"].id)
+        if await raced():
+            break
+    else:
+        raise AssertionError("no release raced its grant in 200 rounds")
+    await lock.signal("acquire", LockRequest(promotion=handles["holder-b"].id, requested_at=now))
+
+    async def granted() -> bool:
+        return (await lock.query("lock", result_type=StageLockView)).holder == handles["holder-b"].id and any(
+            e.workflow_execution_signaled_event_attributes.signal_name == "lock_granted"
+            async for e in handles["holder-b"].fetch_history_events()
+        )
+
+    await wait_for(granted, timeout=30, message="holder-b to be granted the lock")
+
+
 async def _status_is(handle, status) -> bool:
     return (await handle.describe()).status == status
 
@@ -688,6 +733,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "pull_request": scenario_pull_request,
     "delete": scenario_delete,
     "match_upstream": scenario_match_upstream,
+    "grant_race": scenario_grant_race,
 }
 
 

@@ -136,6 +136,16 @@ STAGE_RETIRES_WHEN_IDLE = Patch(
     "next garbage collection asked again); deleted Stages are retired this way",
 )
 
+STAGE_GRANT_RACE = Patch(
+    id="gantry-stage-grant-race",
+    added="2026-12-01",
+    since="HEAD",
+    workflows=("StageWorkflow",),
+    what="a grant whose holder released the lock while the grant's signal was on the way leaves the lock "
+    "free and ungranted, and a new holder taken from the queue is always granted (before: the free lock "
+    "stayed marked granted, and the next holder was never told, a Stage locked until its restart)",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -149,4 +159,5 @@ ALL: tuple[Patch, ...] = (
     VERIFICATION_OUTCOME,
     MATCH_UPSTREAM,
     STAGE_RETIRES_WHEN_IDLE,
+    STAGE_GRANT_RACE,
 )

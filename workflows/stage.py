@@ -235,6 +235,8 @@ class StageWorkflow:
         state = self._state
         if state.holder is None and state.queue and state.queue[0].ready:
             state.holder = state.queue.pop(0)
+            if state.granted_at is not None and workflow.patched(patches.STAGE_GRANT_RACE.id):
+                state.granted_at = None  # left by a grant that raced its holder's release (older code)
         if state.holder and state.granted_at is None:
             await self._grant()
             return False
@@ -309,10 +311,14 @@ class StageWorkflow:
         assert holder is not None
         try:
             await workflow.get_external_workflow_handle(holder.promotion).signal("lock_granted", self._input.stage)
-            state.granted_at = workflow.now()
         except Exception as err:  # the promotion is gone: the next one may go
             workflow.logger.warning("lock holder %s is gone: %s", holder.promotion, err)
             state.holder, state.granted_at = None, None
+            return
+        # the holder may have given the lock back while the grant was on the way (a promotion
+        # that asked early and found its Freight unavailable): the free lock stays ungranted
+        if state.holder is holder or not workflow.patched(patches.STAGE_GRANT_RACE.id):
+            state.granted_at = workflow.now()
 
     async def _check_holder(self) -> None:
         holder = self._state.holder

@@ -101,6 +101,58 @@ async def test_a_reserved_place_keeps_request_order_and_is_given_up_if_its_promo
     await wait_for(lambda: lock_is_free("qa"), timeout=20, message="qa's dead reservation to be given up")
 
 
+async def test_a_release_during_the_grant_leaves_no_stale_grant(client: Client, worker: WorkerHandle, unique: str) -> None:
+    """A holder that gives the lock back while its grant is still on the way (a promotion that
+    asked early and found its Freight unavailable): the next holder is granted all the same.
+    The release can land in the Stage's workflow task that also completes the grant's signal;
+    before the fix that grant then marked the empty lock as granted, and the next holder was
+    never told. The jitter varies where the release lands."""
+    project = f"grant-race-{unique}"
+    now = datetime.now(timezone.utc)
+    stage_id = stage_workflow_id(project, "dev")
+    # the "promotions": running workflows that take the lock_granted signal (it is only recorded)
+    holders = []
+    for name in ("a", "b"):
+        holders.append(
+            await client.start_workflow(
+                "StageWorkflow", StageInput(project=project, stage=f"holder-{name}", holder_check_interval=timedelta(hours=1)),
+                id=stage_workflow_id(project, f"holder-{name}"), task_queue=worker.task_queue,
+            )  # fmt: skip
+        )
+    await client.start_workflow(
+        "StageWorkflow", StageInput(project=project, stage="dev", holder_check_interval=timedelta(hours=1)),
+        id=stage_id, task_queue=worker.task_queue,
+    )  # fmt: skip
+    lock = client.get_workflow_handle(stage_id)
+
+    async def settled() -> StageLockView | None:
+        """The lock free, with every grant the Stage sent delivered and seen by it."""
+        events = [e async for e in lock.fetch_history_events()]
+        sent = sum(1 for e in events if e.HasField("signal_external_workflow_execution_initiated_event_attributes"))
+        done = sum(1 for e in events if e.HasField("external_workflow_execution_signaled_event_attributes"))
+        if sent != done or events[-1].HasField("workflow_task_scheduled_event_attributes"):
+            return None
+        view = await lock.query("lock", result_type=StageLockView)
+        return view if view.holder is None and not view.queue else None
+
+    for i in range(25):
+        await lock.signal("acquire", LockRequest(promotion=holders[0].id, requested_at=now))
+        await asyncio.sleep((i % 5) * 0.004)  # jitter: where the release lands, not a wait
+        await lock.signal("release", holders[0].id)
+        view = await wait_for(settled, timeout=20, message="the lock to be free again")
+        assert view.granted_at is None, f"round {i}: the free lock is marked granted (a grant that raced the release)"
+
+    async def granted_signals() -> int:
+        events = [e async for e in holders[1].fetch_history_events()]
+        return sum(1 for e in events if e.workflow_execution_signaled_event_attributes.signal_name == "lock_granted")
+
+    await lock.signal("acquire", LockRequest(promotion=holders[1].id, requested_at=now))
+    await wait_for(granted_signals, timeout=20, message="the next holder to be granted the lock")
+    for handle in holders:
+        await handle.terminate("test done")
+    await lock.terminate("test done")
+
+
 async def test_unverified_freight_is_refused_with_the_reason(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:
     repo = make_gitops_repo(tmp_path / "remote")
     project = f"avail-{unique}"
