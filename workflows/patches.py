@@ -139,7 +139,7 @@ STAGE_RETIRES_WHEN_IDLE = Patch(
 STAGE_GRANT_RACE = Patch(
     id="gantry-stage-grant-race",
     added="2026-12-01",
-    since="HEAD",
+    since="29c554f",
     workflows=("StageWorkflow",),
     what="a grant whose holder released the lock while the grant's signal was on the way leaves the lock "
     "free and ungranted, and a new holder taken from the queue is always granted (before: the free lock "
