@@ -688,9 +688,8 @@ async def scenario_grant_race(s: Scenario) -> None:
     lock, now = handles["dev"], datetime.now(timezone.utc)
 
     async def raced() -> bool:
-        return any(
-            e.marker_recorded_event_attributes.marker_name == "core_patch" async for e in lock.fetch_history_events()
-        )
+        events = [e async for e in lock.fetch_history_events()]
+        return any(e.marker_recorded_event_attributes.marker_name == "core_patch" for e in events)
 
     for i in range(200):
         await lock.signal("acquire", LockRequest(promotion=handles["holder-a"].id, requested_at=now))
@@ -703,10 +702,10 @@ async def scenario_grant_race(s: Scenario) -> None:
     await lock.signal("acquire", LockRequest(promotion=handles["holder-b"].id, requested_at=now))
 
     async def granted() -> bool:
-        return (await lock.query("lock", result_type=StageLockView)).holder == handles["holder-b"].id and any(
-            e.workflow_execution_signaled_event_attributes.signal_name == "lock_granted"
-            async for e in handles["holder-b"].fetch_history_events()
-        )
+        if (await lock.query("lock", result_type=StageLockView)).holder != handles["holder-b"].id:
+            return False
+        events = [e async for e in handles["holder-b"].fetch_history_events()]
+        return any(e.workflow_execution_signaled_event_attributes.signal_name == "lock_granted" for e in events)
 
     await wait_for(granted, timeout=30, message="holder-b to be granted the lock")
 
