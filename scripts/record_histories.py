@@ -710,6 +710,47 @@ async def scenario_grant_race(s: Scenario) -> None:
     await wait_for(granted, timeout=30, message="holder-b to be granted the lock")
 
 
+async def scenario_concurrent_calls(s: Scenario) -> None:
+    """(o) Concurrent round trips (patch gantry-promotion-concurrent-calls): a promotion asks for the lock
+    and claims a worker while its context loads; one of Freight not yet available gives both
+    back; one waiting behind a busy Stage is aborted before its steps (its early claim cleaned
+    up); a dry run claims but takes no lock."""
+    from tests.httpserver import ScriptedServer
+    from tests.integration.test_delete import HANGING_STAGE
+    from tests.integration.test_promotion import apply_text
+    from tests.integration.test_stages import new_freight
+    from tests.pipelines import make_gitops_repo, pipeline_manifests
+
+    await s.start_workers()
+    repo = make_gitops_repo(s.tmp / "remote")
+    project = "rec-concurrent"
+    await apply_text(s.gantry, pipeline_manifests(project, repo.url))
+    freight = await new_freight(s.gantry, project, "1.0.0")
+    status = await asyncio.wait_for((await s.gantry.promote(project, "dev", freight["alias"])).result(), 60)
+    assert status.phase == "Succeeded", status
+    later = await new_freight(s.gantry, project, "1.1.0")
+    status = await asyncio.wait_for((await s.gantry.promote(project, "staging", later["alias"], check=False)).result(), 60)
+    assert status.phase == "Failed", status  # not verified in dev
+    status = await asyncio.wait_for((await s.gantry.promote(project, "dev", later["alias"], dry_run=True)).result(), 60)
+    assert status.phase == "Succeeded", status
+    hanging_project = "rec-concurrent-busy"
+    with ScriptedServer([], then=(200, {"ready": False})) as server:
+        await apply_text(s.gantry, HANGING_STAGE.format(project=hanging_project, url=server.url))
+        first = await new_freight(s.gantry, hanging_project, "1.0.0")
+        second = await new_freight(s.gantry, hanging_project, "2.0.0")
+        busy = await s.gantry.promote(hanging_project, "dev", first["name"])
+        waiting = await s.gantry.promote(hanging_project, "dev", second["name"])
+
+        async def queued() -> bool:
+            lock = await s.gantry.stage_lock(hanging_project, "dev")
+            return lock is not None and lock.holder == busy.id and waiting.id in lock.queue
+
+        await wait_for(queued, timeout=30, message="the second promotion to wait for the lock")
+        for handle in (waiting, busy):
+            await s.gantry.abort_promotion(handle.id, "aborted by the recorder")
+            assert (await asyncio.wait_for(handle.result(), 60)).phase == "Aborted"
+
+
 async def _status_is(handle, status) -> bool:
     return (await handle.describe()).status == status
 
@@ -733,6 +774,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "delete": scenario_delete,
     "match_upstream": scenario_match_upstream,
     "grant_race": scenario_grant_race,
+    "concurrent_calls": scenario_concurrent_calls,
 }
 
 

@@ -146,6 +146,17 @@ STAGE_GRANT_RACE = Patch(
     "stayed marked granted, and the next holder was never told, a Stage locked until its restart)",
 )
 
+PROMOTION_CONCURRENT_CALLS = Patch(
+    id="gantry-promotion-concurrent-calls",
+    added="2026-12-01",
+    since="d97e981",
+    workflows=("PromotionWorkflow",),
+    what="the stage lock is requested and a worker claimed while the promotion's context loads (Freight "
+    "found unavailable gives both back), and the working directory is removed while the Freight is "
+    "recorded: three round trips fewer (before: one after the other). Retired id, never used: "
+    "gantry-promotion-overlaps (an unreleased first form)",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -160,4 +171,5 @@ ALL: tuple[Patch, ...] = (
     MATCH_UPSTREAM,
     STAGE_RETIRES_WHEN_IDLE,
     STAGE_GRANT_RACE,
+    PROMOTION_CONCURRENT_CALLS,
 )

@@ -72,6 +72,8 @@ FREIGHT_RECORD_PATCH = patches.PROMOTION_RECORDS_FREIGHT.id
 STAGE_HISTORY_PATCH = patches.STAGE_KEEPS_HISTORY.id
 #: a Failed or Errored promotion fails its workflow; an aborted one by cancellation is Canceled
 OUTCOME_PATCH = patches.PROMOTION_OUTCOME.id
+#: lock request and worker claim overlap the context's load; clean-up overlaps the Freight's record
+OVERLAPS_PATCH = patches.PROMOTION_CONCURRENT_CALLS.id
 CATALOG_CHANGES = {"set-freight-alias": "freight-alias", "set-metadata": "metadata"}
 
 
@@ -118,6 +120,10 @@ class PromotionWorkflow:
         self._cleanup_queue: str | None = None
         self._reported = False  # the project and the Stage were told of the end
         self._cancelled = False  # aborted through Temporal's cancellation: the run ends Canceled
+        #: the lock is asked for (request_stage_lock done) and not given back since
+        self._lock_requested = False
+        #: a worker claimed while the context loaded (OVERLAPS_PATCH), not yet used by the steps
+        self._early_claim: asyncio.Future[str] | None = None
 
     @workflow.query(name="status", description="Phase, current step and every step's execution record")
     def status(self) -> PromotionStatus:
@@ -187,7 +193,10 @@ class PromotionWorkflow:
             [sa.PROJECT.value_set(request.project), sa.STAGE.value_set(request.stage), sa.FREIGHT.value_set(request.freight)]
         )
         try:
-            context = await self._load_context(request)
+            if workflow.patched(OVERLAPS_PATCH):
+                context = await self._load_context_overlapped(request)
+            else:
+                context = await self._load_context(request)
             if not (request.dry_run or request.verify_only):
                 context = await self._wait_until_available(request, context)
         except _NotAvailable as unavailable:
@@ -385,6 +394,46 @@ class PromotionWorkflow:
             summary=f"read stage {request.stage}, freight {request.freight} and tasks",
         )
 
+    async def _load_context_overlapped(self, request: PromotionRequest) -> PromotionContext:
+        """The context, while the stage lock is asked for and a worker claimed: three round
+        trips become one before the first step. Freight found unavailable gives the lock back
+        (`_finish`); one that may soak first (`wait_for_soak`) asks for it afterwards, as before."""
+        lock = None
+        if not (request.dry_run or request.wait_for_soak):
+            lock = asyncio.ensure_future(self._request_lock(request))
+        if not request.verify_only:
+            self._early_claim = asyncio.ensure_future(self._claim_worker(request))
+        try:
+            return await self._load_context(request)
+        finally:
+            if lock is not None:
+                await lock
+
+    async def _claim_worker(self, request: PromotionRequest) -> str:
+        """Choose a worker and make the working directory there; its queue."""
+        queue = await workflow.execute_activity(
+            "claim_worker",
+            self._status.name,
+            result_type=str,
+            task_queue=workflow.info().task_queue,
+            start_to_close_timeout=CATALOG_TIMEOUT,
+            heartbeat_timeout=request.options.step_heartbeat_timeout,
+            retry_policy=retries.CHANGE,
+            summary="choose a worker and make the working directory there",
+        )
+        self._status.worker_queue = self._cleanup_queue = queue
+        return queue
+
+    async def _unused_claim(self) -> None:
+        """A worker claimed early whose steps never ran (aborted, unavailable): wait for the
+        claim, so that its working directory is known and removed."""
+        claim, self._early_claim = self._early_claim, None
+        if claim is not None:
+            try:
+                await claim
+            except ActivityError:
+                pass
+
     def _origin(self) -> str:
         freight = self._context.freight if self._context else {}
         return str((freight.get("origin") or {}).get("name") or "")
@@ -411,6 +460,14 @@ class PromotionWorkflow:
         """Ask the StageWorkflow for the lock and wait for it (an abort gives up the place)."""
         self._status.message = f"waiting for the lock of stage {request.stage}"
         self._publish()
+        if not self._lock_requested:
+            await self._request_lock(request)
+        await self._wait(lambda: self._granted or self._abort is not None, summary=f"wait for stage {request.stage}")
+        self._check_abort()
+        self._status.message = ""
+
+    async def _request_lock(self, request: PromotionRequest) -> None:
+        """Ask the StageWorkflow for the lock (its `lock_granted` signal answers)."""
         await workflow.execute_activity(
             "request_stage_lock",
             StageLockRequest(
@@ -423,10 +480,7 @@ class PromotionWorkflow:
             retry_policy=retries.TELL,
             summary=f"ask for the lock of stage {request.stage}",
         )
-        self._holds_lock = True  # from here on, release it whatever happens
-        await self._wait(lambda: self._granted or self._abort is not None, summary=f"wait for stage {request.stage}")
-        self._check_abort()
-        self._status.message = ""
+        self._holds_lock = self._lock_requested = True  # from here on, release it whatever happens
 
     async def _tell_project(self, request: PromotionRequest, event: PromotionFinished) -> None:
         try:
@@ -458,7 +512,7 @@ class PromotionWorkflow:
         """Give the Stage's lock back; with `finished`, the Stage records the promotion too."""
         if not self._holds_lock:
             return
-        self._holds_lock = False
+        self._holds_lock = self._lock_requested = False
         stage = workflow.get_external_workflow_handle(stage_workflow_id(request.project, request.stage))
         try:
             if finished is not None:
@@ -474,20 +528,11 @@ class PromotionWorkflow:
         status = self._status
         opts = request.options
         self._check_abort()
+        claim, self._early_claim = self._early_claim, None
         try:
-            queue = await workflow.execute_activity(
-                "claim_worker",
-                status.name,
-                result_type=str,
-                task_queue=workflow.info().task_queue,
-                start_to_close_timeout=CATALOG_TIMEOUT,
-                heartbeat_timeout=opts.step_heartbeat_timeout,
-                retry_policy=retries.CHANGE,
-                summary="choose a worker and make the working directory there",
-            )
+            queue = await (claim if claim is not None else self._claim_worker(request))
         except ActivityError as err:
             return "Errored", cause_message(err)
-        status.worker_queue = self._cleanup_queue = queue
 
         refs = [StepRef(alias=s.alias, uses=s.uses) for s in self._plan]
         for index, step in enumerate(self._plan):
@@ -755,6 +800,10 @@ class PromotionWorkflow:
             origin=self._origin(), freight_alias=status.freight_alias,
             newest_of_origin=self._context.newest_of_origin if self._context else None,
         )  # fmt: skip
+        cleanup = None
+        if workflow.patched(OVERLAPS_PATCH):  # the working directory goes while the Freight is recorded
+            await self._unused_claim()
+            cleanup = asyncio.ensure_future(self._cleanup(request))
         if phase == "Succeeded" and self._context is not None and self._context.stored and not self._reported:
             event.freight_recorded = await self._record_freight(request, event)
         # the Stage keeps its own history: the event goes with the lock's release
@@ -767,7 +816,7 @@ class PromotionWorkflow:
             await asyncio.gather(self._tell_project(request, event), self._release_lock(request, finished))
         else:
             await self._release_lock(request)  # a no-op unless a bug cut the first attempt short
-        await self._cleanup(request)  # the project tells the Stages downstream (off this path)
+        await (cleanup if cleanup is not None else self._cleanup(request))  # the project tells the Stages downstream
         return status
 
     async def _record_freight(self, request: PromotionRequest, event: PromotionFinished) -> bool:
