@@ -149,7 +149,7 @@ STAGE_GRANT_RACE = Patch(
 PROMOTION_CONCURRENT_CALLS = Patch(
     id="gantry-promotion-concurrent-calls",
     added="2026-12-01",
-    since="d97e981",
+    since="222024f",
     workflows=("PromotionWorkflow",),
     what="the stage lock is requested and a worker claimed while the promotion's context loads (Freight "
     "found unavailable gives both back), and the working directory is removed while the Freight is "
