@@ -312,8 +312,13 @@ class Gantry:
         `check`, Freight the Stage may not receive yet is refused here, with the reason
         (the workflow applies the same rule again, on its own clock). An unknown project or
         Stage is refused before anything starts (no Stage workflow is made for it)."""
-        await self.require_stage(project, stage)
-        found = await self.get_freight(project, freight)
+        # both reads at once (a round trip off every promotion); the Stage's error comes first
+        stage_known, found = await asyncio.gather(
+            self.require_stage(project, stage), self.get_freight(project, freight), return_exceptions=True
+        )
+        for outcome in (stage_known, found):
+            if isinstance(outcome, BaseException):
+                raise outcome
         if check and not dry_run:
             availability = (await self.availability(project, found)).get(stage)
             if availability and not availability.available and not (wait_for_soak and availability.soak_until):

@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -33,6 +34,7 @@ from temporalio.worker.workflow_sandbox import (
 )
 
 from activities.argocd_health import argocd_health
+from client.bytecode import compile_modules
 from client.errors import debug_enabled, is_unavailable, unwrap
 from client.health import HealthState
 from activities.catalog import CatalogActivities
@@ -48,6 +50,7 @@ from activities.step_secrets import StepSecrets
 from activities.warehouses import WarehouseActivities
 from activities.workdir import WorkdirActivities
 from contracts.steps import WORKER_STOPPED
+import workflows
 from workflows.freight import FreightWorkflow
 from workflows.freight_alias import FreightAliasWorkflow
 from workflows.project import ProjectWorkflow
@@ -281,6 +284,8 @@ def build_workers(
     :func:`protect_worker_process`, with one-line failures, see :func:`install_log_filter`).
     On shutdown both let running activities finish for ``grace`` seconds (:func:`grace_period`)."""
     protect_worker_process()
+    # the sandbox re-imports these for every workflow run: from bytecode, not from source
+    compile_modules(Path(workflows.__file__).parent)
     graceful = timedelta(seconds=grace_period(grace))
     install_log_filter()
     own_queue = worker_queue(resolve_worker_id(worker_id))
