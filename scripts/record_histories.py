@@ -715,6 +715,18 @@ async def scenario_concurrent_calls(s: Scenario) -> None:
     and claims a worker while its context loads; one of Freight not yet available gives both
     back; one waiting behind a busy Stage is aborted before its steps (its early claim cleaned
     up); a dry run claims but takes no lock."""
+    await _promotion_variants(s, "rec-concurrent")
+
+
+async def scenario_local_calls(s: Scenario) -> None:
+    """(p) Local activities (patch gantry-promotion-local-calls): the promotions of (o), whose context,
+    lock request, worker claim and Freight record are local activities (markers)."""
+    await _promotion_variants(s, "rec-local")
+
+
+async def _promotion_variants(s: Scenario, project: str) -> None:
+    """A promotion by hand, one of Freight not yet available, a dry run, and two aborted (one
+    holding the lock, one waiting for it)."""
     from tests.httpserver import ScriptedServer
     from tests.integration.test_delete import HANGING_STAGE
     from tests.integration.test_promotion import apply_text
@@ -723,7 +735,6 @@ async def scenario_concurrent_calls(s: Scenario) -> None:
 
     await s.start_workers()
     repo = make_gitops_repo(s.tmp / "remote")
-    project = "rec-concurrent"
     await apply_text(s.gantry, pipeline_manifests(project, repo.url))
     freight = await new_freight(s.gantry, project, "1.0.0")
     status = await asyncio.wait_for((await s.gantry.promote(project, "dev", freight["alias"])).result(), 60)
@@ -733,7 +744,7 @@ async def scenario_concurrent_calls(s: Scenario) -> None:
     assert status.phase == "Failed", status  # not verified in dev
     status = await asyncio.wait_for((await s.gantry.promote(project, "dev", later["alias"], dry_run=True)).result(), 60)
     assert status.phase == "Succeeded", status
-    hanging_project = "rec-concurrent-busy"
+    hanging_project = f"{project}-busy"
     with ScriptedServer([], then=(200, {"ready": False})) as server:
         await apply_text(s.gantry, HANGING_STAGE.format(project=hanging_project, url=server.url))
         first = await new_freight(s.gantry, hanging_project, "1.0.0")
@@ -775,6 +786,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "match_upstream": scenario_match_upstream,
     "grant_race": scenario_grant_race,
     "concurrent_calls": scenario_concurrent_calls,
+    "local_calls": scenario_local_calls,
 }
 
 

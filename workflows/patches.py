@@ -157,6 +157,16 @@ PROMOTION_CONCURRENT_CALLS = Patch(
     "gantry-promotion-overlaps (an unreleased first form)",
 )
 
+PROMOTION_LOCAL_CALLS = Patch(
+    id="gantry-promotion-local-calls",
+    added="2026-12-01",
+    since="dc6d63d",
+    workflows=("PromotionWorkflow",),
+    what="the promotion's context, its lock request, its worker claim and its Freight's record are local "
+    "activities run by the worker running the workflow (markers in the history; before: activities on the "
+    "shared queue, each a task-queue round trip and a workflow task)",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -172,4 +182,5 @@ ALL: tuple[Patch, ...] = (
     STAGE_RETIRES_WHEN_IDLE,
     STAGE_GRANT_RACE,
     PROMOTION_CONCURRENT_CALLS,
+    PROMOTION_LOCAL_CALLS,
 )

@@ -74,6 +74,8 @@ STAGE_HISTORY_PATCH = patches.STAGE_KEEPS_HISTORY.id
 OUTCOME_PATCH = patches.PROMOTION_OUTCOME.id
 #: lock request and worker claim overlap the context's load; clean-up overlaps the Freight's record
 OVERLAPS_PATCH = patches.PROMOTION_CONCURRENT_CALLS.id
+#: context, lock request, worker claim and the Freight's record are local activities
+LOCAL_CALLS_PATCH = patches.PROMOTION_LOCAL_CALLS.id
 CATALOG_CHANGES = {"set-freight-alias": "freight-alias", "set-metadata": "metadata"}
 
 
@@ -378,8 +380,33 @@ class PromotionWorkflow:
 
     # -- before the steps: context, availability, the stage lock -------------------------
 
-    async def _load_context(self, request: PromotionRequest) -> PromotionContext:
+    async def _call(
+        self,
+        activity: str,
+        arg: Any,
+        *,
+        summary: str,
+        retry_policy: Any,
+        result_type: type | None = None,
+        heartbeat_timeout: timedelta | None = None,
+    ) -> Any:
+        """A short call to the project, the Stage or a Freight, run by the worker running this
+        workflow. Since gantry-promotion-local-calls a local activity: no task-queue round trip
+        and no workflow task of its own (Temporal Web shows it as a marker); an activity on the
+        shared queue before."""
+        if workflow.patched(LOCAL_CALLS_PATCH):
+            return await workflow.execute_local_activity(
+                activity, arg, result_type=result_type, start_to_close_timeout=CATALOG_TIMEOUT,
+                retry_policy=retry_policy, summary=summary,
+            )  # fmt: skip
         return await workflow.execute_activity(
+            activity, arg, result_type=result_type, task_queue=workflow.info().task_queue,
+            start_to_close_timeout=CATALOG_TIMEOUT, heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy,
+            summary=summary,
+        )  # fmt: skip
+
+    async def _load_context(self, request: PromotionRequest) -> PromotionContext:
+        return await self._call(
             "load_promotion_context",
             PromotionContextRequest(
                 project=request.project,
@@ -388,8 +415,6 @@ class PromotionWorkflow:
                 holds_unchanged=request.auto or request.verify_only,
             ),
             result_type=PromotionContext,
-            task_queue=workflow.info().task_queue,
-            start_to_close_timeout=CATALOG_TIMEOUT,
             retry_policy=retries.LOAD_CONTEXT,
             summary=f"read stage {request.stage}, freight {request.freight} and tasks",
         )
@@ -411,12 +436,10 @@ class PromotionWorkflow:
 
     async def _claim_worker(self, request: PromotionRequest) -> str:
         """Choose a worker and make the working directory there; its queue."""
-        queue = await workflow.execute_activity(
+        queue = await self._call(
             "claim_worker",
             self._status.name,
             result_type=str,
-            task_queue=workflow.info().task_queue,
-            start_to_close_timeout=CATALOG_TIMEOUT,
             heartbeat_timeout=request.options.step_heartbeat_timeout,
             retry_policy=retries.CHANGE,
             summary="choose a worker and make the working directory there",
@@ -468,15 +491,13 @@ class PromotionWorkflow:
 
     async def _request_lock(self, request: PromotionRequest) -> None:
         """Ask the StageWorkflow for the lock (its `lock_granted` signal answers)."""
-        await workflow.execute_activity(
+        await self._call(
             "request_stage_lock",
             StageLockRequest(
                 project=request.project,
                 stage=request.stage,
                 request=LockRequest(promotion=self._status.name, requested_at=workflow.info().start_time),
             ),
-            task_queue=workflow.info().task_queue,
-            start_to_close_timeout=CATALOG_TIMEOUT,
             retry_policy=retries.TELL,
             summary=f"ask for the lock of stage {request.stage}",
         )
@@ -830,10 +851,9 @@ class PromotionWorkflow:
         if event.verified_at is not None:
             changes.append(FreightChange(kind="verified", stage=request.stage, at=event.verified_at))
         try:
-            await workflow.execute_activity(
+            await self._call(
                 "change_freight",
                 FreightChangeRequest(project=request.project, freight=event.freight, changes=changes, missing_ok=True),
-                start_to_close_timeout=CATALOG_TIMEOUT,
                 retry_policy=retries.CHANGE,
                 summary=f"freight {self._status.freight_alias or event.freight[:7]} is in {request.stage}",
             )
