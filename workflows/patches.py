@@ -160,7 +160,7 @@ PROMOTION_CONCURRENT_CALLS = Patch(
 PROMOTION_LOCAL_CALLS = Patch(
     id="gantry-promotion-local-calls",
     added="2026-12-01",
-    since="dc6d63d",
+    since="0a17cb0",
     workflows=("PromotionWorkflow",),
     what="the promotion's context, its lock request, its worker claim and its Freight's record are local "
     "activities run by the worker running the workflow (markers in the history; before: activities on the "
