@@ -4,6 +4,7 @@ read into timelines (a promotion's child workflows included), and the figures' f
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -158,6 +159,8 @@ class Timeline:
     project_signal_sent: float | None = None
     project_signaled: float | None = None  # the project's signal delivered
     wft: list[tuple[float, float, float]] = field(default_factory=list)  # scheduled, started, completed
+    #: local activities (markers: no queue, no workflow task of their own), by type, in order
+    local: list[str] = field(default_factory=list)
     children: int = 0
 
     @property
@@ -220,6 +223,10 @@ async def _read(client: Client, workflow_id: str, run_id: str | None, tl: Timeli
             wft_start = t
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             tl.wft.append((wft_sched or t, wft_start or t, t))
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            attrs = event.marker_recorded_event_attributes
+            if attrs.marker_name == "core_local_activity" and attrs.details["data"].payloads:
+                tl.local.append(json.loads(attrs.details["data"].payloads[0].data).get("activity_type", "?"))
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             if event.workflow_execution_signaled_event_attributes.signal_name == "lock_granted" and tl.granted is None:
                 tl.granted = t

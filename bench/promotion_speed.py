@@ -107,6 +107,7 @@ class SideBySide:
     floor_history: list[float] = field(default_factory=list)
     bare_history: list[float] = field(default_factory=list)
     floor_other: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # non-step activities, sched -> completed
+    floor_local: list[str] = field(default_factory=list)  # local activities of the last no-op promotion
     floor_wfts: list[int] = field(default_factory=list)
     bare_wfts: list[int] = field(default_factory=list)
 
@@ -169,6 +170,7 @@ async def side_by_side(bench: Bench, runs: int, warmup: int) -> SideBySide:
                 other[a.name] += a.completed - a.scheduled
         for activity_type, seconds in other.items():
             out.floor_other[activity_type].append(seconds)
+        out.floor_local = tl.local
         tl = await timeline(bench.client, f"bare-{i}")
         out.bare_history.append(tl.closed - tl.started)
         out.bare_wfts.append(len(tl.wft))
@@ -260,7 +262,9 @@ def report(s: SideBySide, lat: Latency, tp: Throughput, fl: Fleet, runs: int) ->
     other = ", ".join(f"{n} {med(v) * 1000:.0f}" for n, v in sorted(s.floor_other.items(), key=lambda kv: -med(kv[1])))
     print(f"   history start -> close: Gantry {ms(med(s.floor_history)).strip()} in {med(s.floor_wfts):.0f} workflow tasks,"
           f" bare {ms(med(s.bare_history)).strip()} in {med(s.bare_wfts):.0f}")  # fmt: skip
-    print(f"   Gantry's activities besides the steps (sched -> completed, ms): {other}")
+    print(f"   Gantry's activities besides the steps (sched -> completed, ms): {other or 'none'}")
+    if s.floor_local:
+        print(f"   and its local activities (no queue, no workflow task of their own): {', '.join(s.floor_local)}")
     print()
     promo, script = med(s.promotion), med(s.script)
     print("3. whole 6-step promotion vs the same work as a shell script (promote -> result)")
