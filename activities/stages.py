@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -38,7 +38,7 @@ from workflows.messages import (
     StageView,
     UpstreamVerified,
 )
-from workflows.stage import signal_stage
+from workflows.stage import ask_stage_lock, signal_stage
 
 
 def activity_now() -> datetime:
@@ -56,8 +56,18 @@ class StageActivities:
         await signal_stage(self.client, self.task_queue, project, stage, signal, arg)
 
     @activity.defn(name="request_stage_lock")
-    async def request_stage_lock(self, request: StageLockRequest) -> None:
+    async def request_stage_lock(self, request: StageLockRequest) -> bool | None:
+        """Ask the Stage for its lock. With `answer`, by its `acquire_now` update: true when
+        the promotion holds the lock on return, false when it waits for `lock_granted` (also
+        when the Stage runs code from before that update: asked by signal then). Without
+        `answer` (older promotions), by the `acquire` signal, and None."""
+        if request.answer:
+            try:
+                return await ask_stage_lock(self.client, self.task_queue, request.project, request.stage, request.request)
+            except WorkflowUpdateFailedError:
+                pass  # no such update in the Stage's code: the signal, which it knows
         await self._signal_stage(request.project, request.stage, "acquire", request.request)
+        return False if request.answer else None
 
     @activity.defn(name="workflow_is_running")
     async def workflow_is_running(self, workflow_id: str) -> bool:

@@ -724,6 +724,12 @@ async def scenario_local_calls(s: Scenario) -> None:
     await _promotion_variants(s, "rec-local")
 
 
+async def scenario_lock_in_answer(s: Scenario) -> None:
+    """(q) The lock in the answer (patch gantry-promotion-lock-in-answer): the promotions of (o); a
+    free Stage answers the lock request with the lock, a busy one grants it by signal later."""
+    await _promotion_variants(s, "rec-answer")
+
+
 async def _promotion_variants(s: Scenario, project: str) -> None:
     """A promotion by hand, one of Freight not yet available, a dry run, and two aborted (one
     holding the lock, one waiting for it)."""
@@ -787,6 +793,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "grant_race": scenario_grant_race,
     "concurrent_calls": scenario_concurrent_calls,
     "local_calls": scenario_local_calls,
+    "lock_in_answer": scenario_lock_in_answer,
 }
 
 

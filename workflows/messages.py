@@ -352,6 +352,10 @@ class StageLockRequest(BaseModel):
     project: str
     stage: str
     request: LockRequest
+    #: ask with the Stage's `acquire_now` update, whose answer says whether the lock is ours
+    #: already (then no `lock_granted` signal comes); only promotions that read the answer
+    #: set it (patch gantry-promotion-lock-in-answer), older ones wait for the signal
+    answer: bool = False
 
 
 class FreightVerified(BaseModel):

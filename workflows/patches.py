@@ -167,6 +167,16 @@ PROMOTION_LOCAL_CALLS = Patch(
     "shared queue, each a task-queue round trip and a workflow task)",
 )
 
+PROMOTION_LOCK_IN_ANSWER = Patch(
+    id="gantry-promotion-lock-in-answer",
+    added="2026-12-01",
+    since="11b5e5d",
+    workflows=("PromotionWorkflow",),
+    what="the promotion asks for the stage lock with the Stage's `acquire_now` update, whose answer says "
+    "whether the lock is its own already (a free Stage: no `lock_granted` signal, one workflow task fewer); "
+    "before: the `acquire` signal, and always the signal back",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -183,4 +193,5 @@ ALL: tuple[Patch, ...] = (
     STAGE_GRANT_RACE,
     PROMOTION_CONCURRENT_CALLS,
     PROMOTION_LOCAL_CALLS,
+    PROMOTION_LOCK_IN_ANSWER,
 )

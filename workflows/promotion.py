@@ -76,6 +76,8 @@ OUTCOME_PATCH = patches.PROMOTION_OUTCOME.id
 OVERLAPS_PATCH = patches.PROMOTION_CONCURRENT_CALLS.id
 #: context, lock request, worker claim and the Freight's record are local activities
 LOCAL_CALLS_PATCH = patches.PROMOTION_LOCAL_CALLS.id
+#: the lock request's answer says whether the lock is ours already (no lock_granted then)
+LOCK_ANSWER_PATCH = patches.PROMOTION_LOCK_IN_ANSWER.id
 CATALOG_CHANGES = {"set-freight-alias": "freight-alias", "set-metadata": "metadata"}
 
 
@@ -491,17 +493,21 @@ class PromotionWorkflow:
 
     async def _request_lock(self, request: PromotionRequest) -> None:
         """Ask the StageWorkflow for the lock (its `lock_granted` signal answers)."""
-        await self._call(
+        answer = workflow.patched(LOCK_ANSWER_PATCH)
+        granted = await self._call(
             "request_stage_lock",
             StageLockRequest(
                 project=request.project,
                 stage=request.stage,
                 request=LockRequest(promotion=self._status.name, requested_at=workflow.info().start_time),
+                answer=answer,
             ),
             retry_policy=retries.TELL,
             summary=f"ask for the lock of stage {request.stage}",
         )
         self._holds_lock = self._lock_requested = True  # from here on, release it whatever happens
+        if answer and granted is True:  # the Stage was free: it sends no lock_granted
+            self._granted = True
 
     async def _tell_project(self, request: PromotionRequest, event: PromotionFinished) -> None:
         try:

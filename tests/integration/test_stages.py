@@ -153,6 +153,35 @@ async def test_a_release_during_the_grant_leaves_no_stale_grant(client: Client, 
     await lock.terminate("test done")
 
 
+async def test_a_free_stage_gives_its_lock_in_the_answer_a_busy_one_by_signal(
+    worker: WorkerHandle, tmp_path: Path, unique: str
+) -> None:
+    """The lock request is the Stage's `acquire_now` update: a promotion that finds the Stage
+    free holds the lock when the answer comes (no `lock_granted` signal, its first step in
+    its first workflow task); one that finds it busy is granted by signal once it is free."""
+    repo = make_gitops_repo(tmp_path / "remote")
+    project = f"answer-{unique}"
+    await apply_text(worker.gantry, pipeline_manifests(project, repo.url))
+    first, second = await new_freight(worker.gantry, project, "1.0.0"), await new_freight(worker.gantry, project, "1.0.1")
+
+    async def signals(handle) -> list[str]:
+        return [
+            e.workflow_execution_signaled_event_attributes.signal_name
+            async for e in handle.fetch_history_events()
+            if e.HasField("workflow_execution_signaled_event_attributes")
+        ]
+
+    alone = await worker.gantry.promote(project, "dev", first["name"])
+    assert (await alone.result()).phase == "Succeeded"
+    assert "lock_granted" not in await signals(alone), "a free Stage answers with the lock"
+    busy = [await worker.gantry.promote(project, "dev", f["name"]) for f in (first, second)]
+    results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in busy)), 120)
+    assert [r.phase for r in results] == ["Succeeded", "Succeeded"]
+    assert results[0].finished_at <= results[1].steps[0].started_at, "one at a time"
+    granted = [("lock_granted" in await signals(h)) for h in busy]
+    assert granted[1], "the one that waited was granted by signal"
+
+
 async def test_unverified_freight_is_refused_with_the_reason(worker: WorkerHandle, tmp_path: Path, unique: str) -> None:
     repo = make_gitops_repo(tmp_path / "remote")
     project = f"avail-{unique}"
