@@ -170,7 +170,7 @@ PROMOTION_LOCAL_CALLS = Patch(
 PROMOTION_LOCK_IN_ANSWER = Patch(
     id="gantry-promotion-lock-in-answer",
     added="2026-12-01",
-    since="11b5e5d",
+    since="6ac7237",
     workflows=("PromotionWorkflow",),
     what="the promotion asks for the stage lock with the Stage's `acquire_now` update, whose answer says "
     "whether the lock is its own already (a free Stage: no `lock_granted` signal, one workflow task fewer); "
