@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.freight_store import FreightStore
 from activities.lifetimes import first_started, started_at
 from activities.starting import start_promotion
+from activities.updates import turned_away
 from pipeline.auto_promotion import (
     DownstreamStage,
     auto_promotion_enabled,
@@ -65,7 +66,10 @@ class StageActivities:
             try:
                 return await ask_stage_lock(self.client, self.task_queue, request.project, request.stage, request.request)
             except WorkflowUpdateFailedError:
-                pass  # no such update in the Stage's code: the signal, which it knows
+                pass  # no such update in the Stage's code (or it continued as new): the signal
+            except RPCError as err:
+                if not turned_away(err):  # 10 updates in flight, continue-as-new: the signal
+                    raise
         await self._signal_stage(request.project, request.stage, "acquire", request.request)
         return False if request.answer else None
 

@@ -83,14 +83,29 @@ def _walk(message, payloads: list, path: str = "") -> None:
                 _walk(item, payloads, f"{path}.{field.name}")
 
 
+#: what sdk-core writes, unencoded, about each local activity
+LOCAL_ACTIVITY_META = {
+    "seq", "attempt", "activity_id", "activity_type", "complete_time", "backoff", "original_schedule_time",
+    "activation_index",
+}  # fmt: skip
+
+
 async def stored_payloads(client: Client, workflow_id: str) -> tuple[list, bytes]:
     """The payloads of the stored history as the server has them (the client's codec plays
     no part in fetching history), and the history with its search attributes cleared."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     payloads: list = []
     for event in history.events:
-        if event.marker_recorded_event_attributes.marker_name == "core_patch":
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == "core_patch":
             continue  # workflow.patched() ids, written by the SDK core itself: code, not data
+        if marker.marker_name == "core_local_activity":
+            # the SDK core's own record of a local activity (sequence, attempt, activity id and
+            # type, times), as plain as an activity's type in ActivityTaskScheduled; its
+            # result goes through the codec like any payload
+            for meta in marker.details["data"].payloads:
+                assert set(json.loads(meta.data)) <= LOCAL_ACTIVITY_META, meta.data
+            marker.details["data"].ClearField("payloads")
         _walk(event, payloads, f"event {event.event_id}")
         for _, attributes in event.ListFields():
             if hasattr(attributes, "search_attributes"):
