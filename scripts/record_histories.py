@@ -730,6 +730,32 @@ async def scenario_lock_in_answer(s: Scenario) -> None:
     await _promotion_variants(s, "rec-answer")
 
 
+async def scenario_warehouse_wake(s: Scenario) -> None:
+    """(r) A wake during the read (patch gantry-warehouse-wake-during-load): a WarehouseWorkflow
+    for a Warehouse not applied is woken while its first pass reads, until one run shows it
+    read again before ending."""
+    from workflows.ids import warehouse_workflow_id
+    from workflows.warehouse import WarehouseInput
+
+    await s.start_workers()
+    project = "rec-wake"
+    for i in range(100):
+        handle = await s.client.start_workflow(
+            "WarehouseWorkflow", WarehouseInput(project=project, warehouse=f"ghost-{i}"),
+            id=warehouse_workflow_id(project, f"ghost-{i}"), task_queue=s.task_queue,
+        )  # fmt: skip
+        await asyncio.sleep((i % 5) * 0.003)
+        try:
+            await handle.signal("wake")
+        except Exception:  # it ended already: that round missed the read
+            pass
+        await handle.result()
+        events = [e async for e in handle.fetch_history_events()]
+        if any(e.marker_recorded_event_attributes.marker_name == "core_patch" for e in events):
+            return
+    raise AssertionError("no wake landed during a read in 100 rounds")
+
+
 async def _promotion_variants(s: Scenario, project: str) -> None:
     """A promotion by hand, one of Freight not yet available, a dry run, and two aborted (one
     holding the lock, one waiting for it)."""
@@ -794,6 +820,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[None]]] = {
     "concurrent_calls": scenario_concurrent_calls,
     "local_calls": scenario_local_calls,
     "lock_in_answer": scenario_lock_in_answer,
+    "warehouse_wake": scenario_warehouse_wake,
 }
 
 

@@ -177,6 +177,16 @@ PROMOTION_LOCK_IN_ANSWER = Patch(
     "before: the `acquire` signal, and always the signal back",
 )
 
+WAREHOUSE_WAKE_DURING_LOAD = Patch(
+    id="gantry-warehouse-wake-during-load",
+    added="2026-12-01",
+    since="c3ecabb",
+    workflows=("WarehouseWorkflow",),
+    what="a pass that finds no Warehouse but was woken while it read (the Warehouse applied just then) "
+    "reads it again instead of ending as deleted (before: the wake was lost with the run, and the "
+    "applied Warehouse had no loop until the next apply or refresh)",
+)
+
 #: every patch, oldest first; append only
 ALL: tuple[Patch, ...] = (
     BUG_ENDS_PROMOTION,
@@ -194,4 +204,5 @@ ALL: tuple[Patch, ...] = (
     PROMOTION_CONCURRENT_CALLS,
     PROMOTION_LOCAL_CALLS,
     PROMOTION_LOCK_IN_ANSWER,
+    WAREHOUSE_WAKE_DURING_LOAD,
 )

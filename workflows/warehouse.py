@@ -155,7 +155,12 @@ class WarehouseWorkflow:
                     break
                 await self._sleep(self._last_spec)
                 continue
-            if warehouse is None:  # the Warehouse was deleted: nothing more to watch
+            if warehouse is None:
+                if self._wake and workflow.patched(patches.WAREHOUSE_WAKE_DURING_LOAD.id):
+                    # woken while it read: the Warehouse was (re)applied since; read it again
+                    self._wake = False
+                    continue
+                # the Warehouse was deleted: nothing more to watch
                 self._deleted = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.status()
