@@ -180,7 +180,7 @@ PROMOTION_LOCK_IN_ANSWER = Patch(
 WAREHOUSE_WAKE_DURING_LOAD = Patch(
     id="gantry-warehouse-wake-during-load",
     added="2026-12-01",
-    since="c3ecabb",
+    since="d1c9a5f",
     workflows=("WarehouseWorkflow",),
     what="a pass that finds no Warehouse but was woken while it read (the Warehouse applied just then) "
     "reads it again instead of ending as deleted (before: the wake was lost with the run, and the "
