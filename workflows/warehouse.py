@@ -114,6 +114,8 @@ class WarehouseWorkflow:
         self._input = input
         self._state = input.state or WarehouseState()
         self._wake = False
+        #: wakes and refreshes taken by this run, to tell one that came while a pass read
+        self._wakes = 0
         self._discovering = False
         self._deleted = False
         self._last_spec: dict[str, Any] = {}
@@ -122,6 +124,7 @@ class WarehouseWorkflow:
     @guard_signal
     def wake(self) -> None:
         self._wake = True
+        self._wakes += 1
 
     @workflow.update(name="refresh", description="Discover now; answers with the status after that pass")
     @guard_update
@@ -129,6 +132,7 @@ class WarehouseWorkflow:
         # a pass already running may have read its registries before this request
         target = self._state.passes + (2 if self._discovering else 1)
         self._wake = True
+        self._wakes += 1
         await workflow.wait_condition(lambda: self._state.passes >= target or self._deleted)
         return self.status()
 
@@ -145,6 +149,7 @@ class WarehouseWorkflow:
     @workflow.run
     async def run(self, input: WarehouseInput) -> WarehouseStatus:
         while True:
+            wakes = self._wakes
             try:
                 warehouse = await self._load()
             except ActivityError as err:  # the project cannot be read now: a failed pass, not the end
@@ -156,10 +161,8 @@ class WarehouseWorkflow:
                 await self._sleep(self._last_spec)
                 continue
             if warehouse is None:
-                if self._wake and workflow.patched(patches.WAREHOUSE_WAKE_DURING_LOAD.id):
-                    # woken while it read: the Warehouse was (re)applied since; read it again
-                    self._wake = False
-                    continue
+                if self._wakes > wakes and workflow.patched(patches.WAREHOUSE_WAKE_DURING_LOAD.id):
+                    continue  # woken while it read (an apply just then): read it again
                 # the Warehouse was deleted: nothing more to watch
                 self._deleted = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
