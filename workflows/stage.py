@@ -81,31 +81,31 @@ class StageInput(BaseModel):
     max_history: int = DEFAULT_MAX_HISTORY
 
 
+def _start_options(task_queue: str, project: str, stage: str) -> dict[str, Any]:
+    """How a Stage's workflow is started by whoever reaches it first (signal- or
+    update-with-start): one per Stage, the running one used as it is."""
+    return {
+        "id": stage_workflow_id(project, stage),
+        "task_queue": task_queue,
+        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        "static_summary": f"Stage {stage} of project {project}",
+    }
+
+
 async def signal_stage(client: Client, task_queue: str, project: str, stage: str, signal: str, arg: Any) -> None:
     """Signal a Stage's workflow from outside a workflow, starting it first if it does not
     run yet (signal-with-start), so whoever comes first finds it."""
     await client.start_workflow(
-        "StageWorkflow",
-        StageInput(project=project, stage=stage),
-        id=stage_workflow_id(project, stage),
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        start_signal=signal,
-        start_signal_args=[arg],
-        static_summary=f"Stage {stage} of project {project}",
-    )
+        "StageWorkflow", StageInput(project=project, stage=stage), start_signal=signal, start_signal_args=[arg],
+        **_start_options(task_queue, project, stage),
+    )  # fmt: skip
 
 
 async def ask_stage_lock(client: Client, task_queue: str, project: str, stage: str, request: LockRequest) -> bool:
     """The Stage's `acquire_now` update, starting its workflow first if it does not run yet
     (update-with-start): true when the promotion holds the lock on return."""
     start = WithStartWorkflowOperation(
-        "StageWorkflow",
-        StageInput(project=project, stage=stage),
-        id=stage_workflow_id(project, stage),
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"Stage {stage} of project {project}",
+        "StageWorkflow", StageInput(project=project, stage=stage), **_start_options(task_queue, project, stage)
     )
     return await client.execute_update_with_start_workflow(
         "acquire_now", request, start_workflow_operation=start, result_type=bool
