@@ -7,13 +7,13 @@ every step there.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from temporalio import activity
 
 from activities.git_ops import Git, GitError
+from activities.steps._workdir_lease import checkouts, run_leased
 from activities.steps.base import MARKER, run_blocking, workdir
 
 
@@ -52,27 +52,15 @@ class WorkdirActivities:
         git runs as every git step runs it (activities.git_ops.Git): allow-listed environment,
         program-running config neutralised, no external diff or textconv, and a checkout
         whose .git/config was tampered with is reported, not diffed."""
-        return await run_blocking(_diff_all, workdir(promotion))
-
-
-def _checkouts(root: Path) -> list[Path]:
-    """Every checkout under ``root``: directories holding a real ``.git`` directory. The
-    walk never follows a symlink (a committed one may point anywhere) nor enters ``.git``."""
-    found = []
-    for dirpath, dirnames, _ in os.walk(root):
-        here = Path(dirpath)
-        if ".git" in dirnames:
-            dirnames.remove(".git")
-            dot = here / ".git"
-            if dot.is_dir() and not dot.is_symlink():
-                found.append(here)
-        dirnames.sort()
-    return sorted(found)
+        base = workdir(promotion)
+        if not (base / MARKER).is_file():
+            return ""  # nothing was cloned on this worker
+        return await run_leased(base, _diff_all, base)
 
 
 def _diff_all(root: Path) -> str:
     chunks = []
-    for checkout in _checkouts(root):
+    for checkout in checkouts(root):
         g = Git(cwd=checkout, timeout=60)
         try:
             base = _starting_point(g)

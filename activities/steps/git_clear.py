@@ -17,7 +17,8 @@ from temporalio import activity
 
 from activities.git_ops import GitError
 from activities.steps._common import git_arg, git_failure, open_repo, typed_config
-from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking
+from activities.steps._workdir_lease import run_leased
+from activities.steps.base import StepInput, StepResult, require_workdir
 from contracts.step_configs.git_clear import GitClearConfig
 
 
@@ -47,6 +48,6 @@ async def git_clear(input: StepInput) -> StepResult:
     """Remove everything but ``.git`` from the checkout at ``path``."""
     config = typed_config(GitClearConfig, input)
     base = require_workdir(input.promotion)
-    await run_blocking(_run, base, config)
+    await run_leased(base, _run, base, config)
     activity.logger.info("git-clear: cleared %s", config.path)
     return StepResult()

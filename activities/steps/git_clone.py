@@ -24,7 +24,8 @@ from activities.git_ops import Git, GitError, author_env, remote_branch_sha, res
 from activities.git_signing import commit, keep_clone_key, signing_config
 from activities.steps._common import checked_repo_url, git_arg, git_failure, typed_config
 from activities.steps._submodules import update_submodules
-from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, run_blocking, step_failed
+from activities.steps._workdir_lease import run_leased
+from activities.steps.base import StepInput, StepResult, require_workdir, resolve_path, step_failed
 from contracts.step_configs.git_clone import GitCloneConfig
 
 
@@ -227,7 +228,7 @@ async def git_clone(input: StepInput) -> StepResult:
     config = typed_config(GitCloneConfig, input)
     base = require_workdir(input.promotion)
     activity.logger.info("git-clone %s (%d checkouts)", redact_url(config.repo_url), len(config.checkout))
-    commits = await run_blocking(_clone_all, base, config)
+    commits = await run_leased(base, _clone_all, base, config)
     for key, sha in commits.items():
         activity.logger.info("git-clone: %s at %s", key, sha)
     return StepResult(outputs={"commits": commits})

@@ -16,7 +16,8 @@ from temporalio import activity
 from activities.git_ops import Git, GitError, author_env, resolve_author
 from activities.git_signing import clone_key, commit
 from activities.steps._common import git_arg, git_failure, open_repo, typed_config
-from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+from activities.steps._workdir_lease import run_leased
+from activities.steps.base import StepInput, StepResult, require_workdir, step_failed
 from contracts.step_configs.git_commit import GitCommitConfig
 
 
@@ -86,7 +87,7 @@ async def git_commit(input: StepInput) -> StepResult:
     config = typed_config(GitCommitConfig, input)
     base = require_workdir(input.promotion)
     message = build_message(input, config)
-    sha, made = await run_blocking(_commit, base, config, message)
+    sha, made = await run_leased(base, _commit, base, config, message)
     if not made:
         activity.logger.info("git-commit: nothing to commit in %s, HEAD is %s", config.path, sha)
         return StepResult(outputs={"commit": sha}, message="nothing to commit")

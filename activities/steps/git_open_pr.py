@@ -18,7 +18,8 @@ from activities.git_ops import Git, GitError, remote_branch_sha
 from activities.gitproviders import ProviderHTTPError
 from activities.steps._common import checked_repo_url, git_arg, git_failure, typed_config
 from activities.steps._pr import provider_for, refused, unreachable
-from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+from activities.steps._workdir_lease import run_leased
+from activities.steps.base import StepInput, StepResult, require_workdir, step_failed
 from contracts.step_configs.git_open_pr import GitOpenPRConfig
 
 TITLE_LIMIT = 250
@@ -83,13 +84,13 @@ async def git_open_pr(input: StepInput) -> StepResult:
                             "(set createTargetBranch: true to create it)"
                         )
                     try:
-                        await run_blocking(_push_orphan, base, c["repo_url"], c["target"])
+                        await run_leased(base, _push_orphan, base, c["repo_url"], c["target"])
                     except GitError as e:
                         raise git_failure(e, f"{what}: creating branch {c['target']!r}") from None
                 title = c["title"]
                 if not title:
                     try:
-                        subjects = await run_blocking(_commit_subjects, base, c["repo_url"], c["source"], c["target"])
+                        subjects = await run_leased(base, _commit_subjects, base, c["repo_url"], c["source"], c["target"])
                     except GitError as e:
                         raise git_failure(e, f"{what}: reading the commits for the title") from None
                     title = generated_title(subjects, c["source"], c["target"])

@@ -26,7 +26,8 @@ from activities.git_ops import (
     sanitize_ref_component,
 )
 from activities.steps._common import git_arg, git_failure, open_repo, typed_config
-from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+from activities.steps._workdir_lease import run_leased
+from activities.steps.base import StepInput, StepResult, require_workdir, step_failed
 from contracts.step_configs.git_push import GitPushConfig
 
 
@@ -124,6 +125,6 @@ async def git_push(input: StepInput) -> StepResult:
     """Push HEAD of ``path``; output ``branch``, ``commit`` and ``commitURL``."""
     config = typed_config(GitPushConfig, input)
     base = require_workdir(input.promotion)
-    outputs = await run_blocking(_push, base, config, input.promotion)
+    outputs = await run_leased(base, _push, base, config, input.promotion)
     activity.logger.info("git-push: %s is at %s", outputs.get("branch") or outputs.get("tag"), outputs["commit"])
     return StepResult(outputs=outputs)

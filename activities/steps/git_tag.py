@@ -16,7 +16,8 @@ from temporalio import activity
 
 from activities.git_ops import GitError, author_env, resolve_author
 from activities.steps._common import git_arg, git_failure, open_repo, typed_config
-from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
+from activities.steps._workdir_lease import run_leased
+from activities.steps.base import StepInput, StepResult, require_workdir, step_failed
 from contracts.step_configs.git_tag import GitTagConfig
 
 
@@ -50,6 +51,6 @@ async def git_tag(input: StepInput) -> StepResult:
     """Tag HEAD of ``path`` with ``tag``; output ``commit``."""
     config = typed_config(GitTagConfig, input)
     base = require_workdir(input.promotion)
-    sha, made = await run_blocking(_run, base, config)
+    sha, made = await run_leased(base, _run, base, config)
     activity.logger.info("git-tag: %s %s at %s", "created" if made else "kept", config.tag, sha)
     return StepResult(outputs={"commit": sha}, message="" if made else "tag already at HEAD")

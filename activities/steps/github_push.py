@@ -46,6 +46,7 @@ from activities.gitproviders import api
 from activities.gitproviders.base import ProviderHTTPError
 from activities.steps._common import git_failure, open_repo
 from activities.steps._typed_config import typed_config
+from activities.steps._workdir_lease import run_leased
 from activities.steps.base import StepInput, StepResult, require_workdir, run_blocking, step_failed
 from activities.steps.git_push import generated_branch
 from contracts.step_configs.github_push import GitHubPushConfig
@@ -147,10 +148,10 @@ def _stage(g: Git, staging: str) -> tuple[str, str]:
     return g.out("rev-parse", "HEAD"), current
 
 
-async def _attempt(g: Git, hub: _GitHub, branch: str, force: bool, staging: str) -> None:
+async def _attempt(root: Path, g: Git, hub: _GitHub, branch: str, force: bool, staging: str) -> None:
     if not force:
-        await run_blocking(_integrate, g, branch)
-    head, current = await run_blocking(_stage, g, staging)
+        await run_leased(root, _integrate, g, branch)
+    head, current = await run_leased(root, _stage, g, staging)
     quoted = quote(branch, safe="/")
     target = await hub.call("GET", f"/git/ref/heads/{quoted}", f"reading branch {branch!r}", ok404=True)
     if target is None:
@@ -226,7 +227,7 @@ async def github_push(input: StepInput) -> StepResult:
     config = typed_config(GitHubPushConfig, input)
     base = require_workdir(input.promotion)
     try:
-        g, current = await run_blocking(_open, base, config)
+        g, current = await run_leased(base, _open, base, config)
         verify = not config.insecure_skip_tls_verify
         creds = _token(g, verify)
         try:
@@ -251,7 +252,7 @@ async def github_push(input: StepInput) -> StepResult:
             try:
                 for attempt in range(1, attempts + 1):
                     try:
-                        await _attempt(g, hub, branch, force, staging)
+                        await _attempt(base, g, hub, branch, force, staging)
                         break
                     except _Again as again:
                         if attempt == attempts:
@@ -264,7 +265,7 @@ async def github_push(input: StepInput) -> StepResult:
                     await hub.call("DELETE", f"/git/refs/{staging.removeprefix('refs/')}", "deleting the staging ref", ok404=True)
                 except Exception as e:  # the push itself succeeded or failed already; say so only
                     activity.logger.warning("github-push: could not delete %s: %s", staging, e)
-        sha = await run_blocking(_sync, g, branch)
+        sha = await run_leased(base, _sync, g, branch)
     except GitError as e:
         raise git_failure(e, f"github-push from config field 'path' {config.path!r}") from None
     activity.logger.info("github-push: %s is at %s", branch, sha)
