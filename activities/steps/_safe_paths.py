@@ -208,6 +208,11 @@ def make_dirs(base: Path, directory: Path, field: str) -> None:
 # ---------------------------------------------------------------------------
 
 
+#: what ``_tmp_name`` makes, as a git glob pathspec: git-commit never stages one a worker
+#: killed mid-write left behind
+TMP_GLOB = ".*.????????????.gantry-tmp"
+
+
 def _tmp_name(name: str) -> str:
     return f".{name[:180]}.{secrets.token_hex(6)}.gantry-tmp"
 

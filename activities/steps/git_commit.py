@@ -16,6 +16,7 @@ from temporalio import activity
 from activities.git_ops import Git, GitError, author_env, resolve_author
 from activities.git_signing import clone_key, commit
 from activities.steps._common import git_arg, git_failure, open_repo, typed_config
+from activities.steps._safe_paths import TMP_GLOB
 from activities.steps._workdir_lease import run_leased
 from activities.steps.base import StepInput, StepResult, require_workdir, step_failed
 from contracts.step_configs.git_commit import GitCommitConfig
@@ -68,7 +69,8 @@ def _commit(base: Path, config: GitCommitConfig, message: str) -> tuple[str, boo
     author = config.author.model_dump(include={"name", "email"}) if config.author else None
     g = open_repo(base, path)
     try:
-        g.run("add", "--all")
+        # the whole tree, but no temporary file of a step whose worker was killed mid-write
+        g.run("add", "--all", "--", ":(top)", f":(top,exclude,glob)**/{TMP_GLOB}")
         key = config.author.signing_key if config.author and config.author.signing_key else clone_key(_git_dir(g))
         try:
             commit(g, key, base, "--quiet", "--no-verify", "-m", message, env=author_env(*resolve_author(author, g)))

@@ -51,6 +51,12 @@ async def test_sparse_checkout_holds_only_the_named_directories(promo: str, remo
     assert git("config", "core.sparseCheckoutCone", cwd=src) == "true"
     # the commit is whole: only the work tree is sparse
     assert git("ls-tree", "-r", "--name-only", "HEAD", cwd=src).splitlines() == sorted(files_at(remote))
+    # git-commit stages the change inside the cone and leaves the files outside it alone
+    (src / "environments/uat/kustomization.yaml").write_text("resources: []\n")
+    res = await env.run(git_commit, step(promo, "git-commit", {"path": "./src", "message": "sparse"}))
+    assert res.status == "Succeeded" and res.outputs["commit"] == git("rev-parse", "HEAD", cwd=src)
+    assert git("show", "--name-only", "--format=", "HEAD", cwd=src) == "environments/uat/kustomization.yaml"
+    assert git("ls-tree", "-r", "--name-only", "HEAD", cwd=src).splitlines() == sorted(files_at(remote))
 
 
 def files_at(remote: Remote) -> list[str]:

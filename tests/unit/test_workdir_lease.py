@@ -128,3 +128,17 @@ async def test_a_retry_waits_for_the_attempt_still_running_in_the_directory(prom
     # the retry ran after the earlier attempt's commit: nothing left for it to commit
     assert res.message == "nothing to commit"
     assert git("log", "-1", "--format=%s", cwd=src) == "the earlier attempt"
+
+
+async def test_git_commit_leaves_out_a_temporary_file_a_killed_step_left(promo: str, remote: Remote) -> None:
+    """A worker killed between creating a file step's temporary file and renaming it over
+    its target leaves `.<name>.<12 hex>.gantry-tmp`; the retried step writes anew, and the
+    commit holds the change but not the leftover."""
+    src = await _clone_and_edit(promo, remote)
+    (src / "base/.README.md.0123456789ab.gantry-tmp").write_text("half written")
+    (src / ".top.0123456789ab.gantry-tmp").write_text("half written")
+    (src / "kept.gantry-tmp").write_text("not a name Gantry makes: committed")
+    res = await env.run(git_commit, step(promo, "git-commit", {"path": "./src/base", "message": "m"}))
+    assert res.status == "Succeeded"
+    committed = git("show", "--name-only", "--format=", "HEAD", cwd=src).splitlines()
+    assert sorted(committed) == ["base/README.md", "kept.gantry-tmp", "yarn.lock"]
