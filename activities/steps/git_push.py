@@ -51,7 +51,7 @@ def _push_tag(g: Git, tag: str, force: bool) -> str:
             if sha in shas:
                 return sha  # our earlier attempt pushed it
             raise step_failed(f"config field 'tag': tag {tag!r} already exists on the remote at another commit")
-        g.run(*args)  # raise with git's output
+        raise g.failure(tuple(args), r)  # with git's output
     return sha
 
 
@@ -64,7 +64,7 @@ def _push_branch(g: Git, branch: str, force: bool, attempts: int) -> str:
             break
         out = (r.stdout + r.stderr).strip()
         if force or classify(out) != "non_fast_forward":
-            g.run(*args)  # raise GitError with the output and its kind
+            raise g.failure(tuple(args), r)  # GitError with the output and its kind
         activity.logger.info("git-push: %s moved on the remote, integrating (attempt %d/%d)", branch, attempt, attempts)
         g.run("fetch", "--quiet", "origin", f"+refs/heads/{branch}:{tracking}")
         if is_ancestor(g, "HEAD", tracking):
