@@ -240,6 +240,19 @@ async def test_push_rebase_conflict_is_terminal(promo: str, remote: Remote) -> N
     assert e.value.type == STEP_FAILED and "conflict" in str(e.value)
 
 
+async def test_a_refused_push_fails_with_the_remotes_words_and_is_sent_once(promo: str, remote: Remote) -> None:
+    await clone(promo, remote, [{"branch": "main", "path": "./src"}])
+    await _edit_commit(promo, "a.txt", "a", "add a")
+    calls = remote.tmp / "hook-calls"
+    hook = remote.bare / "hooks/pre-receive"
+    hook.write_text(f"#!/bin/sh\necho pushed >> '{calls}'\necho 'no pushes on Fridays' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(ApplicationError) as e:
+        await env.run(git_push, step(promo, "git-push", {"path": "./src"}))
+    assert e.value.type == STEP_FAILED and "no pushes on Fridays" in str(e.value) and "'path'" in str(e.value)
+    assert calls.read_text().splitlines() == ["pushed"]  # the error is read from the one push
+
+
 async def test_push_to_generated_and_target_branches_and_tag(promo: str, remote: Remote) -> None:
     await clone(promo, remote, [{"commit": remote.sha("main"), "path": "./src"}])
     sha = await _edit_commit(promo, "x.txt", "x", "x")
