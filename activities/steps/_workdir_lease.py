@@ -20,9 +20,11 @@ One process per worker disk, as the workdir design assumes (``activities.workdir
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import TypeVar
 
 from temporalio import activity
 
-from activities.steps.base import MARKER, run_blocking
+from activities.steps.base import MARKER, run_blocking, step_failed, workdir_lost
 
 T = TypeVar("T")
 
@@ -83,8 +85,15 @@ def _say(message: str, *args: object) -> None:
 def leased(base: Path) -> Iterator[None]:
     """Hold ``base`` (a working directory with its marker) for one step's git work; see
     the module's docstring. Blocks while another attempt holds it."""
-    fd = os.open(base / MARKER, os.O_RDWR)
+    try:  # never through a link: a step may have put one there
+        fd = os.open(base / MARKER, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            raise workdir_lost(base.name) from None
+        raise step_failed(f"the working directory's marker {MARKER} is not a plain file ({e.strerror}); refused") from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise step_failed(f"the working directory's marker {MARKER} is not a plain file; refused")
         fcntl.flock(fd, fcntl.LOCK_EX)
         text = os.pread(fd, 4096, 0).decode(errors="replace")
         first, _, rest = text.partition("\n")

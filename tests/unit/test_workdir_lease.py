@@ -142,3 +142,17 @@ async def test_git_commit_leaves_out_a_temporary_file_a_killed_step_left(promo: 
     assert res.status == "Succeeded"
     committed = git("show", "--name-only", "--format=", "HEAD", cwd=src).splitlines()
     assert sorted(committed) == ["base/README.md", "kept.gantry-tmp", "yarn.lock"]
+
+
+async def test_a_marker_replaced_by_a_link_is_refused_and_its_target_untouched(promo: str, remote: Remote, tmp_path: Path) -> None:
+    src = await _clone_and_edit(promo, remote)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not Gantry's\n")
+    marker = workdir(promo) / MARKER
+    marker.unlink()
+    marker.symlink_to(outside)
+    with pytest.raises(ApplicationError) as e:
+        await env.run(git_commit, step(promo, "git-commit", {"path": "./src", "message": "m"}))
+    assert MARKER in str(e.value) and "not a plain file" in str(e.value) and e.value.non_retryable
+    assert outside.read_text() == "not Gantry's\n"
+    assert git("log", "-1", "--format=%s", cwd=src) != "m"
