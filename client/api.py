@@ -607,8 +607,10 @@ class Gantry:
         query = f"WorkflowType='PromotionWorkflow' AND GantryProject={query_literal(project)}"
         if stage:
             query += f" AND GantryStage={query_literal(stage)}"
-        rows = [_promotion_row(execution) async for execution in self.client.list_workflows(query)]
-        rows.sort(key=lambda r: r["started"] or "", reverse=True)
+        # each row with its start to the microsecond (a row shows seconds)
+        listed = [(_promotion_row(e), e.start_time) async for e in self.client.list_workflows(query)]
+        listed.sort(key=lambda pair: pair[1].timestamp() if pair[1] else 0.0, reverse=True)
+        rows = [row for row, _ in listed]
         if collected or not rows:
             return rows
         try:
@@ -617,7 +619,8 @@ class Gantry:
             settings = worker_settings()
         begun = await first_started(self.client, project_workflow_id(project))
         if begun is not None:  # a deleted project of the same name: Kargo deleted its Promotions with it
-            rows = [r for r in rows if r["started"] and datetime.fromisoformat(r["started"]) >= begun.replace(microsecond=0)]
+            # (compared to the microsecond: a re-applied project often begins in the same second)
+            rows = [row for row, at in listed if at is not None and at >= begun]
         now = datetime.now(timezone.utc)
         gone: set[str] = set()
         for name in {r["stage"] for r in rows}:
