@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -39,8 +38,6 @@ T = TypeVar("T")
 HOLDER = "step running in process "
 #: the bare repository git-open-pr keeps in the working directory
 SCRATCH_REPOS = (".gantry-pr",)
-
-log = logging.getLogger(__name__)
 
 
 def checkouts(root: Path) -> list[Path]:
@@ -77,10 +74,6 @@ def remove_stale_locks(base: Path) -> list[Path]:
     return removed
 
 
-def _say(message: str, *args: object) -> None:
-    (activity.logger if activity.in_activity() else log).warning(message, *args)
-
-
 @contextmanager
 def leased(base: Path) -> Iterator[None]:
     """Hold ``base`` (a working directory with its marker) for one step's git work; see
@@ -100,7 +93,7 @@ def leased(base: Path) -> Iterator[None]:
         if rest.startswith(HOLDER):  # the last holder died before it let go
             removed = remove_stale_locks(base)
             if removed:
-                _say(
+                activity.logger.warning(
                     "removed %d git lock file(s) left by a step killed mid-way (%s): %s",
                     len(removed), rest.strip(), ", ".join(str(p.relative_to(base)) for p in removed),
                 )  # fmt: skip
